@@ -1,0 +1,12 @@
+"""Analyses of resonet networks (docs/analysis.md): ``python -m analysis.<name> --help``.
+
+- :mod:`analysis.divergence`   p(ω), the exact BRF/BHRF/RF stability regions, parameter checks (Fig. 9)
+- :mod:`analysis.spectral`     spectral radius of neuron and network Jacobians (A.11)
+- :mod:`analysis.freqresp`     frequency response to in-phase spike trains; LIF vs IF (A.4)
+- :mod:`analysis.robustness`   bit precision, input noise, spike deletion, synaptic noise (A.10)
+- :mod:`analysis.pruning`      accuracy vs removed recurrent weights (Fig. 7)
+- :mod:`analysis.landscape`    2-D loss surface along filter-normalised directions (Fig. 13)
+- :mod:`analysis.quantisation` the leaky Alexiewicz norm and LIF as a quantiser (Moser & Lunglmayr)
+- :mod:`analysis.toy`          a tiny toy task and checkpoint for tests and demos
+- :mod:`analysis.common`       checkpoints, evaluation data, output files, CLI helpers
+"""

@@ -1,0 +1,444 @@
+"""Helpers shared by the analysis modules: checkpoints, evaluation data, output files, CLI bits.
+
+Checkpoint layout (written by ``python -m resonet.train``; :mod:`resonet.checkpoint`)::
+
+    runs/<name>/best.npz      ``param/<name>`` arrays (e.g. ``param/hidden.linear.weight``), and
+                              ``meta_json`` = {"spec": {NetworkSpec fields}, "task": ..., ...}
+    runs/<name>/config.json   {"settings": {"task": ..., "spec": {...}, "data_dir": ..., ...}, ...}
+
+:func:`load_checkpoint` takes the run directory (→ its ``best.npz``) or any ``.npz`` of it
+(``init.npz``, ``last.npz``). The spec and task come from the file's ``meta_json``, else from
+``config.json`` (``settings.spec`` or a top-level ``spec``); a file that has neither is refused.
+
+Evaluation data for the checkpoint-based analyses (robustness, pruning, landscape) come from
+``--data FILE.npz`` holding ``x`` (time-major (T, N, I)) and ``y`` ((N,) labels, or (T, N)
+per-step labels with −1 for unlabelled steps), or -- when no file is given -- from the run's task
+through :func:`resonet.data.load_task` with the run's data settings (data_dir, split_seed,
+synthetic SHD choice).
+
+Output files are never overwritten: :func:`unique_path` appends ``-2``, ``-3``, … to a name
+that is taken.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import sys
+import zipfile
+from collections.abc import Iterator
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from resonet.backends import BACKENDS, get_backend
+from resonet.checkpoint import save_checkpoint
+from resonet.errors import CheckpointError, ConfigError, DataError
+from resonet.loss import accuracy_counts, nll_loss, step_targets
+from resonet.network import NetworkSpec, check_params
+
+ROOT = Path(__file__).resolve().parent.parent
+PARAM_PREFIX = "param/"
+CHECKPOINT_FILE = "best.npz"
+CONFIG_FILE = "config.json"
+DEFAULT_BACKEND = "cpu"  # fused numba kernels; "reference" is the float64 NumPy spec
+
+
+# -- checkpoints ----------------------------------------------------------------------------------
+def _resolve_checkpoint(path: str | Path) -> Path:
+    p = Path(path)
+    npz = p / CHECKPOINT_FILE if p.is_dir() else p
+    if not npz.exists():
+        if p.is_dir():
+            raise CheckpointError(f"{npz}: no {CHECKPOINT_FILE} in the run directory {p}")
+        raise CheckpointError(f"{npz}: no such checkpoint (give a run directory or one of its .npz files)")
+    return npz
+
+
+def spec_from_dict(d: Any, where: str) -> NetworkSpec:
+    """A NetworkSpec from a ``"spec"`` dict; CheckpointError naming ``where``."""
+    if not isinstance(d, dict):
+        raise CheckpointError(f"{where}: 'spec' must be a JSON object of NetworkSpec fields")
+    known = {f.name for f in fields(NetworkSpec)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise CheckpointError(f"{where}: unknown spec field(s) {unknown}; expected some of {sorted(known)}")
+    try:
+        return NetworkSpec(**d)
+    except (TypeError, ConfigError) as exc:
+        raise CheckpointError(f"{where}: bad spec: {exc}") from None
+
+
+def _read_config(cfg_path: Path) -> dict | None:
+    if not cfg_path.exists():
+        return None
+    try:
+        config = json.loads(cfg_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{cfg_path}: not readable JSON ({exc})") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{cfg_path}: expected a JSON object")
+    return config
+
+
+def load_checkpoint(path: str | Path) -> tuple[NetworkSpec, dict, dict]:
+    """``(spec, params, config)`` of a run directory or one of its ``.npz`` checkpoints.
+
+    ``params`` are float64 arrays keyed like :func:`resonet.network.init_params`. ``config`` is
+    the run's ``config.json`` (``{}`` if absent) with ``"spec"`` (dict), ``"task"``,
+    ``"settings"`` (the training settings, ``{}`` if unknown) and ``"meta"`` (the checkpoint's
+    ``meta_json``) filled in. Raises :class:`CheckpointError` naming the file at fault.
+    """
+    npz = _resolve_checkpoint(path)
+    try:
+        with np.load(npz, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise CheckpointError(f"{npz}: not a readable .npz file ({exc})") from None
+    meta: dict = {}
+    if "meta_json" in arrays:
+        try:
+            meta = json.loads(str(arrays["meta_json"]))
+        except ValueError as exc:
+            raise CheckpointError(f"{npz}: meta_json is not valid JSON ({exc})") from None
+    params = {k[len(PARAM_PREFIX):]: np.array(v, dtype=np.float64)
+              for k, v in arrays.items() if k.startswith(PARAM_PREFIX)}
+    if not params:
+        raise CheckpointError(f"{npz}: no '{PARAM_PREFIX}<name>' arrays (is it a resonet checkpoint?)")
+    cfg_path = npz.parent / CONFIG_FILE
+    config = _read_config(cfg_path)
+    settings = (config or {}).get("settings") or {}
+    if isinstance(meta, dict) and "spec" in meta:
+        spec_d, where = meta["spec"], f"{npz} (meta_json)"
+    elif config is not None and ("spec" in settings or "spec" in config):
+        spec_d, where = settings.get("spec", config.get("spec")), str(cfg_path)
+    else:
+        missing = "missing" if config is None else "has no spec"
+        raise CheckpointError(f"{npz}: no spec in its meta_json, and {cfg_path} {missing} "
+                              "(expected {'settings': {'spec': {...}, 'task': ...}})")
+    spec = spec_from_dict(spec_d, where)
+    try:
+        check_params(spec, params)
+    except ConfigError as exc:
+        raise CheckpointError(f"{npz}: {exc}") from None
+    task = meta.get("task") if isinstance(meta, dict) else None
+    task = task or settings.get("task") or (config or {}).get("task")
+    out = {**(config or {}), "spec": spec.to_dict(), "task": task, "settings": settings, "meta": meta,
+           "path": str(npz)}
+    return spec, {k: params[k] for k in spec.param_shapes()}, out
+
+
+def write_checkpoint(run_dir: str | Path, spec: NetworkSpec, params: dict, task: str = "toy",
+                     **settings: Any) -> Path:
+    """Write ``best.npz`` + ``config.json`` in the training layout (for tests and examples).
+
+    Refuses to overwrite an existing ``best.npz``.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    npz = run_dir / CHECKPOINT_FILE
+    if npz.exists():
+        raise CheckpointError(f"{npz}: exists; refusing to overwrite")
+    save_checkpoint(npz, params, meta={"spec": spec.to_dict(), "task": task})
+    cfg = {"settings": {"task": task, "spec": spec.to_dict(), "neuron": spec.neuron, **settings}}
+    (run_dir / CONFIG_FILE).write_text(json.dumps(cfg, indent=2))
+    return npz
+
+
+# -- evaluation data ------------------------------------------------------------------------------
+class EvalData:
+    """A labelled set of sequences, served in batches ``(x (T, B, I), y (B,) or (T, B))``.
+
+    Wraps either arrays (``x`` time-major (T, N, I), ``y`` (N,) or (T, N)) or a
+    ``resonet.data`` Dataset (anything with ``len()`` and ``batch(indices) -> (x, y)``).
+    """
+
+    def __init__(self, x: np.ndarray | None = None, y: np.ndarray | None = None, dataset: Any = None,
+                 source: str = "arrays", limit: int | None = None):
+        self.source = source
+        self._ds = dataset
+        if dataset is None:
+            x = np.asarray(x)
+            y = np.asarray(y)
+            if x.ndim != 3:
+                raise DataError(f"{source}: x must be time-major (T, N, I), got shape {x.shape}")
+            N = x.shape[1]
+            if not ((y.ndim == 1 and y.shape[0] == N) or (y.ndim == 2 and y.shape == x.shape[:2])):
+                raise DataError(f"{source}: y must be (N={N},) or (T, N)={x.shape[:2]}, got {y.shape}")
+            if not np.issubdtype(y.dtype, np.integer):
+                raise DataError(f"{source}: labels y must be integers, got {y.dtype}")
+            self._x, self._y = x, y.astype(np.int64)
+            n = N
+        else:
+            n = len(dataset)
+        if limit is not None:
+            if limit < 1:
+                raise ConfigError(f"--limit must be >= 1, got {limit}")
+            n = min(n, limit)
+        self.n = n
+
+    @property
+    def n_in(self) -> int:
+        if self._ds is not None:
+            return int(self._ds.n_in)
+        return int(self._x.shape[2])
+
+    def take(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(x (T, B, I) float64, y)`` for the samples ``idx``."""
+        if self._ds is not None:
+            x, y = self._ds.batch(idx, dtype=np.float64)
+            return np.asarray(x, dtype=np.float64), np.asarray(y)
+        y = self._y[idx] if self._y.ndim == 1 else self._y[:, idx]
+        return np.asarray(self._x[:, idx], dtype=np.float64), y
+
+    def batches(self, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        if batch_size < 1:
+            raise ConfigError(f"batch size must be >= 1, got {batch_size}")
+        for start in range(0, self.n, batch_size):
+            yield self.take(np.arange(start, min(start + batch_size, self.n)))
+
+
+def load_npz_data(path: str | Path, limit: int | None = None) -> EvalData:
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{p}: no such data file (expected an .npz with x (T, N, I) and y)")
+    try:
+        with np.load(p, allow_pickle=False) as f:
+            if "x" not in f.files or "y" not in f.files:
+                raise DataError(f"{p}: needs arrays 'x' (T, N, I) and 'y' (N,) or (T, N); has {f.files}")
+            x, y = f["x"], f["y"]
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise DataError(f"{p}: not a readable .npz file ({exc})") from None
+    return EvalData(x, y, source=str(p), limit=limit)
+
+
+def load_eval_data(data_path: str | None, config: dict, limit: int | None = None,
+                   split: str = "test") -> EvalData:
+    """``--data FILE`` if given, else the run's task split through ``resonet.data.load_task``
+    (with the run's ``data_dir``, ``split_seed`` and, for SHD, its synthetic choice)."""
+    if data_path:
+        return load_npz_data(data_path, limit)
+    task = config.get("task")
+    hint = "pass --data FILE.npz with x (T, N, I) and y (N,) or (T, N)"
+    if not task:
+        raise ConfigError(f"no evaluation data: the checkpoint names no task; {hint}")
+    from resonet.data import TASKS, load_task
+
+    if task not in TASKS:
+        raise ConfigError(f"no evaluation data: task {task!r} is not one of {', '.join(TASKS)}; {hint}")
+    st = config.get("settings") or {}
+    kwargs: dict[str, Any] = {}
+    if task == "shd":
+        kwargs["synthetic"] = {"auto": None, "yes": True, "no": False}.get(st.get("synthetic", "auto"))
+    td = load_task(task, st.get("data_dir"), split_seed=int(st.get("split_seed", 0)), **kwargs)
+    syn = " (SYNTHETIC stand-in, not the real SHD)" if td.info.get("synthetic") else ""
+    return EvalData(dataset=getattr(td, split), source=f"task {task} ({split}){syn}", limit=limit)
+
+
+def check_data(spec: NetworkSpec, data: EvalData) -> None:
+    if data.n_in != spec.n_in:
+        raise ConfigError(f"{data.source}: {data.n_in} input channels, but the network has n_in={spec.n_in}")
+
+
+# -- evaluation -----------------------------------------------------------------------------------
+def score_batch(spec: NetworkSpec, outputs: np.ndarray, y: np.ndarray, T: int) -> dict:
+    """Loss (summed over recorded steps, batch-summed), correct counts and totals for one batch.
+
+    Per-step labels with −1 (unlabelled) count as class 0 for the official loss and accuracy
+    (what the official scoring does) and are left out of ``correct_labelled``.
+    """
+    rec = spec.recorded(T)
+    y = np.asarray(y)
+    y_off = np.where(y < 0, 0, y)
+    loss, _ = nll_loss(outputs, step_targets(y_off, rec, T))
+    B = outputs.shape[1]
+    c, n = accuracy_counts(outputs, y_off, rec, T)
+    cl, nl = accuracy_counts(outputs, y, rec, T, ignore=-1) if y.ndim == 2 else (c, n)
+    return {"loss_sum": loss * B, "correct": c, "total": n, "correct_labelled": cl, "total_labelled": nl}
+
+
+def summarise(acc: dict, n_samples: int, T: int, n_rec: int, spikes: float) -> dict:
+    return {
+        "loss": acc["loss_sum"] / n_samples / n_rec,  # mean NLL per recorded step (logged value)
+        "accuracy": 100.0 * acc["correct"] / max(acc["total"], 1),
+        "accuracy_labelled": 100.0 * acc["correct_labelled"] / max(acc["total_labelled"], 1),
+        "sops": spikes / n_samples,  # hidden spikes per sample (the paper's SOPs)
+        "sops_per_step": spikes / n_samples / T,
+        "n_samples": n_samples,
+    }
+
+
+def evaluate(spec: NetworkSpec, params: dict, data: EvalData, *, backend="reference",
+             batch_size: int = 256, x_transform=None, runner=None) -> dict:
+    """Loss, accuracy (%) and SOPs of ``params`` on ``data``.
+
+    ``x_transform(x, batch_index) -> x`` perturbs each input batch (e.g. input noise).
+    ``runner(spec, params, x) -> (outputs, num_spikes)`` replaces the backend (e.g. the
+    spike-deletion loop of :mod:`analysis.robustness`); otherwise ``backend`` (a name or a
+    Backend) runs the forward pass.
+    """
+    be = get_backend(backend) if isinstance(backend, str) else backend
+    acc = {"loss_sum": 0.0, "correct": 0, "total": 0, "correct_labelled": 0, "total_labelled": 0}
+    spikes = 0.0
+    T = n_rec = 0
+    for i, (x, y) in enumerate(data.batches(batch_size)):
+        if x_transform is not None:
+            x = x_transform(x, i)
+        if runner is not None:
+            out, ns = runner(spec, params, x)
+        else:
+            res = be.run(spec, params, x, grads=False)
+            out, ns = res.outputs, res.num_spikes
+        T = x.shape[0]
+        n_rec = out.shape[0]
+        for k, v in score_batch(spec, out, y, T).items():
+            acc[k] += v
+        spikes += float(np.sum(ns))
+    return summarise(acc, data.n, T, n_rec, spikes)
+
+
+# -- output files ---------------------------------------------------------------------------------
+def unique_path(path: str | Path) -> Path:
+    """``path`` if it does not exist, else the first free ``stem-2.ext``, ``stem-3.ext``, …"""
+    p = Path(path)
+    if not p.exists():
+        return p
+    k = 2
+    while True:
+        q = p.with_name(f"{p.stem}-{k}{p.suffix}")
+        if not q.exists():
+            return q
+        k += 1
+
+
+def out_dir(out: str | None, name: str) -> Path:
+    """``--out`` (created if needed) or ``runs/analysis/<name>-<YYYYmmdd-HHMMSS>`` (made unique)."""
+    if out:
+        d = Path(out)
+        if d.exists() and not d.is_dir():
+            raise ConfigError(f"--out {d}: exists and is not a directory")
+    else:
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        d = unique_path(ROOT / "runs" / "analysis" / f"{name}-{stamp}")
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def to_jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        if np.isnan(f):
+            return None
+        if np.isinf(f):
+            return "inf" if f > 0 else "-inf"
+        return f
+    return obj
+
+
+def write_json(path: Path, data: dict) -> Path:
+    p = unique_path(path)
+    p.write_text(json.dumps(to_jsonable(data), indent=2))
+    return p
+
+
+def save_figure(fig, path: Path) -> Path:
+    p = unique_path(path)
+    fig.savefig(p, dpi=120, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return p
+
+
+def pyplot():
+    """matplotlib.pyplot with the non-interactive Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def write_outputs(directory: Path, stem: str, fig, data: dict) -> tuple[Path, Path]:
+    """Write ``<stem>.png`` and ``<stem>.json`` (suffixed if taken) and print where."""
+    png = save_figure(fig, directory / f"{stem}.png")
+    js = write_json(directory / f"{stem}.json", data)
+    print(f"wrote {png}")
+    print(f"wrote {js}")
+    return png, js
+
+
+# -- command line ---------------------------------------------------------------------------------
+class Parser(argparse.ArgumentParser):
+    """ArgumentParser whose usage errors become a ConfigError, so that :func:`resonet.cli.run_main`
+    prints them as one line (``error: ...``) and exits with code 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise ConfigError(f"{self.prog}: {message} (see --help)")
+
+
+def make_parser(prog: str, description: str) -> Parser:
+    return Parser(prog=prog, description=description,
+                  formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def progress(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def add_out_arg(ap: argparse.ArgumentParser, name: str) -> None:
+    ap.add_argument("--out", metavar="DIR", default=None,
+                    help=f"output directory (created if needed; default runs/analysis/{name}-<time>). "
+                         "Existing files are never overwritten: a taken name gets a -2, -3, ... suffix")
+
+
+def add_backend_arg(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--backend", default=DEFAULT_BACKEND, choices=list(BACKENDS),
+                    help=f"engine that runs the forward passes (default {DEFAULT_BACKEND})")
+
+
+def add_data_args(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("checkpoint", help="run directory (holding best.npz and config.json) or the best.npz")
+    ap.add_argument("--data", metavar="FILE.npz", default=None,
+                    help="evaluation data: .npz with x (T, N, I) time-major and y (N,) or (T, N); "
+                         "default: the test split of the checkpoint's task via resonet.data.load_task")
+    ap.add_argument("--limit", type=int, default=None, metavar="N",
+                    help="evaluate on the first N samples only (default: all)")
+    ap.add_argument("--batch-size", type=int, default=256, help="evaluation batch size (default 256)")
+
+
+def float_list(text: str) -> list[float]:
+    """Parse ``"0,0.1,0.2"`` (argparse type)."""
+    try:
+        vals = [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if not vals:
+        raise argparse.ArgumentTypeError("expected at least one number")
+    if not all(np.isfinite(vals)):
+        raise argparse.ArgumentTypeError(f"numbers must be finite, got {text!r}")
+    return vals
+
+
+def int_list(text: str) -> list[int]:
+    try:
+        vals = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not vals:
+        raise argparse.ArgumentTypeError("expected at least one integer")
+    return vals

@@ -1,0 +1,301 @@
+"""Frequency response of single neurons to in-phase spike trains (paper A.4, Figs. 3 and 8).
+
+**Units.** One step is δ = dt (0.01) time units; ω is in rad per time unit, so a neuron's
+eigenfrequency is f₀ = ω/(2π) cycles per time unit (ω = 10 → f₀ ≈ 1.59, a period of ≈ 628
+steps). Input frequencies f are in cycles per time unit too.
+
+**Input.** A spike train at frequency f: spikes of amplitude ``amp`` at the steps
+round(k/(f·δ)), k = 0, 1, … -- all trains start with a spike at t = 0 (in phase). Each input
+frequency is one batch element, so one neuron is simulated for all frequencies at once.
+
+**Neurons** (one each, the engine's step functions, I_t = the spike train):
+
+- ``rf``   vanilla RF, b = −b' (no reset: spikes do not act back);
+- ``brf``  BRF, b = p(ω) − b' − q;
+- ``hrf``  harmonic RF with constant damping b = b' and the code's (symplectic) integrator
+           v' = v + δu, u' = u + δI − 2δbu − δω²v' (u is the thresholded variable);
+- ``bhrf`` the coded BHRF, b = 0.005ω² + b' + q.
+
+By default the spike function is replaced by 0 (``spiking=False``): the **sub-threshold** (linear)
+response. With ``spiking=True`` the BRF/BHRF spikes raise q, which damps the response.
+
+**Measure.** mean |u_t| over the last ``window`` fraction of the run (steady state), per f; and the
+gain at the drive frequency, |Û(f)| / |Î(f)| (discrete-time Fourier sums over the same window),
+which for a linear neuron is its transfer function |H(e^{i2πfδ})|.
+
+**What to expect** (linear theory, z_t = λz_{t−1} + δI_t for RF/BRF with λ = 1 + δ(b + iω)):
+the response peaks where the input frequency matches the discrete eigenfrequency
+f_d = arg(λ)/(2πδ) (≈ f₀); spike trains at f_d/2, f_d/3, … also resonate (a kick every 2nd,
+3rd, … cycle arrives in phase) -- the sub-harmonic sensitivity; at 2f_d kicks arrive in
+anti-phase and cancel. For an integer period of P steps the steady state just after a kick is
+Z = δ·amp/(1 − λ^P) and mean |u| = (1/P) Σ_{m<P} |Re(λ^m Z)| (:func:`periodic_mean_abs_u`).
+
+**LIF vs IF** (Fig. 8): u_t = α u_{t−1} + δI_t with α = exp(−δ/τ) (LIF) or α = 1 (IF). Their
+gain δ/|1 − α e^{−i2πfδ}| falls monotonically with f: the leak makes a low-pass filter (the IF
+is the limit with a pole at f = 0); their mean u only grows with the spike rate (no frequency
+selectivity), and the IF's grows without bound in time.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from resonet.cli import run_main
+from resonet.errors import ConfigError
+from resonet.network import NetworkSpec
+from resonet.neurons import bhrf, brf, rf
+from resonet.surrogate import heaviside
+
+from .common import add_out_arg, make_parser, out_dir, progress, pyplot, write_outputs
+
+MODELS = ("rf", "brf", "hrf", "bhrf")
+
+
+def spike_trains(freqs, T: int, dt: float = 0.01, amp: float = 1.0) -> np.ndarray:
+    """(T, F) in-phase spike trains: ``amp`` at steps round(k/(f·δ)), k ≥ 0, for each f."""
+    freqs = np.asarray(freqs, dtype=np.float64)
+    if np.any(freqs <= 0) or np.any(freqs * dt > 0.5):
+        raise ConfigError(f"input frequencies must lie in (0, 1/(2·dt)] = (0, {0.5 / dt:g}] "
+                          f"cycles per time unit (Nyquist), got [{freqs.min():g}, {freqs.max():g}]")
+    x = np.zeros((T, freqs.size))
+    for j, f in enumerate(freqs):
+        steps = np.round(np.arange(0.0, T * dt * f) / (f * dt)).astype(np.int64)
+        steps = steps[steps < T]
+        np.add.at(x[:, j], steps, amp)
+    return x
+
+
+_ENGINE = {"rf": rf, "brf": brf, "bhrf": bhrf}
+
+
+def simulate(model: str, x: np.ndarray, omega: float, b_offset: float, dt: float = 0.01,
+             spiking: bool = False) -> np.ndarray:
+    """u_t (T, F) of one neuron driven by the currents ``x`` (T, F) (one neuron per column)."""
+    if model not in MODELS:
+        raise ConfigError(f"model must be one of {MODELS}, got {model!r}")
+    T, F = x.shape
+    spike = heaviside if spiking else (lambda s: np.zeros_like(s))
+    U = np.empty((T, F))
+    if model == "hrf":  # constant damping b = b', the code's symplectic integrator
+        u = np.zeros(F)
+        v = np.zeros(F)
+        w2 = omega * omega
+        for t in range(T):
+            v = v + u * dt
+            u = ((u + x[t] * dt) - (b_offset * u) * (2.0 * dt)) - (w2 * v) * dt
+            U[t] = u
+        return U
+    mod = _ENGINE[model]
+    c = mod.derive({"omega": np.array([omega]), "b_offset": np.array([b_offset])},
+                   NetworkSpec(model, 1, 1, 1, dt=dt))
+    state = mod.zero_state(F, 1)
+    for t in range(T):
+        state = mod.step_forward(c, state, x[t][:, None], spike)
+        U[t] = state[1][:, 0]
+    return U
+
+
+def transition_eig(model: str, omega: float, b_offset: float, dt: float = 0.01) -> complex:
+    """The eigenvalue with Im ≥ 0 of the neuron's free (u, v) transition (at q = 0)."""
+    if model in ("rf", "brf"):
+        b = -b_offset if model == "rf" else float(brf.boundary(np.array(omega), 0.01)) - b_offset
+        return complex(1.0 + dt * b, dt * omega)
+    b = b_offset if model == "hrf" else bhrf.P_COEF * omega * omega + b_offset
+    tr = 2.0 - 2.0 * dt * b - dt * dt * omega * omega
+    det = 1.0 - 2.0 * dt * b
+    lam = (tr + np.sqrt(complex(tr * tr - 4.0 * det))) / 2.0
+    return complex(lam.real, abs(lam.imag))
+
+
+def eigenfrequency(model: str, omega: float, b_offset: float, dt: float = 0.01) -> float:
+    """f_d = arg(λ)/(2πδ): the discrete oscillation frequency (cycles per time unit)."""
+    return float(np.angle(transition_eig(model, omega, b_offset, dt)) / (2.0 * np.pi * dt))
+
+
+def periodic_mean_abs_u(lam: complex, P: int, dt: float = 0.01, amp: float = 1.0) -> float:
+    """Steady-state mean |u| of z_t = λz_{t−1} + δI_t driven by a kick ``amp`` every P steps."""
+    Z = dt * amp / (1.0 - lam ** P)
+    m = np.arange(P)
+    return float(np.mean(np.abs((lam ** m * Z).real)))
+
+
+def _window(T: int, window: float) -> slice:
+    if not 0 < window <= 1:
+        raise ConfigError(f"window must lie in (0, 1], got {window}")
+    return slice(T - max(1, int(round(window * T))), T)
+
+
+def _detrend(a: np.ndarray) -> np.ndarray:
+    """Remove the least-squares line from each column (the IF's ramp, the LIF's offset)."""
+    t = np.linspace(-1.0, 1.0, a.shape[0])
+    A = np.stack([np.ones_like(t), t], axis=1)
+    coef, *_ = np.linalg.lstsq(A, a, rcond=None)
+    return a - A @ coef
+
+
+def gain_at(U: np.ndarray, x: np.ndarray, freqs, dt: float, window: float = 0.5) -> np.ndarray:
+    """|Û(f)| / |Î(f)| over the window, per column (the drive frequency of that column).
+
+    Both signals are detrended and Hann-windowed before the Fourier sum, so the DC level and the
+    IF's ramp do not leak into the drive frequency. Reliable once the window holds ≳ 5 cycles of
+    f (``cycles_in_window`` in the sweep results); then it matches |H| to ~0.1 %.
+    """
+    sl = _window(U.shape[0], window)
+    t = np.arange(U.shape[0])[sl] * dt
+    w = np.hanning(t.size)[:, None]
+    e = np.exp(-2j * np.pi * np.outer(t, np.asarray(freqs)))  # (Tw, F)
+    num = np.abs((w * _detrend(U[sl]) * e).sum(0))
+    den = np.abs((w * _detrend(x[sl]) * e).sum(0))
+    return num / np.maximum(den, 1e-300)
+
+
+def sweep(freqs, omega: float = 10.0, b_offset: float = 1.0, dt: float = 0.01, duration: float = 60.0,
+          amp: float = 1.0, window: float = 0.5, spiking: bool = False, models=MODELS) -> dict:
+    """Mean |u| and gain per input frequency for each resonator model, plus expected peaks."""
+    freqs = np.asarray(freqs, dtype=np.float64)
+    T = int(round(duration / dt))
+    x = spike_trains(freqs, T, dt, amp)
+    sl = _window(T, window)
+    out = {"freqs": freqs, "omega": omega, "b_offset": b_offset, "dt": dt, "T": T, "amp": amp,
+           "window": window, "spiking": spiking, "f0": omega / (2 * np.pi), "models": {},
+           "cycles_in_window": freqs * (sl.stop - sl.start) * dt}
+    for m in models:
+        U = simulate(m, x, omega, b_offset, dt, spiking)
+        resp = np.abs(U[sl]).mean(0)
+        fd = eigenfrequency(m, omega, b_offset, dt)
+        k = int(np.argmax(resp))
+        out["models"][m] = {
+            "mean_abs_u": resp,
+            "gain": gain_at(U, x, freqs, dt, window),
+            "f_discrete": fd,
+            "radius": abs(transition_eig(m, omega, b_offset, dt)),
+            "peak_freq": float(freqs[k]),
+            "subharmonics": subharmonic_summary(freqs, resp, fd),
+        }
+    return out
+
+
+def subharmonic_summary(freqs, resp, fd: float, orders=(2, 3, 4)) -> dict:
+    """Response at f_d/n relative to the response at f_d, whether f_d/n is a local maximum of the
+    sweep (within ±10 % of f_d/n), and the relative response at 2f_d."""
+    freqs = np.asarray(freqs)
+    resp = np.asarray(resp)
+
+    def at(f):
+        return float(np.interp(f, freqs, resp)) if freqs[0] <= f <= freqs[-1] else float("nan")
+
+    peak = at(fd)
+    res = {"at_fd": peak, "at_2fd_rel": at(2 * fd) / peak}
+    for n in orders:
+        f = fd / n
+        near = (freqs > 0.9 * f) & (freqs < 1.1 * f)
+        local = bool(near.any()) and float(resp[near].max()) > max(at(0.8 * f), at(1.2 * f))
+        res[f"n{n}"] = {"freq": f, "rel": at(f) / peak, "local_max": local}
+    return res
+
+
+def leaky_sweep(freqs, tau: float = 1.0, dt: float = 0.01, duration: float = 60.0, amp: float = 1.0,
+                window: float = 0.5) -> dict:
+    """LIF (α = exp(−δ/τ)) and IF (α = 1): mean u and gain at the drive frequency, with the
+    analytic gain δ/|1 − α e^{−i2πfδ}| alongside."""
+    freqs = np.asarray(freqs, dtype=np.float64)
+    if not tau > 0:
+        raise ConfigError(f"tau must be > 0, got {tau}")
+    T = int(round(duration / dt))
+    x = spike_trains(freqs, T, dt, amp)
+    sl = _window(T, window)
+    out = {"freqs": freqs, "tau": tau, "dt": dt, "T": T,
+           "cycles_in_window": freqs * (sl.stop - sl.start) * dt}
+    for name, a in (("lif", np.exp(-dt / tau)), ("if", 1.0)):
+        u = np.zeros(freqs.size)
+        U = np.empty((T, freqs.size))
+        for t in range(T):
+            u = a * u + dt * x[t]
+            U[t] = u
+        theta = 2 * np.pi * freqs * dt
+        out[name] = {"alpha": a, "mean_u": U[sl].mean(0), "gain": gain_at(U, x, freqs, dt, window),
+                     "gain_analytic": dt / np.abs(1.0 - a * np.exp(-1j * theta))}
+    return out
+
+
+# -- CLI ------------------------------------------------------------------------------------------
+def build_parser():
+    ap = make_parser("python -m analysis.freqresp", __doc__.split("\n\n")[0] + """
+
+Sweeps the input frequency for RF, BRF, HRF and BHRF neurons (mean |u| and gain per
+frequency, the peak near ω/(2π), the sub-harmonic responses) and for LIF vs IF neurons.
+Frequencies are in cycles per time unit; one step is --dt time units. Writes freqresp.png and
+freqresp.json.""")
+    ap.add_argument("--omega", type=float, default=10.0, help="ω in rad per time unit (default 10)")
+    ap.add_argument("--b-offset", type=float, default=1.0, help="b' of every resonator (default 1)")
+    ap.add_argument("--dt", type=float, default=0.01, help="time step δ in time units (default 0.01)")
+    ap.add_argument("--fmin", type=float, default=0.05, help="lowest input frequency (default 0.05)")
+    ap.add_argument("--fmax", type=float, default=None,
+                    help="highest input frequency (default 2.5·ω/(2π), capped at the Nyquist 1/(2δ))")
+    ap.add_argument("--nfreq", type=int, default=240, help="number of input frequencies (default 240)")
+    ap.add_argument("--duration", type=float, default=60.0, help="run length in time units (default 60)")
+    ap.add_argument("--window", type=float, default=0.5,
+                    help="fraction of the run (at its end) that is averaged (default 0.5)")
+    ap.add_argument("--amp", type=float, default=1.0, help="input spike amplitude (default 1)")
+    ap.add_argument("--spiking", action="store_true",
+                    help="keep the spike function (BRF/BHRF q then damps); default: sub-threshold response")
+    ap.add_argument("--tau", type=float, default=0.2,
+                    help="LIF membrane time constant in time units "
+                         "(default 0.2: corner frequency 1/(2πτ) ≈ 0.8)")
+    add_out_arg(ap, "freqresp")
+    return ap
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if not 0 < args.dt <= 1:
+        raise ConfigError(f"--dt must lie in (0, 1], got {args.dt}")
+    if not 0 < args.omega * args.dt < 1:
+        raise ConfigError(f"--omega must lie in (0, 1/dt) = (0, {1 / args.dt:g}), got {args.omega}")
+    if args.b_offset < 0:
+        raise ConfigError(f"--b-offset must be >= 0, got {args.b_offset}")
+    if args.nfreq < 2 or args.duration <= 0:
+        raise ConfigError("--nfreq must be >= 2 and --duration > 0")
+    fmax = args.fmax if args.fmax is not None else min(2.5 * args.omega / (2 * np.pi), 0.5 / args.dt)
+    if not 0 < args.fmin < fmax:
+        raise ConfigError(f"need 0 < --fmin < --fmax, got {args.fmin}, {fmax}")
+    freqs = np.linspace(args.fmin, fmax, args.nfreq)
+    progress(f"sweeping {args.nfreq} frequencies over {int(round(args.duration / args.dt))} steps")
+    res = sweep(freqs, args.omega, args.b_offset, args.dt, args.duration, args.amp, args.window, args.spiking)
+    progress("LIF / IF")
+    leaky = leaky_sweep(freqs, args.tau, args.dt, args.duration, args.amp, args.window)
+    plt = pyplot()
+    fig, ax = plt.subplots(1, 3, figsize=(16, 4.5))
+    for m, r in res["models"].items():
+        ax[0].plot(freqs, r["mean_abs_u"] / r["mean_abs_u"].max(), label=f"{m} (f_d = {r['f_discrete']:.3f})")
+    f0 = res["f0"]
+    for n, ls in ((1, "-"), (2, "--"), (3, ":"), (0.5, "-.")):
+        ax[0].axvline(f0 / n, color="grey", ls=ls, lw=0.8)
+    ax[0].set(xlabel="input frequency (cycles / time unit)", ylabel="mean |u| (normalised)",
+              title=f"resonators, ω = {args.omega:g} (f₀ = {f0:.3f}; lines f₀, f₀/2, f₀/3, 2f₀)")
+    ax[0].legend(fontsize=8)
+    ok = res["cycles_in_window"] >= 5  # the Fourier sums need a few cycles in the window
+    for m, r in res["models"].items():
+        ax[1].semilogy(freqs[ok], r["gain"][ok], label=m)
+    ax[1].set(xlabel="input frequency", ylabel="gain |Û(f)|/|Î(f)|",
+              title="gain at the drive frequency (≥ 5 cycles in the window)")
+    ax[1].legend(fontsize=8)
+    for name in ("lif", "if"):
+        ax[2].semilogy(freqs[ok], leaky[name]["gain"][ok], label=f"{name} (simulated)")
+        ax[2].semilogy(freqs, leaky[name]["gain_analytic"], ls="--", label=f"{name} δ/|1 − α e^(−iθ)|")
+    ax[2].set(xlabel="input frequency", ylabel="gain", title=f"LIF (τ = {args.tau:g}) vs IF: low-pass")
+    ax[2].legend(fontsize=8)
+    fig.tight_layout()
+    write_outputs(out_dir(args.out, "freqresp"), "freqresp", fig, {"resonators": res, "leaky": leaky})
+    for m, r in res["models"].items():
+        s = r["subharmonics"]
+        print(f"{m:5s} peak at f = {r['peak_freq']:.3f} (f_d = {r['f_discrete']:.3f}); response at "
+              f"f_d/2 {s['n2']['rel']:.2f}, f_d/3 {s['n3']['rel']:.2f}, "
+              f"2f_d {s['at_2fd_rel']:.3f} of the peak")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

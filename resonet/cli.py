@@ -1,0 +1,45 @@
+"""Helpers shared by the ``python -m resonet.*`` entry points.
+
+Library code raises typed :mod:`resonet.errors`; an entry point wraps its ``main`` with
+:func:`run_main` so that the user sees one line, ``error: <message>``, on stderr and the process
+exits with code 2 -- no traceback. Set ``RESONET_DEBUG=1`` to get the traceback back.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from .errors import ResonetError
+
+EXIT_USAGE = 2  # bad input: missing/corrupt file, bad parameter (argparse uses 2 as well)
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> int:
+    """Print a one-line error message on stderr and return the exit code."""
+    one_line = " ".join(str(message).split())
+    print(f"error: {one_line}", file=sys.stderr)
+    return code
+
+
+def run_main(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
+    """Run ``main(argv)``; turn resonet errors (and a few OS errors) into one-line messages."""
+    debug = os.environ.get("RESONET_DEBUG", "") not in ("", "0")
+    try:
+        return main(argv)
+    except ResonetError as exc:
+        if debug:
+            raise
+        return fail(str(exc))
+    except FileNotFoundError as exc:
+        if debug:
+            raise
+        return fail(f"{exc.filename}: no such file or directory")
+    except PermissionError as exc:
+        if debug:
+            raise
+        return fail(f"{exc.filename}: permission denied")
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

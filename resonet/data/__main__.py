@@ -1,0 +1,138 @@
+"""``python -m resonet.data``: inspect, fetch, generate and check data files.
+
+    python -m resonet.data info  TASK [--data-dir D] [--split-seed S] [--synthetic | --no-synthetic]
+    python -m resonet.data fetch {shd,mnist,ecg-raw} [--data-dir D] [--base-url URL]
+    python -m resonet.data synth [--data-dir D | --out DIR] [--seed S] [--n-train N] [--n-test N]
+    python -m resonet.data check FILE [FILE ...]
+    python -m resonet.data ecg-raw RAW_DIR --out DIR [--annotation q1c] [--test-fraction 0.2]
+
+Bad or missing files end with one line, ``error: <file>: <what is wrong>; <fix>``, and exit
+code 2 (set ``RESONET_DEBUG=1`` for the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..cli import run_main
+from ..errors import DataError
+from . import ecg, mnist, shd, synthetic
+from .paths import resolve_data_dir
+from .tasks import TASKS, load_task
+
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+def _print(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, default=str))
+
+
+def check_file(path: Path) -> dict[str, Any]:
+    """Validate one file of any supported kind (by extension, else by its first bytes)."""
+    if not path.is_file():
+        raise DataError(f"{path}: no such file; check the path")
+    with open(path, "rb") as f:
+        head = f.read(128)
+    name = path.name.lower()
+    if name.endswith((".h5", ".hdf5")) or head.startswith(_HDF5_MAGIC):
+        return shd.check_shd_file(path)
+    if name.endswith(".mat") or head.startswith(b"MATLAB"):
+        x, lab = ecg.read_qtdb_mat(path)
+        return {"file": str(path), "format": "QTDB .mat", "x": list(x.shape), **ecg.label_statistics(lab)}
+    if "idx" in name or head[:2] == b"\x00\x00":
+        arr = mnist.read_idx(path)
+        return {"file": str(path), "format": "IDX uint8", "shape": list(arr.shape)}
+    raise DataError(f"{path}: unknown file type; expected an SHD .h5, a QTDB .mat or an MNIST IDX file")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m resonet.data", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    pi = sub.add_parser("info", help="load a task and print its sizes and metadata")
+    pi.add_argument("task", choices=TASKS)
+    pi.add_argument("--data-dir")
+    pi.add_argument("--split-seed", type=int, default=0)
+    pi.add_argument("--download", action="store_true")
+    g = pi.add_mutually_exclusive_group()
+    g.add_argument("--synthetic", dest="synthetic", action="store_true", default=None)
+    g.add_argument("--no-synthetic", dest="synthetic", action="store_false")
+    pi.add_argument("--official-binning", action="store_true", help="shd: the official rule")
+
+    pf = sub.add_parser("fetch", help="download published files (needs internet)")
+    pf.add_argument("what", choices=("shd", "mnist", "ecg-raw"))
+    pf.add_argument("--data-dir")
+    pf.add_argument("--base-url", help="override the download base URL (shd, mnist)")
+
+    ps = sub.add_parser("synth", help="generate the synthetic SHD-format stand-in")
+    ps.add_argument("--data-dir")
+    ps.add_argument("--out", help="write shd_{train,test}.h5 here instead of the cache")
+    ps.add_argument("--seed", type=int, default=0)
+    ps.add_argument("--n-train", type=int, default=shd.N_TRAIN)
+    ps.add_argument("--n-test", type=int, default=shd.N_TEST)
+
+    pc = sub.add_parser("check", help="validate data files")
+    pc.add_argument("files", nargs="+", type=Path)
+
+    pe = sub.add_parser("ecg-raw", help="raw QTDB records -> QTDB_{train,test}.mat")
+    pe.add_argument("raw_dir", type=Path)
+    pe.add_argument("--out", type=Path, required=True)
+    pe.add_argument("--annotation", default="q1c")
+    pe.add_argument("--test-fraction", type=float, default=0.2)
+    pe.add_argument("--seed", type=int, default=0)
+
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+    if a.cmd == "info":
+        opts = {"official_binning": True} if a.official_binning and a.task == "shd" else {}
+        td = load_task(
+            a.task, a.data_dir, split_seed=a.split_seed, download=a.download, synthetic=a.synthetic, **opts
+        )
+        info = {k: v for k, v in td.info.items() if k != "permutation"}
+        _print(info)
+        if td.train.synthetic:
+            print(synthetic.SYNTHETIC_WARNING, file=sys.stderr)
+    elif a.cmd == "fetch":
+        d = resolve_data_dir(a.data_dir)
+        if a.what == "shd":
+            out: Any = shd.fetch_shd(d, base_url=a.base_url)
+        elif a.what == "mnist":
+            out = mnist.fetch_mnist(d, base_url=a.base_url)
+        else:
+            out = ecg.fetch_qtdb_raw(d)
+        _print(out)
+    elif a.cmd == "synth":
+        if a.out:
+            files = synthetic.write_synthetic_shd(a.out, seed=a.seed, n_train=a.n_train, n_test=a.n_test)
+        else:
+            files = synthetic.ensure_synthetic_shd(
+                resolve_data_dir(a.data_dir), seed=a.seed, n_train=a.n_train, n_test=a.n_test
+            )
+        _print({k: str(v) for k, v in files.items()})
+        print(synthetic.SYNTHETIC_WARNING, file=sys.stderr)
+    elif a.cmd == "check":
+        for f in a.files:
+            _print(check_file(f))
+    elif a.cmd == "ecg-raw":
+        res = ecg.qtdb_from_raw(
+            a.raw_dir, annotation=a.annotation, test_fraction=a.test_fraction, seed=a.seed
+        )
+        out = {}
+        for split in ("train", "test"):
+            x, lab = res[split]
+            out[split] = str(ecg.write_qtdb_mat(a.out / ecg.MAT_FILES[split], x, lab))
+            out[f"{split}_segments"] = int(x.shape[0])
+        out["records"] = res["records"]
+        _print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

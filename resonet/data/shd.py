@@ -1,0 +1,393 @@
+"""Spiking Heidelberg Digits (SHD): reading, validating, binning and fetching.
+
+**File layout** (Cramer et al. 2020; ``shd_train.h5`` 8,156 samples, ``shd_test.h5`` 2,264):
+
+- ``spikes/times``  (N,) variable-length float arrays, spike times in seconds (float16 in the
+  published files);
+- ``spikes/units``  (N,) variable-length integer arrays, the cochlear channel 0..699 of each spike;
+- ``labels``        (N,) integers 0..19 (0–9 English, 10–19 German digits);
+- ``extra/...``     speaker ids, class names (``extra/keys``), speaker meta data; not needed here.
+
+**Binning, resonet's default.** ``dt`` = 4 ms, ``n_steps`` = 250, 700 channels, channel = unit
+(natural order, unit 0 kept). With the float64 edges ``e_i = i·dt`` (``i·dt`` computed in float64)
+and ``t`` the stored time converted exactly to float64, a spike goes to the step
+
+    i = max{ i : e_i ≤ t }        i.e. bin i holds t ∈ [i·dt, (i+1)·dt),
+
+and is dropped if i ≥ n_steps (t ≥ 1.0 s with the defaults). Several spikes of one channel in one
+bin give a single 1 (binary input, as in the paper's code).
+
+**The official rule** (``official_binning=True``; ``binary_image_readout`` of
+``experiments/SHD/generate_data_shd.py``, after Yin et al.), reproduced exactly: for
+i = 0 … n_steps−1, bin i takes the not-yet-used spikes with ``times <= i*dt``. Because ``times`` is a
+float16 array and ``i*dt`` a Python float, NumPy compares in float16, i.e. against the edge
+``ε_i = float16(i·dt)``. So a spike goes to i = min{ i : t ≤ ε_i } (bin i holds t ∈ (ε_{i−1}, ε_i],
+bin 0 only t = 0), spikes later than ε_249 ≈ 0.996 s are dropped, unit 0 is dropped and the channel
+is ``700 − unit`` (channel 0 always empty, order reversed). The default differs in: half-open
+[i·dt, (i+1)·dt) bins (a one-bin shift), 4 ms more data (up to 1.0 s), unit 0 kept, natural
+channel order. A fixed permutation of the input channels does not matter to a fully connected
+input layer.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from ..errors import ConfigError, DataError
+from .download import download, gunzip
+
+log = logging.getLogger("resonet.data")
+
+N_CHANNELS = 700
+N_CLASSES = 20
+DT = 4e-3
+N_STEPS = 250
+N_TRAIN, N_TEST = 8156, 2264
+
+SPLIT_FILES = {"train": "shd_train.h5", "test": "shd_test.h5"}
+SEARCH_SUBDIRS = ("shd", "SHD", "hdspikes")
+
+ENV_SHD_URL = "RESONET_SHD_URL"
+SHD_BASE_URL = "https://zenkelab.org/datasets"  # was compneuro.net/datasets; same md5sums.txt
+# MD5 of the published gzip archives, as listed in the server's md5sums.txt (the official BRF
+# script reads them from there). Values agree across several independent loaders (e.g. the
+# torchvision-style SHD datasets that hard-code them); not re-checked here (no internet).
+SHD_GZ_MD5 = {
+    "shd_train.h5.gz": "d47c9825dee33347913e8ce0f2be08b0",
+    "shd_test.h5.gz": "3062a80ec0c5719404d5b02e166543b1",
+}
+# MD5 of the decompressed files, from a single third-party loader: recorded for reference only,
+# not enforced (the archive checksum above already protects the download).
+SHD_H5_MD5_UNVERIFIED = {
+    "shd_train.h5": "8e9877c85f29a28dd353ea6a54402667",
+    "shd_test.h5": "207ad1295a0ab611e22d1734989c254e",
+}
+
+_FIX_REAL = "re-download it (python -m resonet.data fetch shd) or use the published SHD file"
+
+
+def _bad(path: Path | str, what: str, fix: str = _FIX_REAL) -> DataError:
+    return DataError(f"{path}: {what}; {fix}")
+
+
+# --------------------------------------------------------------------------------------------
+# binning
+# --------------------------------------------------------------------------------------------
+def bin_spikes(
+    times: np.ndarray,
+    units: np.ndarray,
+    *,
+    dt: float = DT,
+    n_steps: int = N_STEPS,
+    n_channels: int = N_CHANNELS,
+    official: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Map spikes to (step, channel) bins; returns ``(keep, step, channel)``.
+
+    ``keep`` is a boolean mask over the input spikes (dropped: late, or unit 0 with the official
+    rule); ``step``/``channel`` (int64) are given for the kept spikes. Duplicates are not merged
+    here. ``times`` keeps its stored dtype: with ``official=True`` the edges are rounded to it.
+    See the module docstring for both rules.
+    """
+    times = np.asarray(times)
+    t = times.astype(np.float64)
+    u = np.asarray(units).astype(np.int64)
+    if official:
+        # the official loop compares `times <= i*dt` in the dtype of `times` (float16 in SHD)
+        edge_dtype = times.dtype if np.issubdtype(times.dtype, np.floating) else np.float64
+        edges = (np.arange(n_steps, dtype=np.float64) * dt).astype(edge_dtype).astype(np.float64)
+        step = np.searchsorted(edges, t, side="left")
+        keep = (step < n_steps) & (u > 0)
+        return keep, step[keep], n_channels - u[keep]
+    edges = np.arange(n_steps + 1, dtype=np.float64) * dt
+    step = np.searchsorted(edges, t, side="right") - 1
+    keep = (step >= 0) & (step < n_steps)
+    return keep, step[keep], u[keep]
+
+
+def _sorted_unique(key: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (merges repeated spikes of one channel in one bin).
+
+    Sort + neighbour comparison: several times faster than ``np.unique`` (hash-based in NumPy 2).
+    """
+    key = np.sort(key)
+    if key.size == 0:
+        return key
+    first = np.empty(key.shape[0], dtype=bool)
+    first[0] = True
+    np.not_equal(key[1:], key[:-1], out=first[1:])
+    return key[first]
+
+
+@dataclass
+class ShdEvents:
+    """Binned SHD samples: see :class:`resonet.data.dataset.EventDataset` for the storage."""
+
+    offsets: np.ndarray  # int64 (N+1,)
+    steps: np.ndarray  # int16 (nnz,)
+    chans: np.ndarray  # int16 (nnz,)
+    labels: np.ndarray  # int64 (N,)
+    n_spikes: int  # raw spikes in the file (before binning/merging)
+    synthetic: bool
+    attrs: dict[str, Any]
+
+
+# --------------------------------------------------------------------------------------------
+# reading and validation
+# --------------------------------------------------------------------------------------------
+def _open(path: Path) -> h5py.File:
+    if not path.is_file():
+        raise DataError(f"{path}: no such file; {_FIX_REAL}")
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        msg = str(exc).split("(")[-1].rstrip(")") if "(" in str(exc) else str(exc)
+        raise _bad(path, f"not a readable HDF5 file (truncated or corrupt: {msg})") from exc
+
+
+def _vlen_base(path: Path, f: h5py.File, key: str) -> np.dtype:
+    obj = f.get(key)
+    if not isinstance(obj, h5py.Dataset):
+        raise _bad(
+            path, f"missing dataset '{key}' (expected the SHD layout spikes/times, spikes/units, labels)"
+        )
+    base = h5py.check_vlen_dtype(obj.dtype)
+    if obj.ndim != 1 or base is None:
+        raise _bad(
+            path, f"'{key}' must be a 1-D variable-length array, got shape {obj.shape} dtype {obj.dtype}"
+        )
+    return np.dtype(base)
+
+
+def read_shd(
+    path: str | os.PathLike[str],
+    *,
+    dt: float = DT,
+    n_steps: int = N_STEPS,
+    n_channels: int = N_CHANNELS,
+    n_classes: int = N_CLASSES,
+    official_binning: bool = False,
+    chunk: int = 512,
+) -> ShdEvents:
+    """Read, validate and bin one SHD file (see the module docstring for the binning rule).
+
+    Raises :class:`DataError` naming the file and what is wrong: not HDF5/truncated, missing
+    datasets, mismatched lengths, labels outside [0, n_classes), units outside [0, n_channels),
+    negative or non-finite times.
+    """
+    path = Path(path)
+    if n_steps >= 2**15 or n_channels >= 2**15:
+        raise ConfigError("n_steps and n_channels must be < 32768 (stored as int16)")
+    if dt <= 0:
+        raise ConfigError(f"dt must be positive, got {dt}")
+    with _open(path) as f:
+        t_base = _vlen_base(path, f, "spikes/times")
+        u_base = _vlen_base(path, f, "spikes/units")
+        if not np.issubdtype(t_base, np.floating):
+            raise _bad(path, f"spikes/times must hold floats (seconds), got {t_base}")
+        if not np.issubdtype(u_base, np.integer):
+            raise _bad(path, f"spikes/units must hold integers, got {u_base}")
+        lab = f.get("labels")
+        if not isinstance(lab, h5py.Dataset):
+            raise _bad(path, "missing dataset 'labels'")
+        try:
+            labels = np.asarray(lab[()])
+        except OSError as exc:
+            raise _bad(path, f"cannot read 'labels' ({exc})") from exc
+        n = labels.shape[0] if labels.ndim == 1 else -1
+        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+            raise _bad(path, f"'labels' must be a 1-D integer array, got {labels.shape} {labels.dtype}")
+        for key in ("spikes/times", "spikes/units"):
+            if f[key].shape[0] != n:
+                raise _bad(path, f"'{key}' has {f[key].shape[0]} samples but 'labels' has {n}")
+        if n and (labels.min() < 0 or labels.max() >= n_classes):
+            raise _bad(
+                path, f"labels must lie in [0, {n_classes}), found {int(labels.min())}..{int(labels.max())}"
+            )
+        attrs = {k: (v.item() if getattr(v, "size", 0) == 1 else v) for k, v in f.attrs.items()}
+        synthetic = bool(attrs.get("synthetic", False))
+
+        offsets = [np.zeros(1, np.int64)]
+        steps_l: list[np.ndarray] = []
+        chans_l: list[np.ndarray] = []
+        total = 0
+        n_spikes = 0
+        for a in range(0, n, chunk):
+            b = min(n, a + chunk)
+            try:
+                tt = f["spikes/times"][a:b]
+                uu = f["spikes/units"][a:b]
+            except (OSError, RuntimeError, ValueError) as exc:
+                raise _bad(
+                    path, f"cannot read samples {a}..{b - 1} ({exc}); the file is truncated or corrupt"
+                ) from exc
+            lens = np.fromiter((len(x) for x in tt), np.int64, count=b - a)
+            ulen = np.fromiter((len(x) for x in uu), np.int64, count=b - a)
+            if np.any(lens != ulen):
+                k = a + int(np.flatnonzero(lens != ulen)[0])
+                raise _bad(path, f"sample {k} has {lens[k - a]} spike times but {ulen[k - a]} units")
+            nb = b - a
+            if lens.sum() == 0:
+                offsets.append(np.full(nb, total, np.int64))
+                continue
+            t = np.concatenate(tt)  # stored dtype (float16 in SHD)
+            u = np.concatenate(uu)
+            n_spikes += t.shape[0]
+            t64 = t.astype(np.float64)
+            if not np.all(np.isfinite(t64)) or t64.min() < 0:
+                raise _bad(path, f"samples {a}..{b - 1}: spike times must be finite and >= 0")
+            if u.min() < 0 or u.max() >= n_channels:
+                raise _bad(
+                    path,
+                    f"samples {a}..{b - 1}: units must lie in [0, {n_channels}), "
+                    f"found {int(u.min())}..{int(u.max())}",
+                )
+            sid = np.repeat(np.arange(nb, dtype=np.int64), lens)
+            keep, s, c = bin_spikes(
+                t, u, dt=dt, n_steps=n_steps, n_channels=n_channels, official=official_binning
+            )
+            key = _sorted_unique((sid[keep] * n_steps + s) * n_channels + c)
+            per = n_steps * n_channels
+            sid_k = key // per
+            rem = key - sid_k * per
+            steps_l.append((rem // n_channels).astype(np.int16))
+            chans_l.append((rem % n_channels).astype(np.int16))
+            offsets.append(total + np.cumsum(np.bincount(sid_k, minlength=nb)))
+            total += key.shape[0]
+    return ShdEvents(
+        offsets=np.concatenate(offsets),
+        steps=np.concatenate(steps_l) if steps_l else np.zeros(0, np.int16),
+        chans=np.concatenate(chans_l) if chans_l else np.zeros(0, np.int16),
+        labels=labels.astype(np.int64),
+        n_spikes=n_spikes,
+        synthetic=synthetic,
+        attrs=attrs,
+    )
+
+
+def check_shd_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Validate an SHD-layout file completely; return a summary (raises :class:`DataError`)."""
+    ev = read_shd(path)
+    counts = np.bincount(ev.labels, minlength=N_CLASSES)
+    return {
+        "file": str(path),
+        "format": "SHD HDF5",
+        "samples": int(ev.labels.shape[0]),
+        "spikes": ev.n_spikes,
+        "mean_spikes_per_sample": ev.n_spikes / max(1, ev.labels.shape[0]),
+        "classes": int(np.count_nonzero(counts)),
+        "synthetic": ev.synthetic,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# writing (used by the synthetic generator and by tests)
+# --------------------------------------------------------------------------------------------
+def write_shd_h5(
+    path: str | os.PathLike[str],
+    times: list[np.ndarray],
+    units: list[np.ndarray],
+    labels: np.ndarray,
+    *,
+    extra: dict[str, np.ndarray] | None = None,
+    attrs: dict[str, Any] | None = None,
+    time_dtype: Any = np.float16,
+    unit_dtype: Any = np.uint16,
+) -> Path:
+    """Write samples in the SHD layout (atomically: a ``.part`` file renamed at the end)."""
+    path = Path(path)
+    n = len(labels)
+    if len(times) != n or len(units) != n:
+        raise ConfigError("times, units and labels must have the same number of samples")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # unique temporary name in the same folder: concurrent writers never clobber each other
+    fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        with h5py.File(tmp, "w") as f:
+            for key, data, dt_ in (("spikes/times", times, time_dtype), ("spikes/units", units, unit_dtype)):
+                obj = np.empty(n, dtype=object)
+                for k, x in enumerate(data):  # element-wise: equal lengths must not make a 2-D array
+                    obj[k] = np.asarray(x, dtype=dt_)
+                # (create_dataset(data=...) also handles equal lengths; `ds[...] = obj` does not)
+                f.create_dataset(key, data=obj, dtype=h5py.vlen_dtype(np.dtype(dt_)))
+            f.create_dataset("labels", data=np.asarray(labels, dtype=np.uint8))
+            for k, v in (extra or {}).items():
+                f.create_dataset(f"extra/{k}", data=v)
+            for k, v in (attrs or {}).items():
+                f.attrs[k] = v
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# fetching
+# --------------------------------------------------------------------------------------------
+def shd_base_url(base_url: str | None = None) -> str:
+    """Download base URL: argument > ``$RESONET_SHD_URL`` > :data:`SHD_BASE_URL`."""
+    return (base_url or os.environ.get(ENV_SHD_URL, "").strip() or SHD_BASE_URL).rstrip("/")
+
+
+def fetch_shd(
+    data_dir: Path,
+    *,
+    base_url: str | None = None,
+    checksums: dict[str, str] | None = None,
+    timeout: float = 60.0,
+) -> dict[str, Path]:
+    """Download and unpack ``shd_{train,test}.h5`` into ``data_dir/shd`` (MD5-checked).
+
+    Existing complete files are kept. ``checksums`` maps archive name → MD5 (default
+    :data:`SHD_GZ_MD5`); tests pass their own together with a local ``base_url``.
+    """
+    sums = SHD_GZ_MD5 if checksums is None else checksums
+    dest_dir = Path(data_dir) / "shd"
+    base = shd_base_url(base_url)
+    out = {}
+    for split, name in SPLIT_FILES.items():
+        target = dest_dir / name
+        if not target.is_file():
+            gz = f"{name}.gz"
+            log.info("downloading %s/%s -> %s", base, gz, dest_dir)
+            archive = download(f"{base}/{gz}", dest_dir / gz, md5=sums.get(gz), timeout=timeout)
+            gunzip(archive, target, remove_src=True)
+        out[split] = target
+    return out
+
+
+def find_shd_files(data_dir: Path) -> dict[str, Path] | None:
+    """``{'train': …, 'test': …}`` if both SHD files are in one searched folder, else None.
+
+    Searched: ``D``, ``D/shd``, ``D/SHD``, ``D/hdspikes``. A folder holding only the ``.h5.gz``
+    archives is unpacked in place first.
+    """
+    for d in [data_dir] + [data_dir / s for s in SEARCH_SUBDIRS]:
+        found = {}
+        for split, name in SPLIT_FILES.items():
+            p = d / name
+            if not p.is_file() and (d / f"{name}.gz").is_file():
+                log.info("unpacking %s", d / f"{name}.gz")
+                try:
+                    gunzip(d / f"{name}.gz", p)
+                except OSError as exc:
+                    raise DataError(
+                        f"{d / name}.gz: cannot unpack next to the archive ({exc}); unpack it "
+                        "yourself (gunzip -k) or copy it to a writable --data-dir"
+                    ) from exc
+            if p.is_file():
+                found[split] = p
+        if len(found) == 2:
+            return found
+    return None

@@ -1,0 +1,48 @@
+"""Fast engines behind :func:`resonet.backends.get_backend`.
+
+- :mod:`resonet.kernels.cpu`: fused ``@njit(parallel=True)`` forward and BPTT kernels, one module
+  per neuron model, event-driven (input and hidden spikes are accumulated as weight rows, zeros
+  are skipped). Imported by ``get_backend("cpu")``; design in docs/cpu-kernels.md.
+- ``resonet.kernels.cuda``: the GPU engine, imported lazily through ``cuda_loader`` by
+  ``get_backend("cuda")`` only, so the CPU path never imports CUDA.
+
+Only the pure-Python argument checks shared by the engines live here: importing
+:mod:`resonet.kernels` compiles nothing and never imports CUDA.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..network import check_params
+from ..neurons import get_neuron, li
+
+DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def prepare_run(engine: str, spec, params: dict, dtype, spike: str):
+    """The argument checks every fast engine's ``run`` starts with (same errors as the reference).
+
+    Returns ``(dtype, p, consts, a_o)``: the dtype as ``np.dtype``, the parameters cast to it, the
+    neuron's derived constants (``derive`` refuses e.g. |ω|·p_dt ≥ 1) and the readout's α.
+    """
+    if spike != "heaviside":
+        raise ConfigError(
+            f"the {engine} backend implements spike='heaviside' only (got {spike!r}); the smooth "
+            "spike of the gradient check runs on the reference backend")
+    dtype = np.dtype(dtype)
+    if dtype not in DTYPES:
+        raise ConfigError(f"dtype must be float32 or float64, got {dtype}")
+    check_params(spec, params)
+    p = {n: np.asarray(v, dtype=dtype) for n, v in params.items()}
+    neuron = get_neuron(spec.neuron)
+    consts = neuron.derive({n: p[f"hidden.{n}"] for n in neuron.PARAM_NAMES}, spec)
+    return dtype, p, consts, li.alpha(p["out.tau_mem"])
+
+
+def check_targets(targets: np.ndarray, n_out: int) -> None:
+    """Labels must index a class: one-line ConfigError otherwise."""
+    if targets.size and (targets.min() < 0 or targets.max() >= n_out):
+        raise ConfigError(f"labels must lie in [0, {n_out}), got range "
+                          f"[{targets.min()}, {targets.max()}]")

@@ -1,0 +1,19 @@
+"""Fused ``@njit(parallel=True)`` CPU kernels: forward and BPTT of every model, event-driven.
+
+- :class:`CpuBackend` (``get_backend("cpu")``): the :class:`resonet.backends.Backend` contract.
+- :func:`tape_bytes_per_sample`: bytes the forward keeps per sample for BPTT.
+- Modules: :mod:`.brf`, :mod:`.bhrf`, :mod:`.rf`, :mod:`.alif` (one cell step and its VJP each,
+  same arguments), :mod:`.common` (input events, spikes, surrogate, LI readout, loss),
+  :mod:`.network` (the fused loops over time), :mod:`.config` (numerical knobs).
+
+Design, tape layout and measured numbers: docs/cpu-kernels.md; float32 vs float64:
+docs/numerics.md.
+"""
+
+from .config import drop_stale_cache
+
+drop_stale_cache()
+
+from .backend import CpuBackend, allocate_tape, as_events, tape_bytes_per_sample  # noqa: E402
+
+__all__ = ["CpuBackend", "allocate_tape", "as_events", "tape_bytes_per_sample"]

@@ -1,0 +1,184 @@
+"""``CpuBackend``: the :class:`resonet.backends.Backend` contract on the fused CPU kernels.
+
+Everything that is not a hot loop stays in NumPy here: parameter checks (the reference's own
+``check_params`` and the neurons' ``derive``, so invalid parameters raise the same
+ConfigErrors), input conversion to CSR events, the per-chunk gradient reduction and the chain
+rule through the raw parameters (``finish`` of each model module, the reference's
+``raw_grads``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from ...backends import Backend, Result
+from ...errors import ConfigError, NumericalError
+from ...events import SpikeEvents
+from ...loss import step_targets
+from ...network import NetworkSpec, truncation_cuts
+from ...neurons import get_neuron, li
+from .. import check_targets, prepare_run
+from .common import common_consts, dense_to_csr, nll_loss, pad_classes
+from .config import checkpoint_interval
+from .network import MODEL_IDS, MODULES, TILE, backward, forward
+
+
+@dataclass
+class Events:
+    """Input as CSR over rows t*B + b (resonet.events layout); ``values`` empty = binary."""
+
+    indptr: np.ndarray  # int64 (T*B + 1,)
+    indices: np.ndarray  # int32 (nnz,)
+    values: np.ndarray  # dtype (nnz,) or (0,)
+    T: int
+    B: int
+
+
+@dataclass
+class Tape:
+    """What the forward keeps for BPTT (docs/cpu-kernels.md, "Tape")."""
+
+    zbits: np.ndarray  # uint8 (B, T, ⌈H/8⌉): every hidden spike, one bit
+    ckpt: np.ndarray  # dtype (B, ⌈T/K⌉, CKPT_ROWS, H): continuous state every K steps
+    O: np.ndarray  # dtype (B, T, C): readout at every step (the outputs; o_{t−1} for dα_o)
+    K: int  # checkpoint interval
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.zbits.nbytes + self.ckpt.nbytes + self.O.nbytes)
+
+
+def allocate_tape(neuron: str, T: int, B: int, H: int, C: int, dtype, keep: bool = True,
+                  K: int | None = None) -> Tape:
+    """The arrays :func:`network.forward` fills. ``keep=False`` (inference) allocates no
+    spike bits or checkpoints, only O."""
+    K = checkpoint_interval(T) if K is None else int(K)
+    rows = MODULES[neuron].CKPT_ROWS
+    nseg = -(-T // K) if keep else 0
+    zbits = np.empty((B, T if keep else 0, (H + 7) // 8), dtype=np.uint8)
+    ckpt = np.empty((B, nseg, rows, H), dtype=dtype)
+    O = np.empty((B, T, C), dtype=dtype)  # sample-major: each sample writes contiguously
+    return Tape(zbits, ckpt, O, K)
+
+
+def tape_bytes_per_sample(spec: NetworkSpec, T: int, dtype=np.float32, K: int | None = None) -> float:
+    """Bytes the forward keeps for BPTT per sample (spike bits, checkpoints and readout)."""
+    B = 4
+    tape = allocate_tape(spec.neuron, T, B, spec.n_hidden, spec.n_out, np.dtype(dtype), True, K)
+    return tape.nbytes / B
+
+
+def _writable(a, dtype) -> np.ndarray:
+    """C-contiguous, writeable array (numba compiles read-only arrays as a separate type)."""
+    return np.require(a, dtype=dtype, requirements=["C", "W"])
+
+
+def as_events(spec: NetworkSpec, x, dtype) -> Events:
+    """Validate the input (dense (T, B, I) or SpikeEvents) and return CSR events in ``dtype``."""
+    if isinstance(x, SpikeEvents):
+        if x.I != spec.n_in or x.T < 1 or x.B < 1:
+            raise ConfigError(f"input must have shape (T, B, I={spec.n_in}), got {x.shape}")
+        vals = np.empty(0, dtype) if x.values is None else np.asarray(x.values, dtype=dtype)
+        if vals.size and not np.all(np.isfinite(vals)):
+            raise ConfigError("input contains NaN or Inf")
+        return Events(_writable(x.indptr, np.int64), _writable(x.indices, np.int32),
+                      _writable(vals, dtype), x.T, x.B)
+    x = np.asarray(x)
+    if x.ndim != 3 or x.shape[2] != spec.n_in or x.shape[0] < 1 or x.shape[1] < 1:
+        raise ConfigError(f"input must have shape (T, B, I={spec.n_in}), got {x.shape}")
+    if x.dtype == np.bool_:
+        x = x.view(np.uint8)
+    elif x.dtype.kind not in "iuf":
+        x = x.astype(dtype)
+    indptr, indices, values, binary, finite = dense_to_csr(_writable(x, x.dtype), np.empty(0, dtype))
+    if not finite:
+        raise ConfigError("input contains NaN or Inf")
+    if binary:
+        values = values[:0]
+    return Events(indptr, indices, values, x.shape[0], x.shape[1])
+
+
+class CpuBackend(Backend):
+    """Fused numba kernels, float32 or float64 (``dtype``), parallel over the batch."""
+
+    name = "cpu"
+
+    def run(self, spec, params, x, y=None, *, grads=True, dtype=np.float64, truncation=None,
+            return_states=False, return_dx=False, spike="heaviside") -> Result:
+        dtype, p, consts, a_o = prepare_run("cpu", spec, params, dtype, spike)
+        b_o = 1.0 - a_o
+        ev = as_events(spec, x, dtype)
+        T, B = ev.T, ev.B
+        H, C, I = spec.n_hidden, spec.n_out, spec.n_in  # noqa: E741
+        rec = spec.recorded(T)
+        r0 = int(rec[0])
+        targets = None
+        if y is not None:
+            targets = _writable(step_targets(y, rec, T), np.int64)
+            check_targets(targets, C)
+        need_grads = grads and y is not None
+        if need_grads:
+            truncation_cuts(T, truncation)  # validates truncation >= 1
+        mod = MODULES[spec.neuron]
+        model = MODEL_IDS[spec.neuron]
+        cell, k = mod.pack(consts, dtype)
+        kc = common_consts(dtype)
+        W = p["hidden.linear.weight"]
+        w_inT = np.ascontiguousarray(W[:, :I].T)
+        w_recT = np.ascontiguousarray(W[:, I:].T)
+        w_o = np.ascontiguousarray(p["out.linear.weight"])
+        Cp = pad_classes(C, dtype)
+        w_oT = np.zeros((H, Cp), dtype=dtype)  # W_oᵀ, zero columns up to whole vectors
+        w_oT[:, :C] = w_o.T
+        tape = allocate_tape(spec.neuron, T, B, H, C, dtype, keep=need_grads)
+        nspk = np.empty(B, dtype=np.int64)
+        ns = len(mod.STATE_NAMES)
+        states = np.empty((ns, T, B, H) if return_states else (ns, 0, 0, 0), dtype=dtype)
+        forward(model, ev.indptr, ev.indices, ev.values, w_inT, w_recT, w_oT, a_o, b_o, cell, k,
+                kc, tape.K, tape.zbits, tape.ckpt, tape.O, nspk, states)
+        res = Result(tape.O.transpose(1, 0, 2)[r0:], nspk.astype(dtype))  # (T_rec, B, C) view
+        if return_states:
+            res.states = {n: states[j] for j, n in enumerate(mod.STATE_NAMES)}
+        if targets is None:
+            return res
+        d_out = np.empty((B, T - r0, C), dtype=dtype)
+        loss = nll_loss(tape.O, r0, targets, d_out, kc)
+        res.loss = float(loss)
+        if not need_grads:
+            return res
+        # one chunk of whole tiles per thread, summed in chunk order (deterministic for a given
+        # thread count). numba's dynamic scheduling (set_parallel_chunksize) was measured 10x
+        # slower here, so the split is static.
+        nchunk = max(1, min(-(-B // TILE), numba.get_num_threads()))
+        dx = np.zeros((T, B, I) if return_dx else (0, 0, 0), dtype=dtype)
+        w_in = np.ascontiguousarray(W[:, :I])
+        w_cat = np.zeros((H + Cp, H), dtype=dtype)  # [W_rec; W_o; 0]
+        w_cat[:H] = W[:, I:]
+        w_cat[H:H + C] = w_o
+        dw_inT, gcat, acc, dao, bad = backward(
+            model, ev.indptr, ev.indices, ev.values, w_inT, w_recT, w_oT, a_o, b_o, cell, k, kc,
+            tape.K, tape.zbits, tape.ckpt, tape.O, w_in, w_cat, d_out, r0,
+            int(truncation or 0), dx, nchunk)
+        if bad:
+            raise NumericalError(
+                f"cpu backend: {bad} recomputed spike steps differ from the forward pass "
+                "(non-deterministic arithmetic?); gradients would be wrong")
+        g = {}
+        acc = acc.sum(axis=0)
+        hidden = {n: p[f"hidden.{n}"] for n in get_neuron(spec.neuron).PARAM_NAMES}
+        for n, v in mod.finish(hidden, consts, acc).items():
+            g[f"hidden.{n}"] = v
+        dW = np.empty((H, I + H), dtype=dtype)
+        dW[:, :I] = dw_inT.sum(axis=0).T
+        gcat = gcat.sum(axis=0)  # [dW_recᵀ | dW_oᵀ | 0] (H, H + Cp)
+        dW[:, I:] = gcat[:, :H].T
+        g["hidden.linear.weight"] = dW
+        g["out.tau_mem"] = li.tau_grad(p["out.tau_mem"], dao.sum(axis=0))
+        g["out.linear.weight"] = np.ascontiguousarray(gcat[:, H:H + C].T)
+        res.grads = {n: np.asarray(g[n], dtype=dtype) for n in spec.param_shapes()}
+        if return_dx:
+            res.dx = dx
+        return res

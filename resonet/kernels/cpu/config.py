@@ -1,0 +1,60 @@
+"""Numerical knobs of the CPU kernels, in one place (stumpy's ``config`` pattern).
+
+- ``FASTMATH = False``: no ``nnan``/``ninf`` (they would let LLVM assume no NaN/Inf and hide a
+  diverging network), and no ``contract``/``reassoc`` either: the elementwise state updates then
+  round exactly like the NumPy reference (reference-spec §0.1), which keeps float64 runs equal
+  to it to the last ulp or two. The hot loops are axpy's (no reductions), so LLVM vectorises
+  them without reassociation; ``{'contract'}`` on the row sums gained <= 2 % (measured,
+  docs/cpu-kernels.md), not worth a second set of flags.
+- ``CACHE = True``: compiled machine code is cached on disk next to the modules (``__pycache__``),
+  so a second process starts without compiling (cold/warm times in docs/cpu-kernels.md).
+  Numba keys a cached kernel on the source file that defines it only, not on the modules it
+  calls, so :func:`drop_stale_cache` (run at import) empties the cache when any source file of
+  this package changed since the cache was written.
+- ``checkpoint_interval(T)``: BPTT keeps the continuous states only every K steps and recomputes
+  the K steps of a segment before walking it backwards (docs/cpu-kernels.md, "Tape").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from pathlib import Path
+
+FASTMATH = False
+CACHE = True
+K_MIN, K_MAX = 8, 64
+
+
+def checkpoint_interval(T: int) -> int:
+    """Steps per checkpoint segment: ≈ √T (balances checkpoint and segment-buffer memory)."""
+    return int(min(K_MAX, max(K_MIN, math.ceil(math.sqrt(T)))))
+
+
+def drop_stale_cache() -> None:
+    """Delete this package's numba cache files if any of its sources changed since they were
+    written (numba would otherwise reuse a cached network kernel whose inlined cell or helper
+    code is out of date). A no-op when the stamp matches or the folder is not writable."""
+    here = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for src in sorted(here.glob("*.py")):
+        if src.name in ("__init__.py", "backend.py"):  # no compiled code in these
+            continue
+        digest.update(src.name.encode() + src.read_bytes())
+    stamp_text = digest.hexdigest()
+    cache = here / "__pycache__"
+    stamp = cache / "resonet-kernels-cpu.stamp"
+    try:
+        if stamp.is_file() and stamp.read_text() == stamp_text:
+            return
+        if cache.is_dir():
+            for f in cache.iterdir():
+                if f.suffix in (".nbi", ".nbc"):
+                    f.unlink(missing_ok=True)
+        cache.mkdir(exist_ok=True)
+        tmp = stamp.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(stamp_text)
+        os.replace(tmp, stamp)
+    except OSError:  # read-only install: numba then caches elsewhere or not at all
+        pass

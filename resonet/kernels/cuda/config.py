@@ -1,0 +1,82 @@
+"""Numerical and launch knobs of the CUDA kernels, in one place (stumpy's ``config`` pattern).
+
+- ``FASTMATH = False``: no fast-math flags (they would allow flush-to-zero, approximate division
+  and square roots, and let NVVM assume there is no NaN/Inf, which hides a diverging network).
+  Note that NVVM still contracts ``a*b + c`` into fused multiply-adds on a real GPU; in float64
+  that changes results in the last ulp only (docs/cuda-kernels.md, "Parity").
+- Threads per block, overridable so tests can force tiny blocks and exercise the strided loops
+  (several neurons per thread, several classes per thread, several blocks per reduction):
+
+  ===================  ==========================  =========================================
+  knob                 environment variable        default
+  ===================  ==========================  =========================================
+  recurrent threads    ``RESONET_CUDA_TPB``        H rounded up to a multiple of 32 (≤ 256)
+  flat threads         ``RESONET_CUDA_TPB_FLAT``   256 (elementwise, reductions, optimizer)
+  ===================  ==========================  =========================================
+
+  :func:`set_threads` (or the :func:`override` context manager) sets them from Python; the
+  environment variables are read when a value is asked for, so a test process can set them
+  before the first launch. The kernels themselves never depend on the values (every loop over
+  neurons, classes or elements is strided), only their speed does.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+
+FASTMATH = False
+MAX_TPB = 1024  # hardware limit of threads per block
+TPB_RECURRENT_MAX = 256  # one block per sample: up to 256 neurons get a thread each
+TPB_FLAT = 256
+
+_override: dict[str, int | None] = {"recurrent": None, "flat": None}
+
+
+def _env_int(name: str) -> int | None:
+    v = os.environ.get(name)
+    if v is None or v == "":
+        return None
+    try:
+        n = int(v)
+    except ValueError:
+        raise ValueError(f"{name} must be a positive integer, got {v!r}") from None
+    if not 1 <= n <= MAX_TPB:
+        raise ValueError(f"{name} must lie in [1, {MAX_TPB}], got {n}")
+    return n
+
+
+def recurrent_threads(H: int) -> int:
+    """Threads per block of the per-sample kernels (forward, BPTT) for H hidden neurons.
+
+    At most 256: the BPTT kernel uses up to ~180 registers per thread (ptxas, sm_90), and a
+    block may hold 64K registers.
+    """
+    n = _override["recurrent"] or _env_int("RESONET_CUDA_TPB")
+    if n is not None:
+        return min(n, TPB_RECURRENT_MAX)
+    return max(32, min(TPB_RECURRENT_MAX, -(-H // 32) * 32))
+
+
+def flat_threads() -> int:
+    """Threads per block of the elementwise and reduction kernels."""
+    return _override["flat"] or _env_int("RESONET_CUDA_TPB_FLAT") or TPB_FLAT
+
+
+def set_threads(recurrent: int | None = None, flat: int | None = None) -> None:
+    """Force the thread counts (``None`` restores the default / environment value)."""
+    for name, v in (("recurrent", recurrent), ("flat", flat)):
+        if v is not None and not 1 <= int(v) <= MAX_TPB:
+            raise ValueError(f"{name} threads must lie in [1, {MAX_TPB}], got {v}")
+        _override[name] = None if v is None else int(v)
+
+
+@contextmanager
+def override(recurrent: int | None = None, flat: int | None = None):
+    """``with override(recurrent=4, flat=8): ...`` -- temporary thread counts."""
+    old = dict(_override)
+    set_threads(recurrent, flat)
+    try:
+        yield
+    finally:
+        _override.update(old)

@@ -1,0 +1,494 @@
+"""The fused CUDA kernels: forward and BPTT over a whole sequence in one launch each, the loss,
+the deterministic gradient reductions, and the parameter preparation (docs/cuda-kernels.md).
+
+Shapes: T time, B batch, I inputs, H hidden, C classes, R rows of the model's state (cells.py),
+Wd = ⌈H/32⌉ words of a spike bitmask.
+
+Kernels (one set per float dtype, built by :func:`get_kernels` because shared-memory arrays need
+their element type at compile time):
+
+- ``forward`` — grid (B,), one block per sample, threads strided over neurons. Per step t: the
+  input current of each neuron from the sample's active input events (or nonzero dense inputs)
+  and from the neurons that spiked at t−1 (eq. (N1)), read as the set bits of a shared bitmask
+  (ascending order, zeros never touched: the recurrent sum costs Wd + n_spikes loads); the cell
+  step (N2); the new spikes are OR-ed into the next bitmask with integer atomics (the result is
+  independent of their order); after one ``syncthreads`` the readout (N3) sums the W_o rows of
+  the spiking neurons. The bitmasks are triple-buffered so a step needs one barrier. With
+  ``keep`` the tape (continuous states, spike bitmasks, readout input r_t) goes to global memory.
+- ``loss_stats`` — one block: per-sample NLL, ∂L/∂o (N10)–(N11), accuracy counts (N12), then the
+  batch sums in a fixed (sequential) order.
+- ``backward`` — grid (B,), one block per sample, reverse time, two barriers per step: the
+  readout adjoint (L4)–(L7), z̄_t = r̄_t W_o + Ī_{t+1} W_rec + z̄ from the cell (N5)–(N6), the
+  cell VJP (cells.py), then the weight-gradient contributions of this sample (N7), (L6) into its
+  own slice of per-sample buffers (no two threads ever write the same element, no atomics).
+- ``reduce`` — one thread per gradient element: sums the per-sample buffers over b in order
+  0..B−1 and applies the chain rule through abs()/exp() (N9), (L8); writes the flat gradient.
+- ``prepare`` — transposed weight copies for the forward, and (session only) the cell constants
+  and readout decay derived from the raw parameters on the device.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+from numba import cuda
+
+from .cells import cell_backward, cell_forward, derive, finish
+from .config import FASTMATH
+
+_KERNELS: dict = {}
+
+MODE_EVENTS, MODE_DENSE = 0, 1
+N_STATS = 8  # loss, correct, total, correct_labelled, total_labelled, spikes, samples, (spare)
+
+
+def forward_shared_bytes(R: int, H: int, C: int, itemsize: int) -> int:
+    """Dynamic shared memory of ``forward``: state (R, H), readout (C), 3 spike bitmasks."""
+    nf = R * H + C
+    return -(-nf * itemsize // 4) * 4 + 3 * ((H + 31) // 32) * 4
+
+
+def backward_shared_bytes(R: int, H: int, C: int, itemsize: int) -> int:
+    """Dynamic shared memory of ``backward``: adjoints (R, H), sums (2, H), Ī (2, H),
+    r̄ (2, C), ō (C), dα (C)."""
+    return (R * H + 4 * H + 4 * C) * itemsize
+
+
+def get_kernels(dtype, model: int):
+    """The kernels for float32 or float64 and one model id (cells.MODEL_IDS), compiled lazily
+    on first launch. The model is a compile-time constant of the closures, so each compiled
+    kernel holds one cell's code only (fewer registers than a runtime switch)."""
+    dtype = np.dtype(dtype)
+    key = (dtype, int(model))
+    if key not in _KERNELS:
+        _KERNELS[key] = _build(nb.float32 if dtype == np.float32 else nb.float64, dtype.itemsize,
+                               int(model))
+    return _KERNELS[key]
+
+
+def _build(ft, itemsize, model):  # noqa: C901 - one closure per kernel, same dtype and model
+    uoff_div = 4
+
+    @cuda.jit(fastmath=FASTMATH)
+    def forward(R, idx, srows, mode, binary, ev_off, ev_step, ev_chan, ev_val, xd, perm,
+                xscale, w_inT, w_recT, w_oT, a_o, b_o, cell, k, keep, tape, zmask, O, Rr, nspk):
+        """Eqs. (N1)–(N3) over the sequence for sample b = blockIdx.x (see the module doc)."""
+        b = cuda.blockIdx.x
+        tid = cuda.threadIdx.x
+        nt = cuda.blockDim.x
+        T = O.shape[0]
+        C = O.shape[2]
+        H = w_recT.shape[0]
+        I = w_inT.shape[0]  # noqa: E741
+        Wd = (H + 31) // 32
+        zero = ft(0)
+        nf = R * H + C
+        fsh = cuda.shared.array(0, ft)  # st (R, H) then o (C)
+        ush = cuda.shared.array(0, nb.uint32)[(nf * itemsize + 3) // uoff_div:]  # 3 bitmasks
+        for j in range(tid, nf, nt):
+            fsh[j] = zero
+        for j in range(tid, 3 * Wd, nt):
+            ush[j] = 0
+        row = srows[idx[b]]
+        e = 0
+        e_end = 0
+        if mode == MODE_EVENTS:
+            e = ev_off[row]
+            e_end = ev_off[row + 1]
+        scaled = xscale[0] != zero
+        cnt = 0
+        cuda.syncthreads()
+        for t in range(T):
+            cb = (t % 3) * Wd  # bitmask of step t (written now)
+            pb = ((t + 2) % 3) * Wd  # of step t−1 (read now)
+            nx = ((t + 1) % 3) * Wd  # of step t+1: last read in step t−1, cleared now
+            for j in range(tid, Wd, nt):
+                ush[nx + j] = 0
+            e1 = e
+            if mode == MODE_EVENTS:
+                while e1 < e_end and ev_step[e1] == t:
+                    e1 += 1
+            for h in range(tid, H, nt):
+                cur = zero  # (N1), in the CPU kernels' order: inputs, then recurrent spikes
+                if mode == MODE_EVENTS:
+                    if binary:
+                        for ee in range(e, e1):
+                            cur += w_inT[ev_chan[ee], h]
+                    else:
+                        for ee in range(e, e1):
+                            cur += ev_val[ee] * w_inT[ev_chan[ee], h]
+                else:
+                    tt = perm[t]
+                    for i in range(I):
+                        xv = xd[row, tt, i]
+                        if xv != 0:
+                            val = ft(xv)
+                            if scaled:
+                                val = val / xscale[0]
+                            cur += val * w_inT[i, h]
+                for w in range(Wd):
+                    bits = nb.int64(ush[pb + w])
+                    while bits != 0:
+                        j = w * 32 + cuda.ffs(bits) - 1
+                        bits = bits & (bits - 1)
+                        cur += w_recT[j, h]
+                z = cell_forward(model, h, cur, fsh, H, cell, k)  # (N2)
+                if z != zero:
+                    cuda.atomic.or_(ush, cb + (h >> 5), nb.uint32(1) << (h & 31))
+                if keep:
+                    for r in range(1, R):
+                        tape[t, b, r - 1, h] = fsh[r * H + h]
+            e = e1
+            cuda.syncthreads()
+            for c in range(tid, C, nt):  # (N3): r_t = W_o z_t over the spiking neurons
+                r = zero
+                for w in range(Wd):
+                    bits = nb.int64(ush[cb + w])
+                    while bits != 0:
+                        j = w * 32 + cuda.ffs(bits) - 1
+                        bits = bits & (bits - 1)
+                        r += w_oT[j, c]
+                o = fsh[R * H + c] * a_o[c] + r * b_o[c]
+                fsh[R * H + c] = o
+                O[t, b, c] = o
+                if keep:
+                    Rr[t, b, c] = r
+            if keep:
+                for w in range(tid, Wd, nt):
+                    zmask[t, b, w] = ush[cb + w]
+            if tid == 0:
+                for w in range(Wd):
+                    cnt += cuda.popc(ush[cb + w])
+        if tid == 0:
+            nspk[b] = cnt
+
+    @cuda.jit(fastmath=FASTMATH)
+    def loss_stats(O, r0, idx, labels, nspk, d_out, part, cnt, stats, accumulate):
+        """Eqs. (N10)–(N12) for every sample, then the batch sums in order b = 0..B−1.
+
+        ``labels`` (N, L): L = 1 (one label per sequence) or T (per step, −1 = unlabelled, which
+        counts as class 0 in the loss and the official accuracy, as resonet.train does).
+        ``stats`` (float64): with ``accumulate`` = 0 it receives [loss, correct, total,
+        correct_labelled, total_labelled, spikes, B]; with 1 it accumulates
+        [Σ loss/|R|·B, …, Σ B] over evaluation batches (resonet.train.evaluate's sums).
+        """
+        tid = cuda.threadIdx.x
+        nt = cuda.blockDim.x
+        T = O.shape[0]
+        B = O.shape[1]
+        C = O.shape[2]
+        L = labels.shape[1]
+        Tr = T - r0
+        zero = ft(0)
+        one = ft(1)
+        Bf = ft(B)
+        for b in range(tid, B, nt):
+            pos = idx[b]
+            lb = zero
+            corr = 0
+            tot = 0
+            corr_l = 0
+            tot_l = 0
+            for tr in range(Tr):
+                t = r0 + tr
+                yraw = labels[pos, t if L > 1 else 0]
+                y = yraw if yraw >= 0 else 0
+                m = O[t, b, 0]
+                best = 0
+                for c in range(1, C):
+                    if O[t, b, c] > m:
+                        m = O[t, b, c]
+                        best = c
+                se = zero
+                for c in range(C):
+                    se += math.exp(O[t, b, c] - m)
+                lse = math.log(se)
+                lb += (O[t, b, y] - m) - lse  # (N10)
+                for c in range(C):
+                    p = math.exp((O[t, b, c] - m) - lse)
+                    if c == y:
+                        p -= one
+                    d_out[tr, b, c] = p / Bf  # (N11)
+                if L > 1:  # per-step labels: each recorded step is predicted on its own
+                    tot += 1
+                    corr += 1 if best == y else 0
+                    if yraw >= 0:
+                        tot_l += 1
+                        corr_l += 1 if best == yraw else 0
+            if L == 1:  # (N12): argmax of the mean over recorded steps (ties: first class)
+                yraw = labels[pos, 0]
+                y = yraw if yraw >= 0 else 0
+                best = 0
+                bestv = zero
+                for c in range(C):
+                    s = zero
+                    for tr in range(Tr):
+                        s += O[r0 + tr, b, c]
+                    v = ft(nb.float64(s) / Tr)  # numpy's mean: float64 division, then cast
+                    if c == 0 or v > bestv:
+                        bestv = v
+                        best = c
+                tot = 1
+                corr = 1 if best == y else 0
+            part[b] = lb
+            cnt[b, 0] = corr
+            cnt[b, 1] = tot
+            cnt[b, 2] = corr_l
+            cnt[b, 3] = tot_l
+        cuda.syncthreads()
+        if tid == 0:
+            s = zero
+            corr = 0
+            tot = 0
+            corr_l = 0
+            tot_l = 0
+            spk = 0
+            for b in range(B):
+                s += part[b]
+                corr += cnt[b, 0]
+                tot += cnt[b, 1]
+                corr_l += cnt[b, 2]
+                tot_l += cnt[b, 3]
+                spk += nspk[b]
+            loss = -s / Bf
+            if accumulate:
+                stats[0] += nb.float64(loss) / Tr * B
+                stats[1] += corr
+                stats[2] += tot
+                stats[3] += corr_l
+                stats[4] += tot_l
+                stats[5] += spk
+                stats[6] += B
+            else:
+                stats[0] = loss
+                stats[1] = corr
+                stats[2] = tot
+                stats[3] = corr_l
+                stats[4] = tot_l
+                stats[5] = spk
+                stats[6] = B
+
+    @cuda.jit(fastmath=FASTMATH)
+    def backward(R, idx, srows, mode, binary, ev_off, ev_step, ev_chan, ev_val, xd, perm,
+                 xscale, w_rec, w_o, w_in, a_o, b_o, cell, k, kc, tape, zmask, O, Rr, d_out, r0,
+                 trunc, want_dx, dx, gin, grec, gout, acc_b, dao_b):
+        """BPTT (N5)–(N8) of sample b = blockIdx.x over the tape of ``forward``.
+
+        Per-sample outputs (summed over b by ``reduce``): gin (B, I, H) = dW_inᵀ, grec (B, H, H)
+        = dW_recᵀ, gout (B, H, C) = dW_oᵀ, acc_b (B, 2, H) the cell sums, dao_b (B, C) dα_o;
+        ``dx`` (T, B, I) receives x̄ when ``want_dx``. ``trunc`` > 0 drops the adjoints from
+        step t+1 after every chunk of ``trunc`` steps (resonet.network.truncation_cuts).
+        """
+        b = cuda.blockIdx.x
+        tid = cuda.threadIdx.x
+        nt = cuda.blockDim.x
+        T = O.shape[0]
+        C = O.shape[2]
+        H = w_rec.shape[0]
+        I = w_in.shape[1]  # noqa: E741
+        zero = ft(0)
+        fsh = cuda.shared.array(0, ft)
+        dcar = fsh  # (R, H): adjoints of the state of step t from step t+1 / of t−1 after
+        acc = fsh[R * H:]  # (2, H)
+        dIs = fsh[R * H + 2 * H:]  # (2, H): Ī_t and Ī_{t+1}, by parity of t
+        rbs = fsh[R * H + 4 * H:]  # (2, C): r̄_t, by parity of t
+        dos = fsh[R * H + 4 * H + 2 * C:]  # (C,): ō_{t+1} → ō_t
+        daos = fsh[R * H + 4 * H + 3 * C:]  # (C,): Σ_t ō_t (o_{t−1} − r_t)
+        for j in range(tid, R * H + 4 * H + 4 * C, nt):
+            fsh[j] = zero
+        for j in range(tid, I * H, nt):  # this sample's slices of the gradient buffers
+            gin[b, j // H, j % H] = zero
+        for j in range(tid, H * H, nt):
+            grec[b, j // H, j % H] = zero
+        for j in range(tid, H * C, nt):
+            gout[b, j // C, j % C] = zero
+        row = srows[idx[b]]
+        e1 = 0
+        e_start = 0
+        if mode == MODE_EVENTS:
+            e_start = ev_off[row]
+            e1 = ev_off[row + 1]
+        scaled = xscale[0] != zero
+        cuda.syncthreads()
+        for t in range(T - 1, -1, -1):
+            cu = t & 1
+            nx = 1 - cu
+            cut = trunc > 0 and t != T - 1 and (t + 1) % trunc == 0  # states detached after t
+            e0 = e1
+            if mode == MODE_EVENTS:
+                while e0 > e_start and ev_step[e0 - 1] == t:
+                    e0 -= 1
+            for c in range(tid, C, nt):  # readout VJP, (L4)–(L5), (L7)
+                g = d_out[t - r0, b, c] if t >= r0 else zero
+                if cut:
+                    dos[c] = zero
+                do = g + a_o[c] * dos[c]  # (L4)
+                dos[c] = do
+                rbs[cu * C + c] = b_o[c] * do  # (L5)
+                op = O[t - 1, b, c] if t > 0 else zero
+                daos[c] += do * (op - Rr[t, b, c])  # (L7)
+            cuda.syncthreads()
+            for h in range(tid, H, nt):
+                if cut:
+                    for r in range(R):
+                        dcar[r * H + h] = zero
+                dz = zero
+                for c in range(C):
+                    dz += rbs[cu * C + c] * w_o[c, h]  # (N5)
+                zr = zero
+                if not cut:
+                    for kk in range(H):
+                        a = dIs[nx * H + kk]
+                        if a != zero:
+                            zr += a * w_rec[kk, h]
+                dz = (dz + zr) + dcar[h]  # (N6)
+                zt = zero
+                if (zmask[t, b, h >> 5] >> (h & 31)) & 1:
+                    zt = ft(1)
+                zp = zero
+                if t > 0 and (zmask[t - 1, b, h >> 5] >> (h & 31)) & 1:
+                    zp = ft(1)
+                dI = cell_backward(model, h, t, b, tape, zt, zp, dz, dcar, acc, H, cell, k, kc)
+                dIs[cu * H + h] = dI
+                if mode == MODE_EVENTS:  # (N7) dW_in over the active inputs
+                    if binary:
+                        for ee in range(e0, e1):
+                            gin[b, ev_chan[ee], h] += dI
+                    else:
+                        for ee in range(e0, e1):
+                            gin[b, ev_chan[ee], h] += dI * ev_val[ee]
+                else:
+                    tt = perm[t]
+                    for i in range(I):
+                        xv = xd[row, tt, i]
+                        if xv != 0:
+                            val = ft(xv)
+                            if scaled:
+                                val = val / xscale[0]
+                            gin[b, i, h] += dI * val
+                if t > 0:  # (N7) dW_rec over the neurons that spiked at t−1
+                    for w in range(zmask.shape[2]):
+                        bits = nb.int64(zmask[t - 1, b, w])
+                        while bits != 0:
+                            j = w * 32 + cuda.ffs(bits) - 1
+                            bits = bits & (bits - 1)
+                            grec[b, j, h] += dI
+            e1 = e0
+            cuda.syncthreads()
+            for c in range(tid, C, nt):  # (L6) dW_o over the neurons spiking at t
+                rb = rbs[cu * C + c]
+                for w in range(zmask.shape[2]):
+                    bits = nb.int64(zmask[t, b, w])
+                    while bits != 0:
+                        j = w * 32 + cuda.ffs(bits) - 1
+                        bits = bits & (bits - 1)
+                        gout[b, j, c] += rb
+            if want_dx:
+                for i in range(tid, I, nt):  # (N8)
+                    s = zero
+                    for h in range(H):
+                        s += dIs[cu * H + h] * w_in[h, i]
+                    dx[t, b, i] = s
+        for h in range(tid, H, nt):
+            acc_b[b, 0, h] = acc[h]
+            acc_b[b, 1, h] = acc[H + h]
+        for c in range(tid, C, nt):
+            dao_b[b, c] = daos[c]
+
+    @cuda.jit(fastmath=FASTMATH)
+    def reduce(H, I, C, P, cell, k, a_o, gin, grec, gout, acc_b, dao_b, G):
+        """Flat gradient G (official parameter order) = Σ_b of the per-sample buffers, in order
+        b = 0..B−1 (deterministic), with the chain rule through the raw parameters (N9), (L8).
+
+        Thread j: j < H the hidden parameters of neuron j; then dW_h (H, I+H) with h fastest
+        (coalesced reads of the buffers); then dτ_o (C); then dW_o (C, H) with c fastest.
+        """
+        j = cuda.grid(1)
+        B = acc_b.shape[0]
+        zero = ft(0)
+        one = ft(1)
+        IH = I + H
+        o_w = 2 * H
+        o_tau = o_w + H * IH
+        o_wo = o_tau + C
+        n_w = H * IH
+        if j < H:
+            s0 = zero
+            s1 = zero
+            for b in range(B):
+                s0 += acc_b[b, 0, j]
+                s1 += acc_b[b, 1, j]
+            g0, g1 = finish(model, j, s0, s1, P[j], P[H + j], cell, k)
+            G[j] = g0
+            G[H + j] = g1
+            return
+        j -= H
+        if j < n_w:
+            h = j % H
+            col = j // H
+            s = zero
+            if col < I:
+                for b in range(B):
+                    s += gin[b, col, h]
+            else:
+                for b in range(B):
+                    s += grec[b, col - I, h]
+            G[o_w + h * IH + col] = s
+            return
+        j -= n_w
+        if j < C:
+            s = zero
+            for b in range(B):
+                s += dao_b[b, j]
+            tau = P[o_tau + j]
+            sg = one if tau > zero else (-one if tau < zero else (zero if tau == zero else tau))
+            G[o_tau + j] = (s * a_o[j]) / (tau * tau) * sg  # (L8)
+            return
+        j -= C
+        if j < C * H:
+            c = j % C
+            h = j // C
+            s = zero
+            for b in range(B):
+                s += gout[b, h, c]
+            G[o_wo + c * H + h] = s
+
+    @cuda.jit(fastmath=FASTMATH)
+    def prepare(H, I, C, P, pk, do_derive, cell, a_o, b_o, WT, w_oT):
+        """Forward layouts from the flat parameters P: WT (I+H, H) = W_hᵀ (rows [0, I) input,
+        [I, I+H) recurrent), w_oT (H, C) = W_oᵀ; with ``do_derive`` also the cell constants
+        (cells.derive) and α_o = exp(−1/|τ_o|), 1 − α_o (eq. (L1))."""
+        j = cuda.grid(1)
+        IH = I + H
+        o_w = 2 * H
+        o_tau = o_w + H * IH
+        o_wo = o_tau + C
+        if j < H * IH:
+            h = j % H
+            col = j // H
+            WT[col, h] = P[o_w + h * IH + col]
+        if j < C * H:
+            h = j % H
+            c = j // H
+            w_oT[h, c] = P[o_wo + c * H + h]
+        if do_derive:
+            if j < H:
+                derive(model, j, P[j], P[H + j], cell, pk)
+            if j < C:
+                a = math.exp(pk[2] / abs(P[o_tau + j]))
+                a_o[j] = a
+                b_o[j] = pk[1] - a
+
+    class Kernels:
+        pass
+
+    ks = Kernels()
+    ks.forward = forward
+    ks.loss_stats = loss_stats
+    ks.backward = backward
+    ks.reduce = reduce
+    ks.prepare = prepare
+    ks.ft = ft
+    return ks

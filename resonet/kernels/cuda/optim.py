@@ -1,0 +1,194 @@
+"""Optimizer step on the device: finiteness check, global-norm clipping, Adam / RAdam / RMSprop
+and the BRF |ω| projection, matching :mod:`resonet.optim` and ``resonet.train`` exactly.
+
+Two kernels per dtype (:func:`get_optim_kernels`), working on the flat parameter vector P, the
+flat gradient G and the flat optimizer state M, V (official parameter order, segment offsets
+``seg``):
+
+- ``norm`` (one block): per tensor, Σ g² in float64 (the host's ``np.square(g, dtype=float64)``)
+  and the number of non-finite entries, by a fixed-shape tree in shared memory (deterministic);
+  then ‖g‖ = √Σ and the clipping factor min(1, max_norm / (‖g‖ + 1e-6)) (torch's
+  ``clip_grad_norm_``), stored in the run's dtype as the host's ``g *= coef`` rounds it.
+- ``update`` (one thread per parameter): skips everything when the loss or any gradient is not
+  finite (the trainer's "stopped before the update"), clips, applies the optimizer with the
+  host's association order and scalar roundings (every Python-float coefficient is rounded to
+  the dtype first, as NumPy does with a scalar and a float32 array), and for BRF clamps
+  |ω| ≤ 0.999/δ_p (``Trainer._project_omega``). The clamp count is an *integer* atomic add: its
+  result does not depend on the order of the additions, so it stays deterministic.
+
+The bias corrections and RAdam's rectification are computed on the host in Python float64 with
+the exact expressions of resonet.optim and passed as kernel arguments (no copy).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+from numba import cuda
+
+from . import config
+from .cells import sign
+from .config import FASTMATH, MAX_TPB
+
+ADAM, RADAM, RMSPROP = range(3)
+OPT_IDS = {"adam": ADAM, "radam": RADAM, "rmsprop": RMSPROP}
+_KERNELS: dict = {}
+
+
+def get_optim_kernels(dtype):
+    dtype = np.dtype(dtype)
+    if dtype not in _KERNELS:
+        _KERNELS[dtype] = _build(nb.float32 if dtype == np.float32 else nb.float64)
+    return _KERNELS[dtype]
+
+
+def coefficients(opt, k: int, lr: float) -> tuple:
+    """(opt id, h0..h8) for step number ``k`` (1-based) of the host optimizer ``opt``, with the
+    expressions of :mod:`resonet.optim` evaluated in Python float64."""
+    name = opt.name
+    if name == "adam":
+        bc1 = 1.0 - opt.b1**k
+        bc2_sqrt = math.sqrt(1.0 - opt.b2**k)
+        return (ADAM, 1.0 - opt.b1, opt.b2, 1.0 - opt.b2, lr / bc1, bc2_sqrt, opt.eps, 0.0, 0.0, 0.0)
+    if name == "radam":
+        bc1 = 1.0 - opt.b1**k
+        rho_inf = 2.0 / (1.0 - opt.b2) - 1.0
+        rho_k = rho_inf - 2.0 * k * opt.b2**k / (1.0 - opt.b2**k)
+        rect = 0.0
+        on = 0.0
+        if rho_k > 5.0:
+            rect = math.sqrt((rho_k - 4) * (rho_k - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_k))
+            on = 1.0
+        return (RADAM, 1.0 - opt.b1, opt.b2, 1.0 - opt.b2, bc1, lr, opt.eps,
+                math.sqrt(1.0 - opt.b2**k), rect, on)
+    if name == "rmsprop":
+        return (RMSPROP, 0.0, opt.alpha, 1.0 - opt.alpha, 0.0, lr, opt.eps, 0.0, 0.0, 0.0)
+    raise ValueError(f"no device kernel for optimizer {name!r}")
+
+
+def norm_threads(n: int) -> int:
+    """The largest power of two ≤ n (the tree reduction of ``norm`` needs one)."""
+    p = 1
+    while p * 2 <= min(n, MAX_TPB):
+        p *= 2
+    return p
+
+
+def launch_step(opt, k: int, lr: float, P, G, M, V, seg, stats, nout, istat, scal,
+                clip: float | None, om_hi: int, lim: float) -> None:
+    """Enqueue ``norm`` and ``update`` for optimizer step ``k`` of the host optimizer ``opt``
+    (its name and hyper-parameters; its state lives in the device arrays M, V).
+
+    ``stats[0]`` is the batch loss (a non-finite loss skips the update), ``seg`` the tensor
+    offsets of the flat vectors, ``om_hi`` the number of leading entries (BRF ω) to project
+    onto |ω| ≤ ``lim`` (0: none). ``nout``, ``istat``, ``scal`` receive the norm, the clip flag,
+    the clamp and non-finite counts and the clip coefficient (see the kernels).
+    """
+    oks = get_optim_kernels(P.dtype)
+    oks.norm[1, norm_threads(config.flat_threads())](G, seg, float(clip or 0.0), nout, istat,
+                                                     scal)
+    h = coefficients(opt, k, lr)
+    tpb = config.flat_threads()
+    oks.update[-(-P.shape[0] // tpb), tpb](h[0], P, G, M, V, stats, istat, nout, scal,
+                                           int(clip is not None), *h[1:], int(om_hi), float(lim))
+
+
+def _build(ft):
+    @cuda.jit(fastmath=FASTMATH)
+    def norm(G, seg, max_norm, out, istat, scal):
+        """out[0] = ‖G‖₂, out[1] = 1 if clipping applies; istat[1 + s] = non-finite entries of
+        tensor s; istat[0] (the clamp counter of ``update``) is reset; scal[0] = coefficient."""
+        tid = cuda.threadIdx.x
+        nt = cuda.blockDim.x
+        shs = cuda.shared.array(MAX_TPB, nb.float64)
+        shb = cuda.shared.array(MAX_TPB, nb.int64)
+        total = 0.0
+        for s in range(seg.shape[0] - 1):
+            a = 0.0
+            bad = 0
+            for i in range(seg[s] + tid, seg[s + 1], nt):
+                g = nb.float64(G[i])
+                if math.isnan(g) or math.isinf(g):
+                    bad += 1
+                a += g * g
+            shs[tid] = a
+            shb[tid] = bad
+            cuda.syncthreads()
+            stride = nt // 2
+            while stride > 0:
+                if tid < stride:
+                    shs[tid] += shs[tid + stride]
+                    shb[tid] += shb[tid + stride]
+                cuda.syncthreads()
+                stride //= 2
+            if tid == 0:
+                total += shs[0]
+                istat[1 + s] = shb[0]
+            cuda.syncthreads()
+        if tid == 0:
+            istat[0] = 0
+            tot = math.sqrt(total)
+            out[0] = tot
+            coef = max_norm / (tot + 1e-6)
+            if max_norm > 0.0 and coef < 1.0:
+                out[1] = 1.0
+                scal[0] = coef
+            else:
+                out[1] = 0.0
+                scal[0] = 1.0
+
+    @cuda.jit(fastmath=FASTMATH)
+    def update(opt, P, G, M, V, stats, istat, out, scal, use_clip,
+               h0, h1, h2, h3, h4, h5, h6, h7, h8, om_hi, lim):
+        """One optimizer step of parameter i (see the module docstring and resonet.optim)."""
+        i = cuda.grid(1)
+        if i >= P.shape[0]:
+            return
+        loss = stats[0]
+        if math.isnan(loss) or math.isinf(loss):
+            return
+        for s in range(1, istat.shape[0]):
+            if istat[s] != 0:
+                return
+        g = G[i]
+        if use_clip and out[1] != 0.0:
+            g = g * scal[0]  # clip_grad_norm: g *= coef
+        p = P[i]
+        if opt == RMSPROP:
+            v = V[i] * ft(h1)
+            v = v + (ft(h2) * g) * g
+            p = p - (ft(h4) * g) / (math.sqrt(v) + ft(h5))
+            V[i] = v
+        else:
+            m = M[i]
+            m = m + (g - m) * ft(h0)  # m ← m + (1 − β₁)(g − m)
+            v = V[i] * ft(h1)
+            v = v + (ft(h2) * g) * g  # v ← β₂v + (1 − β₂)g²
+            if opt == ADAM:
+                denom = math.sqrt(v) / ft(h4) + ft(h5)
+                p = p - (ft(h3) * m) / denom
+            else:
+                m_hat = m / ft(h3)
+                if h8 != 0.0:
+                    adaptive = ft(h6) / (math.sqrt(v) + ft(h5))
+                    p = p - ((m_hat * ft(h4)) * adaptive) * ft(h7)
+                else:
+                    p = p - m_hat * ft(h4)
+            M[i] = m
+            V[i] = v
+        if i < om_hi:  # BRF: keep |ω| < 1/δ_p where p(ω) exists (Trainer._project_omega)
+            lf = ft(lim)
+            if abs(p) > lf:
+                p = sign(p, ft(1), ft(0)) * lf
+                cuda.atomic.add(istat, 0, 1)
+        P[i] = p
+
+    class Kernels:
+        pass
+
+    ks = Kernels()
+    ks.norm = norm
+    ks.update = update
+    return ks

@@ -1,0 +1,300 @@
+"""The recurrent spiking network over a whole sequence: the readable NumPy reference.
+
+Shapes: T time, B batch, I inputs, H hidden, C classes; arrays are time-major (T, B, ·).
+
+Architecture (docs/derivations/network.md, eqs. (N1)–(N4)), from all-zero states:
+
+    I_t = W_h · concat(x_t, z_{t−1})        (N1)  W_h (H, I+H): columns [0, I) input, [I, I+H) recurrent
+    (z_t, state_t) = cell(state_{t−1}, I_t)  (N2)  BRF, BHRF, RF or ALIF (resonet.neurons)
+    o_t = α_o·o_{t−1} + (1 − α_o)·W_o z_t    (N3)  leaky-integrator readout (resonet.neurons.li)
+    outputs = o_t for t ≥ sub_seq_length     (N4)  (only the last one with label_last)
+
+Parameters are a plain dict in the official state-dict layout (``hidden.linear.weight``,
+``hidden.omega``, ``hidden.b_offset`` or ``hidden.tau_mem``/``hidden.tau_adp``,
+``out.linear.weight``, ``out.tau_mem``), so golden files and checkpoints map one to one.
+
+:func:`forward` keeps a full tape (every state at every step); :func:`backward` is BPTT over that
+tape with the hand-derived step VJPs of the neuron modules (eqs. (N5)–(N9)), optionally truncated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .errors import ConfigError
+from .events import SpikeEvents
+from .neurons import get_neuron, li
+from .surrogate import spike_fn
+
+RESETS = ("none", "soft", "hard")
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """Everything that fixes the computation except the parameter values."""
+
+    neuron: str  # "brf" | "bhrf" | "rf" | "alif"
+    n_in: int  # I
+    n_hidden: int  # H
+    n_out: int  # C
+    dt: float = 0.01  # δ of the resonator updates
+    p_dt: float = 0.01  # δ used in p(ω): the official code fixes it at 0.01 whatever dt is
+    reset: str = "none"  # RF only: "none" | "soft" | "hard"
+    sub_seq_length: int = 0  # steps t < sub_seq_length are not recorded
+    label_last: bool = False  # record only the last step
+
+    def __post_init__(self) -> None:
+        get_neuron(self.neuron)  # raises ConfigError for an unknown name
+        for name in ("n_in", "n_hidden", "n_out"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or v < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+        if not (0 < self.dt <= 1) or not (0 < self.p_dt <= 1):
+            raise ConfigError(f"dt and p_dt must lie in (0, 1], got dt={self.dt}, p_dt={self.p_dt}")
+        if self.reset not in RESETS:
+            raise ConfigError(f"reset must be one of {RESETS}, got {self.reset!r}")
+        if self.reset != "none" and self.neuron != "rf":
+            raise ConfigError(f"reset={self.reset!r} is only defined for the rf neuron")
+        if self.sub_seq_length < 0:
+            raise ConfigError(f"sub_seq_length must be >= 0, got {self.sub_seq_length}")
+
+    @property
+    def hidden_param_names(self) -> tuple[str, ...]:
+        return tuple(f"hidden.{n}" for n in get_neuron(self.neuron).PARAM_NAMES)
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Parameter names and shapes, in the official ``named_parameters()`` order."""
+        H, I, C = self.n_hidden, self.n_in, self.n_out  # noqa: E741
+        shapes = {n: (H,) for n in self.hidden_param_names}
+        shapes["hidden.linear.weight"] = (H, I + H)
+        shapes["out.tau_mem"] = (C,)
+        shapes["out.linear.weight"] = (C, H)
+        return shapes
+
+    def n_params(self) -> int:
+        return int(sum(np.prod(s) for s in self.param_shapes().values()))
+
+    def recorded(self, T: int) -> np.ndarray:
+        """Indices of the recorded steps (eq. (N4))."""
+        if self.sub_seq_length >= T:
+            raise ConfigError(
+                f"sub_seq_length={self.sub_seq_length} leaves no recorded step of a T={T} sequence"
+            )
+        if self.label_last:
+            return np.array([T - 1])
+        return np.arange(self.sub_seq_length, T)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def init_params(spec: NetworkSpec, rng: np.random.Generator, init: dict | None = None) -> dict:
+    """Official initialisation: Xavier-uniform W_h and W_o, neuron parameters from ``init``.
+
+    ``init`` maps hidden parameter names (``omega``, ``b_offset``, ``tau_mem``, ``tau_adp``) to
+    (low, high) for uniform or (mean, std) for normal draws, and ``out_tau`` to (mean, std).
+    """
+    init = dict(init or {})
+    H, I, C = spec.n_hidden, spec.n_in, spec.n_out  # noqa: E741
+    out_tau = init.pop("out_tau", (20.0, 5.0))
+    neuron = get_neuron(spec.neuron)
+    hidden = neuron.init_params(H, rng, **init)
+    k = np.sqrt(6.0 / ((I + H) + H))
+    w_h = rng.uniform(-k, k, (H, I + H))
+    out = li.init_params(C, H, rng, tau=out_tau)
+    params = {f"hidden.{n}": hidden[n] for n in neuron.PARAM_NAMES}
+    params["hidden.linear.weight"] = w_h
+    params["out.tau_mem"] = out["tau_mem"]
+    params["out.linear.weight"] = out["weight"]
+    return params
+
+
+def check_params(spec: NetworkSpec, params: dict) -> None:
+    """Every parameter present, with its shape, finite; raises ConfigError naming the tensor."""
+    for name, shape in spec.param_shapes().items():
+        if name not in params:
+            raise ConfigError(f"parameter {name} is missing (expected shape {shape})")
+        p = np.asarray(params[name])
+        if p.shape != shape:
+            raise ConfigError(f"parameter {name} has shape {p.shape}, expected {shape}")
+        if not np.all(np.isfinite(p)):
+            raise ConfigError(f"parameter {name} contains NaN or Inf")
+
+
+def as_dense_input(spec: NetworkSpec, x, dtype=np.float64) -> np.ndarray:
+    """Validate an input batch and return it as a dense (T, B, I) array."""
+    if isinstance(x, SpikeEvents):
+        x = x.to_dense(dtype)
+    x = np.asarray(x, dtype=dtype)
+    if x.ndim != 3 or x.shape[2] != spec.n_in or x.shape[0] < 1 or x.shape[1] < 1:
+        raise ConfigError(f"input must have shape (T, B, I={spec.n_in}), got {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ConfigError("input contains NaN or Inf")
+    return x
+
+
+@dataclass
+class Forward:
+    """Result of :func:`forward`: outputs plus the tape BPTT needs."""
+
+    outputs: np.ndarray  # (T_rec, B, C) recorded readout
+    states: dict  # state name -> (T, B, H), the cell's state after each step (z first)
+    currents: np.ndarray  # (T, B, H) I_t
+    readout: np.ndarray  # (T, B, C) o_t at every step
+    readout_in: np.ndarray  # (T, B, C) r_t = W_o z_t
+    x: np.ndarray  # (T, B, I) the dense input
+    recorded: np.ndarray  # indices of the recorded steps
+    spike: str = "heaviside"
+    init_state: tuple | None = None  # the state before step 0 (None: all zero)
+    init_readout: np.ndarray | None = None  # o_{-1} (None: zero)
+
+    @property
+    def spikes(self) -> np.ndarray:
+        return self.states["z"]
+
+    @property
+    def num_spikes(self) -> np.ndarray:
+        """Hidden spikes per sample over all T steps (B,); the SOPs of the paper."""
+        return self.states["z"].sum(axis=(0, 2))
+
+
+def forward(
+    spec: NetworkSpec,
+    params: dict,
+    x,
+    *,
+    spike: str = "heaviside",
+    init_state: dict | None = None,
+) -> Forward:
+    """Run the network over a whole sequence (eqs. (N1)–(N4)) and keep the tape.
+
+    ``x`` is a dense (T, B, I) array or :class:`~resonet.events.SpikeEvents`. ``spike`` chooses
+    the forward spike function: ``"heaviside"`` (Θ, the model) or ``"smooth"`` (S, for exact
+    gradient checks). ``init_state`` continues from a given state instead of zeros: a dict of
+    the neuron's state names (B, H) and ``"o"`` (B, C) -- e.g. the last step of a previous
+    chunk; BPTT treats it as a constant (it is where a truncated gradient stops).
+    """
+    check_params(spec, params)
+    dtype = np.result_type(params["hidden.linear.weight"], np.float32)
+    x = as_dense_input(spec, x, dtype)
+    T, B, I = x.shape  # noqa: E741
+    H = spec.n_hidden
+    neuron = get_neuron(spec.neuron)
+    fn = spike_fn(spike)
+    c = neuron.derive({n: params[f"hidden.{n}"] for n in neuron.PARAM_NAMES}, spec)
+    W = params["hidden.linear.weight"]
+    w_in, w_rec = W[:, :I], W[:, I:]
+
+    states = {n: np.empty((T, B, H), dtype=dtype) for n in neuron.STATE_NAMES}
+    currents = np.empty((T, B, H), dtype=dtype)
+    state = neuron.zero_state(B, H, dtype)
+    o0 = None
+    if init_state is not None:
+        try:
+            state = tuple(np.asarray(init_state[n], dtype=dtype).reshape(B, H)
+                          for n in neuron.STATE_NAMES)
+            o0 = np.asarray(init_state["o"], dtype=dtype).reshape(B, spec.n_out)
+        except (KeyError, ValueError) as exc:
+            raise ConfigError(
+                f"init_state needs {neuron.STATE_NAMES + ('o',)} of shapes (B, H) and (B, C): {exc}"
+            ) from None
+    first = state
+    for t in range(T):
+        currents[t] = x[t] @ w_in.T + state[0] @ w_rec.T  # (N1)
+        state = neuron.step_forward(c, state, currents[t], fn)  # (N2)
+        for n, s in zip(neuron.STATE_NAMES, state):
+            states[n][t] = s
+
+    a_o = li.alpha(params["out.tau_mem"])
+    O, R = li.forward(a_o, params["out.linear.weight"], states["z"], o0)  # (N3)
+    rec = spec.recorded(T)
+    return Forward(O[rec], states, currents, O, R, x, rec, spike,
+                   first if init_state is not None else None, o0)
+
+
+def truncation_cuts(T: int, truncation: int | None) -> np.ndarray | None:
+    """cut[t] is True where the states are detached after step t: chunks of k steps.
+
+    Cuts after t = k−1, 2k−1, … (so chunks [0, k), [k, 2k), …). The official TBPTT classes cut
+    after t ≡ 0 (mod k) instead (chunks {0}, [1, k], [k+1, 2k], …) and also update the
+    parameters after every chunk; resonet returns one gradient for the whole sequence.
+    """
+    if truncation is None:
+        return None
+    if truncation < 1:
+        raise ConfigError(f"truncation length must be >= 1, got {truncation}")
+    cut = (np.arange(T) + 1) % truncation == 0
+    cut[-1] = False
+    return cut
+
+
+def backward(
+    spec: NetworkSpec,
+    params: dict,
+    fwd: Forward,
+    d_outputs: np.ndarray,
+    *,
+    truncation: int | None = None,
+) -> tuple[dict, np.ndarray]:
+    """BPTT (eqs. (N5)–(N9)): gradients of every parameter and of the input.
+
+    ``d_outputs`` (T_rec, B, C) is ∂L/∂outputs (from :func:`resonet.loss.nll_loss`).
+    ``truncation=k`` drops the adjoint flowing from step t+1 into every state of step t (z, u,
+    v, q, a and the readout o) at the end of each chunk of k steps (:func:`truncation_cuts`):
+    truncated BPTT; the loss still covers the whole sequence and one gradient is returned.
+    Returns ``(grads, dx)`` with ``grads`` keyed like ``params``.
+    """
+    neuron = get_neuron(spec.neuron)
+    x = fwd.x
+    T, B, I = x.shape  # noqa: E741
+    H = spec.n_hidden
+    W = params["hidden.linear.weight"]
+    w_in, w_rec = W[:, :I], W[:, I:]
+    if d_outputs.shape != fwd.outputs.shape:
+        raise ConfigError(
+            f"d_outputs has shape {d_outputs.shape}, expected {fwd.outputs.shape} (the outputs)"
+        )
+    cut = truncation_cuts(T, truncation)
+
+    # Readout first: it depends on z only, so z̄ᵒ_t is known for every t before the cell loop.
+    G = np.zeros_like(fwd.readout)
+    G[fwd.recorded] = d_outputs
+    a_o = li.alpha(params["out.tau_mem"])
+    g_out = {"weight": np.zeros_like(params["out.linear.weight"]), "alpha": np.zeros_like(a_o)}
+    dz_out = li.backward(a_o, params["out.linear.weight"], fwd.states["z"], fwd.readout,
+                         fwd.readout_in, G, g_out, cut, fwd.init_readout)  # (T, B, H), (N5)
+
+    c = neuron.derive({n: params[f"hidden.{n}"] for n in neuron.PARAM_NAMES}, spec)
+    dc = neuron.grad_accumulators(c)
+    dW = np.zeros_like(W)
+    dx = np.empty_like(x)
+    names = neuron.STATE_NAMES
+    zeros = np.zeros((B, H), dtype=W.dtype)
+    dnext = tuple(zeros for _ in names)  # adjoint of state_t coming from step t+1
+    dI_next = zeros  # Ī_{t+1}
+    for t in range(T - 1, -1, -1):
+        if cut is not None and cut[t]:  # states detached after step t
+            dnext = tuple(zeros for _ in names)
+            dI_next = zeros
+        # eq. (N6): z_t feeds the readout, I_{t+1} (recurrent weights) and, for ALIF, the cell.
+        dz = dz_out[t] + dI_next @ w_rec + dnext[0]
+        if t > 0:
+            prev = tuple(fwd.states[n][t - 1] for n in names)
+        else:
+            prev = fwd.init_state or neuron.zero_state(B, H, W.dtype)
+        new = tuple(fwd.states[n][t] for n in names)
+        dprev, dI = neuron.step_backward(c, prev, fwd.currents[t], new, (dz,) + dnext[1:], dc)
+        z_prev = prev[0]
+        dW[:, :I] += dI.T @ x[t]  # eq. (N7)
+        dW[:, I:] += dI.T @ z_prev
+        dx[t] = dI @ w_in  # eq. (N8)
+        dnext, dI_next = dprev, dI
+
+    grads = {f"hidden.{n}": g for n, g in neuron.raw_grads(
+        {n: params[f"hidden.{n}"] for n in neuron.PARAM_NAMES}, dc).items()}  # eq. (N9)
+    grads["hidden.linear.weight"] = dW
+    grads["out.tau_mem"] = li.tau_grad(params["out.tau_mem"], g_out["alpha"])
+    grads["out.linear.weight"] = g_out["weight"]
+    return {k: grads[k] for k in spec.param_shapes()}, dx

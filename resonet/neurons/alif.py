@@ -1,0 +1,108 @@
+"""ALIF: the adaptive leaky integrate-and-fire baseline of Yin et al. (2021), as officially coded.
+
+State (z, u, a), each (B, H); parameters τ_m,raw (``hidden.tau_mem``) and τ_a,raw
+(``hidden.tau_adp``), each (H,), in units of one time step (no dt). One step from the previous
+state (z, u, a) and the input current I (docs/derivations/alif.md, eqs. (A1)–(A6)):
+
+    α = exp(−1/|τ_m|),  ρ = exp(−1/|τ_a|)
+    a' = ρ·a + (1 − ρ)·z                          (A1)  adaptation driven by the *previous* spike
+    θ  = θ₀ + β_a·a',  θ₀ = 0.01, β_a = 1.8       (A2)
+    ũ  = α·u + (1 − α)·I                          (A3)
+    s  = ũ − θ                                    (A4)
+    z' = Θ(s)                                     (A5)
+    u' = ũ − z'·θ                                 (A6)  soft reset (gradient flows through z' and θ)
+
+Bounds: 0 ≤ a ≤ 1, hence θ ∈ [θ₀, θ₀ + β_a].
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..surrogate import dspike
+
+NAME = "alif"
+PARAM_NAMES = ("tau_mem", "tau_adp")
+STATE_NAMES = ("z", "u", "a")
+THETA0 = 0.01
+BETA_ADP = 1.8
+DEFAULT_INIT = {"tau_mem": (20.0, 5.0), "tau_adp": (150.0, 10.0)}  # SHD: N(mean, std)
+
+
+class Consts(NamedTuple):
+    alpha: np.ndarray  # α = exp(−1/|τ_m|)
+    rho: np.ndarray  # ρ = exp(−1/|τ_a|)
+
+
+def init_params(H: int, rng: np.random.Generator, tau_mem=None, tau_adp=None) -> dict:
+    """τ_m ~ N(mean, std), τ_a ~ N(mean, std) (official init; per task in resonet.presets)."""
+    mm, ms = tau_mem or DEFAULT_INIT["tau_mem"]
+    am, as_ = tau_adp or DEFAULT_INIT["tau_adp"]
+    return {"tau_mem": rng.normal(mm, ms, H), "tau_adp": rng.normal(am, as_, H)}
+
+
+def derive(params: dict, spec) -> Consts:
+    for name in PARAM_NAMES:
+        t = params[name]
+        if not np.all(np.isfinite(t)) or np.any(t == 0):
+            raise ConfigError(f"hidden.{name} must be finite and nonzero (a time constant in steps)")
+    return Consts(np.exp(-1.0 / np.abs(params["tau_mem"])), np.exp(-1.0 / np.abs(params["tau_adp"])))
+
+
+def zero_state(B: int, H: int, dtype=np.float64) -> tuple:
+    return tuple(np.zeros((B, H), dtype=dtype) for _ in STATE_NAMES)
+
+
+def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:  # noqa: E741
+    z, u, a = prev
+    a_new = a * c.rho + z * (1.0 - c.rho)  # (A1)
+    theta = THETA0 + a_new * BETA_ADP  # (A2)
+    u_t = u * c.alpha + I * (1.0 - c.alpha)  # (A3)
+    z_new = spike(u_t - theta)  # (A4)–(A5)
+    u_new = u_t - z_new * theta  # (A6)
+    return z_new, u_new, a_new
+
+
+def step_backward(
+    c: Consts, prev: tuple, I: np.ndarray, new: tuple, dnew: tuple, dc: dict  # noqa: E741
+) -> tuple:
+    """VJP of one step (docs/derivations/alif.md, eqs. (A7)–(A14)); returns ``(dprev, Ī)``.
+
+    Unlike the resonators, the ALIF cell reads the previous spike z (in (A1)), so ``dprev[0]``
+    is nonzero: the network adds it to the adjoint of z_{t−1}.
+    """
+    z, u, a = prev
+    z_new, _, a_new = new
+    dz, du_new, da_new = dnew
+    theta = THETA0 + a_new * BETA_ADP
+    u_t = u * c.alpha + I * (1.0 - c.alpha)
+    dz_tot = dz - du_new * theta  # (A7)   u' = ũ − z'·θ
+    ds = dz_tot * dspike(u_t - theta)  # (A8)
+    du_t = du_new + ds  # (A9)
+    dtheta = -du_new * z_new - ds  # (A10)
+    da_tot = da_new + BETA_ADP * dtheta  # (A11)
+    du = c.alpha * du_t  # (A12)
+    dI = (1.0 - c.alpha) * du_t
+    da = c.rho * da_tot  # (A13)
+    dz_prev = (1.0 - c.rho) * da_tot
+    dc["alpha"] += (du_t * (u - I)).sum(axis=0)  # (A14)
+    dc["rho"] += (da_tot * (a - z)).sum(axis=0)
+    return (dz_prev, du, da), dI
+
+
+def grad_accumulators(c: Consts) -> dict:
+    return {"alpha": np.zeros_like(c.alpha), "rho": np.zeros_like(c.rho)}
+
+
+def raw_grads(params: dict, dc: dict) -> dict:
+    """dα/dτ = α/τ² · sign(τ_raw) (and the same for ρ), eq. (A15)."""
+    tm, ta = params["tau_mem"], params["tau_adp"]
+    alpha = np.exp(-1.0 / np.abs(tm))
+    rho = np.exp(-1.0 / np.abs(ta))
+    return {
+        "tau_mem": dc["alpha"] * alpha / (tm * tm) * np.sign(tm),
+        "tau_adp": dc["rho"] * rho / (ta * ta) * np.sign(ta),
+    }

@@ -1,0 +1,98 @@
+"""BHRF: the balanced harmonic resonate-and-fire neuron, as the official code computes it.
+
+State (z, u, v, q), each (B, H); parameters ω_raw (``hidden.omega``) and b'_raw
+(``hidden.b_offset``). One step (docs/derivations/bhrf.md, eqs. (H1)–(H6)):
+
+    ω = |ω_raw|,  β = |b'_raw|
+    b  = 0.005·ω² + β + q                         (H1)  note the + signs: more damping
+    v' = v + δ·u                                  (H2)  old u
+    u' = u + δ·I − 2δ·b·u − δ·ω²·v'               (H3)  new v' (symplectic Euler)
+    s  = u' − ϑ − q,  ϑ = 1                       (H4)
+    z  = Θ(s)                                     (H5)
+    q' = 0.9·q + z                                (H6)
+
+0.005 is hard-coded in the official code (= δ/2 for δ = 0.01). With I = 0 the transition on
+(u, v) has determinant 1 − 2δ·b, so the neuron is always damped (spectral radius
+√(1 − δ²ω² − 2δ(β + q)) at δ = 0.01): unlike the paper's equations, the coded BHRF does not
+sustain oscillation at b = p(ω) (reference-spec §10.2, §11.4).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..surrogate import dspike
+from . import _resonator
+
+NAME = "bhrf"
+PARAM_NAMES = _resonator.PARAM_NAMES
+STATE_NAMES = ("z", "u", "v", "q")
+THETA = 1.0
+Q_DECAY = 0.9
+P_COEF = 0.005  # hard-coded ω² coefficient of the boundary term
+DEFAULT_INIT = {"omega": (3.0, 10.0), "b_offset": (0.1, 1.0)}  # SHD, paper Table 3
+
+
+class Consts(NamedTuple):
+    omega: np.ndarray  # ω
+    omega2: np.ndarray  # ω·ω
+    beta: np.ndarray  # β
+    dt: float
+
+
+def init_params(H: int, rng: np.random.Generator, omega=None, b_offset=None) -> dict:
+    return _resonator.init_params(H, rng, DEFAULT_INIT, omega, b_offset)
+
+
+def derive(params: dict, spec) -> Consts:
+    _resonator.check_finite(params)
+    omega = np.abs(params["omega"])
+    return Consts(omega, omega * omega, np.abs(params["b_offset"]), spec.dt)
+
+
+def zero_state(B: int, H: int, dtype=np.float64) -> tuple:
+    return tuple(np.zeros((B, H), dtype=dtype) for _ in STATE_NAMES)
+
+
+def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:  # noqa: E741
+    _, u, v, q = prev
+    dt = c.dt
+    b = (c.omega2 * P_COEF + c.beta) + q  # (H1)
+    v_new = v + u * dt  # (H2)
+    u_new = ((u + I * dt) - (b * u) * (2.0 * dt)) - (c.omega2 * v_new) * dt  # (H3)
+    s = (u_new - THETA) - q  # (H4)
+    z = spike(s)  # (H5)
+    q_new = q * Q_DECAY + z  # (H6)
+    return z, u_new, v_new, q_new
+
+
+def step_backward(
+    c: Consts, prev: tuple, I: np.ndarray, new: tuple, dnew: tuple, dc: dict  # noqa: E741
+) -> tuple:
+    """VJP of one step (docs/derivations/bhrf.md, eqs. (H7)–(H14)); returns ``(dprev, Ī)``."""
+    _, u, v, q = prev
+    u_new, v_new = new[1], new[2]
+    dz, du_new, dv_new, dq_new = dnew
+    dt = c.dt
+    b = (c.omega2 * P_COEF + c.beta) + q
+    s = (u_new - THETA) - q
+    ds = (dz + dq_new) * dspike(s)  # (H7)
+    du_tot = du_new + ds  # (H8)
+    dv_tot = dv_new - (dt * c.omega2) * du_tot  # (H9)   v' feeds u' of the same step
+    db = -2.0 * dt * u * du_tot  # (H10)
+    du = du_tot * (1.0 - 2.0 * dt * b) + dt * dv_tot  # (H11)
+    dv = dv_tot  # (H12)
+    dq = Q_DECAY * dq_new - ds + db  # (H13)
+    dI = dt * du_tot
+    # (H14): ω enters b through 0.005·ω² and u' through −δ·ω²·v'.
+    dc["omega"] += (2.0 * P_COEF) * c.omega * db.sum(axis=0) - (2.0 * dt) * c.omega * (
+        v_new * du_tot
+    ).sum(axis=0)
+    dc["beta"] += db.sum(axis=0)
+    return (np.zeros_like(u), du, dv, dq), dI
+
+
+grad_accumulators = _resonator.grad_accumulators
+raw_grads = _resonator.raw_grads

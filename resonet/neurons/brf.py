@@ -1,0 +1,141 @@
+"""BRF: the balanced resonate-and-fire neuron (NumPy float64 reference).
+
+State (z, u, v, q), each (B, H); parameters ω_raw (``hidden.omega``) and b'_raw
+(``hidden.b_offset``), each (H,), used through their absolute values. One step, from the previous
+state (u, v, q) and the input current I (docs/derivations/brf.md, eqs. (B1)–(B7)):
+
+    ω = |ω_raw|,  β = |b'_raw|
+    p(ω) = (−1 + √(1 − (δ_p·ω)²)) / δ_p           (B1)  divergence boundary, δ_p = 0.01
+    b  = p(ω) − β − q                               (B2)  q of the previous step
+    u' = u + δ·(b·u − ω·v + I)                      (B3)
+    v' = v + δ·(ω·u + b·v)                          (B4)  explicit Euler: old u and v
+    s  = u' − ϑ − q,  ϑ = 1                         (B5)
+    z  = Θ(s)                                       (B6)
+    q' = 0.9·q + z                                  (B7)
+
+δ = dt (0.01 by default). The official code evaluates p(ω) with δ_p = 0.01 whatever the cell's
+dt; resonet keeps that as the default (``NetworkSpec.p_dt``). There is no reset of u or v: the
+refractory variable q raises the threshold and the damping instead.
+
+For δ_p·ω ≥ 1 the square root has no real value (the official code silently produces NaN
+states and gradients). resonet refuses such ω with a :class:`~resonet.errors.ConfigError`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..surrogate import dspike
+from . import _resonator
+
+NAME = "brf"
+PARAM_NAMES = _resonator.PARAM_NAMES
+STATE_NAMES = ("z", "u", "v", "q")
+THETA = 1.0  # ϑ, the base threshold
+Q_DECAY = 0.9  # γ of the refractory variable, hard-coded in the official code
+DEFAULT_INIT = {"omega": (5.0, 10.0), "b_offset": (2.0, 3.0)}  # SHD preset (paper Table 3)
+
+
+class Consts(NamedTuple):
+    """Per-neuron quantities derived from the raw parameters, all (H,) except dt."""
+
+    omega: np.ndarray  # ω = |ω_raw|
+    beta: np.ndarray  # β = |b'_raw|
+    p: np.ndarray  # p(ω), eq. (B1)
+    dp: np.ndarray  # p'(ω) = −δ_p²·ω / (δ_p·√(1 − (δ_p·ω)²)), eq. (B15)
+    dt: float
+
+
+def boundary(omega: np.ndarray, p_dt: float = 0.01) -> np.ndarray:
+    """p(ω) of eq. (B1), evaluated in the association order of the official code."""
+    return (-1.0 + np.sqrt(1.0 - np.square(p_dt * omega))) / p_dt
+
+
+def boundary_derivative(omega: np.ndarray, p_dt: float = 0.01) -> np.ndarray:
+    """p'(ω) = −δ_p·ω / √(1 − (δ_p·ω)²), eq. (B15)."""
+    return -p_dt * omega / np.sqrt(1.0 - np.square(p_dt * omega))
+
+
+def check_omega(omega_raw: np.ndarray, p_dt: float) -> None:
+    """Refuse |ω|·δ_p ≥ 1, where p(ω) is undefined (NaN) or p'(ω) infinite."""
+    w = np.abs(np.asarray(omega_raw))
+    if not np.all(np.isfinite(w)):
+        raise ConfigError("hidden.omega contains NaN or Inf")
+    bad = np.nonzero(w * p_dt >= 1.0)[0]
+    if bad.size:
+        raise ConfigError(
+            f"hidden.omega: |omega| = {w[bad[0]]:.6g} (neuron {bad[0]}, {bad.size} in all) is at or "
+            f"beyond 1/dt = {1.0 / p_dt:.6g}, where the divergence boundary p(omega) has no real "
+            "value; keep |omega| < 1/dt (resonet refuses instead of producing NaN)"
+        )
+
+
+def init_params(H: int, rng: np.random.Generator, omega=None, b_offset=None) -> dict:
+    return _resonator.init_params(H, rng, DEFAULT_INIT, omega, b_offset)
+
+
+def derive(params: dict, spec) -> Consts:
+    """Consts from the raw parameters ``params['omega']``, ``params['b_offset']``."""
+    check_omega(params["omega"], spec.p_dt)
+    omega = np.abs(params["omega"])
+    return Consts(
+        omega=omega,
+        beta=np.abs(params["b_offset"]),
+        p=boundary(omega, spec.p_dt),
+        dp=boundary_derivative(omega, spec.p_dt),
+        dt=spec.dt,
+    )
+
+
+def zero_state(B: int, H: int, dtype=np.float64) -> tuple:
+    return tuple(np.zeros((B, H), dtype=dtype) for _ in STATE_NAMES)
+
+
+def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:  # noqa: E741
+    """One step, eqs. (B2)–(B7); ``spike`` is Θ or the smooth spike S."""
+    _, u, v, q = prev
+    dt = c.dt
+    b = (c.p - c.beta) - q  # (B2)
+    u_new = ((u + (b * u) * dt) - (c.omega * v) * dt) + I * dt  # (B3)
+    v_new = (v + (c.omega * u) * dt) + (b * v) * dt  # (B4)
+    s = (u_new - THETA) - q  # (B5)
+    z = spike(s)  # (B6)
+    q_new = q * Q_DECAY + z  # (B7)
+    return z, u_new, v_new, q_new
+
+
+def step_backward(
+    c: Consts, prev: tuple, I: np.ndarray, new: tuple, dnew: tuple, dc: dict  # noqa: E741
+) -> tuple:
+    """Vector-Jacobian product of one step (docs/derivations/brf.md, eqs. (B8)–(B14)).
+
+    ``dnew = (z̄, ū', v̄', q̄')`` are the total adjoints of the step's outputs (z̄ includes the
+    readout and the recurrent input of the next step). Returns ``(dprev, Ī)`` with
+    ``dprev = (0, ū, v̄, q̄)`` (the cell does not read z_{t-1}) and accumulates the adjoints of
+    ω and β (summed over the batch) into ``dc['omega']``, ``dc['beta']``.
+    """
+    _, u, v, q = prev
+    u_new = new[1]
+    dz, du_new, dv_new, dq_new = dnew
+    dt = c.dt
+    b = (c.p - c.beta) - q
+    s = (u_new - THETA) - q
+    dz_tot = dz + dq_new  # (B8)   q' = 0.9 q + z
+    ds = dz_tot * dspike(s)  # (B9)
+    du_tot = du_new + ds  # (B10)  s = u' − ϑ − q
+    db = dt * (du_tot * u + dv_new * v)  # (B11)
+    du = du_tot * (1.0 + dt * b) + dv_new * (dt * c.omega)  # (B12)
+    dv = -du_tot * (dt * c.omega) + dv_new * (1.0 + dt * b)  # (B13)
+    dq = Q_DECAY * dq_new - ds - db  # (B14)
+    dI = dt * du_tot
+    # (B15): ω enters (B3), (B4) and p(ω) in (B2); β enters (B2) with a minus sign.
+    dc["omega"] += (dt * (dv_new * u - du_tot * v)).sum(axis=0) + c.dp * db.sum(axis=0)
+    dc["beta"] -= db.sum(axis=0)
+    return (np.zeros_like(u), du, dv, dq), dI
+
+
+grad_accumulators = _resonator.grad_accumulators
+raw_grads = _resonator.raw_grads

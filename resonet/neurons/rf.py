@@ -1,0 +1,110 @@
+"""RF: the vanilla resonate-and-fire neuron, with an optional reset (NumPy float64 reference).
+
+State (z, u, v), each (B, H); parameters ω_raw (``hidden.omega``) and b'_raw
+(``hidden.b_offset``). One step (docs/derivations/rf.md, eqs. (R1)–(R6)):
+
+    ω = |ω_raw|,  b = −|b'_raw|                     (R1)  constant damping, no boundary, no q
+    ũ = u + δ·(b·u − ω·v + I)                       (R2)
+    ṽ = v + δ·(ω·u + b·v)                           (R3)
+    s = ũ − ϑ,  ϑ = 1                               (R4)
+    z = Θ(s)                                        (R5)
+    reset (R6):  none  u' = ũ,           v' = ṽ          (the paper's Table 1 "RF", the default)
+                 soft  u' = ũ − z·ϑ,     v' = ṽ − z·ϑ
+                 hard  u' = (1 − z)·ũ,   v' = (1 − z)·ṽ  (both parts return to zero)
+
+The official code carries soft and hard reset as commented-out lines (paper Appendix A.1); the
+golden vectors use no reset. Gradients flow through the reset (z is not detached), so the smooth
+spike of the gradient check gives exact gradients for every variant.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..surrogate import dspike
+from . import _resonator
+
+NAME = "rf"
+PARAM_NAMES = _resonator.PARAM_NAMES
+STATE_NAMES = ("z", "u", "v")
+THETA = 1.0
+RESETS = ("none", "soft", "hard")
+DEFAULT_INIT = {"omega": (5.0, 10.0), "b_offset": (2.0, 3.0)}
+
+
+class Consts(NamedTuple):
+    omega: np.ndarray  # ω = |ω_raw|
+    beta: np.ndarray  # β = |b'_raw|, b = −β
+    dt: float
+    reset: str
+
+
+def init_params(H: int, rng: np.random.Generator, omega=None, b_offset=None) -> dict:
+    return _resonator.init_params(H, rng, DEFAULT_INIT, omega, b_offset)
+
+
+def derive(params: dict, spec) -> Consts:
+    if spec.reset not in RESETS:
+        raise ConfigError(f"reset={spec.reset!r} is not one of {RESETS}")
+    _resonator.check_finite(params)
+    return Consts(np.abs(params["omega"]), np.abs(params["b_offset"]), spec.dt, spec.reset)
+
+
+def zero_state(B: int, H: int, dtype=np.float64) -> tuple:
+    return tuple(np.zeros((B, H), dtype=dtype) for _ in STATE_NAMES)
+
+
+def _pre_reset(c: Consts, u, v, I):  # noqa: E741
+    """ũ, ṽ of eqs. (R2)–(R3), in the official association order."""
+    dt = c.dt
+    b = -c.beta
+    u_t = ((u + (b * u) * dt) - (c.omega * v) * dt) + I * dt
+    v_t = (v + (c.omega * u) * dt) + (b * v) * dt
+    return u_t, v_t
+
+
+def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:  # noqa: E741
+    _, u, v = prev
+    u_t, v_t = _pre_reset(c, u, v, I)
+    z = spike(u_t - THETA)  # (R4)–(R5)
+    if c.reset == "soft":  # (R6)
+        return z, u_t - z * THETA, v_t - z * THETA
+    if c.reset == "hard":
+        return z, (1.0 - z) * u_t, (1.0 - z) * v_t
+    return z, u_t, v_t
+
+
+def step_backward(
+    c: Consts, prev: tuple, I: np.ndarray, new: tuple, dnew: tuple, dc: dict  # noqa: E741
+) -> tuple:
+    """VJP of one step (docs/derivations/rf.md, eqs. (R7)–(R12)); returns ``(dprev, Ī)``."""
+    _, u, v = prev
+    dz, du_new, dv_new = dnew
+    dt = c.dt
+    u_t, v_t = _pre_reset(c, u, v, I)
+    s = u_t - THETA
+    if c.reset == "soft":  # (R7) adjoints through the reset
+        du_t, dv_t = du_new, dv_new
+        dz_tot = dz - THETA * (du_new + dv_new)
+    elif c.reset == "hard":
+        z = new[0]
+        du_t, dv_t = (1.0 - z) * du_new, (1.0 - z) * dv_new
+        dz_tot = dz - du_new * u_t - dv_new * v_t
+    else:
+        du_t, dv_t, dz_tot = du_new, dv_new, dz
+    du_t = du_t + dz_tot * dspike(s)  # (R8)
+    b = -c.beta
+    db = dt * (du_t * u + dv_t * v)  # (R9)
+    du = du_t * (1.0 + dt * b) + dv_t * (dt * c.omega)  # (R10)
+    dv = -du_t * (dt * c.omega) + dv_t * (1.0 + dt * b)  # (R11)
+    dI = dt * du_t
+    dc["omega"] += (dt * (dv_t * u - du_t * v)).sum(axis=0)  # (R12)
+    dc["beta"] -= db.sum(axis=0)  # b = −β
+    return (np.zeros_like(u), du, dv), dI
+
+
+grad_accumulators = _resonator.grad_accumulators
+raw_grads = _resonator.raw_grads

@@ -1,0 +1,125 @@
+"""Run directories: creation without overwriting, config.json, metrics files and the log.
+
+A run directory holds::
+
+    config.json      every setting, the seed, the data source (and whether it is synthetic), versions
+    metrics.csv      one row per evaluated epoch (also metrics.jsonl, one JSON object per line)
+    train.log        everything printed during the run
+    init.npz         the parameters before training
+    last.npz         the latest training state (resume point), written atomically
+    best.npz         the parameters with the lowest validation loss so far, written atomically
+    *.png            figures (learning curves, raster, omega-b' before/after)
+
+The metrics files are rewritten atomically from the in-memory history (which is also stored in
+``last.npz``), so after a crash and ``--resume`` they never hold duplicated or partial rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+from .checkpoint import atomic_write_text
+from .errors import CheckpointError
+
+METRIC_COLUMNS = (
+    "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc",
+    "test_acc_labelled", "val_acc_labelled", "test_sops", "test_sops_per_step", "lr",
+    "epoch_seconds", "train_samples_per_s",
+)
+
+
+def default_run_dir(root: str | os.PathLike, task: str, neuron: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path(root) / f"{task}-{neuron}-{stamp}"
+    path, k = base, 1
+    while path.exists():  # two runs started in the same second get distinct names
+        k += 1
+        path = base.with_name(f"{base.name}-{k}")
+    return path
+
+
+def create_run_dir(path: str | os.PathLike) -> Path:
+    """Create a fresh run directory; refuse an existing non-empty one (never overwrite a run)."""
+    path = Path(path)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise CheckpointError(
+            f"{path} already exists and is not empty; choose another --out, or continue it with "
+            f"--resume {path}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CheckpointError(f"cannot create run directory {path}: {exc.strerror}") from None
+    return path
+
+
+def versions() -> dict:
+    import numba
+    import numpy
+
+    from . import __version__
+
+    return {"resonet": __version__, "python": sys.version.split()[0], "numpy": numpy.__version__,
+            "numba": numba.__version__, "platform": platform.platform(),
+            "machine": platform.machine(), "cpu_count": os.cpu_count()}
+
+
+def write_json(path: Path, obj: dict) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(o):
+    try:
+        import numpy as np
+
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def write_metrics(run_dir: Path, history: list[dict]) -> None:
+    """Rewrite metrics.csv and metrics.jsonl from the history (atomically)."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=METRIC_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for row in history:
+        w.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in METRIC_COLUMNS})
+    atomic_write_text(run_dir / "metrics.csv", buf.getvalue())
+    atomic_write_text(run_dir / "metrics.jsonl",
+                      "".join(json.dumps(r, default=_json_default) + "\n" for r in history))
+
+
+class Log:
+    """Print to stdout and append to ``train.log`` (flushed per line)."""
+
+    def __init__(self, path: Path | None = None, quiet: bool = False):
+        self.fh = open(path, "a", encoding="utf-8") if path else None  # noqa: SIM115
+        self.quiet = quiet
+
+    def attach(self, path: Path) -> None:
+        if self.fh is None:
+            self.fh = open(path, "a", encoding="utf-8")  # noqa: SIM115
+
+    def __call__(self, msg: str = "") -> None:
+        if not self.quiet:
+            print(msg, flush=True)
+        if self.fh:
+            self.fh.write(msg + "\n")
+            self.fh.flush()
+
+    def close(self) -> None:
+        if self.fh:
+            self.fh.close()
+            self.fh = None

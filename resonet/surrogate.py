@@ -1,0 +1,69 @@
+"""The spike function and its surrogate derivative (one definition for every model).
+
+Forward (docs/derivations/surrogate.md, eq. (S1)):
+
+    Θ(s) = 1 if s > 0 else 0                      (strict: Θ(0) = 0, Θ(NaN) = 0)
+
+Backward, the official "double Gaussian" of the BRF code (eq. (S2)):
+
+    σ'(s) = γ · [ (1 + h) · N(s; 0, σ₁) − 2h · N(s; 0, σ₂) ]
+    N(s; 0, σ) = exp(−s² / 2σ²) / (σ √(2π))       (normalised densities, peak σ'(0) = 0.4388)
+    h = 0.15, σ₁ = 0.5, σ₂ = 6 · 0.5 = 3.0, γ = 0.5
+
+Its exact antiderivative, the *smooth spike* used by the gradient checks (eq. (S3)):
+
+    S(s) = γ · [ (1 + h) · Φ(s / σ₁) − 2h · Φ(s / σ₂) ]      (Φ the standard normal CDF)
+
+With S in the forward pass, BPTT with σ' is the exact gradient, so finite differences can check
+every backward equation; with Θ in the forward pass the same BPTT gives the surrogate gradient.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.special import ndtr
+
+H_SG = 0.15  # h: weight of the negative side lobes
+SIGMA1 = 0.5  # σ₁: width of the central Gaussian
+SIGMA2 = 6.0 * 0.5  # σ₂ = s·σ₁ with s = 6
+GAMMA = 0.5  # γ: overall scale
+_SQRT_2PI = math.sqrt(2.0 * math.pi)
+# Normalisation constants 1/(σ√(2π)) in exact float64 (the golden vectors were made in a
+# float64-first process; see reference-spec §3).
+C1 = 1.0 / (SIGMA1 * _SQRT_2PI)
+C2 = 1.0 / (SIGMA2 * _SQRT_2PI)
+
+SPIKE_FUNCTIONS = ("heaviside", "smooth")
+
+
+def heaviside(s: np.ndarray) -> np.ndarray:
+    """Θ(s) (eq. (S1)) in the dtype of ``s``; NaN maps to 0 as in the official autograd path."""
+    return (s > 0).astype(np.result_type(s, np.float32))
+
+
+def dspike(s: np.ndarray) -> np.ndarray:
+    """σ'(s), the double-Gaussian surrogate derivative (eq. (S2)).
+
+    Evaluated as ``(1.15·g(s; 0.5) − 0.3·g(s; 3.0)) · 0.5`` with the divisions by 2σ² written
+    as in the official code (s²/0.5 and s²/18), so float64 results agree to the last ulp or two.
+    """
+    s2 = s * s
+    g1 = C1 * np.exp(-s2 / (2.0 * SIGMA1 * SIGMA1))
+    g2 = C2 * np.exp(-s2 / (2.0 * SIGMA2 * SIGMA2))
+    return ((1.0 + H_SG) * g1 - (2.0 * H_SG) * g2) * GAMMA
+
+
+def smooth_spike(s: np.ndarray) -> np.ndarray:
+    """S(s), the exact antiderivative of σ' (eq. (S3)); S(−∞) = 0, S(+∞) = γ(1 − h) = 0.425."""
+    return GAMMA * ((1.0 + H_SG) * ndtr(s / SIGMA1) - (2.0 * H_SG) * ndtr(s / SIGMA2))
+
+
+def spike_fn(name: str):
+    """The forward spike function by name: ``"heaviside"`` (Θ) or ``"smooth"`` (S)."""
+    if name == "heaviside":
+        return heaviside
+    if name == "smooth":
+        return smooth_spike
+    raise ValueError(f"unknown spike function {name!r}; expected one of {SPIKE_FUNCTIONS}")

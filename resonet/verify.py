@@ -1,0 +1,190 @@
+"""``python -m resonet.verify FILE.npz [FILE ...] [--backend reference|cpu|cuda]``
+
+Check an engine against golden vectors produced by the official PyTorch code (format:
+``shared/golden/README.md``). For each file: run forward, loss and BPTT in float64 with the
+file's parameters and input, then print the max relative error (max |ours − golden| / max |golden|,
+per tensor) of the outputs, the loss, every hidden-state trace and every gradient, and the number
+of mismatching spikes.
+
+Exit code 0 iff every file is within tolerance (relative error ≤ 1e-9 everywhere, spikes
+identical), 1 if any is not, 2 with a one-line message if a file is missing or malformed.
+
+The tolerance: float64 runs of the official code and of resonet differ only by summation order
+(GEMM) and last-ulp differences of exp/sqrt; over these short sequences that leaves relative errors
+of order 1e-15–1e-13 (reference-spec §0). 1e-9 leaves four orders of margin and still catches any
+wrong equation, which shows up at 1e-3 or worse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import zipfile
+from dataclasses import dataclass
+
+import numpy as np
+
+from .cli import run_main
+from .errors import DataError
+from .network import NetworkSpec
+
+TOLERANCE = 1e-9
+_DTYPES = {"float64": np.float64, "float32": np.float32}
+# float32 tolerance (--dtype float32 against the float64 golden data): each rounded operation errs
+# by u = 6e-8 and the errors add up along the ~5 roundings of a step over T steps (the damped
+# dynamics do not amplify them), c·u·T = 5·6e-8·300 = 9e-5 for T <= 300; measured <= 2.2e-5.
+# Spikes may legitimately flip where a membrane sits within that distance of threshold, so a
+# float32 check reports flips but fails only on tensors. Derivation: docs/numerics.md.
+TOLERANCE_F32 = 1e-4
+
+
+@dataclass
+class Golden:
+    path: str
+    meta: dict
+    spec: NetworkSpec
+    x: np.ndarray
+    y: np.ndarray
+    params: dict
+    grads: dict
+    outputs: np.ndarray
+    loss: float
+    num_spikes: float
+    states: dict
+
+
+def load_golden(path: str) -> Golden:
+    """Load and validate one golden file; DataError (naming the file) if anything is off."""
+    try:
+        data = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
+    with data:
+        files = set(data.files)
+        required = {"meta_json", "x", "y", "outputs", "loss", "num_spikes"}
+        missing = sorted(required - files)
+        if missing:
+            raise DataError(f"{path}: missing keys {missing}; not a golden file (see golden/README.md)")
+        try:
+            meta = json.loads(str(data["meta_json"]))
+            spec = NetworkSpec(
+                meta["model"], int(meta["I"]), int(meta["H"]), int(meta["C"]),
+                dt=float(meta["dt"]), sub_seq_length=int(meta["sub_seq_length"]),
+                label_last=bool(meta["label_last"]),
+            )
+            order = meta["hidden_state_order"].split(",")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DataError(f"{path}: malformed meta_json ({exc})") from None
+        try:
+            arrays = {k: data[k] for k in data.files}
+        except (OSError, ValueError, zipfile.BadZipFile) as exc:
+            raise DataError(f"{path}: corrupt array data ({exc})") from None
+    params, grads = {}, {}
+    for name, shape in spec.param_shapes().items():
+        for prefix, store in (("param/", params), ("grad/", grads)):
+            key = prefix + name
+            if key not in arrays:
+                raise DataError(f"{path}: missing {key}")
+            if arrays[key].shape != shape:
+                raise DataError(f"{path}: {key} has shape {arrays[key].shape}, expected {shape}")
+            store[name] = arrays[key].astype(np.float64)
+    x = arrays["x"]
+    T = x.shape[0] if x.ndim == 3 else -1
+    if x.ndim != 3 or x.shape[2] != spec.n_in or T != meta.get("T", T):
+        raise DataError(f"{path}: x has shape {x.shape}, expected (T, B, I={spec.n_in})")
+    B = x.shape[1]
+    n_rec = 1 if spec.label_last else T - spec.sub_seq_length
+    if arrays["outputs"].shape != (n_rec, B, spec.n_out):
+        raise DataError(
+            f"{path}: outputs has shape {arrays['outputs'].shape}, expected {(n_rec, B, spec.n_out)}"
+        )
+    states = {}
+    for i, name in enumerate(order):
+        key = f"hidden/{i}"
+        if key not in arrays or arrays[key].shape != (T, B, spec.n_hidden):
+            raise DataError(f"{path}: {key} ({name}) missing or not of shape {(T, B, spec.n_hidden)}")
+        states[name] = arrays[key]
+    y = arrays["y"]
+    if y.shape not in ((B,), (T, B)):
+        raise DataError(f"{path}: y has shape {y.shape}, expected ({B},) or ({T}, {B})")
+    return Golden(path, meta, spec, x.astype(np.float64), y.astype(np.int64), params, grads,
+                  arrays["outputs"], float(arrays["loss"]), float(arrays["num_spikes"]), states)
+
+
+def rel_err(ours: np.ndarray, ref: np.ndarray) -> float:
+    """max |ours − ref| / max |ref| (scale-relative; 0/0 counts as 0)."""
+    ours = np.asarray(ours, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    if ours.shape != ref.shape:
+        return float("inf")
+    diff = np.abs(ours - ref)
+    if not np.all(np.isfinite(diff)):
+        return float("inf")
+    scale = np.abs(ref).max() if ref.size else 0.0
+    num = diff.max() if diff.size else 0.0
+    if scale == 0.0:
+        return 0.0 if num == 0.0 else float("inf")
+    return float(num / scale)
+
+
+def check(g: Golden, backend_name: str = "reference", dtype=np.float64) -> tuple[list, int]:
+    """Run one golden case; return rows (quantity, error) and the spike mismatch count."""
+    from .backends import get_backend
+
+    backend = get_backend(backend_name)
+    res = backend.run(g.spec, g.params, g.x, g.y, dtype=dtype, return_states=True)
+    rows = [("outputs", rel_err(res.outputs, g.outputs)),
+            ("loss", rel_err(np.array(res.loss), np.array(g.loss))),
+            ("num_spikes", rel_err(np.array(res.num_spikes.sum()), np.array(g.num_spikes)))]
+    for name, ref in g.states.items():
+        if name == "z":
+            continue
+        rows.append((f"state {name}", rel_err(res.states[name], ref)))
+    for name, ref in g.grads.items():
+        rows.append((f"grad {name}", rel_err(res.grads[name], ref)))
+    mismatches = int(np.sum(res.states["z"] != g.states["z"]))
+    return rows, mismatches
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m resonet.verify",
+        description="Compare resonet against golden vectors of the official BRF code (float64).",
+    )
+    ap.add_argument("files", nargs="+", metavar="FILE.npz", help="golden files (shared/golden/*.npz)")
+    ap.add_argument("--backend", default="reference", choices=["reference", "cpu", "cuda"],
+                    help="engine to check (default: reference)")
+    ap.add_argument("--dtype", default="float64", choices=list(_DTYPES),
+                    help="precision of the run; float64 is the parity check (tolerance 1e-9, "
+                         "spikes identical); float32 uses a looser tolerance and only reports flips")
+    ap.add_argument("--tol", type=float, default=None, help="override the relative tolerance")
+    args = ap.parse_args(argv)
+    dtype = _DTYPES[args.dtype]
+    tol = args.tol if args.tol is not None else (TOLERANCE if dtype == np.float64 else TOLERANCE_F32)
+    goldens = [load_golden(f) for f in args.files]  # validate every file before running any
+
+    n_fail = 0
+    for g in goldens:
+        rows, mism = check(g, args.backend, dtype)
+        spikes_ok = mism == 0 or dtype != np.float64
+        ok = spikes_ok and all(err <= tol for _, err in rows)
+        n_fail += not ok
+        m = g.meta
+        print(f"{g.path}: {m['model']} I={m['I']} H={m['H']} C={m['C']} T={m['T']} B={m['B']} "
+              f"sub_seq={m['sub_seq_length']} label_last={m['label_last']} "
+              f"[{args.backend}, {args.dtype}]")
+        for name, err in rows:
+            flag = "ok" if err <= tol else "FAIL"
+            print(f"  {name:<28s} max rel err {err:10.3e}  {flag}")
+        print(f"  {'spike mismatches':<28s} {mism:10d}  {'ok' if spikes_ok else 'FAIL'}")
+        print(f"  => {'PASS' if ok else 'FAIL'} (tolerance {tol:g})")
+    print(f"{len(goldens)} file(s): " + ("all within tolerance" if n_fail == 0
+                                          else f"{n_fail} FAILED"))
+    return 0 if n_fail == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

@@ -1,0 +1,141 @@
+"""Compile every CUDA kernel to PTX for a real GPU (sm_90) without a GPU, and check it.
+
+The simulator runs the kernels as Python, so it cannot catch what only numba's CUDA compiler
+sees: typing errors, unsupported functions, or a float32 kernel silently promoted to float64 by
+a Python literal. This script types and compiles every kernel (each model, float32 and
+float64, event and dense input) with ``numba.cuda.compile_ptx`` (which needs NVVM from a CUDA
+toolkit, not a driver) and fails if the float32 recurrent kernels contain float64 arithmetic.
+By default the dense-input variants (uint8, int8, float) are compiled for BRF only (the input
+code is model-independent; this keeps the check near 30 s); ``--all`` compiles every model with
+every input kind. With ``--ptxas`` it also runs ``ptxas -v`` and prints registers and spills.
+
+    python tests/cudasim/ptx_check.py [--all] [--ptxas]     # run WITHOUT NUMBA_ENABLE_CUDASIM
+
+Exit code 0: all compiled and checked; 1: a failure; 77: no NVVM here (skipped).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    from numba import cuda, typeof
+
+    try:
+        from numba.cuda.cudadrv import nvvm
+
+        nvvm.NVVM()
+    except Exception as exc:  # no CUDA toolkit (libnvvm) on this machine
+        print(f"skipped: NVVM not available ({exc})")
+        return 77
+    import numba.cuda.dispatcher as disp
+
+    class _Device:  # device functions compile for the "current" device: pretend an H100
+        compute_capability = (9, 0)
+
+    disp.get_current_device = lambda: _Device()
+
+    from resonet.kernels.cuda.cells import ROWS
+    from resonet.kernels.cuda.network import get_kernels
+    from resonet.kernels.cuda.optim import get_optim_kernels
+
+    I, H, C, T, B = 7, 40, 4, 9, 3  # noqa: E741
+    cc = (9, 0)
+    f64_op = re.compile(r"^\s*(add|sub|mul|div|fma|sqrt|neg|abs|min|max|setp\.\w+)(\.rn)?\.f64",
+                        re.M)
+    ptx_out = {}
+    failures = []
+
+    def A(shape, dt):
+        return np.zeros(shape, dt)
+
+    def compile_one(name, kernel, args, check_f32):
+        sig = tuple(typeof(a) for a in args)
+        try:
+            ptx, _ = cuda.compile_ptx(kernel.py_func, sig, cc=cc)
+        except Exception as exc:
+            failures.append(f"{name}: {type(exc).__name__}: {exc}")
+            return
+        ptx_out[name] = ptx
+        if check_f32 and f64_op.search(ptx):
+            failures.append(f"{name}: float64 arithmetic in a float32 kernel")
+
+    for dt in (np.float32, np.float64):
+        f32 = dt == np.float32
+        oks = get_optim_kernels(dt)
+        for model, mname in enumerate(("brf", "bhrf", "rf", "alif")):
+            ks = get_kernels(dt, model)
+            R = ROWS[mname]
+            W = A((H, I + H), dt)
+            WT = A((I + H, H), dt)
+            ix = A(B, np.int64)
+            inputs = [(0, A(20, np.int16), A(20, np.int16), A((1, 1, 1), dt)),
+                      (1, A(1, np.int32), A(1, np.int32), A((5, T, I), np.uint8)),
+                      (1, A(1, np.int32), A(1, np.int32), A((5, T, I), np.int8)),
+                      (1, A(1, np.int32), A(1, np.int32), A((5, T, I), dt))]
+            if mname != "brf" and "--all" not in argv:
+                inputs = inputs[:1]
+            for mode, steps, chans, xd in inputs:
+                common = [R, ix, ix, mode, 1, A(B + 1, np.int64), steps, chans, A(1, dt), xd,
+                          A(T, np.int64), A(1, dt)]
+                fwd = common + [WT[:I], WT[I:], A((H, C), dt), A(C, dt), A(C, dt), A((4, H), dt),
+                                A(8, dt), 1, A((T, B, R - 1, H), dt), A((T, B, 2), np.uint32),
+                                A((T, B, C), dt), A((T, B, C), dt), A(B, np.int64)]
+                bwd = common + [W[:, I:], A((C, H), dt), W[:, :I], A(C, dt), A(C, dt),
+                                A((4, H), dt), A(8, dt), A(9, dt), A((T, B, R - 1, H), dt),
+                                A((T, B, 2), np.uint32), A((T, B, C), dt), A((T, B, C), dt),
+                                A((T, B, C), dt), 0, 0, 0, A((T, B, I), dt), A((B, I, H), dt),
+                                A((B, H, H), dt), A((B, H, C), dt), A((B, 2, H), dt),
+                                A((B, C), dt)]
+                tag = f"{mname}_{np.dtype(dt).name}_{'events' if mode == 0 else xd.dtype}"
+                compile_one(f"forward_{tag}", ks.forward, fwd, f32)
+                compile_one(f"backward_{tag}", ks.backward, bwd, f32)
+            P = A(100, dt)
+            compile_one(f"reduce_{mname}_{np.dtype(dt).name}", ks.reduce,
+                        [H, I, C, P, A((4, H), dt), A(8, dt), A(C, dt), A((B, I, H), dt),
+                         A((B, H, H), dt), A((B, H, C), dt), A((B, 2, H), dt), A((B, C), dt), P],
+                        f32)
+            compile_one(f"prepare_{mname}_{np.dtype(dt).name}", ks.prepare,
+                        [H, I, C, P, A(3, dt), 1, A((4, H), dt), A(C, dt), A(C, dt), WT,
+                         A((H, C), dt)], f32)
+        ks = get_kernels(dt, 0)
+        # loss/norm/update hold float64 statistics on purpose (no float32 check)
+        compile_one(f"loss_{np.dtype(dt).name}", ks.loss_stats,
+                    [A((T, B, C), dt), 0, A(B, np.int64), A((B, 1), np.int64), A(B, np.int64),
+                     A((T, B, C), dt), A(B, dt), A((B, 4), np.int64), A(8, np.float64), 0], False)
+        P = A(100, dt)
+        compile_one(f"norm_{np.dtype(dt).name}", oks.norm,
+                    [P, A(7, np.int64), 0.0, A(2, np.float64), A(7, np.int64), A(1, dt)], False)
+        compile_one(f"update_{np.dtype(dt).name}", oks.update,
+                    [0, P, P, P, P, A(8, np.float64), A(7, np.int64), A(2, np.float64), A(1, dt),
+                     1] + [0.1] * 9 + [40, 99.9], False)
+    print(f"compiled {len(ptx_out)} kernels to PTX for sm_{cc[0]}{cc[1]}")
+    ptxas = shutil.which("ptxas") or "/usr/local/cuda/bin/ptxas"
+    if "--ptxas" in argv and Path(ptxas).exists():
+        with tempfile.TemporaryDirectory() as d:
+            for name, ptx in sorted(ptx_out.items()):
+                f = Path(d) / f"{name}.ptx"
+                f.write_text(ptx)
+                r = subprocess.run([ptxas, "-arch=sm_90", "-v", str(f), "-o", "/dev/null"],
+                                   capture_output=True, text=True)
+                info = " ".join(line.split("info    :")[-1].strip() for line in r.stderr.splitlines()
+                                if "Used" in line or "spill" in line)
+                print(f"  {name:<34s} {info}")
+    for f in failures:
+        print("FAIL", f)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

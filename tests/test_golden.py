@@ -1,0 +1,94 @@
+"""Golden parity: the reference engine against the official PyTorch code's float64 vectors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from resonet import verify
+from tests.conftest import GOLDEN_DIR, golden_files
+
+pytestmark = pytest.mark.skipif(not golden_files(), reason=f"no golden files in {GOLDEN_DIR}")
+
+
+@pytest.mark.parametrize("path", golden_files(), ids=lambda p: p.name)
+def test_reference_matches_golden(path):
+    g = verify.load_golden(str(path))
+    rows, mismatches = verify.check(g, "reference")
+    assert mismatches == 0
+    for name, err in rows:
+        assert err <= verify.TOLERANCE, f"{name}: {err:.3e}"
+    # every gradient tensor of the file was compared
+    assert {n for n, _ in rows if n.startswith("grad ")} == {f"grad {k}" for k in g.grads}
+
+
+def run_verify(*args):
+    return subprocess.run([sys.executable, "-m", "resonet.verify", *map(str, args)],
+                          capture_output=True, text=True)
+
+
+def test_cli_passes_all_golden_files():
+    r = run_verify(*golden_files())
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("=> PASS") == len(golden_files())
+
+
+def _rewrite(src, dst, **changes):
+    d = dict(np.load(src))
+    d.update(changes)
+    np.savez(dst, **d)
+
+
+@pytest.mark.parametrize("key", ["grad/hidden.linear.weight", "outputs", "hidden/1"])
+def test_cli_fails_on_perturbed_file(tmp_path, key):
+    src = golden_files()[0]
+    d = np.load(src)
+    bad = d[key].copy()
+    bad.reshape(-1)[3] *= 1 + 1e-6  # a relative change far above the 1e-9 tolerance
+    dst = tmp_path / "perturbed.npz"
+    _rewrite(src, dst, **{key: bad})
+    r = run_verify(dst)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "FAIL" in r.stdout
+
+
+def test_cli_fails_on_flipped_spike(tmp_path):
+    src = next(p for p in golden_files() if p.name.startswith("brf"))
+    d = np.load(src)
+    z = d["hidden/0"].copy()
+    z[5, 0, 0] = 1 - z[5, 0, 0]
+    dst = tmp_path / "flipped.npz"
+    _rewrite(src, dst, **{"hidden/0": z})
+    r = run_verify(dst)
+    assert r.returncode == 1
+    assert "spike mismatches" in r.stdout and "FAIL" in r.stdout
+
+
+def test_cli_missing_file_exit_2(tmp_path):
+    r = run_verify(tmp_path / "nope.npz")
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "nope.npz" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("case", ["garbage", "no_meta", "bad_shape", "bad_json"])
+def test_cli_malformed_file_exit_2(tmp_path, case):
+    dst = tmp_path / f"{case}.npz"
+    src = golden_files()[0]
+    if case == "garbage":
+        dst.write_bytes(b"this is not a zip archive")
+    elif case == "no_meta":
+        d = dict(np.load(src))
+        del d["meta_json"]
+        np.savez(dst, **d)
+    elif case == "bad_shape":
+        _rewrite(src, dst, **{"param/hidden.linear.weight": np.zeros((3, 3))})
+    else:
+        _rewrite(src, dst, meta_json=np.array("{not json"))
+    r = run_verify(dst)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr and dst.name in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
