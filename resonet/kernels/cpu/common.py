@@ -362,29 +362,7 @@ def add_scaled_rows(cur, w, idx, a, n):
 @njit(fastmath=FASTMATH)
 def matvec_rows(out, a, w):
     """out = Σ_k a[k]·w[k] = a @ w for w (K, N): the dense sums z̄ = Ī W_rec, z̄ᵒ = r̄ W_o, x̄ = Ī W_in."""
-    N = out.shape[0]
-    K = a.shape[0]
-    for j in range(N):
-        out[j] = 0
-    k = 0
-    while k + 4 <= K:
-        w0 = w[k]
-        w1 = w[k + 1]
-        w2 = w[k + 2]
-        w3 = w[k + 3]
-        a0 = a[k]
-        a1 = a[k + 1]
-        a2 = a[k + 2]
-        a3 = a[k + 3]
-        for j in range(N):
-            out[j] += (a0 * w0[j] + a1 * w1[j]) + (a2 * w2[j] + a3 * w3[j])
-        k += 4
-    while k < K:
-        w0 = w[k]
-        a0 = a[k]
-        for j in range(N):
-            out[j] += a0 * w0[j]
-        k += 1
+    matvec_rows_k(out, a, w, a.shape[0])
 
 
 @intrinsic
@@ -478,7 +456,8 @@ def _tile4_blocks(typingctx, out, A, w, kdim):
 
 @njit(fastmath=FASTMATH)
 def matvec_rows_k(out, a, w, kdim):
-    """out = a[:kdim] @ w[:kdim] in the grouping of :func:`matvec_rows`."""
+    """out = a[:kdim] @ w[:kdim], four rows at a time: out += (a₀w₀ + a₁w₁) + (a₂w₂ + a₃w₃), then
+    the remaining rows one by one (the grouping every dense product of these kernels shares)."""
     N = out.shape[0]
     for j in range(N):
         out[j] = 0

@@ -1,0 +1,51 @@
+"""The project's promises about itself: the README's two set-up commands are what CI runs, and no
+deep-learning framework is among the dependencies or imported by the package."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FRAMEWORKS = ("torch", "jax", "jaxlib", "tensorflow")
+
+
+def _setup_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Set-up: two commands", 1)[1]
+    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    return [line.split("#", 1)[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def test_readme_opens_with_two_setup_commands_and_ci_runs_the_test_one():
+    cmds = _setup_commands()
+    assert len(cmds) == 2, cmds
+    assert "pip install" in cmds[0] and "python -m resonet.train shd" in cmds[0]
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
+          if line.strip() and not line.lstrip().startswith("#")]
+    assert ci[-1] == cmds[1] == "python -m pytest"
+    assert any('pip install -e ".[test]"' in line for line in ci)  # installs from scratch
+
+
+def test_no_deep_learning_framework_in_dependencies():
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    deps = list(meta["dependencies"])
+    for extra in meta.get("optional-dependencies", {}).values():
+        deps += extra
+    names = {re.split(r"[ <>=!\[;~]", d, maxsplit=1)[0].lower() for d in deps}
+    assert not names & set(FRAMEWORKS), names
+
+
+def test_importing_the_package_imports_no_framework_and_no_cuda():
+    """The CPU path must never import numba.cuda (nor any deep-learning framework)."""
+    code = ("import sys, resonet.train, resonet.verify, resonet.gradcheck, resonet.kernels.cpu, "
+            "analysis.common; "
+            f"bad = [m for m in sys.modules if m.split('.')[0] in {FRAMEWORKS!r} "
+            "or m.startswith('numba.cuda')]; print(bad); sys.exit(1 if bad else 0)")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
