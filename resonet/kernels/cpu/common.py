@@ -365,13 +365,24 @@ def matvec_rows(out, a, w):
     matvec_rows_k(out, a, w, a.shape[0])
 
 
+# Column blocks of 16 that _tile4_blocks keeps in registers during one pass over k: 4 × 4
+# accumulators (samples × blocks) plus the 16 weight vectors of four rows fill the 32 zmm
+# registers. With one block per pass every weight vector load came with four broadcasts of A
+# and the loop was bound by loads (117 GFLOP/s on one core, 266 × 256, float32); with four,
+# one broadcast serves four blocks: 180–224 GFLOP/s. 2 gave 164, 3 and 8 148 (remainder
+# passes; spills).
+NB_TILE = 4
+
+
 @intrinsic
 def _tile4_blocks(typingctx, out, A, w, kdim):
     """out[s, :m] = A[s, :kdim] @ w[:kdim, :m] for the four rows s of A, in float32 only;
     returns m, the columns done (whole 16-column blocks; 0 for float64, whose caller does all).
 
     Written in LLVM IR because the loop order matters and numba cannot express it: for each
-    block of 16 columns the four accumulators stay in vector registers over the whole k loop
+    group of NB_TILE blocks of 16 columns (then single blocks for the rest) the 4 · NB_TILE
+    accumulators stay in vector registers over the whole k loop, and each broadcast of A[s, k]
+    serves all blocks of the group
     (numba's loops keep ``out`` in memory, a load and a store per four rows, because it cannot
     prove that ``out`` does not alias ``w``). The arithmetic is exactly that of
     :func:`matvec_rows`: per sample acc = 0, then acc += (b₀x₀ + b₁x₁) + (b₂x₂ + b₃x₃) for each
@@ -410,7 +421,8 @@ def _tile4_blocks(typingctx, out, A, w, kdim):
 
         nblk = builder.udiv(ncol, c(n))
         k4 = builder.udiv(kd, c(4))
-        accs = [cgutils.alloca_once(builder, vt) for _ in range(4)]  # promoted to registers
+        # accumulators of (sample s, column block v) at accs[v][s], promoted to registers
+        accs = [[cgutils.alloca_once(builder, vt) for _ in range(4)] for _ in range(NB_TILE)]
         zero = ir.Constant(vt, None)
         undef = ir.Constant(vt, ir.Undefined)
         bcast = ir.Constant(ir.VectorType(ir.IntType(32), n), [0] * n)
@@ -427,28 +439,39 @@ def _tile4_blocks(typingctx, out, A, w, kdim):
             return splat(builder.load(builder.bitcast(builder.gep(ap, [off]), et.as_pointer()),
                                       align=4))
 
-        with cgutils.for_range(builder, nblk) as jl:
-            col = builder.mul(jl.index, c(4 * n))
-            for s in range(4):
-                builder.store(zero, accs[s])
+        def blocks(col, nb):  # out[:, col : col + nb·16] over the whole k loop
+            for v in range(nb):
+                for s in range(4):
+                    builder.store(zero, accs[v][s])
             with cgutils.for_range(builder, k4) as kl:
                 k = builder.mul(kl.index, c(4))
                 ks = [builder.add(k, c(i)) for i in range(4)]
-                xs = [vload(builder.add(builder.mul(kk, ws0), col)) for kk in ks]
+                xs = [[vload(builder.add(builder.add(builder.mul(kk, ws0), col), c(v * 4 * n)))
+                       for kk in ks] for v in range(nb)]
                 for s in range(4):
-                    b = [sload(s, kk) for kk in ks]
-                    g = builder.fadd(builder.fadd(builder.fmul(b[0], xs[0]), builder.fmul(b[1], xs[1])),
-                                     builder.fadd(builder.fmul(b[2], xs[2]), builder.fmul(b[3], xs[3])))
-                    builder.store(builder.fadd(builder.load(accs[s]), g), accs[s])
+                    b = [sload(s, kk) for kk in ks]  # one broadcast serves all nb blocks
+                    for v in range(nb):
+                        x = xs[v]
+                        g = builder.fadd(builder.fadd(builder.fmul(b[0], x[0]), builder.fmul(b[1], x[1])),
+                                         builder.fadd(builder.fmul(b[2], x[2]), builder.fmul(b[3], x[3])))
+                        builder.store(builder.fadd(builder.load(accs[v][s]), g), accs[v][s])
             with cgutils.for_range_slice(builder, builder.mul(k4, c(4)), kd, c(1)) as (kk, _):
-                x = vload(builder.add(builder.mul(kk, ws0), col))
+                for v in range(nb):
+                    x = vload(builder.add(builder.add(builder.mul(kk, ws0), col), c(v * 4 * n)))
+                    for s in range(4):
+                        builder.store(builder.fadd(builder.load(accs[v][s]),
+                                                   builder.fmul(sload(s, kk), x)), accs[v][s])
+            for v in range(nb):
                 for s in range(4):
-                    builder.store(builder.fadd(builder.load(accs[s]), builder.fmul(sload(s, kk), x)),
-                                  accs[s])
-            for s in range(4):
-                off = builder.add(builder.mul(c(s), os0), col)
-                builder.store(builder.load(accs[s]),
-                              builder.bitcast(builder.gep(op, [off]), vt.as_pointer()), align=4)
+                    off = builder.add(builder.add(builder.mul(c(s), os0), col), c(v * 4 * n))
+                    builder.store(builder.load(accs[v][s]),
+                                  builder.bitcast(builder.gep(op, [off]), vt.as_pointer()), align=4)
+
+        nwide = builder.udiv(nblk, c(NB_TILE))
+        with cgutils.for_range(builder, nwide) as jl:
+            blocks(builder.mul(jl.index, c(NB_TILE * 4 * n)), NB_TILE)
+        with cgutils.for_range_slice(builder, builder.mul(nwide, c(NB_TILE)), nblk, c(1)) as (jb, _):
+            blocks(builder.mul(jb, c(4 * n)), 1)
         return builder.mul(nblk, c(n))
 
     return sig, codegen
