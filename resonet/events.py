@@ -7,7 +7,7 @@ A dense input batch is a time-major array ``x`` of shape (T, B, I). Spike data a
 ``row = t * B + b`` of ``x.reshape(T * B, I)``:
 
 - ``indptr``  int64 (T*B + 1,): the active channels of row r are ``indices[indptr[r]:indptr[r+1]]``
-- ``indices`` int32 (nnz,): channel indices, each in [0, I)
+- ``indices`` int32 (nnz,): channel indices, each in [0, I), strictly increasing within a row
 - ``values``  float32/float64 (nnz,) or None: the input value of each event (None means 1.0,
   i.e. binary spikes)
 
@@ -54,6 +54,17 @@ class SpikeEvents:
             raise ConfigError(f"SpikeEvents.indices must lie in [0, {self.I}) (the input size I)")
         if np.any(np.diff(self.indptr) < 0):
             raise ConfigError("SpikeEvents.indptr must be non-decreasing")
+        if nnz > 1:
+            # Within a row (t, b) the channels must increase strictly: a channel listed twice
+            # would be summed twice by the kernels but set once by to_dense. O(nnz), no sort.
+            repeat = np.diff(self.indices.astype(np.int64)) <= 0
+            starts = self.indptr[1:-1]
+            repeat[starts[(starts > 0) & (starts < nnz)] - 1] = False  # row boundaries
+            if repeat.any():
+                raise ConfigError(
+                    "SpikeEvents.indices must increase strictly within each row (t, b): sort "
+                    "each row's channels and merge repeats (SpikeEvents.from_samples does both)"
+                )
 
     @property
     def shape(self) -> tuple[int, int, int]:
