@@ -99,6 +99,10 @@ def test_subset_is_a_view_and_maps_indices():
     x_full, y_full = ds.batch([7])
     np.testing.assert_array_equal(x_sub, x_full)
     np.testing.assert_array_equal(y_sub, y_full)
+    sub2 = sub.subset(np.array([2, 0]))  # a view of a view maps through both
+    np.testing.assert_array_equal(sub2.storage_rows, [11, 3])
+    sub2.storage_rows[0] = 0  # a copy: the view cannot be changed through it
+    np.testing.assert_array_equal(sub2.storage_rows, [11, 3])
     with pytest.raises(ConfigError, match="out of range"):
         sub.batch([3])
     with pytest.raises(ConfigError, match="integer"):

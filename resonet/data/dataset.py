@@ -68,6 +68,12 @@ class Dataset:
         return int(self._rows.shape[0])
 
     @property
+    def storage_rows(self) -> np.ndarray:
+        """int64 (len,): the row of the underlying storage behind each sample of this view (a
+        copy; device engines upload the storage once and index it with these)."""
+        return self._rows.copy()
+
+    @property
     def labels(self) -> np.ndarray:
         """int64 labels of this split: (N,) or (N, T) for per-step labels (−1 = unlabelled)."""
         return self._all_labels[self._rows].astype(np.int64, copy=False)

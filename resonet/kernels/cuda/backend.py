@@ -174,7 +174,7 @@ def dataset_inputs(spec: NetworkSpec, ds, dtype, cache: dict) -> DevInputs:
                           f"got {type(ds).__name__}")
     labels = np.asarray(ds.labels, np.int64)
     labels = labels.reshape(len(ds), 1) if labels.ndim == 1 else np.ascontiguousarray(labels)
-    rows = np.asarray(ds._rows, np.int64)  # the split's view -> storage rows (Dataset internals)
+    rows = ds.storage_rows  # the split's view -> rows of the storage uploaded above
     return DevInputs(mode, binary, xscale=cuda.to_device(np.array([scale], dtype)),
                      srows=cuda.to_device(rows), labels=cuda.to_device(labels),
                      arange=cuda.to_device(np.arange(len(ds), dtype=np.int64)), T=ds.T, N=len(ds),
