@@ -67,7 +67,18 @@ def cell_forward(cur, old, new, cell, k, kc):
 
 @njit(fastmath=FASTMATH)
 def cell_backward(old, new, dz, dn, dp, dI, acc, cell, k, kc):
-    """VJP of one step, eqs. (A7)–(A14), for one sample."""
+    """VJP of one step, eqs. (A7)–(A14), for one sample.
+
+    With θ = θ₀ + a'β_a and ũ = uα + I(1 − α):
+    ds = (z̄ − ū'θ) σ'(ũ − θ) (A7)–(A8), ū_t = ū' + ds (A9), θ̄ = −ū'z' − ds (A10),
+    ā_tot = ā' + β_a θ̄ (A11), ū = α ū_t, Ī = (1 − α) ū_t (A12), ā = ρ ā_tot,
+    z̄ = (1 − ρ) ā_tot (A13), acc += (ū_t(u − I), ā_tot(a − z)) (A14).
+
+    One loop per output row, as in :func:`.brf.cell_backward` (a single loop storing 6 rows
+    while reading 13 stays scalar). ds, then ū_t, is kept in the ū row of ``dp`` and ā_tot
+    in its ā row, both scaled in place last; every value is the same expression as in the
+    single loop, rounded to the same dtype when stored, so the results are bit-identical.
+    """
     alpha = cell[0]
     rho = cell[1]
     om_alpha = cell[2]
@@ -89,17 +100,26 @@ def cell_backward(old, new, dz, dn, dp, dI, acc, cell, k, kc):
     da0 = dp[2]
     a_al = acc[0]
     a_rho = acc[1]
+    ds = du0  # scratch: ds of (A8), then ū_t of (A9), until (A12) scales it in place
+    da_tot = da0  # scratch: ā_tot of (A11) until (A13) scales it in place
     for h in range(H):
         theta = th0 + a1[h] * badp  # (A2)
         ut = u0[h] * alpha[h] + i1[h] * om_alpha[h]  # (A3)
-        dz_tot = dz[h] - du1[h] * theta  # (A7)
-        ds = dz_tot * dspike(ut - theta, g)  # (A8), s of (A4)
-        du_t = du1[h] + ds  # (A9)
-        dtheta = -du1[h] * z1[h] - ds  # (A10)
-        da_tot = da1[h] + badp * dtheta  # (A11)
-        du0[h] = alpha[h] * du_t  # (A12)
-        dI[h] = om_alpha[h] * du_t
-        da0[h] = rho[h] * da_tot  # (A13)
-        dz0[h] = om_rho[h] * da_tot
-        a_al[h] += du_t * (u0[h] - i1[h])  # (A14)
-        a_rho[h] += da_tot * (a0[h] - z0[h])
+        ds[h] = (dz[h] - du1[h] * theta) * dspike(ut - theta, g)  # (A7)–(A8), s of (A4)
+    for h in range(H):
+        da_tot[h] = da1[h] + badp * (-du1[h] * z1[h] - ds[h])  # (A10)–(A11)
+    for h in range(H):
+        dz0[h] = om_rho[h] * da_tot[h]  # (A13)
+    for h in range(H):
+        a_rho[h] += da_tot[h] * (a0[h] - z0[h])  # (A14)
+    for h in range(H):
+        da0[h] = rho[h] * da_tot[h]  # (A13), in place
+    du_t = ds
+    for h in range(H):
+        du_t[h] = du1[h] + ds[h]  # (A9), in place
+    for h in range(H):
+        a_al[h] += du_t[h] * (u0[h] - i1[h])  # (A14)
+    for h in range(H):
+        dI[h] = om_alpha[h] * du_t[h]  # (A12)
+    for h in range(H):
+        du0[h] = alpha[h] * du_t[h]  # (A12), in place

@@ -72,7 +72,18 @@ def cell_forward(cur, old, new, cell, k, kc):
 
 @njit(fastmath=FASTMATH)
 def cell_backward(old, new, dz, dn, dp, dI, acc, cell, k, kc):
-    """VJP of one step, eqs. (H7)–(H14), for one sample."""
+    """VJP of one step, eqs. (H7)–(H14), for one sample.
+
+    With b = (ω²p + β) + q and s = (u' − ϑ) − q:
+    ds = (z̄ + q̄') σ'(s) (H7), ū_tot = ū' + ds (H8), v̄ = v̄' − (δω²) ū_tot (H9, H12),
+    b̄ = −2δ u ū_tot (H10), ū = ū_tot(1 − 2δb) + δ v̄ (H11), q̄ = 0.9 q̄' − ds + b̄ (H13),
+    Ī = δ ū_tot, acc += (b̄, v' ū_tot) (H14).
+
+    One loop per output row, as in :func:`.brf.cell_backward` (a single loop storing 6 rows
+    while reading 11 stays scalar). ds and ū_tot are kept in the rows of q̄ and z̄ of ``dp``
+    (overwritten last); every value is the same expression as in the single loop, rounded to
+    the same dtype when stored, so the results are bit-identical.
+    """
     omega2 = cell[1]
     beta = cell[2]
     dt = k[K_DT]
@@ -97,18 +108,25 @@ def cell_backward(old, new, dz, dn, dp, dI, acc, cell, k, kc):
     dq0 = dp[3]
     a_db = acc[0]
     a_vu = acc[1]
+    ds = dq0  # scratch: ds of (H7) until (H13) overwrites it
+    du_tot = dz0  # scratch: ū_tot of (H8) until it is zeroed at the end
     for h in range(H):
-        u = u0[h]
-        b = (omega2[h] * pc + beta[h]) + q0[h]
         s = (u1[h] - theta) - q0[h]  # (H4)
-        ds = (dz[h] + dq1[h]) * dspike(s, g)  # (H7)
-        du_tot = du1[h] + ds  # (H8)
-        dv_tot = dv1[h] - (dt * omega2[h]) * du_tot  # (H9)
-        db = m2dt * u * du_tot  # (H10)
-        du0[h] = du_tot * (one - two_dt * b) + dt * dv_tot  # (H11)
-        dv0[h] = dv_tot  # (H12)
-        dq0[h] = qdec * dq1[h] - ds + db  # (H13)
-        dz0[h] = 0
-        dI[h] = dt * du_tot
-        a_db[h] += db  # (H14)
-        a_vu[h] += v1[h] * du_tot
+        ds[h] = (dz[h] + dq1[h]) * dspike(s, g)  # (H7)
+    for h in range(H):
+        du_tot[h] = du1[h] + ds[h]  # (H8)
+    for h in range(H):
+        dv0[h] = dv1[h] - (dt * omega2[h]) * du_tot[h]  # (H9), (H12): v̄ = v̄_tot
+    for h in range(H):
+        b = (omega2[h] * pc + beta[h]) + q0[h]
+        du0[h] = du_tot[h] * (one - two_dt * b) + dt * dv0[h]  # (H11)
+    for h in range(H):
+        a_db[h] += m2dt * u0[h] * du_tot[h]  # (H10), (H14)
+    for h in range(H):
+        dq0[h] = qdec * dq1[h] - ds[h] + m2dt * u0[h] * du_tot[h]  # (H13) with b̄ of (H10)
+    for h in range(H):
+        a_vu[h] += v1[h] * du_tot[h]  # (H14)
+    for h in range(H):
+        dI[h] = dt * du_tot[h]
+    for h in range(H):
+        dz0[h] = 0  # the cell does not read z_{t−1}

@@ -78,7 +78,20 @@ def cell_forward(cur, old, new, cell, k, kc):
 
 @njit(fastmath=FASTMATH)
 def cell_backward(old, new, dz, dn, dp, dI, acc, cell, k, kc):
-    """VJP of one step, eqs. (R7)–(R12), for one sample."""
+    """VJP of one step, eqs. (R7)–(R12), for one sample.
+
+    Through the reset (R7): none: ū_t = ū', v̄_t = v̄', z̄_tot = z̄; soft: ū_t = ū', v̄_t = v̄',
+    z̄_tot = z̄ − ϑ(ū' + v̄'); hard: ū_t = (1 − z')ū', v̄_t = (1 − z')v̄',
+    z̄_tot = z̄ − ū'ũ' − v̄'ṽ'. Then ū_t += z̄_tot σ'(ũ' − ϑ) (R8), b̄ = δ(ū_t u + v̄_t v) (R9),
+    ū = ū_t(1 + δb) + v̄_t δω (R10), v̄ = −ū_t δω + v̄_t(1 + δb) (R11), Ī = δ ū_t,
+    acc += (δ(v̄_t u − ū_t v), b̄) (R12).
+
+    One loop per output row, as in :func:`.brf.cell_backward` (a single loop storing 6 rows
+    while reading 12 stays scalar), with the reset branch outside the loops. ū_t is kept in
+    the z̄ row of ``dp`` (zeroed last) and v̄_t in ``dI`` (overwritten by Ī last); every value
+    is the same expression as in the single loop, rounded to the same dtype when stored, so
+    the results are bit-identical.
+    """
     omega = cell[0]
     nbeta = cell[2]
     dt = k[K_DT]
@@ -99,28 +112,33 @@ def cell_backward(old, new, dz, dn, dp, dI, acc, cell, k, kc):
     dv0 = dp[2]
     a_om = acc[0]
     a_db = acc[1]
-    for h in range(H):
-        if reset == 1:  # (R7) soft
-            du_t = du1[h]
-            dv_t = dv1[h]
-            dz_tot = dz[h] - theta * (du1[h] + dv1[h])
-        elif reset == 2:  # (R7) hard
-            du_t = (one - z1[h]) * du1[h]
-            dv_t = (one - z1[h]) * dv1[h]
+    du_t = dz0  # scratch: ū_t of (R8) until it is zeroed at the end
+    dv_t = dI  # scratch: v̄_t of (R7) until Ī overwrites it at the end
+    if reset == 1:  # (R7) soft; (R8) with s of (R4)
+        for h in range(H):
+            dv_t[h] = dv1[h]
+        for h in range(H):
+            du_t[h] = du1[h] + (dz[h] - theta * (du1[h] + dv1[h])) * dspike(ut1[h] - theta, g)
+    elif reset == 2:  # (R7) hard
+        for h in range(H):
+            dv_t[h] = (one - z1[h]) * dv1[h]
+        for h in range(H):
             dz_tot = dz[h] - du1[h] * ut1[h] - dv1[h] * vt1[h]
-        else:
-            du_t = du1[h]
-            dv_t = dv1[h]
-            dz_tot = dz[h]
-        du_t = du_t + dz_tot * dspike(ut1[h] - theta, g)  # (R8), s of (R4)
-        u = u0[h]
-        v = v0[h]
-        b = nbeta[h]
-        db = dt * (du_t * u + dv_t * v)  # (R9)
-        dom = dt * omega[h]
-        du0[h] = du_t * (one + dt * b) + dv_t * dom  # (R10)
-        dv0[h] = -du_t * dom + dv_t * (one + dt * b)  # (R11)
-        dz0[h] = 0
-        dI[h] = dt * du_t
-        a_om[h] += dt * (dv_t * u - du_t * v)  # (R12)
-        a_db[h] += db
+            du_t[h] = (one - z1[h]) * du1[h] + dz_tot * dspike(ut1[h] - theta, g)
+    else:
+        for h in range(H):
+            dv_t[h] = dv1[h]
+        for h in range(H):
+            du_t[h] = du1[h] + dz[h] * dspike(ut1[h] - theta, g)
+    for h in range(H):
+        du0[h] = du_t[h] * (one + dt * nbeta[h]) + dv_t[h] * (dt * omega[h])  # (R10)
+    for h in range(H):
+        dv0[h] = -du_t[h] * (dt * omega[h]) + dv_t[h] * (one + dt * nbeta[h])  # (R11)
+    for h in range(H):
+        a_om[h] += dt * (dv_t[h] * u0[h] - du_t[h] * v0[h])  # (R12)
+    for h in range(H):
+        a_db[h] += dt * (du_t[h] * u0[h] + dv_t[h] * v0[h])  # (R9), (R12)
+    for h in range(H):
+        dI[h] = dt * du_t[h]  # overwrites v̄_t, read last above
+    for h in range(H):
+        dz0[h] = 0  # the cell does not read z_{t−1}
