@@ -61,13 +61,13 @@ Times are stored as float16 and units as uint16, as in the published SHD files.
 
 **Measured difficulty** (default data, seed 0; ``python -m resonet.train shd``, BRF preset
 700-128-20, Adam lr 0.075, batch 32, 20 epochs, seed 0; test accuracy % by epoch):
-59.5, 84.3, 87.3, 90.0, 88.4, 89.9, 89.5, 89.9, 90.2, 90.4 (epochs 1–10), 90.4, 89.5, 88.2, 88.3,
-88.6, 87.8, 87.8, 87.4, 87.1, 87.4 (11–20); the best-validation checkpoint (epoch 6) scores 89.9 %.
-The network fits the training set (100 %) and slowly over-fits after epoch ~10. Seen test
-speakers reach 89–97 %, the unseen ones 79 % and 63 %; almost all errors are order errors
-within a group (vowel order more than consonant order). RF: 78.2 % after epoch 1, 87.7 % after
-20 (best checkpoint 89.2 %); ALIF: 16.0 % and 70.8 %. (Real SHD, official BRF: 84.9 % at epoch 2,
-91.4 % at 20; the resemblance comes from tuning the generator and says nothing about SHD.)
+61.8, 83.4, 87.2, 89.8, 88.4, 91.1, 90.8, 90.7, 90.6, 89.4 (epochs 1–10), 90.0, 89.5, 89.0, 87.9,
+87.8, 87.9, 87.6, 87.5, 86.9, 86.8 (11–20); the best-validation checkpoint (epoch 4) scores
+89.8 %. The network fits the training set (100 %) and slowly over-fits after epoch ~6; almost
+all errors are order errors within a group (vowel order more than consonant order). RF: 75.2 %
+after epoch 1, 88.1 % after 20 (best checkpoint 90.3 %); ALIF: 18.6 % and 85.6 %. (Real SHD,
+official BRF: 84.9 % at epoch 2, 91.4 % at 20; the resemblance comes from tuning the generator
+and says nothing about SHD.) docs/data.md has the table and the run of an earlier kernel version.
 
 **Size and speed.** The default is SHD's own size, 8,156 train / 2,264 test samples, so splits
 (7,341/815) and batches per epoch (230 at batch 32) match the paper's SHD runs. It generates in
