@@ -56,8 +56,9 @@ class SpikeEvents:
             raise ConfigError("SpikeEvents.indptr must be non-decreasing")
         if nnz > 1:
             # Within a row (t, b) the channels must increase strictly: a channel listed twice
-            # would be summed twice by the kernels but set once by to_dense. O(nnz), no sort.
-            repeat = np.diff(self.indices.astype(np.int64)) <= 0
+            # would be summed twice by the kernels but set once by to_dense. O(nnz), no sort; a
+            # comparison rather than np.diff, which would wrap for unsigned indices.
+            repeat = self.indices[1:] <= self.indices[:-1]
             starts = self.indptr[1:-1]
             repeat[starts[(starts > 0) & (starts < nnz)] - 1] = False  # row boundaries
             if repeat.any():

@@ -168,8 +168,9 @@ def test_bad_inputs_raise_named_config_errors(mutate, match):
         forward(spec, params, x)
 
 
+@pytest.mark.parametrize("dtype", [np.int32, np.uint32])
 @pytest.mark.parametrize("row", [[2, 2], [3, 1]])
-def test_events_with_a_repeated_or_unsorted_channel_in_a_row_are_refused(row):
+def test_events_with_a_repeated_or_unsorted_channel_in_a_row_are_refused(row, dtype):
     """A channel repeated in one step would be summed twice by the kernels but set once by
     to_dense; the canonical CSR (sorted, unique per row) of from_dense / from_samples is enforced.
     The same channels in adjacent rows (the boundary case) stay legal."""
@@ -177,7 +178,7 @@ def test_events_with_a_repeated_or_unsorted_channel_in_a_row_are_refused(row):
     ok = SpikeEvents(np.array([0, 1, 2]), np.array([4, 1], np.int32), None, 2, 1, 5)
     assert ok.to_dense().sum() == 2
     with pytest.raises(ConfigError, match="increase strictly within each row"):
-        SpikeEvents(indptr, np.array([4] + row, dtype=np.int32), None, 2, 1, 5)
+        SpikeEvents(indptr, np.array([4] + row, dtype=dtype), None, 2, 1, 5)
 
 
 def test_wrong_input_width_is_refused():

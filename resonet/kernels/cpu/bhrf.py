@@ -108,6 +108,7 @@ def cell_backward(old, new, dz, dn, dp, dI, acc, cell, k, kc):
     dq0 = dp[3]
     a_db = acc[0]
     a_vu = acc[1]
+    # b̄ of (H10) is recomputed where (H13) needs it, as b and b̄ in brf.cell_backward.
     ds = dq0  # scratch: ds of (H7) until (H13) overwrites it
     du_tot = dz0  # scratch: ū_tot of (H8) until it is zeroed at the end
     for h in range(H):

@@ -122,6 +122,8 @@ def cell_backward(old, new, dz, dn, dp, dI, acc, cell, k, kc):
     dq0 = dp[3]
     a_om = acc[0]
     a_db = acc[1]
+    # b and b̄ are recomputed in each loop that needs them: keeping them in a scratch row
+    # measured no faster (docs/cpu-kernels.md, "Things tried and dropped").
     ds = dq0  # scratch: ds of (B9) until (B14) overwrites it
     du_tot = dz0  # scratch: ū_tot of (B10) until it is zeroed at the end
     for h in range(H):
