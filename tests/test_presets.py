@@ -1,0 +1,54 @@
+"""The presets against the paper's Table 3 (A.12), transcribed here independently of presets.py.
+
+Table 3 gives, per task, the BRF column (also used for RF: "Same hyperparameters applied for BRF-
+and RF-BPTT models"), the BHRF column and the ALIF column. A wrong number in presets.py (e.g. the
+BRF learning rate copied into BHRF, as an earlier version did) fails here.
+"""
+
+import pytest
+
+from resonet.presets import NEURON_NAMES, TASKS, get_preset
+
+# task -> neuron -> (optimizer, lr, batch, epochs, init ranges)
+TABLE3 = {
+    "smnist": {
+        "brf": ("adam", 0.1, 256, 300, {"omega": (15, 50), "b_offset": (0.1, 1), "out_tau": (20, 5)}),
+        "bhrf": ("radam", 0.1, 256, 400, {"omega": (15, 35), "b_offset": (0.1, 1)}),
+        "alif": ("adam", 0.001, 256, 300, {"tau_mem": (20, 5), "tau_adp": (200, 50), "out_tau": (20, 5)}),
+    },
+    "psmnist": {
+        "brf": ("adam", 0.1, 256, 300, {"omega": (15, 85), "b_offset": (0.1, 1), "out_tau": (20, 1)}),
+        "bhrf": ("radam", 0.1, 256, 200, {"omega": (10, 50), "b_offset": (1, 6)}),
+        "alif": ("adam", 0.001, 256, 300, {"tau_mem": (20, 5), "tau_adp": (200, 50), "out_tau": (20, 5)}),
+    },
+    "ecg": {
+        "brf": ("adam", 0.1, 16, 400, {"omega": (3, 5), "b_offset": (0.1, 1), "out_tau": (20, 1)}),
+        "bhrf": ("radam", 0.3, 4, 300, {"omega": (7, 11), "b_offset": (0.1, 1)}),
+        "alif": ("adam", 0.05, 64, 400, {"tau_mem": (20, 0.5), "tau_adp": (7, 0.2), "out_tau": (20, 0.5)}),
+    },
+    "shd": {
+        "brf": ("adam", 0.075, 32, 20, {"omega": (5, 10), "b_offset": (2, 3), "out_tau": (20, 5)}),
+        "bhrf": ("rmsprop", 0.1, 32, 20, {"omega": (3, 10), "b_offset": (0.1, 1)}),
+        "alif": ("adam", 0.075, 32, 20, {"tau_mem": (20, 5), "tau_adp": (150, 10), "out_tau": (20, 5)}),
+    },
+}
+SUB_SEQ = {"brf": 0, "bhrf": 0, "rf": 0, "alif": 10}  # ECG and SHD rows of Table 3
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("neuron", ["brf", "rf", "bhrf", "alif"])
+def test_preset_matches_table3(task, neuron):
+    col = TABLE3[task]["brf" if neuron == "rf" else neuron]
+    opt, lr, batch, epochs, init = col
+    p = get_preset(task, neuron)
+    assert (p.optimizer, p.lr, p.batch, p.epochs) == (opt, lr, batch, epochs)
+    for name, rng in init.items():
+        assert tuple(p.init[name]) == tuple(float(v) for v in rng), name
+    if task in ("ecg", "shd"):
+        assert p.sub_seq_length == SUB_SEQ[neuron]
+
+
+def test_every_task_and_neuron_has_a_preset():
+    for task in TASKS:
+        for neuron in NEURON_NAMES:
+            assert get_preset(task, neuron).neuron == neuron
