@@ -14,8 +14,27 @@ GOLDEN_DIR = SHARED / "golden"
 ECG_DIR = SHARED / "data" / "ecg"
 
 
+def _golden_model(path: Path) -> str:
+    import json
+
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as d:
+        return json.loads(str(d["meta_json"]))["model"]
+
+
 def golden_files() -> list[Path]:
-    return sorted(GOLDEN_DIR.glob("*.npz"))
+    """Golden files of the models resonet implements (a file may arrive before its model)."""
+    from resonet.neurons import NEURONS
+
+    return [p for p in sorted(GOLDEN_DIR.glob("*.npz")) if _golden_model(p) in NEURONS]
+
+
+def pending_golden_files() -> list[Path]:
+    """Golden files of models resonet does not implement yet."""
+    from resonet.neurons import NEURONS
+
+    return [p for p in sorted(GOLDEN_DIR.glob("*.npz")) if _golden_model(p) not in NEURONS]
 
 
 @pytest.fixture

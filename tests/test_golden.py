@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from resonet import verify
-from tests.conftest import GOLDEN_DIR, golden_files
+from tests.conftest import GOLDEN_DIR, golden_files, pending_golden_files
 
 pytestmark = pytest.mark.skipif(not golden_files(), reason=f"no golden files in {GOLDEN_DIR}")
 
@@ -34,6 +34,14 @@ def test_cli_passes_all_golden_files():
     r = run_verify(*golden_files())
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.count("=> PASS") == len(golden_files())
+
+
+@pytest.mark.parametrize("path", pending_golden_files(), ids=lambda p: p.name)
+def test_cli_refuses_a_model_it_does_not_implement(path):
+    """A golden file of a model not implemented yet is refused with one line, not a traceback."""
+    r = run_verify(path)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "unknown neuron" in r.stderr and "Traceback" not in r.stderr
 
 
 def _rewrite(src, dst, **changes):
