@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
-from ..network import check_params
 from ..neurons import get_neuron, li
+from ..spec import check_params
 
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 

@@ -26,6 +26,7 @@ from ..surrogate import dspike
 
 NAME = "alif"
 PARAM_NAMES = ("tau_mem", "tau_adp")
+RESETS = ("none",)  # no reset variants
 STATE_NAMES = ("z", "u", "a")
 THETA0 = 0.01
 BETA_ADP = 1.8

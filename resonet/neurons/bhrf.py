@@ -28,6 +28,7 @@ from . import _resonator
 
 NAME = "bhrf"
 PARAM_NAMES = _resonator.PARAM_NAMES
+RESETS = ("none",)  # no reset variants
 STATE_NAMES = ("z", "u", "v", "q")
 THETA = 1.0
 Q_DECAY = 0.9

@@ -33,6 +33,7 @@ from . import _resonator
 
 NAME = "brf"
 PARAM_NAMES = _resonator.PARAM_NAMES
+RESETS = ("none",)  # no reset variants
 STATE_NAMES = ("z", "u", "v", "q")
 THETA = 1.0  # ϑ, the base threshold
 Q_DECAY = 0.9  # γ of the refractory variable, hard-coded in the official code

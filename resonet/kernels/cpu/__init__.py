@@ -1,6 +1,6 @@
 """Fused ``@njit(parallel=True)`` CPU kernels: forward and BPTT of every model, event-driven.
 
-- :class:`CpuBackend` (``get_backend("cpu")``): the :class:`resonet.backends.Backend` contract.
+- :class:`CpuBackend` (``get_backend("cpu")``): the :class:`resonet.contract.Backend` contract.
 - :func:`tape_bytes_per_sample`: bytes the forward keeps per sample for BPTT.
 - Modules: :mod:`.brf`, :mod:`.bhrf`, :mod:`.rf`, :mod:`.alif` (one cell step and its VJP each,
   same arguments), :mod:`.common` (input events, spikes, surrogate, LI readout, loss),

@@ -1,4 +1,4 @@
-"""``CpuBackend``: the :class:`resonet.backends.Backend` contract on the fused CPU kernels.
+"""``CpuBackend``: the :class:`resonet.contract.Backend` contract on the fused CPU kernels.
 
 Everything that is not a hot loop stays in NumPy here: parameter checks (the reference's own
 ``check_params`` and the neurons' ``derive``, so invalid parameters raise the same
@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from ...backends import Backend, Result
+from ...contract import Backend, Result
 from ...errors import ConfigError, NumericalError
 from ...events import SpikeEvents
 from ...loss import step_targets
-from ...network import NetworkSpec, truncation_cuts
 from ...neurons import get_neuron, li
+from ...spec import NetworkSpec, truncation_cuts
 from .. import check_targets, prepare_run
 from .common import common_consts, dense_to_csr, nll_loss, pad_classes
 from .config import checkpoint_interval

@@ -250,7 +250,7 @@ def backward(model, indptr, indices, values, w_inT, w_recT, w_oT, a_o, b_o, cell
     Cp − C zero rows, so that Ī_{t+1} W_rec + z̄ᵒ_t of (N5)–(N6) is one product
     [Ī_{t+1}, r̄_t] w_cat. ``d_out`` (B, T − r0, C) is ∂L/∂o_t of the recorded steps t ≥ r0;
     ``trunc`` > 0 drops the adjoints flowing from step t+1 into step t after every chunk of
-    ``trunc`` steps (resonet.network.truncation_cuts); ``dx`` (T, B, I) receives x̄ when its T
+    ``trunc`` steps (resonet.spec.truncation_cuts); ``dx`` (T, B, I) receives x̄ when its T
     axis is nonzero. The batch is split into ``nchunk`` chunks of whole tiles. Returns
     per-chunk buffers (summed by the caller): dW_inᵀ (nchunk, I, H), [dW_recᵀ | dW_oᵀ | 0]
     (nchunk, H, H + Cp), the cell sums (nchunk, 2, H), dα_o (nchunk, C), and the number of

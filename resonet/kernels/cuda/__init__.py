@@ -3,7 +3,7 @@
 Imported only through :func:`resonet.kernels.cuda_loader.load_cuda_backend` (``get_backend("cuda")``),
 so nothing on the CPU path imports ``numba.cuda``.
 
-- :class:`CudaBackend`: the :class:`resonet.backends.Backend` contract (host inputs, float32 or
+- :class:`CudaBackend`: the :class:`resonet.contract.Backend` contract (host inputs, float32 or
   float64); :meth:`CudaBackend.device_session` returns a :class:`DeviceSession` that keeps a
   training run (data, parameters, optimizer state) on the device.
 - Modules: :mod:`.cells` (per-neuron step and VJP of each model), :mod:`.network` (the fused

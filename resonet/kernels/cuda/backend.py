@@ -1,4 +1,4 @@
-"""``CudaBackend``: the :class:`resonet.backends.Backend` contract on the fused CUDA kernels, and
+"""``CudaBackend``: the :class:`resonet.contract.Backend` contract on the fused CUDA kernels, and
 the :class:`Engine` that both it and the device-resident session (:mod:`.session`) drive.
 
 What stays on the host in :meth:`CudaBackend.run` is what the CPU backend also keeps in NumPy:
@@ -25,11 +25,11 @@ from dataclasses import dataclass
 import numpy as np
 from numba import cuda
 
-from ...backends import Backend, Result
+from ...contract import Backend, Result
 from ...errors import ConfigError
 from ...events import SpikeEvents
 from ...loss import step_targets
-from ...network import NetworkSpec, truncation_cuts
+from ...spec import NetworkSpec, truncation_cuts
 from .. import DTYPES, check_targets, prepare_run
 from . import config
 from .cells import MODEL_IDS, ROWS, STATE_ROWS, common_consts, model_k, pack_cell

@@ -279,7 +279,7 @@ def _build(ft, itemsize, model):  # noqa: C901 - one closure per kernel, same dt
         Per-sample outputs (summed over b by ``reduce``): gin (B, I, H) = dW_inᵀ, grec (B, H, H)
         = dW_recᵀ, gout (B, H, C) = dW_oᵀ, acc_b (B, 2, H) the cell sums, dao_b (B, C) dα_o;
         ``dx`` (T, B, I) receives x̄ when ``want_dx``. ``trunc`` > 0 drops the adjoints from
-        step t+1 after every chunk of ``trunc`` steps (resonet.network.truncation_cuts).
+        step t+1 after every chunk of ``trunc`` steps (resonet.spec.truncation_cuts).
         """
         b = cuda.blockIdx.x
         tid = cuda.threadIdx.x

@@ -27,7 +27,7 @@ import numpy as np
 from numba import cuda
 
 from ...errors import ConfigError
-from ...network import NetworkSpec, truncation_cuts
+from ...spec import NetworkSpec, truncation_cuts
 from .backend import Engine, Workspace, dataset_inputs, pack_params
 from .network import N_STATS
 from .optim import OPT_IDS, launch_step
