@@ -26,6 +26,7 @@ import numpy as np
 from .errors import ConfigError
 from .events import SpikeEvents
 from .neurons import get_neuron, li
+from .neurons.model import hidden_of, init_hidden
 from .spec import RESETS, NetworkSpec, check_params, truncation_cuts
 from .surrogate import spike_fn
 
@@ -42,7 +43,7 @@ def init_params(spec: NetworkSpec, rng: np.random.Generator, init: dict | None =
     H, I, C = spec.n_hidden, spec.n_in, spec.n_out  # noqa: E741
     out_tau = init.pop("out_tau", (20.0, 5.0))
     neuron = get_neuron(spec.neuron)
-    hidden = neuron.init_params(H, rng, **init)
+    hidden = init_hidden(neuron, H, rng, **init)
     k = np.sqrt(6.0 / ((I + H) + H))
     w_h = rng.uniform(-k, k, (H, I + H))
     out = li.init_params(C, H, rng, tau=out_tau)
@@ -112,8 +113,8 @@ def forward(
     T, B, I = x.shape  # noqa: E741
     H = spec.n_hidden
     neuron = get_neuron(spec.neuron)
-    fn = spike_fn(spike)
-    c = neuron.derive({n: params[f"hidden.{n}"] for n in neuron.PARAM_NAMES}, spec)
+    fn = spike_fn(spike, neuron.SURROGATE)
+    c = neuron.derive(hidden_of(neuron, params), spec)
     W = params["hidden.linear.weight"]
     w_in, w_rec = W[:, :I], W[:, I:]
 
@@ -180,7 +181,7 @@ def backward(
     dz_out = li.backward(a_o, params["out.linear.weight"], fwd.states["z"], fwd.readout,
                          fwd.readout_in, G, g_out, cut, fwd.init_readout)  # (T, B, H), (N5)
 
-    c = neuron.derive({n: params[f"hidden.{n}"] for n in neuron.PARAM_NAMES}, spec)
+    c = neuron.derive(hidden_of(neuron, params), spec)
     dc = neuron.grad_accumulators(c)
     dW = np.zeros_like(W)
     dx = np.empty_like(x)
@@ -206,8 +207,7 @@ def backward(
         dx[t] = dI @ w_in  # eq. (N8)
         dnext, dI_next = dprev, dI
 
-    grads = {f"hidden.{n}": g for n, g in neuron.raw_grads(
-        {n: params[f"hidden.{n}"] for n in neuron.PARAM_NAMES}, dc).items()}  # eq. (N9)
+    grads = {f"hidden.{n}": g for n, g in neuron.raw_grads(hidden_of(neuron, params), dc).items()}  # (N9)
     grads["hidden.linear.weight"] = dW
     grads["out.tau_mem"] = li.tau_grad(params["out.tau_mem"], g_out["alpha"])
     grads["out.linear.weight"] = g_out["weight"]
