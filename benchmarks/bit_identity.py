@@ -219,7 +219,8 @@ def make_trainer(s: dict, run_dir: Path, data):
 
 
 def clamp_count(tr) -> int:
-    return int(tr.omega_clamps)
+    """Entries projected onto the model's bounds (``omega_clamps`` before the registry)."""
+    return int(tr.clamps if hasattr(tr, "clamps") else tr.omega_clamps)
 
 
 def train_cases(backend_name: str, dtype_names=("float64", "float32")) -> dict:
