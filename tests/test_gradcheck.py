@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from resonet import gradcheck
+from resonet.neurons import NEURONS
 
 
 def run_gc(*args):
@@ -15,7 +16,7 @@ def run_gc(*args):
                           capture_output=True, text=True)
 
 
-@pytest.mark.parametrize("neuron", ["brf", "bhrf", "rf", "alif"])
+@pytest.mark.parametrize("neuron", list(NEURONS))
 def test_cli_passes_at_T100(neuron):
     r = run_gc("--neuron", neuron, "--T", 100)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -8,7 +8,9 @@ Every hidden-neuron module declares the names listed in :mod:`resonet.neurons.mo
 
 - ``zero_state(B, H)``
 - ``step_forward(c, prev, I, spike) -> new`` and
-  ``step_backward(c, prev, I, new, dnew, dc) -> (dprev, dI)`` (accumulates into ``dc``)
+  ``step_backward(c, prev, I, new, dnew, dc, dspike=σ') -> (dprev, dI)`` (accumulates into
+  ``dc``; ``dspike`` defaults to the model's surrogate, analysis.spectral passes 0 for the
+  frozen-spike Jacobian)
 - ``grad_accumulators(c)`` and ``raw_grads(params, dc)``
 
 Resonators also give ``effective_damping(params, spec) -> (ω, b)`` (the ω–b figure).
