@@ -142,7 +142,8 @@ def _fd_jacobian(spec, params, state, x, spike):
     return np.stack([(F(flat + h * e) - F(flat - h * e)) / (2 * h) for e in np.eye(S * H)], axis=1)
 
 
-CASES = [("brf", "none"), ("bhrf", "none"), ("rf", "none"), ("rf", "soft"), ("rf", "hard"), ("alif", "none")]
+CASES = [("brf", "none"), ("bhrf", "none"), ("rf", "none"), ("rf", "soft"), ("rf", "hard"), ("alif", "none"),
+         ("lif", "none")]
 
 
 @pytest.mark.parametrize("neuron, reset", CASES)

@@ -23,12 +23,12 @@ from __future__ import annotations
 from types import ModuleType
 
 from ..errors import ConfigError
-from . import alif, bhrf, brf, li, rf
+from . import alif, bhrf, brf, li, lif, rf
 
 # The registry: every hidden-neuron model, in ID order.
-NEURONS: dict[str, ModuleType] = {m.NAME: m for m in sorted((brf, bhrf, rf, alif), key=lambda m: m.ID)}
+NEURONS: dict[str, ModuleType] = {m.NAME: m for m in sorted((brf, bhrf, rf, alif, lif), key=lambda m: m.ID)}
 
-__all__ = ["NEURONS", "get_neuron", "alif", "bhrf", "brf", "li", "rf"]
+__all__ = ["NEURONS", "get_neuron", "alif", "bhrf", "brf", "li", "lif", "rf"]
 
 
 def get_neuron(name: str) -> ModuleType:
