@@ -25,8 +25,8 @@ The official linear surrogate of ``LIFCell`` (``StepLinearGrad``) and its antide
     σ'(s) = max(0, 1 − |s|)
     S(s)  = 0 (s ≤ −1),  (1 + s)²/2 (−1 < s ≤ 0),  1 − (1 − s)²/2 (0 < s < 1),  1 (s ≥ 1)
 
-S is only once continuously differentiable (S'' jumps at s = −1, 0, 1), so the gradient check
-uses a smaller finite-difference step for it (``Surrogate.fd_step``, see resonet.gradcheck).
+S is only once continuously differentiable (S'' jumps at s = −1, 0, 1: ``Surrogate.kinks``), so
+the gradient check avoids finite-difference stencils across those points (resonet.gradcheck).
 """
 
 from __future__ import annotations
@@ -91,15 +91,11 @@ class Surrogate(NamedTuple):
     name: str
     dspike: Callable  # σ'(s), used by every backward pass of the models that declare it
     smooth: Callable  # S(s) with S' = σ' exactly: forward spike of the gradient checks
-    fd_step: float  # relative step of the gradient check's finite differences (resonet.gradcheck)
+    kinks: tuple  # the s where S is not smooth (S'' jumps): the gradient check steps around them
 
 
-# S is analytic: a large step keeps the rounding error small (the 5-point stencil's truncation
-# error is O(h⁴)); see resonet.gradcheck.
-DOUBLE_GAUSSIAN = Surrogate("double_gaussian", dspike, smooth_spike, 1e-3)  # (S2)–(S3)
-# S'' jumps at −1, 0, 1: a stencil straddling a jump errs by O(h), so the step is smaller (the
-# rounding error O(eps·|L|/h) is then ~1e-9 relative; measured in resonet.gradcheck's docstring).
-LINEAR = Surrogate("linear", dspike_linear, smooth_spike_linear, 1e-5)  # (S4)–(S5)
+DOUBLE_GAUSSIAN = Surrogate("double_gaussian", dspike, smooth_spike, ())  # (S2)–(S3), analytic
+LINEAR = Surrogate("linear", dspike_linear, smooth_spike_linear, (-1.0, 0.0, 1.0))  # (S4)–(S5)
 
 
 def spike_fn(name: str, surrogate: Surrogate = DOUBLE_GAUSSIAN):
