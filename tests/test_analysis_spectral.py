@@ -143,7 +143,7 @@ def _fd_jacobian(spec, params, state, x, spike):
 
 
 CASES = [("brf", "none"), ("bhrf", "none"), ("rf", "none"), ("rf", "soft"), ("rf", "hard"), ("alif", "none"),
-         ("lif", "none")]
+         ("lif", "none"), ("if", "none")]
 
 
 @pytest.mark.parametrize("neuron, reset", CASES)

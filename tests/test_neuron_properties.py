@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from resonet.network import NetworkSpec
-from resonet.neurons import alif, bhrf, brf, lif, rf
+from resonet.neurons import alif, bhrf, brf, if_, lif, rf
 from resonet.surrogate import dspike, dspike_linear, heaviside, smooth_spike, smooth_spike_linear
 
 SETTINGS = settings(deadline=None, max_examples=60)
@@ -172,6 +173,25 @@ def test_lif_membrane_moves_towards_the_input(tau, u, I):  # noqa: E741
     z, u1 = lif.step_forward(c, (np.zeros(1), np.array([u])), np.array([I]), heaviside)
     assert z[0] == 0
     assert min(u, I) - 1e-12 <= u1[0] <= max(u, I) + 1e-12
+
+
+@SETTINGS
+@given(u=st.floats(-5, 5), inputs=st.lists(st.floats(-0.5, 0.5), min_size=1, max_size=20))
+def test_if_integrates_without_leak_and_resets_to_zero(u, inputs):
+    """Below threshold the IF membrane is the running sum of its input (nothing leaks); the step
+    that crosses ϑ = 1 spikes and returns the membrane to exactly 0."""
+    c = if_.derive({}, spec_for("if"))
+    state = (np.zeros(1), np.array([u]))
+    total = u
+    for inp in inputs:
+        z, u1 = if_.step_forward(c, state, np.array([inp]), heaviside)
+        total += inp
+        if z[0]:
+            assert total > 1.0 and u1[0] == 0.0
+            total = 0.0
+        else:
+            assert u1[0] == pytest.approx(total, abs=1e-12)
+        state = (z, u1)
 
 
 @SETTINGS

@@ -23,12 +23,13 @@ from __future__ import annotations
 from types import ModuleType
 
 from ..errors import ConfigError
-from . import alif, bhrf, brf, li, lif, rf
+from . import alif, bhrf, brf, if_, li, lif, rf
 
-# The registry: every hidden-neuron model, in ID order.
-NEURONS: dict[str, ModuleType] = {m.NAME: m for m in sorted((brf, bhrf, rf, alif, lif), key=lambda m: m.ID)}
+# The registry: every hidden-neuron model (one entry each), by name in ID order.
+_MODELS = (brf, bhrf, rf, alif, lif, if_)
+NEURONS: dict[str, ModuleType] = {m.NAME: m for m in sorted(_MODELS, key=lambda m: m.ID)}
 
-__all__ = ["NEURONS", "get_neuron", "alif", "bhrf", "brf", "li", "lif", "rf"]
+__all__ = ["NEURONS", "get_neuron", "alif", "bhrf", "brf", "if_", "li", "lif", "rf"]
 
 
 def get_neuron(name: str) -> ModuleType:
