@@ -446,7 +446,8 @@ def info_grid(r0: float, fmax: float, n_base: int = 200, n_window: int = 41, log
         base = np.geomspace(fmax / 1000.0, fmax, n_base)
     else:
         base = np.linspace(fmax / n_base, fmax, n_base)
-    low = np.geomspace(fmax * 1e-5, base[0], 12)  # the IF's −log₂(1 − C) grows like −log f at 0
+    # below the even grid the IF's −log₂(1 − C) grows like −log f (none needed on a log grid)
+    low = np.geomspace(fmax * 1e-5, base[0], 12) if not log else base[:1]
     top = int(fmax / r0) if r0 > 0 else 0
     harmonics = range(1, min(top, max_harmonic or top) + 1)
     extra = [np.linspace(0.95 * k * r0, 1.05 * k * r0, n_window) for k in harmonics]
