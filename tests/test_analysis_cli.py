@@ -37,6 +37,19 @@ def test_every_flag_has_help(name):
     assert ap.description
 
 
+def test_docs_and_help_agree_on_the_default_backend():
+    """docs/analysis.md states the CLIs' --backend default; it must be the one --help shows."""
+    import re
+
+    from analysis.common import DEFAULT_BACKEND
+
+    docs = (ROOT / "docs" / "analysis.md").read_text()
+    stated = re.search(r"`--backend` defaults to `(\w+)`", docs)
+    assert stated and stated.group(1) == DEFAULT_BACKEND, stated
+    helps = importlib.import_module("analysis.robustness").build_parser().format_help()
+    assert f"(default {DEFAULT_BACKEND})" in " ".join(helps.split())
+
+
 def _check_outputs(out, stem, keys):
     png, js = out / f"{stem}.png", out / f"{stem}.json"
     assert png.exists() and png.stat().st_size > 1000
