@@ -529,7 +529,7 @@ DISCRETISATION_VARIANTS = (  # simulate() options; "segment": a factor on the ca
 )
 
 
-def discretisation_study(cases=DISCRETISATION_CASES, variants=DISCRETISATION_VARIANTS, seeds=range(4),
+def discretisation_study(cases=DISCRETISATION_CASES, variants=DISCRETISATION_VARIANTS, seeds=range(8),
                          verbose: bool = False) -> list[dict]:
     """Why simulation and closed form can disagree: the rate and the coherence (mean over ``seeds``,
     with its standard error from eq. (L9), sd/√seeds) of each case under each variant of the step --
@@ -663,7 +663,7 @@ def main(argv=None) -> int:
     out["noise_table"] = table
     if args.diagnose:
         progress("discretisation study")
-        out["discretisation"] = discretisation_study(seeds=range(2) if args.quick else range(4), verbose=True)
+        out["discretisation"] = discretisation_study(seeds=range(2) if args.quick else range(8), verbose=True)
         print(format_discretisation(out["discretisation"]))
 
     fig = _plot(out, args)
