@@ -37,7 +37,7 @@ and S_xx(0) = r₀·CV², the two checks the tests make. With τ_r = 0, (L6) is:
 **The paper's printed formula differs** (:func:`paper_eq11`): its eq. (7) multiplies by a
 fraction whose numerator and denominator are the same (so the denominator of χ is lost), and
 eqs. (10)–(11) drop |iω − 1|² = 1 + ω² from |χ|². Printed eq. (11) is the coherence above times
-(1 + ω²): it exceeds 1 for ω ≳ 1 (3.2 at ω = 3 for μ' = 0.8, D' = 0.1), which the simulation
+(1 + ω²): it exceeds 1 from ω ≈ 0.5 (3.2 at ω = 3 for μ' = 0.8, D' = 0.1), which the simulation
 rules out (docs/analysis.md).
 
 **IF closed form** (perfect integrator, τ = ∞, τ_ref = 0; from the Fokker–Planck equation with
