@@ -65,11 +65,8 @@ def _warm_up_here(resolved: list[dict], log: Callable) -> None:
 def dask_client(executor: str, scheduler: str | None, workers: int, threads: int, slurm: dict,
                 log: Callable):
     """A ``distributed.Client`` (and the cluster this sweep started, or None)."""
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError:
-        raise ConfigError(f"--executor {executor} needs dask and distributed: "
-                          'pip install -e ".[cluster]"') from None
+    from distributed import Client, LocalCluster  # check_executor made sure it is installed
+
     if scheduler:
         log(f"attaching to the Dask scheduler at {scheduler}")
         try:
@@ -99,27 +96,42 @@ def slurm_cluster(cfg: dict, threads: int):
     - ``job_cpu`` = ``processes`` × threads per trial (``#SBATCH --cpus-per-task``);
     - ``NUMBA_NUM_THREADS`` exported first in ``job_script_prologue``.
     """
-    try:
-        from dask_jobqueue import SLURMCluster
-    except ImportError:
-        raise ConfigError('--executor slurm needs dask-jobqueue: pip install -e ".[cluster]"') from None
+    from dask_jobqueue import SLURMCluster
+
+    check_executor("slurm", cfg)
     kw = dict(cfg)
     kw.setdefault("processes", 1)
-    try:
-        processes = int(kw["processes"])
-    except (TypeError, ValueError):
-        raise ConfigError(f"[slurm] processes = {kw['processes']!r} must be an integer") from None
+    processes = int(kw["processes"])
     kw.setdefault("cores", processes)
     kw.setdefault("job_cpu", processes * threads)
     kw["job_script_prologue"] = [f"export NUMBA_NUM_THREADS={threads}",
                                  *list(kw.get("job_script_prologue") or [])]
     kw.setdefault("scheduler_options", {"dashboard_address": None})
-    if "memory" not in kw:
-        raise ConfigError('[slurm] needs memory = "..." (per job, e.g. "8GB")')
     try:
         return SLURMCluster(**kw)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"[slurm]: {exc}") from None
+
+
+def check_executor(executor: str, slurm: dict) -> None:
+    """Fail before anything starts if the executor's packages or settings are missing."""
+    if executor == "local":
+        return
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise ConfigError(f"--executor {executor} needs dask and distributed: "
+                          'pip install -e ".[cluster]"') from None
+    if executor != "slurm":
+        return
+    try:
+        import dask_jobqueue  # noqa: F401
+    except ImportError:
+        raise ConfigError('--executor slurm needs dask-jobqueue: pip install -e ".[cluster]"') from None
+    if "memory" not in slurm:
+        raise ConfigError('[slurm] needs memory = "..." (per SLURM job, e.g. "8GB")')
+    if not isinstance(slurm.get("processes", 1), int) or slurm.get("processes", 1) < 1:
+        raise ConfigError(f"[slurm] processes = {slurm['processes']!r} must be an integer >= 1")
 
 
 def run_dask(jobs: list[dict], client, resolved: list[dict], on_result: Callable, log: Callable) -> None:

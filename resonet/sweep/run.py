@@ -176,8 +176,9 @@ class Driver:
             rec["attempts"] = rec.get("attempts", 0) + 1
             rec["wall_s"] = res["wall_s"]
             rec["wall_s_total"] = (rec.get("wall_s_total") or 0.0) + (res["wall_s"] or 0.0)
-        rec.update(status=res["status"], error=res["error"], exit_code=res["exit_code"],
-                   host=res["host"], finished=_now(), summary=res["summary"], final=res["final"])
+        rec.update(status=res["status"], action=res["action"], error=res["error"],
+                   exit_code=res["exit_code"], host=res["host"], finished=_now(),
+                   summary=res["summary"], final=res["final"])
         if res.get("started"):
             rec["started"] = res["started"]
         if res.get("aside"):
@@ -249,6 +250,9 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike | None = None, *, executor: s
     workers, threads = settle_resources(executor, workers if workers is not None else opts.get("workers"),
                                         threads if threads is not None else opts.get("threads_per_trial"),
                                         scheduler)
+    from .executors import check_executor
+
+    check_executor(executor, sweep.slurm)
     if dry_run:
         return _dry_run(sweep, out_dir, executor, workers, threads)
     out_dir.mkdir(parents=True, exist_ok=True)

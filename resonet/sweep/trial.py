@@ -170,8 +170,8 @@ def _run_locked(job: dict, p: dict, res: dict, lock) -> dict:
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
     res["started"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     with open(p["out"], "a") as out, open(p["err"], "a") as err:
-        out.write(f"=== {stamp} {res['host']}: NUMBA_NUM_THREADS={threads} python -m resonet.train "
-                  f"{' '.join(cmd[4:])}\n")
+        out.write(f"=== {stamp} {res['host']} (pid {os.getpid()}): NUMBA_NUM_THREADS={threads} "
+                  f"python -m resonet.train {' '.join(cmd[4:])}\n")
         out.flush()
         err.write(f"=== {stamp}\n")
         err.flush()
