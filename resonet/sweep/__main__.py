@@ -34,6 +34,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a base setting or axis of the file (repeatable), e.g. "
                         "--set data_dir=data/ecg --set 'seed=[0, 1]'")
     r.add_argument("--dry-run", action="store_true", help="list the trials and what a run would do")
+    p = sub.add_parser(
+        "report", help="tables (Table 1 / Table 2 style) and figures of a sweep's results",
+        description="Per group of trials (all axes but the seed): final and best-validation test "
+                    "accuracy, SOPs, epochs to 95/98/100 %% of the final accuracy, wall time; mean "
+                    "± sd over seeds. Writes DIR/report.md, DIR/report.csv and two figures, and "
+                    "prints the tables.")
+    p.add_argument("dir", help="the sweep directory (or a folder of run directories)")
+    p.add_argument("--paper", action="store_true",
+                   help="put the BRF paper's Table 1 and Table 2 values beside the measured ones")
+    p.add_argument("--no-figures", action="store_true", help="tables only")
     return ap
 
 
@@ -47,7 +57,14 @@ def main(argv=None) -> int:
         return run_sweep(sweep, args.out, executor=args.executor, workers=args.workers,
                          threads=args.threads_per_trial, scheduler=args.scheduler,
                          dry_run=args.dry_run)
-    raise AssertionError(args.command)
+    from .report import make_report
+
+    rep = make_report(args.dir, paper=args.paper, figures=not args.no_figures)
+    print(rep["markdown"].split("\n## Figures", 1)[0].rstrip())
+    for note in rep["notes"]:
+        print(f"note: {note}")
+    print("\nwritten: " + ", ".join(str(p) for p in rep["written"]))
+    return 0
 
 
 if __name__ == "__main__":
