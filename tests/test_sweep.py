@@ -208,6 +208,31 @@ def test_killed_driver_loses_no_finished_trial_and_rerun_redoes_none(tmp_path, t
     assert r.returncode == 0 and "3 finished earlier (skipped), 0 to resume, 0 to start" in r.stdout
 
 
+def test_sigterm_stops_the_trials_at_once_and_they_resume_later(tmp_path, tiny_trial):
+    p = write_sweep(tmp_path / "s.toml", {**tiny_trial, "neuron": "alif", "epochs": 200, "save_every": 0.0})
+    out = tmp_path / "out"
+    tid = f"{tiny_trial['task']}-alif-s0"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    def ignore_sigint():  # as in a driver that a shell started in the background
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    driver = subprocess.Popen([sys.executable, "-m", "resonet.sweep", "run", str(p), "--out", str(out),
+                               "--workers", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env, preexec_fn=ignore_sigint)
+    deadline = time.time() + 240
+    while not (out / tid / "last.npz").exists():
+        assert time.time() < deadline and driver.poll() is None, driver.communicate()
+        time.sleep(0.05)
+    driver.send_signal(signal.SIGTERM)
+    stdout, _ = driver.communicate(timeout=30)  # not the 200 epochs
+    assert driver.returncode == 130, stdout
+    assert "interrupted" in stdout and "re-run the same command" in stdout
+    assert state(out)["trials"][tid]["status"] == "interrupted"
+    assert not (out / tid / "summary.json").exists() and (out / tid / "last.npz").exists()
+    r = sweep_cli("run", p, "--out", out, "--dry-run")
+    assert f"{tid}  resume" in r.stdout
+
+
 def test_failing_trials_are_isolated_and_counted(tmp_path, tiny_trial):
     base = {**tiny_trial, "seed": [0, 1, 2]}
     p = write_sweep(tmp_path / "s.toml", base, f"""

@@ -115,6 +115,12 @@ job_script_prologue = ["source ~/venvs/resonet/bin/activate"]
     assert lines[i + 1] == "source ~/venvs/resonet/bin/activate"
     worker = next(line for line in lines if "distributed.cli.dask_worker" in line)
     assert "--nthreads 1" in worker and "--nworkers 2" in worker  # one trial per Dask worker
+    # --dry-run shows the same script and submits nothing
+    r = sweep_cli("run", p, "--executor", "slurm", "--threads-per-trial", 4, "--dry-run",
+                  "--out", tmp_path / "out")
+    assert r.returncode == 0, r.stderr
+    assert "#SBATCH --cpus-per-task=8" in r.stdout and "export NUMBA_NUM_THREADS=4" in r.stdout
+    assert not (tmp_path / "out").exists()
 
 
 def test_slurm_needs_memory_and_dask_needs_its_extra(tmp_path):

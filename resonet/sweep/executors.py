@@ -62,9 +62,13 @@ def _warm_up_here(resolved: list[dict], log: Callable) -> None:
         warm_up(resolved)
 
 
+ALLOWED_FAILURES = 10
+
+
 def dask_client(executor: str, scheduler: str | None, workers: int, threads: int, slurm: dict,
                 log: Callable):
     """A ``distributed.Client`` (and the cluster this sweep started, or None)."""
+    import dask
     from distributed import Client, LocalCluster  # check_executor made sure it is installed
 
     if scheduler:
@@ -73,10 +77,15 @@ def dask_client(executor: str, scheduler: str | None, workers: int, threads: int
             return Client(scheduler, timeout="30s"), None
         except OSError as exc:
             raise ConfigError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
+    # Our own scheduler: a trial whose worker dies resumes from its checkpoint, so a retry is
+    # cheap; allow more of them than Dask's default 3 (a long trial may outlive several jobs).
+    dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES})
     if executor == "slurm":
         cluster = slurm_cluster(slurm, threads)
-        cluster.scale(n=workers)
-        log(f"SLURM: asked for {workers} Dask worker(s); trials start as the jobs start")
+        # adapt, not scale: jobs that end (walltime) are replaced while trials remain
+        cluster.adapt(minimum=0, maximum=workers)
+        log(f"SLURM: up to {workers} Dask worker(s), {int(slurm.get('processes', 1))} per job; trials "
+            "start as the jobs start")
     else:
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                dashboard_address=None)

@@ -310,6 +310,15 @@ def _dry_run(sweep: Sweep, out: Path, executor: str, workers: int, threads: int)
         desc = (f"{r['task']} {r['neuron']} seed {r['seed']}: {r['optimizer']} lr {r['lr']} batch "
                 f"{r['batch']} epochs {r['epochs']} hidden {r['hidden']}")
         print(f"  {tid:<{w}}  {what[act]:<14}  {desc}")
+    if executor == "slurm":
+        from .executors import slurm_cluster
+
+        cluster = slurm_cluster(sweep.slurm, threads)
+        try:
+            print(f"\nthe job script each SLURM job would run (up to {workers} Dask worker(s)):\n")
+            print(cluster.job_script())
+        finally:
+            cluster.close()
     return 0
 
 

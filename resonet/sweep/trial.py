@@ -197,7 +197,7 @@ def _run_locked(job: dict, p: dict, res: dict, lock) -> dict:
         res.update(status="done", summary=summary)
         return res
     last = _last_line(p["err"], offset)
-    if rc in (130, -int(signal.SIGINT)):
+    if rc in (130, -int(signal.SIGINT)) or (_STOPPED.is_set() and rc == -int(signal.SIGTERM)):
         res.update(status="interrupted", error="interrupted")
     elif rc < 0:
         name = signal.Signals(-rc).name if -rc in signal.Signals._value2member_map_ else str(-rc)
@@ -233,14 +233,16 @@ def allow_starts() -> None:
 
 
 def interrupt_live() -> int:
-    """Send SIGINT to every trial process this process started (they stop at once; their last
-    checkpoint is kept) and start no new one until :func:`allow_starts`. Returns how many."""
+    """Stop every trial process this process started and start no new one until
+    :func:`allow_starts`. Returns how many. SIGTERM, not SIGINT: a driver started in the
+    background (``nohup ... &``) passes an ignored SIGINT on to its children, and train keeps
+    its last checkpoint whatever ends it."""
     with _LIVE_LOCK:
         _STOPPED.set()
         procs = list(_LIVE)
     for proc in procs:
         try:
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signal.SIGTERM)
         except ProcessLookupError:
             pass
     return len(procs)
