@@ -123,3 +123,12 @@ def test_paper_tables_hold_every_task_and_model():
             assert (task, neuron) in TABLE2 or (task, neuron) == ("psmnist", "rf")
     assert TABLE1[("ecg", "bhrf")] == (87.0, 0.4, 6233.8, 4.80)
     assert TABLE1[("ecg", "alif")].acc_sd is None and TABLE2[("ecg", "brf")] == (6, 32, 75)
+
+
+def test_report_on_a_folder_of_plain_run_directories(tmp_path):
+    root = _sweep(tmp_path)
+    (root / "sweep.json").unlink()  # run directories made by resonet.train alone
+    rows = {r["group"]: r for r in make_report(root, figures=False)["rows"]}
+    assert set(rows) == {"ecg brf", "ecg alif"}  # grouped by task, neuron (and reset)
+    assert rows["ecg brf"]["n"] == 3 and rows["ecg brf"]["best_acc_mean"] == pytest.approx(84.0)
+    assert rows["ecg alif"]["wall_s_mean"] == pytest.approx(2 * 2.0 + 3 * 0.5)  # the runs' own timings

@@ -172,7 +172,7 @@ class Driver:
         rec = self.state["trials"][res["id"]]
         for note in res.get("notes") or []:
             self.log(f"  {res['id']}: {note}")
-        if res["action"] != "skip":
+        if res["wall_s"] is not None:  # a trial process ran (not skipped, not stopped before its start)
             rec["attempts"] = rec.get("attempts", 0) + 1
             rec["wall_s"] = res["wall_s"]
             rec["wall_s_total"] = (rec.get("wall_s_total") or 0.0) + (res["wall_s"] or 0.0)
