@@ -48,3 +48,18 @@ def require_golden():
 # The CUDA-simulator tests need NUMBA_ENABLE_CUDASIM=1 set before numba is imported, so they run
 # in their own pytest process (tests/test_cudasim.py starts it); the main run does not collect them.
 collect_ignore = [] if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1" else ["cudasim"]
+
+
+@pytest.fixture(scope="session")
+def tiny_trial(tmp_path_factory):
+    """Settings of a tiny but real training run (tests/sweep_helpers.py): ECG segments when the
+    ECG files are here, else the synthetic SHD-format stand-in, generated once per session."""
+    from tests.sweep_helpers import HAVE_ECG, tiny_base
+
+    if HAVE_ECG:
+        return tiny_base(None)
+    from resonet.data import load_task
+
+    d = tmp_path_factory.mktemp("synthetic-shd")
+    load_task("shd", d, synthetic=True)
+    return tiny_base(d)
