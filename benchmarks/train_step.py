@@ -43,7 +43,7 @@ from resonet.network import NetworkSpec, init_params  # noqa: E402
 from resonet.optim import Adam, clip_grad_norm  # noqa: E402
 
 # I, H, C, T; labels; input density; hidden spike rate the input weights are scaled to (trained
-# nets: SHD BRF ~5.9 % (shared/docs/gpu.md), ECG BRF 5.3 spikes/step of 36 = 15 %, S-MNIST BRF
+# nets: SHD BRF ~5.9 %, ECG BRF 5.3 spikes/step of 36 = 15 %, S-MNIST BRF
 # 15,462 SOPs / 784 steps / 256 = 7.7 % (reference-spec §8)); lr, clip, init (paper Table 3)
 TASKS = {
     "shd": dict(size=(700, 128, 20, 250), labels="sequence", density=0.04, rate=0.06, lr=0.075, clip=None,

@@ -76,12 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--seed", type=int, help="seed of the initialisation and the batch order (default 0)")
     ap.add_argument("--split-seed", type=int, help="seed of the 90/10 train/validation split (default 0)")
     ap.add_argument("--data-dir", help="data directory (default $RESONET_DATA, else ~/.cache/resonet); "
-                                       "for ecg the folder holding QTDB_{train,test}.mat")
+                                       "must exist unless --download is given")
     ap.add_argument("--download", action="store_true",
-                    help="download missing datasets (SHD, MNIST) into the data directory first")
+                    help="download missing datasets (SHD, ECG, MNIST) into the data directory first")
     ap.add_argument("--synthetic", choices=["auto", "yes", "no"],
                     help="SHD only: use the generated SHD-format stand-in when the real files are "
-                         "absent (auto, default), always (yes) or never (no)")
+                         "absent, in the default data directory only (auto, default), always (yes) "
+                         "or never (no)")
     ap.add_argument("--hidden", type=int, help="hidden neurons H (preset: SHD 128, ECG 36, MNIST 256)")
     ap.add_argument("--reset", choices=["none", "soft", "hard"], help="RF reset variant (rf only)")
     ap.add_argument("--truncation", type=int,
@@ -627,8 +628,7 @@ def _main(args, ap, log: Log) -> int:
         s = resolve_settings(args)
         get_backend(s["backend"])  # fail fast (e.g. --backend cuda without a GPU): no run dir left
         data = _load_data(s, log)  # before creating the run dir: bad data leaves nothing behind
-        run_dir = Path(s["out"]) if s["out"] else default_run_dir("runs", s["task"], s["neuron"])
-        create_run_dir(run_dir)
+        run_dir = create_run_dir(s["out"]) if s["out"] else default_run_dir("runs", s["task"], s["neuron"])
         log.attach(run_dir / "train.log")
         config = {"settings": s, "data": _jsonable(data.info), "versions": versions(),
                   "command": sys.argv, "synthetic_data": bool(data.info.get("synthetic")),

@@ -13,7 +13,7 @@ import pytest
 
 from analysis.toy import write_toy_run
 from resonet.cli import run_main
-from tests.conftest import ECG_DIR
+from tests.conftest import ECG_DIR, needs_ecg
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = ["divergence", "spectral", "freqresp", "quantisation", "robustness", "pruning", "landscape", "toy",
@@ -171,7 +171,7 @@ def test_module_entry_points_run(tmp_path):
     assert bad.stderr.strip().startswith("error:") and len(bad.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.skipif(not (ECG_DIR / "QTDB_train.mat").exists(), reason=f"no ECG data in {ECG_DIR}")
+@needs_ecg
 def test_on_a_real_training_run(tmp_path):
     """A run directory written by python -m resonet.train loads, and the analyses find the run's
     task data (per-step ECG labels with unlabelled steps) without --data."""
