@@ -6,7 +6,7 @@ Checkpoint layout (written by ``python -m resonet.train``; :mod:`resonet.checkpo
                               ``meta_json`` = {"spec": {NetworkSpec fields}, "task": ..., ...}
     runs/<name>/config.json   {"settings": {"task": ..., "spec": {...}, "data_dir": ..., ...}, ...}
 
-:func:`load_checkpoint` takes the run directory (→ its ``best.npz``) or any ``.npz`` of it
+:func:`load_run` takes the run directory (→ its ``best.npz``) or any ``.npz`` of it
 (``init.npz``, ``last.npz``). The spec and task come from the file's ``meta_json``, else from
 ``config.json`` (``settings.spec`` or a top-level ``spec``); a file that has neither is refused.
 
@@ -37,8 +37,9 @@ import numpy as np
 from resonet.backends import BACKENDS, get_backend
 from resonet.checkpoint import save_checkpoint
 from resonet.errors import CheckpointError, ConfigError, DataError
-from resonet.loss import accuracy_counts, nll_loss, step_targets
+from resonet.evaluation import evaluate as _evaluate
 from resonet.network import NetworkSpec, check_params
+from resonet.runlog import unique_path, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 PARAM_PREFIX = "param/"
@@ -84,8 +85,10 @@ def _read_config(cfg_path: Path) -> dict | None:
     return config
 
 
-def load_checkpoint(path: str | Path) -> tuple[NetworkSpec, dict, dict]:
-    """``(spec, params, config)`` of a run directory or one of its ``.npz`` checkpoints.
+def load_run(path: str | Path) -> tuple[NetworkSpec, dict, dict]:
+    """``(spec, params, config)`` of a run directory or one of its ``.npz`` checkpoints (a
+    trained network with what it was trained on; :func:`resonet.checkpoint.load_checkpoint`
+    reads one checkpoint file's arrays).
 
     ``params`` are float64 arrays keyed like :func:`resonet.network.init_params`. ``config`` is
     the run's ``config.json`` (``{}`` if absent) with ``"spec"`` (dict), ``"task"``,
@@ -244,76 +247,27 @@ def check_data(spec: NetworkSpec, data: EvalData) -> None:
 
 
 # -- evaluation -----------------------------------------------------------------------------------
-def score_batch(spec: NetworkSpec, outputs: np.ndarray, y: np.ndarray, T: int) -> dict:
-    """Loss (summed over recorded steps, batch-summed), correct counts and totals for one batch.
-
-    Per-step labels with −1 (unlabelled) count as class 0 for the official loss and accuracy
-    (what the official scoring does) and are left out of ``correct_labelled``.
-    """
-    rec = spec.recorded(T)
-    y = np.asarray(y)
-    y_off = np.where(y < 0, 0, y)
-    loss, _ = nll_loss(outputs, step_targets(y_off, rec, T))
-    B = outputs.shape[1]
-    c, n = accuracy_counts(outputs, y_off, rec, T)
-    cl, nl = accuracy_counts(outputs, y, rec, T, ignore=-1) if y.ndim == 2 else (c, n)
-    return {"loss_sum": loss * B, "correct": c, "total": n, "correct_labelled": cl, "total_labelled": nl}
-
-
-def summarise(acc: dict, n_samples: int, T: int, n_rec: int, spikes: float) -> dict:
-    return {
-        "loss": acc["loss_sum"] / n_samples / n_rec,  # mean NLL per recorded step (logged value)
-        "accuracy": 100.0 * acc["correct"] / max(acc["total"], 1),
-        "accuracy_labelled": 100.0 * acc["correct_labelled"] / max(acc["total_labelled"], 1),
-        "sops": spikes / n_samples,  # hidden spikes per sample (the paper's SOPs)
-        "sops_per_step": spikes / n_samples / T,
-        "n_samples": n_samples,
-    }
-
-
 def evaluate(spec: NetworkSpec, params: dict, data: EvalData, *, backend="reference",
              batch_size: int = 256, x_transform=None, runner=None) -> dict:
-    """Loss, accuracy (%) and SOPs of ``params`` on ``data``.
+    """Loss, accuracy (%) and SOPs of ``params`` on ``data`` (:func:`resonet.evaluation.evaluate`,
+    the scoring of training: unlabelled steps count as class 0).
 
     ``x_transform(x, batch_index) -> x`` perturbs each input batch (e.g. input noise).
     ``runner(spec, params, x) -> (outputs, num_spikes)`` replaces the backend (e.g. the
     spike-deletion loop of :mod:`analysis.robustness`); otherwise ``backend`` (a name or a
-    Backend) runs the forward pass.
+    Backend) runs the forward pass. Returns ``loss`` (per recorded step), ``accuracy``,
+    ``accuracy_labelled`` (over labelled steps; = accuracy for one label per sequence),
+    ``sops``, ``sops_per_step`` and ``n_samples``.
     """
     be = get_backend(backend) if isinstance(backend, str) else backend
-    acc = {"loss_sum": 0.0, "correct": 0, "total": 0, "correct_labelled": 0, "total_labelled": 0}
-    spikes = 0.0
-    T = n_rec = 0
-    for i, (x, y) in enumerate(data.batches(batch_size)):
-        if x_transform is not None:
-            x = x_transform(x, i)
-        if runner is not None:
-            out, ns = runner(spec, params, x)
-        else:
-            res = be.run(spec, params, x, grads=False)
-            out, ns = res.outputs, res.num_spikes
-        T = x.shape[0]
-        n_rec = out.shape[0]
-        for k, v in score_batch(spec, out, y, T).items():
-            acc[k] += v
-        spikes += float(np.sum(ns))
-    return summarise(acc, data.n, T, n_rec, spikes)
+    r = _evaluate(be, spec, params, data.batches(batch_size), x_transform=x_transform,
+                  runner=runner)
+    return {"loss": r["loss"], "accuracy": r["acc"],
+            "accuracy_labelled": r.get("acc_labelled", r["acc"]), "sops": r["sops"],
+            "sops_per_step": r["sops_per_step"], "n_samples": data.n}
 
 
 # -- output files ---------------------------------------------------------------------------------
-def unique_path(path: str | Path) -> Path:
-    """``path`` if it does not exist, else the first free ``stem-2.ext``, ``stem-3.ext``, …"""
-    p = Path(path)
-    if not p.exists():
-        return p
-    k = 2
-    while True:
-        q = p.with_name(f"{p.stem}-{k}{p.suffix}")
-        if not q.exists():
-            return q
-        k += 1
-
-
 def out_dir(out: str | None, name: str) -> Path:
     """``--out`` (created if needed) or ``runs/analysis/<name>-<YYYYmmdd-HHMMSS>`` (made unique)."""
     if out:
@@ -328,6 +282,8 @@ def out_dir(out: str | None, name: str) -> Path:
 
 
 def to_jsonable(obj: Any) -> Any:
+    """``obj`` with NumPy values as Python ones, NaN as null and ±inf as "inf"/"-inf" (strict
+    JSON, for the analysis outputs)."""
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -346,12 +302,6 @@ def to_jsonable(obj: Any) -> Any:
             return "inf" if f > 0 else "-inf"
         return f
     return obj
-
-
-def write_json(path: Path, data: dict) -> Path:
-    p = unique_path(path)
-    p.write_text(json.dumps(to_jsonable(data), indent=2))
-    return p
 
 
 def save_figure(fig, path: Path) -> Path:
@@ -376,7 +326,7 @@ def pyplot():
 def write_outputs(directory: Path, stem: str, fig, data: dict) -> tuple[Path, Path]:
     """Write ``<stem>.png`` and ``<stem>.json`` (suffixed if taken) and print where."""
     png = save_figure(fig, directory / f"{stem}.png")
-    js = write_json(directory / f"{stem}.json", data)
+    js = write_json(directory / f"{stem}.json", to_jsonable(data), unique=True)
     print(f"wrote {png}")
     print(f"wrote {js}")
     return png, js

@@ -47,7 +47,7 @@ from resonet.neurons import alif, bhrf, li
 from resonet.presets import TASKS as PRESET_TASKS
 from resonet.presets import get_preset
 
-from .common import add_out_arg, float_list, load_checkpoint, make_parser, out_dir, pyplot, write_outputs
+from .common import add_out_arg, float_list, load_run, make_parser, out_dir, pyplot, write_outputs
 
 Q_MAX = 10.0  # sup of the refractory variable q_t = Σ 0.9^k z (never reached)
 BHRF_P_COEF = bhrf.P_COEF  # κ = 0.005, hard-coded in the official code
@@ -308,7 +308,7 @@ def main(argv=None) -> int:
         raise ConfigError(f"--q-max must be >= 0, got {args.q_max}")
     checks = {}
     for path in args.checkpoints:
-        spec, params, _ = load_checkpoint(path)
+        spec, params, _ = load_run(path)
         checks[str(path)] = check_params(spec, params, args.q_max)
     presets = {f"{n}/{task}": check_ranges(n, r["omega"], r["b_offset"], args.dt, ENGINE_P_DT, args.q_max)
                for (n, task), r in INIT_RANGES.items()}

@@ -30,8 +30,8 @@ from .common import (
     add_out_arg,
     check_data,
     evaluate,
-    load_checkpoint,
     load_eval_data,
+    load_run,
     make_parser,
     out_dir,
     progress,
@@ -105,7 +105,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.n < 2 or not args.span > 0:
         raise ConfigError(f"need --n >= 2 and --span > 0, got {args.n}, {args.span}")
-    spec, params, config = load_checkpoint(args.checkpoint)
+    spec, params, config = load_run(args.checkpoint)
     data = load_eval_data(args.data, config, args.limit)
     check_data(spec, data)
     progress(f"loss surface: {args.n}x{args.n} grid on {data.n} samples")

@@ -25,6 +25,7 @@ import numpy as np
 from resonet.backends import get_backend
 from resonet.cli import run_main
 from resonet.errors import ConfigError
+from resonet.evaluation import official_targets
 from resonet.network import NetworkSpec
 from resonet.optim import Adam
 
@@ -35,9 +36,9 @@ from .common import (
     check_data,
     evaluate,
     float_list,
-    load_checkpoint,
     load_eval_data,
     load_npz_data,
+    load_run,
     make_parser,
     out_dir,
     progress,
@@ -90,7 +91,7 @@ def retrain_masked(spec: NetworkSpec, params: dict, mask: np.ndarray, train, *, 
     for _ in range(steps):
         idx = np.sort(rng.choice(train.n, size=min(batch_size, train.n), replace=False))
         x, y = train.take(idx)
-        res = be.run(spec, p, x, np.where(y < 0, 0, y), grads=True)
+        res = be.run(spec, p, x, official_targets(y), grads=True)
         g = dict(res.grads)
         g[W_KEY] = g[W_KEY] * mask
         opt.step(g)
@@ -155,7 +156,7 @@ def main(argv=None) -> int:
         raise ConfigError(f"--fractions must lie in [0, 1], got {args.fractions}")
     if args.retrain_steps < 0 or not args.lr > 0:
         raise ConfigError("--retrain-steps must be >= 0 and --lr > 0")
-    spec, params, config = load_checkpoint(args.checkpoint)
+    spec, params, config = load_run(args.checkpoint)
     data = load_eval_data(args.data, config, args.limit)
     check_data(spec, data)
     train = None

@@ -44,8 +44,8 @@ from .common import (
     check_data,
     evaluate,
     float_list,
-    load_checkpoint,
     load_eval_data,
+    load_run,
     make_parser,
     out_dir,
     progress,
@@ -255,7 +255,7 @@ def main(argv=None) -> int:
         levels[k] = [int(v) for v in lv] if k == "bits" else lv
     if args.repeats < 1:
         raise ConfigError(f"--repeats must be >= 1, got {args.repeats}")
-    spec, params, config = load_checkpoint(args.checkpoint)
+    spec, params, config = load_run(args.checkpoint)
     data = load_eval_data(args.data, config, args.limit)
     check_data(spec, data)
     results = {}

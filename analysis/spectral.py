@@ -38,10 +38,10 @@ import numpy as np
 from resonet.cli import run_main
 from resonet.errors import ConfigError
 from resonet.network import NetworkSpec, as_dense_input, check_params, forward, init_params
-from resonet.neurons import alif, bhrf, brf, get_neuron
+from resonet.neurons import NEURONS, alif, bhrf, brf, get_neuron
 from resonet.surrogate import heaviside, spike_fn
 
-from .common import add_out_arg, load_checkpoint, make_parser, out_dir, progress, pyplot, write_outputs
+from .common import add_out_arg, load_run, make_parser, out_dir, progress, pyplot, write_outputs
 from .divergence import Q_MAX
 
 
@@ -263,7 +263,7 @@ Per-neuron radii of the free dynamics (at q = 0 and q = --q-max), and the spectr
 frozen-spike and surrogate network Jacobians at states sampled along one run. Writes
 spectral.png and spectral.json. Without a checkpoint a network is drawn with init_params.""")
     ap.add_argument("checkpoint", nargs="?", help="run directory or best.npz (default: a random network)")
-    ap.add_argument("--neuron", default="brf", choices=["brf", "bhrf", "rf", "alif"],
+    ap.add_argument("--neuron", default="brf", choices=list(NEURONS),
                     help="neuron of the random network (default brf)")
     ap.add_argument("--hidden", type=int, default=32, help="hidden size of the random network (default 32)")
     ap.add_argument("--inputs", type=int, default=4, help="inputs of the random network (default 4)")
@@ -288,7 +288,7 @@ def main(argv=None) -> int:
         raise ConfigError(f"--rate must lie in [0, 1], got {args.rate}")
     rng = np.random.default_rng(args.seed)
     if args.checkpoint:
-        spec, params, _ = load_checkpoint(args.checkpoint)
+        spec, params, _ = load_run(args.checkpoint)
         source = str(args.checkpoint)
     else:
         spec = NetworkSpec(args.neuron, args.inputs, args.hidden, 2)

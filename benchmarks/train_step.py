@@ -1,12 +1,13 @@
 """Time full training steps (forward, loss, BPTT, optimizer) and inference of a task's network.
 
-    python benchmarks/train_step.py --task shd|ecg|smnist --neuron brf|bhrf|rf|alif \
+    python benchmarks/train_step.py --task shd|ecg|smnist --neuron NAME \
         --backend cpu|cuda|reference --batch N --repeats N [--dtype float32|float64] \
         [--input events|dense] [--threads N] [--json FILE]
 
 The network is the task's (SHD 700-128-20, T=250; ECG 4-36-6, T=1301; S-MNIST 1-256-10, T=784)
-with the official initialisation, fed random input of realistic density (SHD: 4 % binary spikes,
-given as SpikeEvents like the SHD loader's sparse batches; ECG: 8 % binary level-crossing spikes,
+with the neuron (any of resonet.neurons.NEURONS) initialised as its preset for the task says, fed
+random input of realistic density (SHD: 4 % binary spikes, given as SpikeEvents like the SHD
+loader's sparse batches; ECG: 8 % binary level-crossing spikes,
 measured 7.75 % on QTDB_train; S-MNIST: grey values, 19 % of pixels nonzero). Labels: one per
 sequence (SHD), one per step (ECG), label-last (S-MNIST). A training step is
 ``backend.run(...)`` with gradients plus ``resonet.optim.Adam.step`` (S-MNIST also clips the
@@ -40,24 +41,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from resonet.errors import ConfigError  # noqa: E402
 from resonet.events import SpikeEvents  # noqa: E402
 from resonet.network import NetworkSpec, init_params  # noqa: E402
+from resonet.neurons import NEURONS  # noqa: E402
 from resonet.optim import Adam, clip_grad_norm  # noqa: E402
+from resonet.presets import get_preset  # noqa: E402
 
 # I, H, C, T; labels; input density; hidden spike rate the input weights are scaled to (trained
 # nets: SHD BRF ~5.9 %, ECG BRF 5.3 spikes/step of 36 = 15 %, S-MNIST BRF
-# 15,462 SOPs / 784 steps / 256 = 7.7 % (reference-spec §8)); lr, clip, init (paper Table 3)
+# 15,462 SOPs / 784 steps / 256 = 7.7 % (reference-spec §8)); lr, clip (paper Table 3). The
+# initial ranges are the neuron's preset for the task (resonet.presets).
 TASKS = {
     "shd": dict(size=(700, 128, 20, 250), labels="sequence", density=0.04, rate=0.06, lr=0.075, clip=None,
-                init={"omega": (5.0, 10.0), "b_offset": (2.0, 3.0), "out_tau": (20.0, 5.0)},
                 input="events"),
     "ecg": dict(size=(4, 36, 6, 1301), labels="per_step", density=0.08, rate=0.15, lr=0.1, clip=None,
-                init={"omega": (3.0, 5.0), "b_offset": (0.1, 1.0), "out_tau": (20.0, 1.0)},
                 input="dense"),
     "smnist": dict(size=(1, 256, 10, 784), labels="last", density=0.19, rate=0.08, lr=0.1, clip=1.0,
-                   init={"omega": (15.0, 50.0), "b_offset": (0.1, 1.0), "out_tau": (20.0, 5.0)},
                    input="dense"),
 }
-ALIF_INIT = {"tau_mem": (20.0, 5.0), "tau_adp": (150.0, 10.0)}
-BHRF_INIT = {"omega": (3.0, 10.0), "b_offset": (0.1, 1.0)}
 
 
 def build(task: str, neuron: str, batch: int, dtype, input_kind: str, seed: int = 0):
@@ -65,11 +64,7 @@ def build(task: str, neuron: str, batch: int, dtype, input_kind: str, seed: int 
     I, H, C, T = cfg["size"]  # noqa: E741
     spec = NetworkSpec(neuron, I, H, C, label_last=cfg["labels"] == "last")
     rng = np.random.default_rng(seed)
-    init = dict(cfg["init"])
-    if neuron == "alif":
-        init = {"out_tau": init["out_tau"], **ALIF_INIT}
-    elif neuron == "bhrf":
-        init = {"out_tau": init["out_tau"], **BHRF_INIT}
+    init = dict(get_preset(task, neuron).init)
     params = {k: v.astype(dtype) for k, v in init_params(spec, rng, init).items()}
     if input_kind == "events" and task != "smnist":
         # binary events drawn step by step, so no dense (T, B, I) array is ever built
@@ -176,7 +171,7 @@ def peak_rss_mb() -> float:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--task", choices=list(TASKS), default="shd")
-    ap.add_argument("--neuron", choices=["brf", "bhrf", "rf", "alif"], default="brf")
+    ap.add_argument("--neuron", choices=list(NEURONS), default="brf")
     ap.add_argument("--backend", choices=["cpu", "cuda", "reference"], default="cpu")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--infer-batch", type=int, default=None,

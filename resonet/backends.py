@@ -6,58 +6,28 @@
   so the CPU path never imports CUDA.
 
 Every backend implements :meth:`Backend.run` with the same arguments and returns a
-:class:`Result`; the tests compare backends through this one entry point.
+:class:`Result` (the contract, :mod:`resonet.contract`); the tests compare backends through this
+one entry point. This module is the registry of the engines: it imports them lazily, and they
+import only the contract, never this module.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from .contract import Backend, Result
 from .errors import ConfigError
 from .loss import nll_loss, step_targets
-from .network import NetworkSpec, backward, forward
+from .network import backward, forward
+
+__all__ = ["BACKENDS", "Backend", "ReferenceBackend", "Result", "get_backend"]
 
 BACKENDS = ("reference", "cpu", "cuda")
 
 
-@dataclass
-class Result:
-    """What a backend returns for one batch."""
-
-    outputs: np.ndarray  # (T_rec, B, C) recorded readout
-    num_spikes: np.ndarray  # (B,) hidden spikes per sample over all T steps
-    loss: float | None = None  # summed loss (eq. (N10)); None without labels
-    grads: dict | None = None  # d loss / d parameter, keyed like params
-    dx: np.ndarray | None = None  # d loss / d input (T, B, I), when asked for
-    states: dict | None = None  # state name -> (T, B, H), when asked for
-
-
-class Backend:
-    """Interface; see :class:`ReferenceBackend` for the meaning of the arguments."""
-
-    name = "abstract"
-
-    def run(
-        self,
-        spec: NetworkSpec,
-        params: dict,
-        x,
-        y=None,
-        *,
-        grads: bool = True,
-        dtype=np.float64,
-        truncation: int | None = None,
-        return_states: bool = False,
-        return_dx: bool = False,
-        spike: str = "heaviside",
-    ) -> Result:
-        raise NotImplementedError
-
-
 class ReferenceBackend(Backend):
-    """The NumPy reference. ``dtype`` float64 (the spec) or float32 (for comparisons)."""
+    """The NumPy reference (:mod:`resonet.network`). ``dtype`` float64 (the spec) or float32 (for
+    comparisons); the arguments are those of :class:`resonet.contract.Backend`."""
 
     name = "reference"
 

@@ -1,4 +1,4 @@
-"""``python -m resonet.gradcheck --neuron brf|bhrf|rf|alif [--T N --hidden N --seed S ...]``
+"""``python -m resonet.gradcheck --neuron NAME [--T N --hidden N --seed S ...]``
 
 Numerical check of the hand-derived BPTT. A random network is run with the *smooth* spike
 S(s) (resonet.surrogate, eq. (S3)) in place of Θ. S' is exactly the surrogate σ', so BPTT is then

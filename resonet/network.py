@@ -19,76 +19,19 @@ tape with the hand-derived step VJPs of the neuron modules (eqs. (N5)–(N9)), o
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import ConfigError
 from .events import SpikeEvents
 from .neurons import get_neuron, li
+from .neurons.model import hidden_of, init_hidden
+from .spec import RESETS, NetworkSpec, check_params, truncation_cuts
 from .surrogate import spike_fn
 
-RESETS = ("none", "soft", "hard")
-
-
-@dataclass(frozen=True)
-class NetworkSpec:
-    """Everything that fixes the computation except the parameter values."""
-
-    neuron: str  # "brf" | "bhrf" | "rf" | "alif"
-    n_in: int  # I
-    n_hidden: int  # H
-    n_out: int  # C
-    dt: float = 0.01  # δ of the resonator updates
-    p_dt: float = 0.01  # δ used in p(ω): the official code fixes it at 0.01 whatever dt is
-    reset: str = "none"  # RF only: "none" | "soft" | "hard"
-    sub_seq_length: int = 0  # steps t < sub_seq_length are not recorded
-    label_last: bool = False  # record only the last step
-
-    def __post_init__(self) -> None:
-        get_neuron(self.neuron)  # raises ConfigError for an unknown name
-        for name in ("n_in", "n_hidden", "n_out"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {v!r}")
-        if not (0 < self.dt <= 1) or not (0 < self.p_dt <= 1):
-            raise ConfigError(f"dt and p_dt must lie in (0, 1], got dt={self.dt}, p_dt={self.p_dt}")
-        if self.reset not in RESETS:
-            raise ConfigError(f"reset must be one of {RESETS}, got {self.reset!r}")
-        if self.reset != "none" and self.neuron != "rf":
-            raise ConfigError(f"reset={self.reset!r} is only defined for the rf neuron")
-        if self.sub_seq_length < 0:
-            raise ConfigError(f"sub_seq_length must be >= 0, got {self.sub_seq_length}")
-
-    @property
-    def hidden_param_names(self) -> tuple[str, ...]:
-        return tuple(f"hidden.{n}" for n in get_neuron(self.neuron).PARAM_NAMES)
-
-    def param_shapes(self) -> dict[str, tuple[int, ...]]:
-        """Parameter names and shapes, in the official ``named_parameters()`` order."""
-        H, I, C = self.n_hidden, self.n_in, self.n_out  # noqa: E741
-        shapes = {n: (H,) for n in self.hidden_param_names}
-        shapes["hidden.linear.weight"] = (H, I + H)
-        shapes["out.tau_mem"] = (C,)
-        shapes["out.linear.weight"] = (C, H)
-        return shapes
-
-    def n_params(self) -> int:
-        return int(sum(np.prod(s) for s in self.param_shapes().values()))
-
-    def recorded(self, T: int) -> np.ndarray:
-        """Indices of the recorded steps (eq. (N4))."""
-        if self.sub_seq_length >= T:
-            raise ConfigError(
-                f"sub_seq_length={self.sub_seq_length} leaves no recorded step of a T={T} sequence"
-            )
-        if self.label_last:
-            return np.array([T - 1])
-        return np.arange(self.sub_seq_length, T)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
+__all__ = ["RESETS", "Forward", "NetworkSpec", "as_dense_input", "backward", "check_params",
+           "forward", "init_params", "truncation_cuts"]
 
 def init_params(spec: NetworkSpec, rng: np.random.Generator, init: dict | None = None) -> dict:
     """Official initialisation: Xavier-uniform W_h and W_o, neuron parameters from ``init``.
@@ -100,7 +43,7 @@ def init_params(spec: NetworkSpec, rng: np.random.Generator, init: dict | None =
     H, I, C = spec.n_hidden, spec.n_in, spec.n_out  # noqa: E741
     out_tau = init.pop("out_tau", (20.0, 5.0))
     neuron = get_neuron(spec.neuron)
-    hidden = neuron.init_params(H, rng, **init)
+    hidden = init_hidden(neuron, H, rng, **init)
     k = np.sqrt(6.0 / ((I + H) + H))
     w_h = rng.uniform(-k, k, (H, I + H))
     out = li.init_params(C, H, rng, tau=out_tau)
@@ -109,18 +52,6 @@ def init_params(spec: NetworkSpec, rng: np.random.Generator, init: dict | None =
     params["out.tau_mem"] = out["tau_mem"]
     params["out.linear.weight"] = out["weight"]
     return params
-
-
-def check_params(spec: NetworkSpec, params: dict) -> None:
-    """Every parameter present, with its shape, finite; raises ConfigError naming the tensor."""
-    for name, shape in spec.param_shapes().items():
-        if name not in params:
-            raise ConfigError(f"parameter {name} is missing (expected shape {shape})")
-        p = np.asarray(params[name])
-        if p.shape != shape:
-            raise ConfigError(f"parameter {name} has shape {p.shape}, expected {shape}")
-        if not np.all(np.isfinite(p)):
-            raise ConfigError(f"parameter {name} contains NaN or Inf")
 
 
 def as_dense_input(spec: NetworkSpec, x, dtype=np.float64) -> np.ndarray:
@@ -182,8 +113,8 @@ def forward(
     T, B, I = x.shape  # noqa: E741
     H = spec.n_hidden
     neuron = get_neuron(spec.neuron)
-    fn = spike_fn(spike)
-    c = neuron.derive({n: params[f"hidden.{n}"] for n in neuron.PARAM_NAMES}, spec)
+    fn = spike_fn(spike, neuron.SURROGATE)
+    c = neuron.derive(hidden_of(neuron, params), spec)
     W = params["hidden.linear.weight"]
     w_in, w_rec = W[:, :I], W[:, I:]
 
@@ -212,22 +143,6 @@ def forward(
     rec = spec.recorded(T)
     return Forward(O[rec], states, currents, O, R, x, rec, spike,
                    first if init_state is not None else None, o0)
-
-
-def truncation_cuts(T: int, truncation: int | None) -> np.ndarray | None:
-    """cut[t] is True where the states are detached after step t: chunks of k steps.
-
-    Cuts after t = k−1, 2k−1, … (so chunks [0, k), [k, 2k), …). The official TBPTT classes cut
-    after t ≡ 0 (mod k) instead (chunks {0}, [1, k], [k+1, 2k], …) and also update the
-    parameters after every chunk; resonet returns one gradient for the whole sequence.
-    """
-    if truncation is None:
-        return None
-    if truncation < 1:
-        raise ConfigError(f"truncation length must be >= 1, got {truncation}")
-    cut = (np.arange(T) + 1) % truncation == 0
-    cut[-1] = False
-    return cut
 
 
 def backward(
@@ -266,7 +181,7 @@ def backward(
     dz_out = li.backward(a_o, params["out.linear.weight"], fwd.states["z"], fwd.readout,
                          fwd.readout_in, G, g_out, cut, fwd.init_readout)  # (T, B, H), (N5)
 
-    c = neuron.derive({n: params[f"hidden.{n}"] for n in neuron.PARAM_NAMES}, spec)
+    c = neuron.derive(hidden_of(neuron, params), spec)
     dc = neuron.grad_accumulators(c)
     dW = np.zeros_like(W)
     dx = np.empty_like(x)
@@ -292,8 +207,7 @@ def backward(
         dx[t] = dI @ w_in  # eq. (N8)
         dnext, dI_next = dprev, dI
 
-    grads = {f"hidden.{n}": g for n, g in neuron.raw_grads(
-        {n: params[f"hidden.{n}"] for n in neuron.PARAM_NAMES}, dc).items()}  # eq. (N9)
+    grads = {f"hidden.{n}": g for n, g in neuron.raw_grads(hidden_of(neuron, params), dc).items()}  # (N9)
     grads["hidden.linear.weight"] = dW
     grads["out.tau_mem"] = li.tau_grad(params["out.tau_mem"], g_out["alpha"])
     grads["out.linear.weight"] = g_out["weight"]

@@ -1,10 +1,12 @@
 """Figures of a run: learning curves, a spike raster, and ω–b before/after training.
 
 matplotlib with the non-interactive Agg backend (no display needed). The ω–b figure follows the
-paper's Figures 5 and 6: each neuron at (ω, b) with b the effective damping at q = 0
-(BRF b = p(ω) − b', RF b = −b', BHRF b = 0.005ω² + b'), before and after training, with the
-divergence boundary p(ω) and, for BRF, the lower end of its stable interval (−1 − r)/δ,
-r = √(1 − (δω)²) (model.md, "Facts for property tests").
+paper's Figures 5 and 6: each neuron at (ω, b) with b the effective damping at q = 0, as the
+model defines it (``effective_damping`` of the resonator models: BRF b = p(ω) − b', RF b = −b',
+BHRF b = 0.005ω² + b'), before and after training, with the divergence boundary p(ω) and, for
+BRF, the lower end of its stable interval (−1 − r)/δ, r = √(1 − (δω)²) (model.md, "Facts for
+property tests"). Models without ω get no ω–b figure; the raster sorts the neurons by the
+model's first per-neuron parameter.
 """
 
 from __future__ import annotations
@@ -47,16 +49,13 @@ def plot_learning_curves(history: list[dict], path: Path, title: str = "") -> No
 
 
 def effective_damping(spec, params: dict) -> tuple[np.ndarray, np.ndarray]:
-    """(ω, b) per neuron at q = 0 for the resonator models."""
-    from .neurons import brf
+    """(ω, b) per neuron at q = 0, for the models that define it (the resonators)."""
+    from .errors import ConfigError
 
-    omega = np.abs(params["hidden.omega"])
-    boff = np.abs(params["hidden.b_offset"])
-    if spec.neuron == "brf":
-        return omega, brf.boundary(omega, spec.p_dt) - boff
-    if spec.neuron == "rf":
-        return omega, -boff
-    return omega, 0.005 * omega**2 + boff  # bhrf as coded
+    fn = getattr(spec.model, "effective_damping", None)
+    if fn is None:
+        raise ConfigError(f"the {spec.neuron} neuron has no (omega, b) plane")
+    return fn(params, spec)
 
 
 def plot_omega_b(spec, before: dict, after: dict, path: Path, title: str = "") -> None:
@@ -102,16 +101,20 @@ def plot_raster(spikes: np.ndarray, order_key: np.ndarray, path: Path, title: st
 def plot_final(spec, init: dict, best: dict, backend, test_set, run_dir: Path, *, dtype,
                title: str = "") -> None:
     """The figures written at the end of a run."""
+    from .evaluation import official_targets
+
     x, y = test_set.batch(np.array([0]), dtype=dtype)
-    res = backend.run(spec, best, x, np.where(y < 0, 0, y), grads=False, dtype=dtype,
+    res = backend.run(spec, best, x, official_targets(y), grads=False, dtype=dtype,
                       return_states=True)
     spikes = np.asarray(res.states["z"])[:, 0, :]
-    if spec.neuron == "alif":
-        key, name = np.abs(best["hidden.tau_mem"]), "τ_m"
+    model = spec.model
+    if model.PARAMS:  # sorted by the model's first per-neuron parameter (ω, τ_m, …)
+        first = model.PARAMS[0]
+        key, name = np.abs(best[f"hidden.{first.name}"]), first.symbol
     else:
-        key, name = np.abs(best["hidden.omega"]), "ω"
+        key, name = np.arange(spec.n_hidden), "index"
     label = "" if y.ndim == 2 else f" (label {int(y[0])})"
     plot_raster(spikes, key, run_dir / "raster.png", title=f"{title}: test sample 0{label}",
                 key_name=name)
-    if spec.neuron != "alif":
+    if hasattr(model, "effective_damping"):
         plot_omega_b(spec, init, best, run_dir / "omega_b.png", title=title)

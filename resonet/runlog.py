@@ -85,8 +85,26 @@ def versions() -> dict:
             "machine": platform.machine(), "cpu_count": os.cpu_count()}
 
 
-def write_json(path: Path, obj: dict) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+def unique_path(path: str | os.PathLike) -> Path:
+    """``path`` if it does not exist, else the first free ``stem-2.ext``, ``stem-3.ext``, …"""
+    p = Path(path)
+    if not p.exists():
+        return p
+    k = 2
+    while True:
+        q = p.with_name(f"{p.stem}-{k}{p.suffix}")
+        if not q.exists():
+            return q
+        k += 1
+
+
+def write_json(path: str | os.PathLike, obj, *, unique: bool = False) -> Path:
+    """Write ``obj`` as indented JSON, atomically (NumPy scalars and arrays and paths converted).
+    ``unique``: never replace an existing file, write to :func:`unique_path` instead. Returns the
+    path written."""
+    p = unique_path(path) if unique else Path(path)
+    atomic_write_text(p, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+    return p
 
 
 def _json_default(o):

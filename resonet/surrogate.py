@@ -1,4 +1,5 @@
-"""The spike function and its surrogate derivative (one definition for every model).
+"""The spike function and the surrogate derivatives of its backward pass, each next to its exact
+antiderivative. A model declares which surrogate it uses (``SURROGATE`` of its module).
 
 Forward (docs/derivations/surrogate.md, eq. (S1)):
 
@@ -21,6 +22,8 @@ every backward equation; with Θ in the forward pass the same BPTT gives the sur
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 from scipy.special import ndtr
@@ -60,10 +63,22 @@ def smooth_spike(s: np.ndarray) -> np.ndarray:
     return GAMMA * ((1.0 + H_SG) * ndtr(s / SIGMA1) - (2.0 * H_SG) * ndtr(s / SIGMA2))
 
 
-def spike_fn(name: str):
-    """The forward spike function by name: ``"heaviside"`` (Θ) or ``"smooth"`` (S)."""
+class Surrogate(NamedTuple):
+    """A surrogate derivative σ' of Θ and its exact antiderivative S (the smooth spike)."""
+
+    name: str
+    dspike: Callable  # σ'(s), used by every backward pass of the models that declare it
+    smooth: Callable  # S(s) with S' = σ' exactly: forward spike of the gradient checks
+
+
+DOUBLE_GAUSSIAN = Surrogate("double_gaussian", dspike, smooth_spike)  # (S2)–(S3)
+
+
+def spike_fn(name: str, surrogate: Surrogate = DOUBLE_GAUSSIAN):
+    """The forward spike function by name: ``"heaviside"`` (Θ) or ``"smooth"`` (the smooth spike S
+    of ``surrogate``, the model's)."""
     if name == "heaviside":
         return heaviside
     if name == "smooth":
-        return smooth_spike
+        return surrogate.smooth
     raise ValueError(f"unknown spike function {name!r}; expected one of {SPIKE_FUNCTIONS}")

@@ -10,17 +10,18 @@ import pytest
 from analysis.common import (
     EvalData,
     evaluate,
-    load_checkpoint,
     load_npz_data,
+    load_run,
+    to_jsonable,
     unique_path,
     write_checkpoint,
-    write_json,
 )
 from resonet.backends import get_backend
 from resonet.checkpoint import save_checkpoint
 from resonet.errors import CheckpointError, ConfigError, DataError
 from resonet.loss import nll_loss
 from resonet.network import NetworkSpec, init_params
+from resonet.runlog import write_json
 
 
 @pytest.fixture
@@ -34,7 +35,7 @@ def run(tmp_path):
 def test_checkpoint_round_trip_from_dir_and_npz(run):
     d, spec, params = run
     for path in (d, d / "best.npz"):
-        s, p, cfg = load_checkpoint(path)
+        s, p, cfg = load_run(path)
         assert s == spec
         assert cfg["task"] == "toy"
         assert set(p) == set(spec.param_shapes())
@@ -57,14 +58,14 @@ def test_checkpoint_layout_is_the_trainers(run):
 def test_spec_from_meta_alone_or_from_config_alone(run, tmp_path):
     d, spec, params = run
     (d / "config.json").unlink()  # meta_json suffices
-    s, _, cfg = load_checkpoint(d)
+    s, _, cfg = load_run(d)
     assert s == spec and cfg["task"] == "toy" and cfg["settings"] == {}
     # a bare npz (no meta_json) with a top-level spec in config.json (the minimal layout)
     bare = tmp_path / "bare"
     bare.mkdir()
     np.savez(bare / "best.npz", **{f"param/{k}": v for k, v in params.items()})
     (bare / "config.json").write_text(json.dumps({"spec": spec.to_dict(), "task": "x"}))
-    s, p, cfg = load_checkpoint(bare / "best.npz")
+    s, p, cfg = load_run(bare / "best.npz")
     assert s == spec and cfg["task"] == "x"
     np.testing.assert_array_equal(p["hidden.omega"], params["hidden.omega"])
 
@@ -72,7 +73,7 @@ def test_spec_from_meta_alone_or_from_config_alone(run, tmp_path):
 def test_other_checkpoints_of_a_run(run):
     d, spec, params = run
     save_checkpoint(d / "init.npz", params, meta={"spec": spec.to_dict(), "task": "toy"})
-    s, _, cfg = load_checkpoint(d / "init.npz")
+    s, _, cfg = load_run(d / "init.npz")
     assert s == spec and cfg["path"].endswith("init.npz")
 
 
@@ -136,7 +137,7 @@ def test_checkpoint_errors_name_the_file(run, tmp_path, breakage, match):
     elif breakage == "not_npz":
         npz.write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match=match) as exc:
-        load_checkpoint(path)
+        load_run(path)
     msg = str(exc.value)
     assert str(tmp_path) in msg  # names the file
     assert "\n" not in msg
@@ -145,9 +146,9 @@ def test_checkpoint_errors_name_the_file(run, tmp_path, breakage, match):
 def test_unique_path_never_overwrites(tmp_path):
     p = tmp_path / "a.json"
     assert unique_path(p) == p
-    first = write_json(p, {"x": 1})
-    second = write_json(p, {"x": 2})
-    third = write_json(p, {"x": np.float64(np.nan), "y": np.arange(2)})
+    first = write_json(p, {"x": 1}, unique=True)
+    second = write_json(p, {"x": 2}, unique=True)
+    third = write_json(p, to_jsonable({"x": np.float64(np.nan), "y": np.arange(2)}), unique=True)
     assert (first.name, second.name, third.name) == ("a.json", "a-2.json", "a-3.json")
     assert json.loads(first.read_text()) == {"x": 1}
     assert json.loads(third.read_text()) == {"x": None, "y": [0, 1]}

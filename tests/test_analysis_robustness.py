@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.common import EvalData, evaluate, load_checkpoint, write_checkpoint
+from analysis.common import EvalData, evaluate, load_run, write_checkpoint
 from analysis.landscape import filter_normalise, loss_surface
 from analysis.pruning import prune_recurrent, retrain_masked
 from analysis.pruning import sweep as prune_sweep
@@ -28,7 +28,7 @@ def toy(tmp_path_factory):
     spec, params, train, test = train_toy("brf", hidden=12, steps=40, seed=0, n_test=120)
     d = tmp_path_factory.mktemp("toy") / "run"
     write_checkpoint(d, spec, params, task="toy")
-    spec, params, _ = load_checkpoint(d)
+    spec, params, _ = load_run(d)
     return spec, params, EvalData(*train), EvalData(*test)
 
 

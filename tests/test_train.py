@@ -12,18 +12,21 @@ import pytest
 
 from resonet.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
 from resonet.errors import CheckpointError
-from tests.conftest import ECG_DIR, needs_ecg
+from tests.conftest import ECG_DIR, ROOT, needs_ecg
 
 # A tiny but real training problem: 48 ECG segments, batch 8 (6 batches/epoch), 2 epochs.
 TINY = ["ecg", "--data-dir", str(ECG_DIR), "--subset", "48", "--batch", "8", "--epochs", "2",
         "--eval-batch", "64", "--quiet"]
 
 
-def train(*args, env=None, check=True):
+def train(*args, env=None, check=True, kill_at=None):
+    """``python -m resonet.train ARGS``; ``kill_at="E:B"`` SIGKILLs it after batch B of epoch E
+    (tests/kill_train.py)."""
     e = dict(os.environ)
     e.update(env or {})
-    r = subprocess.run([sys.executable, "-m", "resonet.train", *map(str, args)],
-                       capture_output=True, text=True, env=e)
+    cmd = ["-m", "resonet.train"] if kill_at is None else ["-m", "tests.kill_train", kill_at]
+    r = subprocess.run([sys.executable, *cmd, *map(str, args)], capture_output=True, text=True,
+                       env=e, cwd=ROOT)
     if check:
         assert r.returncode == 0, r.stdout + r.stderr
     return r
@@ -42,8 +45,8 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path, backend):
     train(*TINY, "--backend", backend, "--out", full)
     killed = tmp_path / "killed"
     # SIGKILL after batch 3 of epoch 2 (mid-epoch); checkpoint after every batch.
-    r = train(*TINY, "--backend", backend, "--out", killed, "--save-every", "0",
-              env={"RESONET_TEST_KILL_AT": "2:3"}, check=False)
+    r = train(*TINY, "--backend", backend, "--out", killed, "--save-every", "0", kill_at="2:3",
+              check=False)
     assert r.returncode == -9, r.stdout + r.stderr
     ck = load_checkpoint(killed / "last.npz")
     # killed after the update of batch 3, before its checkpoint: resume redoes batch 3

@@ -6,17 +6,24 @@
 - ``resonet.kernels.cuda``: the GPU engine, imported lazily through ``cuda_loader`` by
   ``get_backend("cuda")`` only, so the CPU path never imports CUDA.
 
-Only the pure-Python argument checks shared by the engines live here: importing
-:mod:`resonet.kernels` compiles nothing and never imports CUDA.
+Each engine keeps one kernel module per neuron model, with the file name of the model's module
+(``kernels/cpu/brf.py`` and ``kernels/cuda/brf.py`` mirror ``neurons/brf.py``) and the same
+contract in every model; :func:`kernel_module` finds it, so the model registry never imports an
+engine. Only that lookup and the pure-Python argument checks shared by the engines live here:
+importing :mod:`resonet.kernels` compiles nothing and never imports CUDA.
 """
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
+
 import numpy as np
 
 from ..errors import ConfigError
-from ..network import check_params
-from ..neurons import get_neuron, li
+from ..neurons import li
+from ..neurons.model import hidden_of
+from ..spec import check_params
 
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -36,9 +43,22 @@ def prepare_run(engine: str, spec, params: dict, dtype, spike: str):
         raise ConfigError(f"dtype must be float32 or float64, got {dtype}")
     check_params(spec, params)
     p = {n: np.asarray(v, dtype=dtype) for n, v in params.items()}
-    neuron = get_neuron(spec.neuron)
-    consts = neuron.derive({n: p[f"hidden.{n}"] for n in neuron.PARAM_NAMES}, spec)
+    consts = spec.model.derive(hidden_of(spec.model, p), spec)
     return dtype, p, consts, li.alpha(p["out.tau_mem"])
+
+
+def kernel_module(engine: str, model: ModuleType) -> ModuleType:
+    """The kernels of ``model`` (a module of resonet.neurons) in the engine package
+    ``resonet.kernels.<engine>``: the module with the same file name. ConfigError if the engine
+    has none."""
+    name = f"{__name__}.{engine}.{model.__name__.rpartition('.')[2]}"
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+        raise ConfigError(f"the {engine} backend has no kernels for the {model.NAME} neuron "
+                          f"({name} is missing); use --backend reference") from None
 
 
 def check_targets(targets: np.ndarray, n_out: int) -> None:

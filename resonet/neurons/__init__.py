@@ -1,16 +1,19 @@
-"""Neuron models: one module each, holding the equations and the float64 NumPy reference.
+"""Neuron models: one module each, holding the equations and the float64 NumPy reference, and the
+registry of them (:data:`NEURONS`).
 
-Every hidden-neuron module exposes the same small interface (used by :mod:`resonet.network`
-and mirrored by the fast kernels):
+Every hidden-neuron module declares the names listed in :mod:`resonet.neurons.model` (``NAME``,
+``ID``, ``PARAMS``, ``STATE_NAMES``, ``RESETS``, ``SURROGATE``, ``BOUNDS``, ``PRESETS``,
+``ACC_ROWS``, ``derive``, ``finish``) and the reference step used by :mod:`resonet.network`
+(mirrored by the fast kernels):
 
-- ``NAME``, ``PARAM_NAMES`` (hidden parameter names, stored as ``hidden.<name>``),
-  ``STATE_NAMES`` (z first), ``DEFAULT_INIT``
-- ``init_params(H, rng, **ranges)``, ``derive(params, spec) -> Consts``, ``zero_state(B, H)``
+- ``zero_state(B, H)``
 - ``step_forward(c, prev, I, spike) -> new`` and
   ``step_backward(c, prev, I, new, dnew, dc) -> (dprev, dI)`` (accumulates into ``dc``)
 - ``grad_accumulators(c)`` and ``raw_grads(params, dc)``
 
-:mod:`.li` is the leaky-integrator readout.
+Resonators also give ``effective_damping(params, spec) -> (ω, b)`` (the ω–b figure).
+:mod:`.li` is the leaky-integrator readout. Adding a model: its module here, its kernels under
+``resonet/kernels/cpu/`` and ``resonet/kernels/cuda/`` (same file name), and one entry below.
 """
 
 from __future__ import annotations
@@ -20,13 +23,14 @@ from types import ModuleType
 from ..errors import ConfigError
 from . import alif, bhrf, brf, li, rf
 
-NEURONS: dict[str, ModuleType] = {"brf": brf, "bhrf": bhrf, "rf": rf, "alif": alif}
+# The registry: every hidden-neuron model, in ID order.
+NEURONS: dict[str, ModuleType] = {m.NAME: m for m in sorted((brf, bhrf, rf, alif), key=lambda m: m.ID)}
 
 __all__ = ["NEURONS", "get_neuron", "alif", "bhrf", "brf", "li", "rf"]
 
 
 def get_neuron(name: str) -> ModuleType:
-    """The neuron module for ``name`` (``brf``, ``bhrf``, ``rf`` or ``alif``)."""
+    """The neuron module for ``name`` (one of :data:`NEURONS`)."""
     try:
         return NEURONS[name]
     except KeyError:

@@ -22,26 +22,44 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import ConfigError
-from ..surrogate import dspike
+from ..surrogate import DOUBLE_GAUSSIAN, dspike
+from .model import Param, param_names
 
 NAME = "alif"
-PARAM_NAMES = ("tau_mem", "tau_adp")
+ID = 3
+PARAMS = (  # N(mean, std), official init; the SHD preset's ranges
+    Param("tau_mem", "normal", (20.0, 5.0), "τ_m"),
+    Param("tau_adp", "normal", (150.0, 10.0), "τ_a"),
+)
+PARAM_NAMES = param_names(PARAMS)
 STATE_NAMES = ("z", "u", "a")
+RESETS = ("none",)  # the soft reset (A6) is part of the model
+SURROGATE = DOUBLE_GAUSSIAN
+BOUNDS = ()  # α, ρ = exp(−1/|τ|) lie in (0, 1) for every finite nonzero τ
 THETA0 = 0.01
 BETA_ADP = 1.8
-DEFAULT_INIT = {"tau_mem": (20.0, 5.0), "tau_adp": (150.0, 10.0)}  # SHD: N(mean, std)
+ACC_ROWS = ("alpha", "rho")  # Σ dα terms and Σ dρ terms over batch and time (A14)
+
+# Official scripts (reference-spec §5.2). The official (P)S-MNIST ALIF uses TBPTT-50 with
+# in-sequence updates and lr 0.001; resonet trains it with full BPTT and one update per batch
+# (see docs/training.md).
+_MNIST = dict(init={"tau_mem": (20.0, 5.0), "tau_adp": (200.0, 50.0), "out_tau": (20.0, 5.0)},
+              lr=0.001, batch=256, epochs=300, best_rule="<=", source="official+resonet")
+PRESETS = {
+    "shd": dict(sub_seq_length=10,
+                init={"tau_mem": (20.0, 5.0), "tau_adp": (150.0, 10.0), "out_tau": (20.0, 5.0)},
+                lr=0.075, batch=32, epochs=20, best_rule="<="),
+    "ecg": dict(sub_seq_length=10,
+                init={"tau_mem": (20.0, 0.5), "tau_adp": (7.0, 0.2), "out_tau": (20.0, 0.5)},
+                lr=0.05, batch=64, epochs=400, best_rule="<="),
+    "smnist": _MNIST,
+    "psmnist": _MNIST,
+}
 
 
 class Consts(NamedTuple):
     alpha: np.ndarray  # α = exp(−1/|τ_m|)
     rho: np.ndarray  # ρ = exp(−1/|τ_a|)
-
-
-def init_params(H: int, rng: np.random.Generator, tau_mem=None, tau_adp=None) -> dict:
-    """τ_m ~ N(mean, std), τ_a ~ N(mean, std) (official init; per task in resonet.presets)."""
-    mm, ms = tau_mem or DEFAULT_INIT["tau_mem"]
-    am, as_ = tau_adp or DEFAULT_INIT["tau_adp"]
-    return {"tau_mem": rng.normal(mm, ms, H), "tau_adp": rng.normal(am, as_, H)}
 
 
 def derive(params: dict, spec) -> Consts:
@@ -106,3 +124,8 @@ def raw_grads(params: dict, dc: dict) -> dict:
         "tau_mem": dc["alpha"] * alpha / (tm * tm) * np.sign(tm),
         "tau_adp": dc["rho"] * rho / (ta * ta) * np.sign(ta),
     }
+
+
+def finish(params: dict, c: Consts, acc: np.ndarray) -> dict:
+    """Eqs. (A14)–(A15) from the kernels' sums: ``acc[0]`` = Σ dα terms, ``acc[1]`` = Σ dρ."""
+    return raw_grads(params, {"alpha": acc[0].copy(), "rho": acc[1].copy()})

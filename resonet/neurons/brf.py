@@ -28,15 +28,29 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import ConfigError
-from ..surrogate import dspike
+from ..surrogate import DOUBLE_GAUSSIAN, dspike
 from . import _resonator
+from .model import Bound, param_names
 
 NAME = "brf"
-PARAM_NAMES = _resonator.PARAM_NAMES
+ID = 0
+PARAMS = _resonator.params(omega=(5.0, 10.0), b_offset=(2.0, 3.0))  # SHD preset (paper Table 3)
+PARAM_NAMES = param_names(PARAMS)
 STATE_NAMES = ("z", "u", "v", "q")
+RESETS = ("none",)
+SURROGATE = DOUBLE_GAUSSIAN
 THETA = 1.0  # ϑ, the base threshold
 Q_DECAY = 0.9  # γ of the refractory variable, hard-coded in the official code
-DEFAULT_INIT = {"omega": (5.0, 10.0), "b_offset": (2.0, 3.0)}  # SHD preset (paper Table 3)
+PRESETS = _resonator.PRESETS
+ACC_ROWS = ("omega", "b")  # Σ δ(v̄'u − ū_tot v) and Σ b̄ over batch and time (B15)
+
+
+def omega_limit(spec) -> float:
+    """0.999/δ_p: p(ω) of (B1) exists only for |ω|·δ_p < 1; the projection keeps ω inside."""
+    return 0.999 / spec.p_dt
+
+
+BOUNDS = (Bound("omega", omega_limit, "|omega| was clamped below 1/dt (where p(omega) exists)"),)
 
 
 class Consts(NamedTuple):
@@ -71,10 +85,6 @@ def check_omega(omega_raw: np.ndarray, p_dt: float) -> None:
             f"beyond 1/dt = {1.0 / p_dt:.6g}, where the divergence boundary p(omega) has no real "
             "value; keep |omega| < 1/dt (resonet refuses instead of producing NaN)"
         )
-
-
-def init_params(H: int, rng: np.random.Generator, omega=None, b_offset=None) -> dict:
-    return _resonator.init_params(H, rng, DEFAULT_INIT, omega, b_offset)
 
 
 def derive(params: dict, spec) -> Consts:
@@ -139,3 +149,18 @@ def step_backward(
 
 grad_accumulators = _resonator.grad_accumulators
 raw_grads = _resonator.raw_grads
+
+
+def finish(params: dict, c: Consts, acc: np.ndarray) -> dict:
+    """Raw-parameter gradients from the kernels' accumulated sums (eqs. (B15)–(B16)).
+
+    ``acc[0]`` = Σ δ(v̄'u − ū'_tot v), ``acc[1]`` = Σ b̄ (over batch and time).
+    """
+    dc = {"omega": acc[0] + c.dp * acc[1], "beta": -acc[1]}
+    return raw_grads(params, dc)
+
+
+def effective_damping(params: dict, spec) -> tuple[np.ndarray, np.ndarray]:
+    """(ω, b) per neuron at q = 0: b = p(ω) − |b'| (the ω–b figure)."""
+    omega = np.abs(params["hidden.omega"])
+    return omega, boundary(omega, spec.p_dt) - np.abs(params["hidden.b_offset"])

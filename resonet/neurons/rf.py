@@ -24,15 +24,21 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import ConfigError
-from ..surrogate import dspike
+from ..surrogate import DOUBLE_GAUSSIAN, dspike
 from . import _resonator
+from .model import param_names
 
 NAME = "rf"
-PARAM_NAMES = _resonator.PARAM_NAMES
+ID = 2
+PARAMS = _resonator.params(omega=(5.0, 10.0), b_offset=(2.0, 3.0))
+PARAM_NAMES = param_names(PARAMS)
 STATE_NAMES = ("z", "u", "v")
-THETA = 1.0
 RESETS = ("none", "soft", "hard")
-DEFAULT_INIT = {"omega": (5.0, 10.0), "b_offset": (2.0, 3.0)}
+SURROGATE = DOUBLE_GAUSSIAN
+BOUNDS = ()  # constant damping −|b'|: no boundary to keep ω inside
+THETA = 1.0
+PRESETS = _resonator.PRESETS  # "Same hyperparameters applied for BRF- and RF-BPTT models"
+ACC_ROWS = ("omega", "b")  # Σ δ(v̄_t u − ū_t v) and Σ b̄ over batch and time (R12)
 
 
 class Consts(NamedTuple):
@@ -40,10 +46,6 @@ class Consts(NamedTuple):
     beta: np.ndarray  # β = |b'_raw|, b = −β
     dt: float
     reset: str
-
-
-def init_params(H: int, rng: np.random.Generator, omega=None, b_offset=None) -> dict:
-    return _resonator.init_params(H, rng, DEFAULT_INIT, omega, b_offset)
 
 
 def derive(params: dict, spec) -> Consts:
@@ -108,3 +110,14 @@ def step_backward(
 
 grad_accumulators = _resonator.grad_accumulators
 raw_grads = _resonator.raw_grads
+
+
+def finish(params: dict, c: Consts, acc: np.ndarray) -> dict:
+    """Eq. (R12) from the kernels' sums: ``acc[0]`` = Σ δ(v̄ u − ū v) (adjoints after the reset
+    VJP), ``acc[1]`` = Σ b̄ (b = −β, so β̄ = −Σ b̄)."""
+    return raw_grads(params, {"omega": acc[0].copy(), "beta": -acc[1]})
+
+
+def effective_damping(params: dict, spec) -> tuple[np.ndarray, np.ndarray]:
+    """(ω, b) per neuron: the constant damping b = −|b'| (the ω–b figure)."""
+    return np.abs(params["hidden.omega"]), -np.abs(params["hidden.b_offset"])

@@ -29,7 +29,7 @@ when the file is re-read or other axes gain values: ``<task>-<neuron>[-<axis val
 e.g. ``ecg-bhrf-s3``, ``ecg-rf-reset_soft-s0``, ``shd-brf-lr0.05-s1``.
 
 Every trial's settings are resolved and validated by ``resonet.train``'s own resolution
-(:func:`resolve_trial`, the one place that imports ``resonet.train``) before anything runs.
+(:func:`resolve_trial`, the one place that imports ``resonet.settings``) before anything runs.
 """
 
 from __future__ import annotations
@@ -70,12 +70,12 @@ class Sweep:
 
 
 # --------------------------------------------------------------------------------------------
-# resonet.train's settings: the only place the sweep depends on the trainer's internals
+# resonet.settings: the only place the sweep depends on the trainer's internals
 # --------------------------------------------------------------------------------------------
 
 def train_keys() -> set:
     """Settings a trial may set: those of ``python -m resonet.train --config``."""
-    from ..train import CONFIG_KEYS
+    from ..settings import CONFIG_KEYS
 
     return set(CONFIG_KEYS) | {"task"}
 
@@ -84,7 +84,7 @@ def resolve_trial(settings: dict) -> dict:
     """Resolve (preset < settings) and validate one trial's settings exactly as
     ``python -m resonet.train --config FILE`` would, plus the type and choice checks that its
     command-line parser makes. Raises ConfigError naming the setting."""
-    from ..train import build_parser, resolve_settings
+    from ..settings import build_parser, resolve_settings
 
     parser = build_parser()
     args = parser.parse_args([])
@@ -100,7 +100,7 @@ def resolve_trial(settings: dict) -> dict:
                 raise ConfigError(f"{key} = {value!r} must be {kind}")
         setattr(args, key, value)
     try:
-        return resolve_settings(args)
+        return resolve_settings(args).to_dict()
     except (TypeError, ValueError) as exc:
         if isinstance(exc, ConfigError):
             raise

@@ -46,9 +46,10 @@ def main(argv=None) -> int:
 
     disp.get_current_device = lambda: _Device()
 
-    from resonet.kernels.cuda.cells import ROWS
+    from resonet.kernels import kernel_module
     from resonet.kernels.cuda.network import get_kernels
     from resonet.kernels.cuda.optim import get_optim_kernels
+    from resonet.neurons import NEURONS
 
     I, H, C, T, B = 7, 40, 4, 9, 3  # noqa: E741
     cc = (9, 0)
@@ -74,9 +75,11 @@ def main(argv=None) -> int:
     for dt in (np.float32, np.float64):
         f32 = dt == np.float32
         oks = get_optim_kernels(dt)
-        for model, mname in enumerate(("brf", "bhrf", "rf", "alif")):
-            ks = get_kernels(dt, model)
-            R = ROWS[mname]
+        for mname, model in NEURONS.items():
+            cells = kernel_module("cuda", model)
+            NP = len(model.PARAM_NAMES)
+            ks = get_kernels(dt, cells, NP)
+            R, NC, NA = cells.ROWS, max(cells.NCELL, 1), cells.NACC
             W = A((H, I + H), dt)
             WT = A((I + H, H), dt)
             ix = A(B, np.int64)
@@ -89,27 +92,27 @@ def main(argv=None) -> int:
             for mode, steps, chans, xd in inputs:
                 common = [R, ix, ix, mode, 1, A(B + 1, np.int64), steps, chans, A(1, dt), xd,
                           A(T, np.int64), A(1, dt)]
-                fwd = common + [WT[:I], WT[I:], A((H, C), dt), A(C, dt), A(C, dt), A((4, H), dt),
+                fwd = common + [WT[:I], WT[I:], A((H, C), dt), A(C, dt), A(C, dt), A((NC, H), dt),
                                 A(8, dt), 1, A((T, B, R - 1, H), dt), A((T, B, 2), np.uint32),
                                 A((T, B, C), dt), A((T, B, C), dt), A(B, np.int64)]
                 bwd = common + [W[:, I:], A((C, H), dt), W[:, :I], A(C, dt), A(C, dt),
-                                A((4, H), dt), A(8, dt), A(9, dt), A((T, B, R - 1, H), dt),
+                                A((NC, H), dt), A(8, dt), A(9, dt), A((T, B, R - 1, H), dt),
                                 A((T, B, 2), np.uint32), A((T, B, C), dt), A((T, B, C), dt),
                                 A((T, B, C), dt), 0, 0, 0, A((T, B, I), dt), A((B, I, H), dt),
-                                A((B, H, H), dt), A((B, H, C), dt), A((B, 2, H), dt),
+                                A((B, H, H), dt), A((B, H, C), dt), A((B, NA, H), dt),
                                 A((B, C), dt)]
                 tag = f"{mname}_{np.dtype(dt).name}_{'events' if mode == 0 else xd.dtype}"
                 compile_one(f"forward_{tag}", ks.forward, fwd, f32)
                 compile_one(f"backward_{tag}", ks.backward, bwd, f32)
             P = A(100, dt)
             compile_one(f"reduce_{mname}_{np.dtype(dt).name}", ks.reduce,
-                        [H, I, C, P, A((4, H), dt), A(8, dt), A(C, dt), A((B, I, H), dt),
-                         A((B, H, H), dt), A((B, H, C), dt), A((B, 2, H), dt), A((B, C), dt), P],
+                        [H, I, C, P, A((NC, H), dt), A(8, dt), A(C, dt), A((B, I, H), dt),
+                         A((B, H, H), dt), A((B, H, C), dt), A((B, NA, H), dt), A((B, C), dt), P],
                         f32)
             compile_one(f"prepare_{mname}_{np.dtype(dt).name}", ks.prepare,
-                        [H, I, C, P, A(3, dt), 1, A((4, H), dt), A(C, dt), A(C, dt), WT,
+                        [H, I, C, P, A(3, dt), 1, A((NC, H), dt), A(C, dt), A(C, dt), WT,
                          A((H, C), dt)], f32)
-        ks = get_kernels(dt, 0)
+        ks = get_kernels(dt, kernel_module("cuda", NEURONS["brf"]), 2)
         # loss/norm/update hold float64 statistics on purpose (no float32 check)
         compile_one(f"loss_{np.dtype(dt).name}", ks.loss_stats,
                     [A((T, B, C), dt), 0, A(B, np.int64), A((B, 1), np.int64), A(B, np.int64),
@@ -119,7 +122,7 @@ def main(argv=None) -> int:
                     [P, A(7, np.int64), 0.0, A(2, np.float64), A(7, np.int64), A(1, dt)], False)
         compile_one(f"update_{np.dtype(dt).name}", oks.update,
                     [0, P, P, P, P, A(8, np.float64), A(7, np.int64), A(2, np.float64), A(1, dt),
-                     1] + [0.1] * 9 + [40, 99.9], False)
+                     1] + [0.1] * 9 + [A((1, 2), np.int64), A(1, np.float64)], False)
     print(f"compiled {len(ptx_out)} kernels to PTX for sm_{cc[0]}{cc[1]}")
     ptxas = shutil.which("ptxas") or "/usr/local/cuda/bin/ptxas"
     if "--ptxas" in argv and Path(ptxas).exists():

@@ -1,4 +1,5 @@
-"""The optimizer kernels (norm, clip, Adam/RAdam/RMSprop, |ω| projection) against resonet.optim."""
+"""The optimizer kernels (norm, clip, Adam/RAdam/RMSprop, the model's bounds: BRF |ω| projection)
+against resonet.optim and resonet.neurons.model.project."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 from resonet.network import NetworkSpec
+from resonet.neurons.model import project
 from resonet.optim import clip_grad_norm, global_norm, make_optimizer
 
 SPEC = NetworkSpec("brf", 3, 5, 2)
@@ -18,11 +20,11 @@ def _random(seed, dtype, scale=1.0):
     return {n: (rng.normal(0, scale, s)).astype(dtype) for n, s in SPEC.param_shapes().items()}
 
 
-def _device_steps(name, dtype, grads_seq, params, clip, lr, om_hi=0, lim=1e300, loss=1.0):
+def _device_steps(name, dtype, grads_seq, params, clip, lr, bounds=False, loss=1.0):
     from numba import cuda
 
-    from resonet.kernels.cuda.backend import pack_params, param_layout, unpack_params
-    from resonet.kernels.cuda.optim import launch_step
+    from resonet.kernels.cuda.device import pack_params, param_layout, unpack_params
+    from resonet.kernels.cuda.optim import bounds_layout, launch_step
 
     opt = make_optimizer(name, {k: v.copy() for k, v in params.items()}, lr)
     lay = param_layout(SPEC)
@@ -35,17 +37,21 @@ def _device_steps(name, dtype, grads_seq, params, clip, lr, om_hi=0, lim=1e300, 
     nout = cuda.to_device(np.zeros(2))
     istat = cuda.to_device(np.zeros(1 + len(lay), np.int64))
     scal = cuda.to_device(np.ones(1, dtype))
+    if bounds:  # BRF: |ω| ≤ 0.999/δ_p
+        bseg, blim = bounds_layout(SPEC, lay)
+    else:  # an empty range
+        bseg, blim = cuda.to_device(np.zeros((1, 2), np.int64)), cuda.to_device(np.zeros(1))
     clamps = 0
     for k, g in enumerate(grads_seq, start=1):
         G = cuda.to_device(pack_params(SPEC, g, dtype))
-        launch_step(opt, k, lr, P, G, M, V, seg, stats, nout, istat, scal, clip, om_hi, lim)
+        launch_step(opt, k, lr, P, G, M, V, seg, stats, nout, istat, scal, clip, bseg, blim)
         clamps += int(istat.copy_to_host()[0])
     return (unpack_params(SPEC, P.copy_to_host()), unpack_params(SPEC, M.copy_to_host()),
             unpack_params(SPEC, V.copy_to_host()), nout.copy_to_host(), istat.copy_to_host(),
             clamps)
 
 
-def _host_steps(name, dtype, grads_seq, params, clip, lr, lim=None):
+def _host_steps(name, dtype, grads_seq, params, clip, lr, bounds=False):
     p = {k: v.copy() for k, v in params.items()}
     opt = make_optimizer(name, p, lr)
     clamps = 0
@@ -54,11 +60,8 @@ def _host_steps(name, dtype, grads_seq, params, clip, lr, lim=None):
         if clip:
             clip_grad_norm(g, clip)
         opt.step(g)
-        if lim is not None:
-            w = p["hidden.omega"]
-            over = np.abs(w) > lim
-            clamps += int(over.sum())
-            w[over] = np.sign(w[over]) * lim
+        if bounds:
+            clamps += project(SPEC.model, SPEC, p)
     return p, opt, clamps
 
 
@@ -102,10 +105,8 @@ def test_omega_projection_counts_clamps():
     params["hidden.omega"][:] = [99.95, -99.8, 50.0, -99.99, 10.0]
     grads = [{k: np.where(np.arange(v.size).reshape(v.shape) % 2 == 0, -1.0, 1.0)
               for k, v in _random(3, np.float64).items()}]
-    lim = 0.999 / 0.01
-    P, _, _, _, _, clamps = _device_steps("adam", np.float64, grads, params, None, 1.0, om_hi=5,
-                                          lim=lim)
-    p, _, host_clamps = _host_steps("adam", np.float64, grads, params, None, 1.0, lim=lim)
+    P, _, _, _, _, clamps = _device_steps("adam", np.float64, grads, params, None, 1.0, bounds=True)
+    p, _, host_clamps = _host_steps("adam", np.float64, grads, params, None, 1.0, bounds=True)
     np.testing.assert_array_equal(P["hidden.omega"], p["hidden.omega"])
     assert clamps == host_clamps > 0
 

@@ -1,9 +1,10 @@
-"""The device-resident training session against the host path of resonet.train.
+"""The device-resident training session against the host session (resonet.session), the two
+paths of resonet.train's Trainer behind one interface.
 
-Host path = what ``Trainer.train_step`` does: ``dataset.batch`` → ``backend.run`` (CPU kernels)
-→ ``clip_grad_norm`` → ``Optimizer.step`` → ``_project_omega``; evaluation =
-``resonet.train.evaluate``. The session must give the same statistics and, in float64, the same
-parameters and optimizer state to rounding.
+Host path: ``dataset.batch`` → ``backend.run`` (CPU kernels) → ``clip_grad_norm`` →
+``Optimizer.step`` → projection onto the model's bounds; evaluation = resonet.evaluation. The
+device session must give the same statistics and, in float64, the same parameters and optimizer
+state to rounding.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import pytest
 
 from resonet.data import DenseDataset, EventDataset
 from resonet.network import NetworkSpec
-from resonet.optim import clip_grad_norm, make_optimizer
-from resonet.train import evaluate
+from resonet.optim import make_optimizer
+from resonet.session import HostSession
 from tests.cudasim.cases import make_params, rel
 
 T, I, C = 9, 5, 3  # noqa: E741
@@ -57,31 +58,13 @@ def splits(kind):
 
 
 def host_train(host_backend, spec, params, opt_name, data, batches, dtype, clip, trunc, lr):
-    """resonet.train's host path, step by step; returns (params, optimizer, stats list)."""
+    """The host session, step by step; returns (params, optimizer, stats list, session)."""
     p = {k: v.copy() for k, v in params.items()}
     opt = make_optimizer(opt_name, p, lr)
-    sparse = isinstance(data["train"], EventDataset)
-    out = []
-    for idx in batches:
-        x, y = data["train"].batch(idx, sparse=sparse, dtype=dtype)
-        yt = np.where(y < 0, 0, y)
-        res = host_backend.run(spec, p, x, yt, dtype=dtype, truncation=trunc)
-        if clip:
-            clip_grad_norm(res.grads, clip)
-        opt.step(res.grads)
-        clamps = 0
-        if spec.neuron == "brf":
-            w = p["hidden.omega"]
-            lim = 0.999 / spec.p_dt
-            over = np.abs(w) > lim
-            clamps = int(over.sum())
-            w[over] = np.sign(w[over]) * lim
-        from resonet.loss import accuracy_counts
-
-        c, t = accuracy_counts(res.outputs, yt, spec.recorded(T), T)
-        out.append({"loss": res.loss, "correct": c, "total": t,
-                    "spikes": float(res.num_spikes.sum()), "clamps": clamps})
-    return p, opt, out
+    sess = HostSession(host_backend, spec, p, opt, data, dtype, clip=clip, truncation=trunc,
+                       sparse=isinstance(data["train"], EventDataset))
+    out = [sess.train_batch(idx, lr=lr) for idx in batches]
+    return p, opt, out, sess
 
 
 CASES = [
@@ -102,8 +85,8 @@ def test_session_equals_host_path(cuda_backend, host_backend, neuron, kw, opt_na
     data = splits(kind)
     lr = 0.05
     batches = [np.array([4, 0, 2]), np.array([1, 5, 3]), np.array([2, 4])]  # a partial last batch
-    hp, hopt, hstats = host_train(host_backend, spec, params, opt_name, data, batches, np.float64,
-                                  clip, trunc, lr)
+    hp, hopt, hstats, hsess = host_train(host_backend, spec, params, opt_name, data, batches,
+                                         np.float64, clip, trunc, lr)
     dparams = {k: v.copy() for k, v in params.items()}
     dopt = make_optimizer(opt_name, dparams, lr)
     sess = cuda_backend.device_session(spec, dparams, dopt, data, np.float64, clip=clip,
@@ -122,11 +105,10 @@ def test_session_equals_host_path(cuda_backend, host_backend, neuron, kw, opt_na
         for s in hopt.state:
             assert rel(dopt.state[s][k], hopt.state[s][k]) <= 1e-11, (s, k)
     assert int(state["optim/k"]) == len(batches)
-    # evaluation = resonet.train.evaluate with the same parameters
+    # evaluation = the host session's (resonet.evaluation) with the same parameters
     for split in ("val", "test"):
         ours = sess.evaluate(split, 3)
-        ref = evaluate(host_backend, spec, hp, data[split], 3, np.float64,
-                       isinstance(data[split], EventDataset))
+        ref = hsess.evaluate(split, 3)
         assert set(ours) == set(ref)
         for key in ref:
             assert abs(ours[key] - ref[key]) <= 1e-10 * max(1.0, abs(ref[key])), (split, key)
@@ -137,7 +119,7 @@ def test_float32_session_close_to_host(cuda_backend, host_backend):
     params = make_params(spec, seed=5, dtype=np.float32)
     data = splits("events")
     batches = [np.array([0, 1, 2]), np.array([3, 4, 5])]
-    hp, _, hstats = host_train(host_backend, spec, params, "adam", data, batches, np.float32,
+    hp, _, hstats, _ = host_train(host_backend, spec, params, "adam", data, batches, np.float32,
                                None, None, 0.01)
     dp = {k: v.copy() for k, v in params.items()}
     sess = cuda_backend.device_session(spec, dp, make_optimizer("adam", dp, 0.01), data,
@@ -207,7 +189,7 @@ def test_omega_projection_in_session(cuda_backend, host_backend):
     params["hidden.omega"][:3] = [99.9, -99.85, 99.89]
     data = splits("events")
     batches = [np.array([0, 1, 2])]
-    hp, _, hstats = host_train(host_backend, spec, params, "adam", data, batches, np.float64,
+    hp, _, hstats, _ = host_train(host_backend, spec, params, "adam", data, batches, np.float64,
                                None, None, 1.0)
     dp = {k: v.copy() for k, v in params.items()}
     sess = cuda_backend.device_session(spec, dp, make_optimizer("adam", dp, 1.0), data,

@@ -1,10 +1,13 @@
 """Fused ``@njit(parallel=True)`` CPU kernels: forward and BPTT of every model, event-driven.
 
-- :class:`CpuBackend` (``get_backend("cpu")``): the :class:`resonet.backends.Backend` contract.
+- :class:`CpuBackend` (``get_backend("cpu")``): the :class:`resonet.contract.Backend` contract.
 - :func:`tape_bytes_per_sample`: bytes the forward keeps per sample for BPTT.
-- Modules: :mod:`.brf`, :mod:`.bhrf`, :mod:`.rf`, :mod:`.alif` (one cell step and its VJP each,
-  same arguments), :mod:`.common` (input events, spikes, surrogate, LI readout, loss),
-  :mod:`.network` (the fused loops over time), :mod:`.config` (numerical knobs).
+- One module per neuron model, named like the model's module in resonet.neurons (:mod:`.brf`,
+  :mod:`.bhrf`, :mod:`.rf`, :mod:`.alif`): its cell step and VJP (same arguments in every model),
+  its constants' layout and its compiled entry points ``forward``/``backward``;
+  :mod:`.network` (the fused loops over time, written once as templates the entry points
+  inline), :mod:`.common` (input events, spikes, surrogate, LI readout, loss),
+  :mod:`.intrinsics` (hand-written LLVM IR), :mod:`.config` (numerical knobs).
 
 Design, tape layout and measured numbers: docs/cpu-kernels.md; float32 vs float64:
 docs/numerics.md.

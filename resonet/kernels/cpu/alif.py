@@ -2,27 +2,34 @@
 
 Arguments as in every model module of this package (see :mod:`.brf`):
 ``cell_forward(cur, old, new, cell, k, kc)`` (eqs. (A1)–(A6)) and
-``cell_backward(old, new, dz, dn, dp, dI, acc, cell, k, kc)`` (eqs. (A7)–(A14)).
+``cell_backward(old, new, dz, dnew, dold, dI, acc, cell, k, kc)`` (eqs. (A7)–(A14)), and the
+same constants and entry points.
 
 Rows of the state array: ``z, u, a`` and the input current I_t of the step (kept because
 dα needs it, (A14)); rows 1..2 are checkpointed. Unlike the resonators the cell reads the
-previous spike (row 0 of ``old``), so ``dp[0]`` is nonzero and the network adds it to z̄_{t−1}.
+previous spike (row 0 of ``old``), so ``dold[ROW_Z]`` is nonzero and the network adds it to z̄_{t−1}.
 ``cell`` rows: α, ρ, 1 − α, 1 − ρ; ``k``: θ₀, β_a.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from ...neurons import alif as ref
-from .common import dspike, surrogate_tuple
-from .config import FASTMATH
+from . import network
+from .common import KC_ONE, dspike, surrogate_tuple
+from .config import CACHE, FASTMATH
 
-STATE_NAMES = ref.STATE_NAMES  # z, u, a
-ROWS = 4  # z, u, a, I
+ROW_Z, ROW_U, ROW_A, ROW_I = range(4)  # I: the step's input current, for dα (A14)
+ROWS = 4
 CKPT_ROWS = 2  # u, a
+STATE_ROWS = {"z": ROW_Z, "u": ROW_U, "a": ROW_A}  # = ref.STATE_NAMES
+CELL_ALPHA, CELL_RHO, CELL_OM_ALPHA, CELL_OM_RHO = range(4)  # α, ρ, 1 − α, 1 − ρ
 K_THETA0, K_BETA = range(2)
+ACC_ALPHA, ACC_RHO = range(2)  # ref.ACC_ROWS
+NACC = len(ref.ACC_ROWS)
+READS_Z = True  # (A1): the adaptation is driven by the previous spike
 
 
 def pack(c: ref.Consts, dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -31,29 +38,24 @@ def pack(c: ref.Consts, dtype) -> tuple[np.ndarray, np.ndarray]:
     return cell, k
 
 
-def finish(params: dict, c: ref.Consts, acc: np.ndarray) -> dict:
-    """Eqs. (A14)–(A15): ``acc[0]`` = Σ dα terms, ``acc[1]`` = Σ dρ terms."""
-    return ref.raw_grads(params, {"alpha": acc[0].copy(), "rho": acc[1].copy()})
-
-
 @njit(fastmath=FASTMATH)
 def cell_forward(cur, old, new, cell, k, kc):
     """Eqs. (A1)–(A6) for one sample."""
-    alpha = cell[0]
-    rho = cell[1]
-    om_alpha = cell[2]
-    om_rho = cell[3]
+    alpha = cell[CELL_ALPHA]
+    rho = cell[CELL_RHO]
+    om_alpha = cell[CELL_OM_ALPHA]
+    om_rho = cell[CELL_OM_RHO]
     th0 = k[K_THETA0]
     badp = k[K_BETA]
     zero = th0 - th0
-    one = kc[1]
-    z0 = old[0]
-    u0 = old[1]
-    a0 = old[2]
-    z1 = new[0]
-    u1 = new[1]
-    a1 = new[2]
-    i1 = new[3]
+    one = kc[KC_ONE]
+    z0 = old[ROW_Z]
+    u0 = old[ROW_U]
+    a0 = old[ROW_A]
+    z1 = new[ROW_Z]
+    u1 = new[ROW_U]
+    a1 = new[ROW_A]
+    i1 = new[ROW_I]
     for h in range(cur.shape[0]):
         an = a0[h] * rho[h] + z0[h] * om_rho[h]  # (A1)
         theta = th0 + an * badp  # (A2)
@@ -66,7 +68,7 @@ def cell_forward(cur, old, new, cell, k, kc):
 
 
 @njit(fastmath=FASTMATH)
-def cell_backward(old, new, dz, dn, dp, dI, acc, cell, k, kc):
+def cell_backward(old, new, dz, dnew, dold, dI, acc, cell, k, kc):
     """VJP of one step, eqs. (A7)–(A14), for one sample.
 
     With θ = θ₀ + a'β_a and ũ = uα + I(1 − α):
@@ -75,31 +77,31 @@ def cell_backward(old, new, dz, dn, dp, dI, acc, cell, k, kc):
     z̄ = (1 − ρ) ā_tot (A13), acc += (ū_t(u − I), ā_tot(a − z)) (A14).
 
     One loop per output row, as in :func:`.brf.cell_backward` (a single loop storing 6 rows
-    while reading 13 stays scalar). ds, then ū_t, is kept in the ū row of ``dp`` and ā_tot
+    while reading 13 stays scalar). ds, then ū_t, is kept in the ū row of ``dold`` and ā_tot
     in its ā row, both scaled in place last; every value is the same expression as in the
     single loop, rounded to the same dtype when stored, so the results are bit-identical.
     """
-    alpha = cell[0]
-    rho = cell[1]
-    om_alpha = cell[2]
-    om_rho = cell[3]
+    alpha = cell[CELL_ALPHA]
+    rho = cell[CELL_RHO]
+    om_alpha = cell[CELL_OM_ALPHA]
+    om_rho = cell[CELL_OM_RHO]
     th0 = k[K_THETA0]
     badp = k[K_BETA]
     H = dz.shape[0]
-    z0 = old[0]
-    u0 = old[1]
-    a0 = old[2]
-    z1 = new[0]
-    a1 = new[2]
-    i1 = new[3]
+    z0 = old[ROW_Z]
+    u0 = old[ROW_U]
+    a0 = old[ROW_A]
+    z1 = new[ROW_Z]
+    a1 = new[ROW_A]
+    i1 = new[ROW_I]
     g = surrogate_tuple(kc)
-    du1 = dn[1]
-    da1 = dn[2]
-    dz0 = dp[0]
-    du0 = dp[1]
-    da0 = dp[2]
-    a_al = acc[0]
-    a_rho = acc[1]
+    du1 = dnew[ROW_U]
+    da1 = dnew[ROW_A]
+    dz0 = dold[ROW_Z]
+    du0 = dold[ROW_U]
+    da0 = dold[ROW_A]
+    a_al = acc[ACC_ALPHA]
+    a_rho = acc[ACC_RHO]
     ds = du0  # scratch: ds of (A8), then ū_t of (A9), until (A12) scales it in place
     da_tot = da0  # scratch: ā_tot of (A11) until (A13) scales it in place
     for h in range(H):
@@ -123,3 +125,30 @@ def cell_backward(old, new, dz, dn, dp, dI, acc, cell, k, kc):
         dI[h] = om_alpha[h] * du_t[h]  # (A12)
     for h in range(H):
         du0[h] = alpha[h] * du_t[h]  # (A12), in place
+
+
+# ------------------------------------------------------------------- entry points (this model)
+@njit(parallel=True, cache=CACHE, fastmath=FASTMATH)
+def forward(indptr, indices, values, w_inT, w_recT, w_oT, a_o, b_o, cell, k, kc, K, zbits, ckpt,
+            O, nspk, states):
+    """Eqs. (N1)–(N3) for every sample with this cell; see :func:`.network.forward_sample`."""
+    ev = (indptr, indices, values)
+    for b in prange(O.shape[0]):
+        network.forward_sample(cell_forward, ROWS, b, ev, w_inT, w_recT, w_oT, a_o, b_o, cell, k,
+                               kc, K, zbits, ckpt, O, nspk, states)
+
+
+@njit(parallel=True, cache=CACHE, fastmath=FASTMATH)
+def backward(indptr, indices, values, w_inT, w_recT, w_oT, a_o, b_o, cell, k, kc, K, zbits, ckpt,
+             O, w_in, w_cat, d_out, r0, trunc, dx, nchunk):
+    """BPTT, eqs. (N5)–(N9), with this cell, one chunk of the batch per thread; see
+    :func:`.network.backward_chunk`. Returns the per-chunk buffers (summed by the caller) and the
+    number of recomputed steps whose spikes differ from the forward's (must be 0)."""
+    ev = (indptr, indices, values)
+    buffers = network.gradient_buffers(nchunk, w_inT, w_cat, O, NACC)
+    for c in prange(nchunk):
+        network.backward_chunk(cell_forward, cell_backward, ROWS, READS_Z, c, nchunk, ev, w_inT,
+                               w_recT, w_oT, a_o, b_o, cell, k, kc, K, zbits, ckpt, O, w_in, w_cat,
+                               d_out, r0, trunc, dx, buffers)
+    dw_inT, gcat, acc, dao, bad = buffers
+    return dw_inT, gcat, acc, dao, bad.sum()

@@ -1,10 +1,10 @@
-"""``CpuBackend``: the :class:`resonet.backends.Backend` contract on the fused CPU kernels.
+"""``CpuBackend``: the :class:`resonet.contract.Backend` contract on the fused CPU kernels.
 
 Everything that is not a hot loop stays in NumPy here: parameter checks (the reference's own
 ``check_params`` and the neurons' ``derive``, so invalid parameters raise the same
 ConfigErrors), input conversion to CSR events, the per-chunk gradient reduction and the chain
-rule through the raw parameters (``finish`` of each model module, the reference's
-``raw_grads``).
+rule through the raw parameters (``finish`` of the model, resonet.neurons). The hot loops are
+the entry points ``forward``/``backward`` of the model's kernel module (:func:`cells`).
 """
 
 from __future__ import annotations
@@ -14,16 +14,22 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from ...backends import Backend, Result
+from ...contract import Backend, Result
 from ...errors import ConfigError, NumericalError
 from ...events import SpikeEvents
 from ...loss import step_targets
-from ...network import NetworkSpec, truncation_cuts
-from ...neurons import get_neuron, li
-from .. import check_targets, prepare_run
+from ...neurons import li
+from ...neurons.model import hidden_of
+from ...spec import NetworkSpec, truncation_cuts
+from .. import check_targets, kernel_module, prepare_run
 from .common import common_consts, dense_to_csr, nll_loss, pad_classes
 from .config import checkpoint_interval
-from .network import MODEL_IDS, MODULES, TILE, backward, forward
+from .network import TILE
+
+
+def cells(spec: NetworkSpec):
+    """The CPU kernel module of the spec's neuron model (kernels/cpu/<model>.py)."""
+    return kernel_module("cpu", spec.model)
 
 
 @dataclass
@@ -51,12 +57,13 @@ class Tape:
         return int(self.zbits.nbytes + self.ckpt.nbytes + self.O.nbytes)
 
 
-def allocate_tape(neuron: str, T: int, B: int, H: int, C: int, dtype, keep: bool = True,
+def allocate_tape(spec: NetworkSpec, T: int, B: int, dtype, keep: bool = True,
                   K: int | None = None) -> Tape:
-    """The arrays :func:`network.forward` fills. ``keep=False`` (inference) allocates no
+    """The arrays the model's ``forward`` fills. ``keep=False`` (inference) allocates no
     spike bits or checkpoints, only O."""
+    H, C = spec.n_hidden, spec.n_out
     K = checkpoint_interval(T) if K is None else int(K)
-    rows = MODULES[neuron].CKPT_ROWS
+    rows = cells(spec).CKPT_ROWS
     nseg = -(-T // K) if keep else 0
     zbits = np.empty((B, T if keep else 0, (H + 7) // 8), dtype=np.uint8)
     ckpt = np.empty((B, nseg, rows, H), dtype=dtype)
@@ -67,7 +74,7 @@ def allocate_tape(neuron: str, T: int, B: int, H: int, C: int, dtype, keep: bool
 def tape_bytes_per_sample(spec: NetworkSpec, T: int, dtype=np.float32, K: int | None = None) -> float:
     """Bytes the forward keeps for BPTT per sample (spike bits, checkpoints and readout)."""
     B = 4
-    tape = allocate_tape(spec.neuron, T, B, spec.n_hidden, spec.n_out, np.dtype(dtype), True, K)
+    tape = allocate_tape(spec, T, B, np.dtype(dtype), True, K)
     return tape.nbytes / B
 
 
@@ -122,8 +129,7 @@ class CpuBackend(Backend):
         need_grads = grads and y is not None
         if need_grads:
             truncation_cuts(T, truncation)  # validates truncation >= 1
-        mod = MODULES[spec.neuron]
-        model = MODEL_IDS[spec.neuron]
+        mod = cells(spec)
         cell, k = mod.pack(consts, dtype)
         kc = common_consts(dtype)
         W = p["hidden.linear.weight"]
@@ -133,15 +139,16 @@ class CpuBackend(Backend):
         Cp = pad_classes(C, dtype)
         w_oT = np.zeros((H, Cp), dtype=dtype)  # W_oᵀ, zero columns up to whole vectors
         w_oT[:, :C] = w_o.T
-        tape = allocate_tape(spec.neuron, T, B, H, C, dtype, keep=need_grads)
+        tape = allocate_tape(spec, T, B, dtype, keep=need_grads)
         nspk = np.empty(B, dtype=np.int64)
-        ns = len(mod.STATE_NAMES)
+        names = spec.model.STATE_NAMES  # rows 0 … len − 1 of the kernels' state array
+        ns = len(names)
         states = np.empty((ns, T, B, H) if return_states else (ns, 0, 0, 0), dtype=dtype)
-        forward(model, ev.indptr, ev.indices, ev.values, w_inT, w_recT, w_oT, a_o, b_o, cell, k,
-                kc, tape.K, tape.zbits, tape.ckpt, tape.O, nspk, states)
+        mod.forward(ev.indptr, ev.indices, ev.values, w_inT, w_recT, w_oT, a_o, b_o, cell, k, kc,
+                    tape.K, tape.zbits, tape.ckpt, tape.O, nspk, states)
         res = Result(tape.O.transpose(1, 0, 2)[r0:], nspk.astype(dtype))  # (T_rec, B, C) view
         if return_states:
-            res.states = {n: states[j] for j, n in enumerate(mod.STATE_NAMES)}
+            res.states = {n: states[mod.STATE_ROWS[n]] for n in names}
         if targets is None:
             return res
         d_out = np.empty((B, T - r0, C), dtype=dtype)
@@ -158,8 +165,8 @@ class CpuBackend(Backend):
         w_cat = np.zeros((H + Cp, H), dtype=dtype)  # [W_rec; W_o; 0]
         w_cat[:H] = W[:, I:]
         w_cat[H:H + C] = w_o
-        dw_inT, gcat, acc, dao, bad = backward(
-            model, ev.indptr, ev.indices, ev.values, w_inT, w_recT, w_oT, a_o, b_o, cell, k, kc,
+        dw_inT, gcat, acc, dao, bad = mod.backward(
+            ev.indptr, ev.indices, ev.values, w_inT, w_recT, w_oT, a_o, b_o, cell, k, kc,
             tape.K, tape.zbits, tape.ckpt, tape.O, w_in, w_cat, d_out, r0,
             int(truncation or 0), dx, nchunk)
         if bad:
@@ -167,9 +174,8 @@ class CpuBackend(Backend):
                 f"cpu backend: {bad} recomputed spike steps differ from the forward pass "
                 "(non-deterministic arithmetic?); gradients would be wrong")
         g = {}
-        acc = acc.sum(axis=0)
-        hidden = {n: p[f"hidden.{n}"] for n in get_neuron(spec.neuron).PARAM_NAMES}
-        for n, v in mod.finish(hidden, consts, acc).items():
+        acc = acc.sum(axis=0)  # (NACC, H): the model's ACC_ROWS
+        for n, v in spec.model.finish(hidden_of(spec.model, p), consts, acc).items():
             g[f"hidden.{n}"] = v
         dW = np.empty((H, I + H), dtype=dtype)
         dW[:, :I] = dw_inT.sum(axis=0).T

@@ -2,25 +2,33 @@
 
 Arguments as in every model module of this package (see :mod:`.brf`):
 ``cell_forward(cur, old, new, cell, k, kc)`` (eqs. (H1)–(H6)) and
-``cell_backward(old, new, dz, dn, dp, dI, acc, cell, k, kc)`` (eqs. (H7)–(H14)).
+``cell_backward(old, new, dz, dnew, dold, dI, acc, cell, k, kc)`` (eqs. (H7)–(H14)), and the
+same constants and entry points.
 
 Rows of the state array: ``z, u, v, q``; rows 1..3 are checkpointed. ``cell`` rows: ω, ω², β
-(``resonet.neurons.bhrf.derive``); ``k``: δ, ϑ, 0.9, 1, 0.005, 2δ, −2δ.
+(``resonet.neurons.bhrf.derive``); ``k``: δ, ϑ, 0.9, 1, 0.005, 2δ, −2δ; ``acc`` rows Σ b̄,
+Σ v'·ū_tot.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from ...neurons import bhrf as ref
+from . import network
 from .common import dspike, surrogate_tuple
-from .config import FASTMATH
+from .config import CACHE, FASTMATH
 
-STATE_NAMES = ref.STATE_NAMES  # z, u, v, q
+ROW_Z, ROW_U, ROW_V, ROW_Q = range(4)
 ROWS = 4
 CKPT_ROWS = 3  # u, v, q
+STATE_ROWS = {"z": ROW_Z, "u": ROW_U, "v": ROW_V, "q": ROW_Q}  # = ref.STATE_NAMES
+CELL_OMEGA, CELL_OMEGA2, CELL_BETA = range(3)
 K_DT, K_THETA, K_QDEC, K_ONE, K_P, K_2DT, K_M2DT = range(7)
+ACC_DB, ACC_VU = range(2)  # ref.ACC_ROWS
+NACC = len(ref.ACC_ROWS)
+READS_Z = False
 
 
 def pack(c: ref.Consts, dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -30,18 +38,11 @@ def pack(c: ref.Consts, dtype) -> tuple[np.ndarray, np.ndarray]:
     return cell, k
 
 
-def finish(params: dict, c: ref.Consts, acc: np.ndarray) -> dict:
-    """Eq. (H14): ``acc[0]`` = Σ b̄, ``acc[1]`` = Σ v'·ū'_tot (over batch and time)."""
-    dc = {"omega": (2.0 * ref.P_COEF) * c.omega * acc[0] - (2.0 * c.dt) * c.omega * acc[1],
-          "beta": acc[0].copy()}
-    return ref.raw_grads(params, dc)
-
-
 @njit(fastmath=FASTMATH)
 def cell_forward(cur, old, new, cell, k, kc):
     """Eqs. (H1)–(H6) for one sample."""
-    omega2 = cell[1]
-    beta = cell[2]
+    omega2 = cell[CELL_OMEGA2]
+    beta = cell[CELL_BETA]
     dt = k[K_DT]
     theta = k[K_THETA]
     qdec = k[K_QDEC]
@@ -49,13 +50,13 @@ def cell_forward(cur, old, new, cell, k, kc):
     pc = k[K_P]
     two_dt = k[K_2DT]
     zero = one - one
-    u0 = old[1]
-    v0 = old[2]
-    q0 = old[3]
-    z1 = new[0]
-    u1 = new[1]
-    v1 = new[2]
-    q1 = new[3]
+    u0 = old[ROW_U]
+    v0 = old[ROW_V]
+    q0 = old[ROW_Q]
+    z1 = new[ROW_Z]
+    u1 = new[ROW_U]
+    v1 = new[ROW_V]
+    q1 = new[ROW_Q]
     for h in range(cur.shape[0]):
         u = u0[h]
         q = q0[h]
@@ -71,7 +72,7 @@ def cell_forward(cur, old, new, cell, k, kc):
 
 
 @njit(fastmath=FASTMATH)
-def cell_backward(old, new, dz, dn, dp, dI, acc, cell, k, kc):
+def cell_backward(old, new, dz, dnew, dold, dI, acc, cell, k, kc):
     """VJP of one step, eqs. (H7)–(H14), for one sample.
 
     With b = (ω²p + β) + q and s = (u' − ϑ) − q:
@@ -80,12 +81,12 @@ def cell_backward(old, new, dz, dn, dp, dI, acc, cell, k, kc):
     Ī = δ ū_tot, acc += (b̄, v' ū_tot) (H14).
 
     One loop per output row, as in :func:`.brf.cell_backward` (a single loop storing 6 rows
-    while reading 11 stays scalar). ds and ū_tot are kept in the rows of q̄ and z̄ of ``dp``
+    while reading 11 stays scalar). ds and ū_tot are kept in the rows of q̄ and z̄ of ``dold``
     (overwritten last); every value is the same expression as in the single loop, rounded to
     the same dtype when stored, so the results are bit-identical.
     """
-    omega2 = cell[1]
-    beta = cell[2]
+    omega2 = cell[CELL_OMEGA2]
+    beta = cell[CELL_BETA]
     dt = k[K_DT]
     theta = k[K_THETA]
     qdec = k[K_QDEC]
@@ -94,20 +95,20 @@ def cell_backward(old, new, dz, dn, dp, dI, acc, cell, k, kc):
     two_dt = k[K_2DT]
     m2dt = k[K_M2DT]
     H = dz.shape[0]
-    u0 = old[1]
-    q0 = old[3]
-    u1 = new[1]
-    v1 = new[2]
+    u0 = old[ROW_U]
+    q0 = old[ROW_Q]
+    u1 = new[ROW_U]
+    v1 = new[ROW_V]
     g = surrogate_tuple(kc)
-    du1 = dn[1]
-    dv1 = dn[2]
-    dq1 = dn[3]
-    dz0 = dp[0]
-    du0 = dp[1]
-    dv0 = dp[2]
-    dq0 = dp[3]
-    a_db = acc[0]
-    a_vu = acc[1]
+    du1 = dnew[ROW_U]
+    dv1 = dnew[ROW_V]
+    dq1 = dnew[ROW_Q]
+    dz0 = dold[ROW_Z]
+    du0 = dold[ROW_U]
+    dv0 = dold[ROW_V]
+    dq0 = dold[ROW_Q]
+    a_db = acc[ACC_DB]
+    a_vu = acc[ACC_VU]
     # b̄ of (H10) is recomputed where (H13) needs it, as b and b̄ in brf.cell_backward.
     ds = dq0  # scratch: ds of (H7) until (H13) overwrites it
     du_tot = dz0  # scratch: ū_tot of (H8) until it is zeroed at the end
@@ -131,3 +132,30 @@ def cell_backward(old, new, dz, dn, dp, dI, acc, cell, k, kc):
         dI[h] = dt * du_tot[h]
     for h in range(H):
         dz0[h] = 0  # the cell does not read z_{t−1}
+
+
+# ------------------------------------------------------------------- entry points (this model)
+@njit(parallel=True, cache=CACHE, fastmath=FASTMATH)
+def forward(indptr, indices, values, w_inT, w_recT, w_oT, a_o, b_o, cell, k, kc, K, zbits, ckpt,
+            O, nspk, states):
+    """Eqs. (N1)–(N3) for every sample with this cell; see :func:`.network.forward_sample`."""
+    ev = (indptr, indices, values)
+    for b in prange(O.shape[0]):
+        network.forward_sample(cell_forward, ROWS, b, ev, w_inT, w_recT, w_oT, a_o, b_o, cell, k,
+                               kc, K, zbits, ckpt, O, nspk, states)
+
+
+@njit(parallel=True, cache=CACHE, fastmath=FASTMATH)
+def backward(indptr, indices, values, w_inT, w_recT, w_oT, a_o, b_o, cell, k, kc, K, zbits, ckpt,
+             O, w_in, w_cat, d_out, r0, trunc, dx, nchunk):
+    """BPTT, eqs. (N5)–(N9), with this cell, one chunk of the batch per thread; see
+    :func:`.network.backward_chunk`. Returns the per-chunk buffers (summed by the caller) and the
+    number of recomputed steps whose spikes differ from the forward's (must be 0)."""
+    ev = (indptr, indices, values)
+    buffers = network.gradient_buffers(nchunk, w_inT, w_cat, O, NACC)
+    for c in prange(nchunk):
+        network.backward_chunk(cell_forward, cell_backward, ROWS, READS_Z, c, nchunk, ev, w_inT,
+                               w_recT, w_oT, a_o, b_o, cell, k, kc, K, zbits, ckpt, O, w_in, w_cat,
+                               d_out, r0, trunc, dx, buffers)
+    dw_inT, gcat, acc, dao, bad = buffers
+    return dw_inT, gcat, acc, dao, bad.sum()

@@ -4,15 +4,21 @@ Same arguments, in the same order, in every model module of this package:
 
 - ``cell_forward(cur, old, new, cell, k, kc)``: eqs. (B2)–(B7). ``cur`` (H,) is I_t; ``old``
   and ``new`` (ROWS, H) are the state before and after the step, row 0 the spike z (0/1).
-- ``cell_backward(old, new, dz, dn, dp, dI, acc, cell, k, kc)``: eqs. (B8)–(B15). ``dz`` (H,)
-  is z̄_t from the readout and the next step's recurrent current (N6); ``dn`` (ROWS, H) holds
-  the adjoints of the state components of ``new`` coming from step t+1, ``dp`` receives those
-  of ``old``; ``dI`` receives Ī_t; ``acc`` (2, H) accumulates the per-neuron sums of (B15).
-  ``kc`` holds the common constants (resonet.kernels.cpu.common), here the surrogate's.
+- ``cell_backward(old, new, dz, dnew, dold, dI, acc, cell, k, kc)``: eqs. (B8)–(B15). ``dz``
+  (H,) is z̄_t from the readout and the next step's recurrent current (N6); ``dnew`` (ROWS, H)
+  holds the adjoints of the state components of ``new`` coming from step t+1, ``dold``
+  receives those of ``old``; ``dI`` receives Ī_t; ``acc`` (NACC, H) accumulates the per-neuron
+  sums of (B15) (the model's ACC_ROWS). ``kc`` holds the common constants
+  (resonet.kernels.cpu.common), here the surrogate's.
 
-Rows of the state array: ``z, u, v, q`` (= STATE_NAMES of the reference); rows 1..3 are the
-continuous state kept at checkpoints. ``cell`` rows: ω, β, p(ω), p'(ω) (from
-``resonet.neurons.brf.derive``); ``k``: δ, ϑ, 0.9, 1.
+and the same constants: ``ROWS``/``ROW_*`` (the state array, row 0 the spike z; rows 1 …
+CKPT_ROWS are the continuous state kept at checkpoints), ``STATE_ROWS`` (reference state name →
+row), ``CELL_*`` (rows of ``cell``, per-neuron constants from the reference's ``derive``), ``K_*``
+(entries of ``k``), ``ACC_*``, ``NACC``, ``READS_Z`` (the cell reads z_{t−1}), ``pack``, and the
+entry points ``forward``/``backward`` (:mod:`.network`).
+
+Here: state rows z, u, v, q (= STATE_NAMES of the reference); ``cell`` rows ω, β, p(ω), p'(ω);
+``k``: δ, ϑ, 0.9, 1; ``acc`` rows Σ δ(v̄'u − ū_tot v), Σ b̄.
 
 The arithmetic is written in the reference's association order and fastmath is off, so float64
 states agree with the reference to the rounding of I_t (reference-spec §0.1). The surrogate's
@@ -22,16 +28,22 @@ exp is the kernels' own vectorisable one (common.exp_neg, ≤ 1 ulp from np.exp 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from ...neurons import brf as ref
+from . import network
 from .common import dspike, surrogate_tuple
-from .config import FASTMATH
+from .config import CACHE, FASTMATH
 
-STATE_NAMES = ref.STATE_NAMES  # z, u, v, q
+ROW_Z, ROW_U, ROW_V, ROW_Q = range(4)
 ROWS = 4  # rows of the state array
 CKPT_ROWS = 3  # u, v, q
+STATE_ROWS = {"z": ROW_Z, "u": ROW_U, "v": ROW_V, "q": ROW_Q}  # = ref.STATE_NAMES
+CELL_OMEGA, CELL_BETA, CELL_P, CELL_DP = range(4)
 K_DT, K_THETA, K_QDEC, K_ONE = range(4)
+ACC_OMEGA, ACC_DB = range(2)  # ref.ACC_ROWS
+NACC = len(ref.ACC_ROWS)
+READS_Z = False
 
 
 def pack(c: ref.Consts, dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -41,33 +53,24 @@ def pack(c: ref.Consts, dtype) -> tuple[np.ndarray, np.ndarray]:
     return cell, k
 
 
-def finish(params: dict, c: ref.Consts, acc: np.ndarray) -> dict:
-    """Raw-parameter gradients from the accumulated sums (eqs. (B15)–(B16)).
-
-    ``acc[0]`` = Σ δ(v̄'u − ū'_tot v), ``acc[1]`` = Σ b̄ (over batch and time).
-    """
-    dc = {"omega": acc[0] + c.dp * acc[1], "beta": -acc[1]}
-    return ref.raw_grads(params, dc)
-
-
 @njit(fastmath=FASTMATH)
 def cell_forward(cur, old, new, cell, k, kc):
     """Eqs. (B2)–(B7) for one sample."""
-    omega = cell[0]
-    beta = cell[1]
-    p = cell[2]
+    omega = cell[CELL_OMEGA]
+    beta = cell[CELL_BETA]
+    p = cell[CELL_P]
     dt = k[K_DT]
     theta = k[K_THETA]
     qdec = k[K_QDEC]
     one = k[K_ONE]
     zero = one - one
-    u0 = old[1]
-    v0 = old[2]
-    q0 = old[3]
-    z1 = new[0]
-    u1 = new[1]
-    v1 = new[2]
-    q1 = new[3]
+    u0 = old[ROW_U]
+    v0 = old[ROW_V]
+    q0 = old[ROW_Q]
+    z1 = new[ROW_Z]
+    u1 = new[ROW_U]
+    v1 = new[ROW_V]
+    q1 = new[ROW_Q]
     for h in range(cur.shape[0]):
         u = u0[h]
         v = v0[h]
@@ -84,7 +87,7 @@ def cell_forward(cur, old, new, cell, k, kc):
 
 
 @njit(fastmath=FASTMATH)
-def cell_backward(old, new, dz, dn, dp, dI, acc, cell, k, kc):
+def cell_backward(old, new, dz, dnew, dold, dI, acc, cell, k, kc):
     """VJP of one step, eqs. (B8)–(B15), for one sample.
 
     With b = (p − β) − q and s = (u' − ϑ) − q:
@@ -96,32 +99,32 @@ def cell_backward(old, new, dz, dn, dp, dI, acc, cell, k, kc):
     these many array views only after run-time overlap checks between every stored array and
     every other one, and it gives up when there are more than a handful (one loop storing 7
     rows while reading 12 stayed scalar: 0.8 µs per 256 neurons in float32; split: 0.52 µs).
-    ds and ū_tot are kept in the rows of q̄ and z̄ of ``dp`` (overwritten last), so no scratch
+    ds and ū_tot are kept in the rows of q̄ and z̄ of ``dold`` (overwritten last), so no scratch
     is needed. Every value is the same expression as in the single loop, rounded to the same
     dtype when stored, so the results are bit-identical.
     """
-    omega = cell[0]
-    beta = cell[1]
-    p = cell[2]
+    omega = cell[CELL_OMEGA]
+    beta = cell[CELL_BETA]
+    p = cell[CELL_P]
     dt = k[K_DT]
     theta = k[K_THETA]
     qdec = k[K_QDEC]
     one = k[K_ONE]
     H = dz.shape[0]
-    u0 = old[1]
-    v0 = old[2]
-    q0 = old[3]
-    u1 = new[1]
+    u0 = old[ROW_U]
+    v0 = old[ROW_V]
+    q0 = old[ROW_Q]
+    u1 = new[ROW_U]
     g = surrogate_tuple(kc)
-    du1 = dn[1]
-    dv1 = dn[2]
-    dq1 = dn[3]
-    dz0 = dp[0]
-    du0 = dp[1]
-    dv0 = dp[2]
-    dq0 = dp[3]
-    a_om = acc[0]
-    a_db = acc[1]
+    du1 = dnew[ROW_U]
+    dv1 = dnew[ROW_V]
+    dq1 = dnew[ROW_Q]
+    dz0 = dold[ROW_Z]
+    du0 = dold[ROW_U]
+    dv0 = dold[ROW_V]
+    dq0 = dold[ROW_Q]
+    a_om = acc[ACC_OMEGA]
+    a_db = acc[ACC_DB]
     # b and b̄ are recomputed in each loop that needs them: keeping them in a scratch row
     # measured no faster (docs/cpu-kernels.md, "Things tried and dropped").
     ds = dq0  # scratch: ds of (B9) until (B14) overwrites it
@@ -148,3 +151,30 @@ def cell_backward(old, new, dz, dn, dp, dI, acc, cell, k, kc):
         dI[h] = dt * du_tot[h]
     for h in range(H):
         dz0[h] = 0  # the cell does not read z_{t−1}
+
+
+# ------------------------------------------------------------------- entry points (this model)
+@njit(parallel=True, cache=CACHE, fastmath=FASTMATH)
+def forward(indptr, indices, values, w_inT, w_recT, w_oT, a_o, b_o, cell, k, kc, K, zbits, ckpt,
+            O, nspk, states):
+    """Eqs. (N1)–(N3) for every sample with this cell; see :func:`.network.forward_sample`."""
+    ev = (indptr, indices, values)
+    for b in prange(O.shape[0]):
+        network.forward_sample(cell_forward, ROWS, b, ev, w_inT, w_recT, w_oT, a_o, b_o, cell, k,
+                               kc, K, zbits, ckpt, O, nspk, states)
+
+
+@njit(parallel=True, cache=CACHE, fastmath=FASTMATH)
+def backward(indptr, indices, values, w_inT, w_recT, w_oT, a_o, b_o, cell, k, kc, K, zbits, ckpt,
+             O, w_in, w_cat, d_out, r0, trunc, dx, nchunk):
+    """BPTT, eqs. (N5)–(N9), with this cell, one chunk of the batch per thread; see
+    :func:`.network.backward_chunk`. Returns the per-chunk buffers (summed by the caller) and the
+    number of recomputed steps whose spikes differ from the forward's (must be 0)."""
+    ev = (indptr, indices, values)
+    buffers = network.gradient_buffers(nchunk, w_inT, w_cat, O, NACC)
+    for c in prange(nchunk):
+        network.backward_chunk(cell_forward, cell_backward, ROWS, READS_Z, c, nchunk, ev, w_inT,
+                               w_recT, w_oT, a_o, b_o, cell, k, kc, K, zbits, ckpt, O, w_in, w_cat,
+                               d_out, r0, trunc, dx, buffers)
+    dw_inT, gcat, acc, dao, bad = buffers
+    return dw_inT, gcat, acc, dao, bad.sum()

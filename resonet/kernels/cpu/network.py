@@ -1,16 +1,27 @@
-"""The fused forward and BPTT kernels over a whole sequence (docs/derivations/network.md).
+"""The fused forward and BPTT over a whole sequence (docs/derivations/network.md), written once
+for every model.
 
-``forward`` runs eqs. (N1)–(N4) for every sample of the batch in parallel (``prange`` over b)
-and writes the compact tape; ``backward`` runs eqs. (N5)–(N9) in parallel over batch chunks
-(one per thread), each accumulating into its own gradient buffers (no races; the caller sums
-the per-chunk buffers in chunk order). The model is chosen by a small integer (``MODEL_IDS``) and the cell
-step comes from that model's module (:mod:`.brf`, :mod:`.bhrf`, :mod:`.rf`, :mod:`.alif`, all
-with the same arguments), so one compiled forward and one backward per dtype serve every model.
+Each model's kernel module (:mod:`.brf`, :mod:`.bhrf`, …) defines ``cell_forward`` and
+``cell_backward`` (one step and its VJP, the same arguments in every model) and two thin
+``@njit(parallel=True, cache=True)`` entry points, ``forward`` and ``backward``, whose ``prange``
+loops call the templates here with that model's cell functions:
+
+- :func:`forward_sample`: eqs. (N1)–(N4) for one sample (the entry point runs it for every
+  sample of the batch in parallel), writing the compact tape;
+- :func:`backward_chunk`: eqs. (N5)–(N9) for one chunk of the batch (one per thread), into the
+  chunk's own gradient buffers (:func:`gradient_buffers`; no races, the caller sums the chunks
+  in chunk order).
+
+The templates take the cell functions as arguments and are inlined (``inline="always"``) into
+each model's entry points, so every model gets its own compiled kernel (no dispatch on a model
+code, no list of models here) and numba can cache it: a jitted function passed as a value to a
+compiled (not inlined) function would make the caller uncachable ("dynamic globals").
 
 Tape (per sample; docs/cpu-kernels.md):
 
 - ``zbits`` (B, T, ⌈H/8⌉) uint8: every spike, one bit each;
-- ``ckpt`` (B, ⌈T/K⌉, CKPT_ROWS, H): the continuous state (u, v, q / u, a) before steps 0, K, 2K…;
+- ``ckpt`` (B, ⌈T/K⌉, CKPT_ROWS, H): the continuous state (rows 1 … CKPT_ROWS of the model's
+  state array, e.g. u, v, q) before steps 0, K, 2K…;
 - ``O`` (B, T, C): the readout at every step (the outputs; backward reads o_{t−1} for dα_o).
 
 The backward walks the segments [sK, (s+1)K) from the last to the first: it recomputes the
@@ -22,9 +33,8 @@ bits and any difference is reported), then walks the segment backwards in time.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from . import alif, bhrf, brf, rf
 from .common import (
     collect,
     input_current,
@@ -37,57 +47,30 @@ from .common import (
     same_bytes,
     unpack,
 )
-from .config import CACHE, FASTMATH
+from .config import FASTMATH
 
-BRF, BHRF, RF, ALIF = range(4)
 TILE = 4  # samples per thread that walk back in time together (they share W_cat row loads)
-MODEL_IDS = {"brf": BRF, "bhrf": BHRF, "rf": RF, "alif": ALIF}
-MODULES = {"brf": brf, "bhrf": bhrf, "rf": rf, "alif": alif}
 
 
-@njit(fastmath=FASTMATH)
-def cell_forward(model, cur, old, new, cell, k, kc):
-    if model == BRF:
-        brf.cell_forward(cur, old, new, cell, k, kc)
-    elif model == BHRF:
-        bhrf.cell_forward(cur, old, new, cell, k, kc)
-    elif model == RF:
-        rf.cell_forward(cur, old, new, cell, k, kc)
-    else:
-        alif.cell_forward(cur, old, new, cell, k, kc)
+@njit(fastmath=FASTMATH, inline="always")
+def forward_sample(cell_forward, rows, b, ev, w_inT, w_recT, w_oT, a_o, b_o, cell, k, kc, K, zbits,
+                   ckpt, O, nspk, states):
+    """Eqs. (N1)–(N3) over the whole sequence for sample b, with the model's ``cell_forward`` and
+    its ``rows`` (state array rows, z first).
 
-
-@njit(fastmath=FASTMATH)
-def cell_backward(model, old, new, dz, dn, dp, dI, acc, cell, k, kc):
-    if model == BRF:
-        brf.cell_backward(old, new, dz, dn, dp, dI, acc, cell, k, kc)
-    elif model == BHRF:
-        bhrf.cell_backward(old, new, dz, dn, dp, dI, acc, cell, k, kc)
-    elif model == RF:
-        rf.cell_backward(old, new, dz, dn, dp, dI, acc, cell, k, kc)
-    else:
-        alif.cell_backward(old, new, dz, dn, dp, dI, acc, cell, k, kc)
-
-
-@njit(fastmath=FASTMATH)
-def cell_rows(model):
-    if model == BRF:
-        return brf.ROWS
-    if model == BHRF:
-        return bhrf.ROWS
-    if model == RF:
-        return rf.ROWS
-    return alif.ROWS
-
-
-@njit(fastmath=FASTMATH)
-def forward_sample(model, b, indptr, indices, values, w_inT, w_recT, w_oT, a_o, b_o, cell, k, kc,
-                   K, zbits, ckpt, O, nspk, states):
-    """Eqs. (N1)–(N3) over the whole sequence for sample b (see :func:`forward`)."""
+    Input: CSR events ``ev`` = (``indptr`` over rows t*B + b, ``indices``, ``values`` or empty
+    for binary); weights ``w_inT`` (I, H), ``w_recT`` (H, H), ``w_oT`` (H, Cp); readout α and 1 − α
+    (C,); the model's ``cell`` (·, H) and ``k`` constants, the common ``kc``; checkpoint
+    interval K. Output: ``zbits`` (B, T, ⌈H/8⌉), ``ckpt`` (B, ⌈T/K⌉, CKPT_ROWS, H), ``O``
+    (B, T, C), ``nspk`` (B,). ``states`` (len(STATE_NAMES), T, B, H) receives every state when
+    its T axis is nonzero (the slower path for verify/tests); pass a (·, 0, 0, 0) array
+    otherwise. ``zbits`` and ``ckpt`` have zero-length T / segment axes for inference.
+    """
+    indptr, indices, values = ev
     B, T, C = O.shape
     H = w_recT.shape[0]
     ft = w_inT.dtype
-    st = np.zeros((2, cell_rows(model), H), dtype=ft)  # state before / after the step
+    st = np.zeros((2, rows, H), dtype=ft)  # state before / after the step
     cur = np.empty(H, dtype=ft)
     idx = np.empty(H, dtype=np.int64)  # spikes of the last step
     o = np.zeros(C, dtype=ft)
@@ -104,7 +87,7 @@ def forward_sample(model, b, indptr, indices, values, w_inT, w_recT, w_oT, a_o, 
             for j in range(ckpt.shape[2]):
                 ckpt[b, t // K, j, :] = old[1 + j]
         input_current(cur, t * B + b, indptr, indices, values, w_inT, w_recT, idx, n)  # (N1)
-        cell_forward(model, cur, old, new, cell, k, kc)  # (N2)
+        cell_forward(cur, old, new, cell, k, kc)  # (N2)
         n = collect(new[0], idx, zbits[b, t] if tape else nobits)
         cnt += n
         readout_forward(o, r, idx, n, w_oT, a_o, b_o)  # (N3)
@@ -115,31 +98,14 @@ def forward_sample(model, b, indptr, indices, values, w_inT, w_recT, w_oT, a_o, 
     nspk[b] = cnt
 
 
-@njit(parallel=True, cache=CACHE, fastmath=FASTMATH)
-def forward(model, indptr, indices, values, w_inT, w_recT, w_oT, a_o, b_o, cell, k, kc, K,
-            zbits, ckpt, O, nspk, states):
-    """Eqs. (N1)–(N3) over the sequence for every sample; fills the tape, O and nspk.
-
-    Input: CSR events (``indptr`` over rows t*B + b, ``indices``, ``values`` or empty for
-    binary); weights ``w_inT`` (I, H), ``w_recT`` (H, H), ``w_oT`` (H, C); readout α and 1 − α
-    (C,); the model's ``cell`` (·, H) and ``k`` constants, the common ``kc``; checkpoint
-    interval K. Output: ``zbits`` (B, T, ⌈H/8⌉), ``ckpt`` (B, ⌈T/K⌉, CKPT_ROWS, H), ``O``
-    (B, T, C), ``nspk`` (B,). ``states`` (len(STATE_NAMES), T, B, H) receives every state when
-    its T axis is nonzero (the slower path for verify/tests); pass a (·, 0, 0, 0) array
-    otherwise. ``zbits`` and ``ckpt`` have zero-length T / segment axes for inference.
-    """
-    for b in prange(O.shape[0]):
-        forward_sample(model, b, indptr, indices, values, w_inT, w_recT, w_oT, a_o, b_o, cell, k,
-                       kc, K, zbits, ckpt, O, nspk, states)
-
-
-@njit(fastmath=FASTMATH)
-def recompute_segment(model, b, s, t0, t1, B, indptr, indices, values, w_inT, w_recT, cell, k, kc,
-                      zbits, ckpt, seg, idxs, ns, cur, chk):
+@njit(fastmath=FASTMATH, inline="always")
+def recompute_segment(cell_forward, b, s, t0, t1, B, ev, w_inT, w_recT, cell, k, kc, zbits, ckpt,
+                      seg, idxs, ns, cur, chk):
     """States of steps [t0, t1) of sample b from checkpoint s into ``seg`` (row 0: before t0),
     spike lists into ``idxs``/``ns``; the same code as the forward, so the same values. Returns
     the number of steps whose recomputed spikes differ from the stored bits (0 unless the
     arithmetic is not deterministic); ``chk`` is scratch for the recomputed bits."""
+    indptr, indices, values = ev
     H = cur.shape[0]
     seg[0, 0, :] = 0
     for j in range(ckpt.shape[2]):
@@ -155,18 +121,19 @@ def recompute_segment(model, b, s, t0, t1, B, indptr, indices, values, w_inT, w_
         kk = t - t0 + 1
         input_current(cur, t * B + b, indptr, indices, values, w_inT, w_recT, idxs[kk - 1],
                       ns[kk - 1])  # (N1)
-        cell_forward(model, cur, seg[kk - 1], seg[kk], cell, k, kc)  # (N2)
+        cell_forward(cur, seg[kk - 1], seg[kk], cell, k, kc)  # (N2)
         ns[kk] = collect(seg[kk, 0], idxs[kk], chk)
         if not same_bytes(chk, zbits[b, t]):
             bad += 1
     return bad
 
 
-@njit(fastmath=FASTMATH)
-def backward_samples(model, lo, hi, indptr, indices, values, w_inT, w_recT, w_oT, a_o, b_o, cell,
-                     k, kc, K, zbits, ckpt, O, w_in, w_cat, d_out, r0, trunc, dx,
+@njit(fastmath=FASTMATH, inline="always")
+def backward_samples(cell_forward, cell_backward, rows, reads_z, lo, hi, ev, w_inT, w_recT, w_oT,
+                     a_o, b_o, cell, k, kc, K, zbits, ckpt, O, w_in, w_cat, d_out, r0, trunc, dx,
                      gin, gcat, gacc, gao):
     """BPTT of samples [lo, hi) into one chunk's gradient buffers; returns the recompute check.
+    ``reads_z``: the cell reads z_{t−1} (ALIF's adaptation), so its VJP returns a z̄_{t−1} to add.
 
     The samples go in tiles of up to TILE that walk back in time in lockstep (j indexes the
     sample in the tile), so the dense product of (N5)–(N6) reuses each weight row four times.
@@ -174,11 +141,12 @@ def backward_samples(model, lo, hi, indptr, indices, values, w_inT, w_recT, w_oT
     product, and at once the row that the neurons spiking at t add to their row of ``gcat``
     (dW_recᵀ row, then dW_oᵀ row: one pass instead of two).
     """
+    indptr, indices, values = ev
     B, T, C = O.shape
     H = w_recT.shape[0]
     L = gcat.shape[1]  # H + Cp
     KD = H + C  # rows of w_cat that take part in the product (the rest is padding)
-    ROWS = cell_rows(model)
+    ROWS = rows
     nseg = ckpt.shape[1]
     ft = w_inT.dtype
     seg = np.zeros((TILE, K + 1, ROWS, H), dtype=ft)  # segment states, [:, 0] = before it
@@ -192,7 +160,6 @@ def backward_samples(model, lo, hi, indptr, indices, values, w_inT, w_recT, w_oT
     r = np.empty(w_oT.shape[1], dtype=ft)
     chk = np.empty(zbits.shape[2], dtype=np.uint8)
     want_dx = dx.shape[0] > 0
-    alif = model == ALIF
     bad = 0
     for b0 in range(lo, hi, TILE):
         nt = min(TILE, hi - b0)
@@ -204,9 +171,9 @@ def backward_samples(model, lo, hi, indptr, indices, values, w_inT, w_recT, w_oT
             t0 = s * K
             t1 = min(T, t0 + K)
             for j in range(nt):
-                bad += recompute_segment(model, b0 + j, s, t0, t1, B, indptr, indices, values,
-                                         w_inT, w_recT, cell, k, kc, zbits, ckpt, seg[j], idxs[j],
-                                         ns[j], cur, chk)
+                bad += recompute_segment(cell_forward, b0 + j, s, t0, t1, B, ev, w_inT, w_recT,
+                                         cell, k, kc, zbits, ckpt, seg[j], idxs[j], ns[j], cur,
+                                         chk)
             for t in range(t1 - 1, t0 - 1, -1):  # walk the segment backwards
                 kk = t - t0 + 1
                 cut = trunc > 0 and t != T - 1 and (t + 1) % trunc == 0  # states detached
@@ -228,11 +195,11 @@ def backward_samples(model, lo, hi, indptr, indices, values, w_inT, w_recT, w_oT
                     dn = dcar[a, j]
                     dI = ag[1 - a, j, :H]
                     dzj = dz[j]
-                    if alif:
+                    if reads_z:
                         dn0 = dn[0]
                         for h in range(H):
-                            dzj[h] += dn0[h]  # (N6): + z̄_t from the ALIF cell of step t+1
-                    cell_backward(model, seg[j, kk - 1], seg[j, kk], dzj, dn, dcar[1 - a, j], dI,
+                            dzj[h] += dn0[h]  # (N6): + z̄_t from the cell of step t+1 (ALIF)
+                    cell_backward(seg[j, kk - 1], seg[j, kk], dzj, dn, dcar[1 - a, j], dI,
                                   gacc, cell, k, kc)
                     input_grad(gin, t * B + b, indptr, indices, values, dI)  # (N7)
                     if want_dx:
@@ -241,35 +208,47 @@ def backward_samples(model, lo, hi, indptr, indices, values, w_inT, w_recT, w_oT
     return bad
 
 
-@njit(parallel=True, cache=CACHE, fastmath=FASTMATH)
-def backward(model, indptr, indices, values, w_inT, w_recT, w_oT, a_o, b_o, cell, k, kc, K,
-             zbits, ckpt, O, w_in, w_cat, d_out, r0, trunc, dx, nchunk):
-    """BPTT, eqs. (N5)–(N9), from the tape of :func:`forward` (same leading arguments).
+@njit(fastmath=FASTMATH)
+def gradient_buffers(nchunk, w_inT, w_cat, O, nacc):
+    """Zeroed per-chunk gradient buffers of :func:`backward_chunk`: dW_inᵀ (nchunk, I, H),
+    [dW_recᵀ | dW_oᵀ | 0] (nchunk, H, H + Cp), the cell sums (nchunk, nacc, H) (the model's
+    ACC_ROWS), dα_o (nchunk, C) and the recompute check (nchunk,)."""
+    C = O.shape[2]
+    I = w_inT.shape[0]  # noqa: E741
+    H = w_inT.shape[1]
+    ft = w_inT.dtype
+    dw_inT = np.zeros((nchunk, I, H), dtype=ft)
+    gcat = np.zeros((nchunk, H, w_cat.shape[0]), dtype=ft)
+    acc = np.zeros((nchunk, nacc, H), dtype=ft)
+    dao = np.zeros((nchunk, C), dtype=ft)
+    bad = np.zeros(nchunk, dtype=np.int64)
+    return dw_inT, gcat, acc, dao, bad
+
+
+@njit(fastmath=FASTMATH, inline="always")
+def backward_chunk(cell_forward, cell_backward, rows, reads_z, c, nchunk, ev, w_inT, w_recT, w_oT,
+                   a_o, b_o, cell, k, kc, K, zbits, ckpt, O, w_in, w_cat, d_out, r0, trunc, dx,
+                   buffers):
+    """BPTT, eqs. (N5)–(N9), of chunk c of the batch from the tape of :func:`forward_sample`
+    (same leading arguments), into the chunk's slice of ``buffers`` (:func:`gradient_buffers`).
+
+    (The inlined templates take at most 30 arguments, hence the tuples ``ev`` and ``buffers``:
+    CPython passes more as ``*args``, which numba's inliner refuses.)
 
     ``w_in`` (H, I) = W_h[:, :I]; ``w_cat`` (H + Cp, H) stacks W_rec = W_h[:, I:] over W_o and
     Cp − C zero rows, so that Ī_{t+1} W_rec + z̄ᵒ_t of (N5)–(N6) is one product
     [Ī_{t+1}, r̄_t] w_cat. ``d_out`` (B, T − r0, C) is ∂L/∂o_t of the recorded steps t ≥ r0;
     ``trunc`` > 0 drops the adjoints flowing from step t+1 into step t after every chunk of
-    ``trunc`` steps (resonet.network.truncation_cuts); ``dx`` (T, B, I) receives x̄ when its T
-    axis is nonzero. The batch is split into ``nchunk`` chunks of whole tiles. Returns
-    per-chunk buffers (summed by the caller): dW_inᵀ (nchunk, I, H), [dW_recᵀ | dW_oᵀ | 0]
-    (nchunk, H, H + Cp), the cell sums (nchunk, 2, H), dα_o (nchunk, C), and the number of
-    recomputed steps whose spikes differed from the stored ones (must be 0).
+    ``trunc`` steps (resonet.spec.truncation_cuts); ``dx`` (T, B, I) receives x̄ when its T
+    axis is nonzero. The batch is split into ``nchunk`` chunks of whole tiles;
+    ``bad[c]`` receives the number of recomputed steps whose spikes differed from the stored
+    ones (must be 0).
     """
-    B, T, C = O.shape
-    I = w_inT.shape[0]  # noqa: E741
-    H = w_recT.shape[0]
-    ft = w_inT.dtype
-    dw_inT = np.zeros((nchunk, I, H), dtype=ft)
-    gcat = np.zeros((nchunk, H, w_cat.shape[0]), dtype=ft)
-    acc = np.zeros((nchunk, 2, H), dtype=ft)
-    dao = np.zeros((nchunk, C), dtype=ft)
-    bad = np.zeros(nchunk, dtype=np.int64)
+    dw_inT, gcat, acc, dao, bad = buffers
+    B = O.shape[0]
     ntile = (B + TILE - 1) // TILE
-    for c in prange(nchunk):
-        lo = (c * ntile // nchunk) * TILE
-        hi = min(B, ((c + 1) * ntile // nchunk) * TILE)
-        bad[c] = backward_samples(model, lo, hi, indptr, indices, values, w_inT, w_recT, w_oT, a_o,
-                                  b_o, cell, k, kc, K, zbits, ckpt, O, w_in, w_cat, d_out, r0,
-                                  trunc, dx, dw_inT[c], gcat[c], acc[c], dao[c])
-    return dw_inT, gcat, acc, dao, bad.sum()
+    lo = (c * ntile // nchunk) * TILE
+    hi = min(B, ((c + 1) * ntile // nchunk) * TILE)
+    bad[c] = backward_samples(cell_forward, cell_backward, rows, reads_z, lo, hi, ev, w_inT,
+                              w_recT, w_oT, a_o, b_o, cell, k, kc, K, zbits, ckpt, O, w_in, w_cat,
+                              d_out, r0, trunc, dx, dw_inT[c], gcat[c], acc[c], dao[c])

@@ -3,7 +3,8 @@
 
 Arguments as in every model module of this package (see :mod:`.brf`):
 ``cell_forward(cur, old, new, cell, k, kc)`` (eqs. (R1)–(R6)) and
-``cell_backward(old, new, dz, dn, dp, dI, acc, cell, k, kc)`` (eqs. (R7)–(R12)).
+``cell_backward(old, new, dz, dnew, dold, dI, acc, cell, k, kc)`` (eqs. (R7)–(R12)), and the
+same constants and entry points.
 
 Rows of the state array: ``z, u, v`` (after the reset) and ``ũ, ṽ`` (before it, kept so the
 backward step needs no second evaluation of (R2)–(R3)); rows 1..2 are checkpointed. ``cell``
@@ -13,16 +14,22 @@ rows: ω, β, −β; ``k``: δ, ϑ, 1, reset (0 none, 1 soft, 2 hard).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from ...neurons import rf as ref
+from . import network
 from .common import dspike, surrogate_tuple
-from .config import FASTMATH
+from .config import CACHE, FASTMATH
 
-STATE_NAMES = ref.STATE_NAMES  # z, u, v
-ROWS = 5  # z, u, v, ũ, ṽ
+ROW_Z, ROW_U, ROW_V, ROW_UT, ROW_VT = range(5)  # ũ, ṽ: before the reset
+ROWS = 5
 CKPT_ROWS = 2  # u, v
+STATE_ROWS = {"z": ROW_Z, "u": ROW_U, "v": ROW_V}  # = ref.STATE_NAMES
+CELL_OMEGA, CELL_BETA, CELL_NBETA = range(3)
 K_DT, K_THETA, K_ONE, K_RESET = range(4)
+ACC_OMEGA, ACC_DB = range(2)  # ref.ACC_ROWS
+NACC = len(ref.ACC_ROWS)
+READS_Z = False
 RESET_CODES = {"none": 0, "soft": 1, "hard": 2}
 
 
@@ -32,29 +39,23 @@ def pack(c: ref.Consts, dtype) -> tuple[np.ndarray, np.ndarray]:
     return cell, k
 
 
-def finish(params: dict, c: ref.Consts, acc: np.ndarray) -> dict:
-    """Eq. (R12): ``acc[0]`` = Σ δ(v̄ u − ū v) (adjoints after the reset VJP), ``acc[1]`` = Σ b̄
-    (b = −β, so β̄ = −Σ b̄); sums over batch and time."""
-    return ref.raw_grads(params, {"omega": acc[0].copy(), "beta": -acc[1]})
-
-
 @njit(fastmath=FASTMATH)
 def cell_forward(cur, old, new, cell, k, kc):
     """Eqs. (R1)–(R6) for one sample."""
-    omega = cell[0]
-    nbeta = cell[2]
+    omega = cell[CELL_OMEGA]
+    nbeta = cell[CELL_NBETA]
     dt = k[K_DT]
     theta = k[K_THETA]
     one = k[K_ONE]
     reset = int(k[K_RESET])
     zero = one - one
-    u0 = old[1]
-    v0 = old[2]
-    z1 = new[0]
-    u1 = new[1]
-    v1 = new[2]
-    ut1 = new[3]
-    vt1 = new[4]
+    u0 = old[ROW_U]
+    v0 = old[ROW_V]
+    z1 = new[ROW_Z]
+    u1 = new[ROW_U]
+    v1 = new[ROW_V]
+    ut1 = new[ROW_UT]
+    vt1 = new[ROW_VT]
     for h in range(cur.shape[0]):
         u = u0[h]
         v = v0[h]
@@ -77,7 +78,7 @@ def cell_forward(cur, old, new, cell, k, kc):
 
 
 @njit(fastmath=FASTMATH)
-def cell_backward(old, new, dz, dn, dp, dI, acc, cell, k, kc):
+def cell_backward(old, new, dz, dnew, dold, dI, acc, cell, k, kc):
     """VJP of one step, eqs. (R7)–(R12), for one sample.
 
     Through the reset (R7): none: ū_t = ū', v̄_t = v̄', z̄_tot = z̄; soft: ū_t = ū', v̄_t = v̄',
@@ -88,30 +89,30 @@ def cell_backward(old, new, dz, dn, dp, dI, acc, cell, k, kc):
 
     One loop per output row, as in :func:`.brf.cell_backward` (a single loop storing 6 rows
     while reading 12 stays scalar), with the reset branch outside the loops. ū_t is kept in
-    the z̄ row of ``dp`` (zeroed last) and v̄_t in ``dI`` (overwritten by Ī last); every value
+    the z̄ row of ``dold`` (zeroed last) and v̄_t in ``dI`` (overwritten by Ī last); every value
     is the same expression as in the single loop, rounded to the same dtype when stored, so
     the results are bit-identical.
     """
-    omega = cell[0]
-    nbeta = cell[2]
+    omega = cell[CELL_OMEGA]
+    nbeta = cell[CELL_NBETA]
     dt = k[K_DT]
     theta = k[K_THETA]
     one = k[K_ONE]
     reset = int(k[K_RESET])
     H = dz.shape[0]
-    u0 = old[1]
-    v0 = old[2]
-    z1 = new[0]
-    ut1 = new[3]
-    vt1 = new[4]
+    u0 = old[ROW_U]
+    v0 = old[ROW_V]
+    z1 = new[ROW_Z]
+    ut1 = new[ROW_UT]
+    vt1 = new[ROW_VT]
     g = surrogate_tuple(kc)
-    du1 = dn[1]
-    dv1 = dn[2]
-    dz0 = dp[0]
-    du0 = dp[1]
-    dv0 = dp[2]
-    a_om = acc[0]
-    a_db = acc[1]
+    du1 = dnew[ROW_U]
+    dv1 = dnew[ROW_V]
+    dz0 = dold[ROW_Z]
+    du0 = dold[ROW_U]
+    dv0 = dold[ROW_V]
+    a_om = acc[ACC_OMEGA]
+    a_db = acc[ACC_DB]
     du_t = dz0  # scratch: ū_t of (R8) until it is zeroed at the end
     dv_t = dI  # scratch: v̄_t of (R7) until Ī overwrites it at the end
     if reset == 1:  # (R7) soft; (R8) with s of (R4)
@@ -142,3 +143,30 @@ def cell_backward(old, new, dz, dn, dp, dI, acc, cell, k, kc):
         dI[h] = dt * du_t[h]  # overwrites v̄_t, read last above
     for h in range(H):
         dz0[h] = 0  # the cell does not read z_{t−1}
+
+
+# ------------------------------------------------------------------- entry points (this model)
+@njit(parallel=True, cache=CACHE, fastmath=FASTMATH)
+def forward(indptr, indices, values, w_inT, w_recT, w_oT, a_o, b_o, cell, k, kc, K, zbits, ckpt,
+            O, nspk, states):
+    """Eqs. (N1)–(N3) for every sample with this cell; see :func:`.network.forward_sample`."""
+    ev = (indptr, indices, values)
+    for b in prange(O.shape[0]):
+        network.forward_sample(cell_forward, ROWS, b, ev, w_inT, w_recT, w_oT, a_o, b_o, cell, k,
+                               kc, K, zbits, ckpt, O, nspk, states)
+
+
+@njit(parallel=True, cache=CACHE, fastmath=FASTMATH)
+def backward(indptr, indices, values, w_inT, w_recT, w_oT, a_o, b_o, cell, k, kc, K, zbits, ckpt,
+             O, w_in, w_cat, d_out, r0, trunc, dx, nchunk):
+    """BPTT, eqs. (N5)–(N9), with this cell, one chunk of the batch per thread; see
+    :func:`.network.backward_chunk`. Returns the per-chunk buffers (summed by the caller) and the
+    number of recomputed steps whose spikes differ from the forward's (must be 0)."""
+    ev = (indptr, indices, values)
+    buffers = network.gradient_buffers(nchunk, w_inT, w_cat, O, NACC)
+    for c in prange(nchunk):
+        network.backward_chunk(cell_forward, cell_backward, ROWS, READS_Z, c, nchunk, ev, w_inT,
+                               w_recT, w_oT, a_o, b_o, cell, k, kc, K, zbits, ckpt, O, w_in, w_cat,
+                               d_out, r0, trunc, dx, buffers)
+    dw_inT, gcat, acc, dao, bad = buffers
+    return dw_inT, gcat, acc, dao, bad.sum()

@@ -1,11 +1,13 @@
 """The fused CUDA kernels: forward and BPTT over a whole sequence in one launch each, the loss,
 the deterministic gradient reductions, and the parameter preparation (docs/cuda-kernels.md).
 
-Shapes: T time, B batch, I inputs, H hidden, C classes, R rows of the model's state (cells.py),
-Wd = ⌈H/32⌉ words of a spike bitmask.
+Shapes: T time, B batch, I inputs, H hidden, C classes, R rows of the model's state, NACC rows of
+its per-neuron sums, NP its per-neuron parameters, Wd = ⌈H/32⌉ words of a spike bitmask.
 
-Kernels (one set per float dtype, built by :func:`get_kernels` because shared-memory arrays need
-their element type at compile time):
+Kernels (one set per float dtype and neuron model, built by :func:`get_kernels`: shared-memory
+arrays need their element type at compile time, and the model's device functions, from its
+module ``cells`` (:mod:`.brf`, :mod:`.alif`, …; contract in :mod:`.common`), are compiled into
+each kernel; this is the one place where the model is chosen):
 
 - ``forward`` — grid (B,), one block per sample, threads strided over neurons. Per step t: the
   input current of each neuron from the sample's active input events (or nonzero dense inputs)
@@ -19,8 +21,9 @@ their element type at compile time):
   batch sums in a fixed (sequential) order.
 - ``backward`` — grid (B,), one block per sample, reverse time, two barriers per step: the
   readout adjoint (L4)–(L7), z̄_t = r̄_t W_o + Ī_{t+1} W_rec + z̄ from the cell (N5)–(N6), the
-  cell VJP (cells.py), then the weight-gradient contributions of this sample (N7), (L6) into its
-  own slice of per-sample buffers (no two threads ever write the same element, no atomics).
+  cell VJP (``cells.backward``), then the weight-gradient contributions of this sample (N7), (L6)
+  into its own slice of per-sample buffers (no two threads ever write the same element, no
+  atomics).
 - ``reduce`` — one thread per gradient element: sums the per-sample buffers over b in order
   0..B−1 and applies the chain rule through abs()/exp() (N9), (L8); writes the flat gradient.
 - ``prepare`` — transposed weight copies for the forward, and (session only) the cell constants
@@ -35,7 +38,6 @@ import numba as nb
 import numpy as np
 from numba import cuda
 
-from .cells import cell_backward, cell_forward, derive, finish
 from .config import FASTMATH
 
 _KERNELS: dict = {}
@@ -50,26 +52,34 @@ def forward_shared_bytes(R: int, H: int, C: int, itemsize: int) -> int:
     return -(-nf * itemsize // 4) * 4 + 3 * ((H + 31) // 32) * 4
 
 
-def backward_shared_bytes(R: int, H: int, C: int, itemsize: int) -> int:
-    """Dynamic shared memory of ``backward``: adjoints (R, H), sums (2, H), Ī (2, H),
+def backward_shared_bytes(R: int, H: int, C: int, itemsize: int, nacc: int) -> int:
+    """Dynamic shared memory of ``backward``: adjoints (R, H), sums (NACC, H), Ī (2, H),
     r̄ (2, C), ō (C), dα (C)."""
-    return (R * H + 4 * H + 4 * C) * itemsize
+    return (R * H + (nacc + 2) * H + 4 * C) * itemsize
 
 
-def get_kernels(dtype, model: int):
-    """The kernels for float32 or float64 and one model id (cells.MODEL_IDS), compiled lazily
-    on first launch. The model is a compile-time constant of the closures, so each compiled
-    kernel holds one cell's code only (fewer registers than a runtime switch)."""
+def get_kernels(dtype, cells, n_params: int):
+    """The kernels for float32 or float64 and one neuron model (its CUDA module ``cells`` and
+    number of per-neuron parameters), compiled lazily on first launch. The model's device
+    functions are compile-time constants of the closures, so each compiled kernel holds one
+    cell's code only (fewer registers than a runtime switch)."""
     dtype = np.dtype(dtype)
-    key = (dtype, int(model))
+    key = (dtype, cells.__name__)
     if key not in _KERNELS:
         _KERNELS[key] = _build(nb.float32 if dtype == np.float32 else nb.float64, dtype.itemsize,
-                               int(model))
+                               cells, int(n_params))
     return _KERNELS[key]
 
 
-def _build(ft, itemsize, model):  # noqa: C901 - one closure per kernel, same dtype and model
+def _build(ft, itemsize, cells, NP):  # noqa: C901 - one closure per kernel, same dtype and model
     uoff_div = 4
+    cell_forward = cells.forward
+    cell_backward = cells.backward
+    derive = cells.derive
+    finish = cells.finish
+    NACC = cells.NACC
+    NSUM = max(NACC, 1)  # size of the per-thread sums in ``reduce`` (a local array needs one)
+    NH = 1 if NP else 0  # ``reduce``: one thread per neuron for its parameters (if it has any)
 
     @cuda.jit(fastmath=FASTMATH)
     def forward(R, idx, srows, mode, binary, ev_off, ev_step, ev_chan, ev_val, xd, perm,
@@ -134,10 +144,10 @@ def _build(ft, itemsize, model):  # noqa: C901 - one closure per kernel, same dt
                         j = w * 32 + cuda.ffs(bits) - 1
                         bits = bits & (bits - 1)
                         cur += w_recT[j, h]
-                z = cell_forward(model, h, cur, fsh, H, cell, k)  # (N2)
+                z = cell_forward(h, cur, fsh, H, cell, k)  # (N2)
                 if z != zero:
                     cuda.atomic.or_(ush, cb + (h >> 5), nb.uint32(1) << (h & 31))
-                if keep:
+                if keep:  # state rows 1 … R−1 (the spike is kept as a bitmask)
                     for r in range(1, R):
                         tape[t, b, r - 1, h] = fsh[r * H + h]
             e = e1
@@ -277,9 +287,9 @@ def _build(ft, itemsize, model):  # noqa: C901 - one closure per kernel, same dt
         """BPTT (N5)–(N8) of sample b = blockIdx.x over the tape of ``forward``.
 
         Per-sample outputs (summed over b by ``reduce``): gin (B, I, H) = dW_inᵀ, grec (B, H, H)
-        = dW_recᵀ, gout (B, H, C) = dW_oᵀ, acc_b (B, 2, H) the cell sums, dao_b (B, C) dα_o;
+        = dW_recᵀ, gout (B, H, C) = dW_oᵀ, acc_b (B, NACC, H) the cell sums, dao_b (B, C) dα_o;
         ``dx`` (T, B, I) receives x̄ when ``want_dx``. ``trunc`` > 0 drops the adjoints from
-        step t+1 after every chunk of ``trunc`` steps (resonet.network.truncation_cuts).
+        step t+1 after every chunk of ``trunc`` steps (resonet.spec.truncation_cuts).
         """
         b = cuda.blockIdx.x
         tid = cuda.threadIdx.x
@@ -290,13 +300,14 @@ def _build(ft, itemsize, model):  # noqa: C901 - one closure per kernel, same dt
         I = w_in.shape[1]  # noqa: E741
         zero = ft(0)
         fsh = cuda.shared.array(0, ft)
+        o_di = R * H + NACC * H
         dcar = fsh  # (R, H): adjoints of the state of step t from step t+1 / of t−1 after
-        acc = fsh[R * H:]  # (2, H)
-        dIs = fsh[R * H + 2 * H:]  # (2, H): Ī_t and Ī_{t+1}, by parity of t
-        rbs = fsh[R * H + 4 * H:]  # (2, C): r̄_t, by parity of t
-        dos = fsh[R * H + 4 * H + 2 * C:]  # (C,): ō_{t+1} → ō_t
-        daos = fsh[R * H + 4 * H + 3 * C:]  # (C,): Σ_t ō_t (o_{t−1} − r_t)
-        for j in range(tid, R * H + 4 * H + 4 * C, nt):
+        acc = fsh[R * H:]  # (NACC, H)
+        dIs = fsh[o_di:]  # (2, H): Ī_t and Ī_{t+1}, by parity of t
+        rbs = fsh[o_di + 2 * H:]  # (2, C): r̄_t, by parity of t
+        dos = fsh[o_di + 2 * H + 2 * C:]  # (C,): ō_{t+1} → ō_t
+        daos = fsh[o_di + 2 * H + 3 * C:]  # (C,): Σ_t ō_t (o_{t−1} − r_t)
+        for j in range(tid, o_di + 2 * H + 4 * C, nt):
             fsh[j] = zero
         for j in range(tid, I * H, nt):  # this sample's slices of the gradient buffers
             gin[b, j // H, j % H] = zero
@@ -350,7 +361,7 @@ def _build(ft, itemsize, model):  # noqa: C901 - one closure per kernel, same dt
                 zp = zero
                 if t > 0 and (zmask[t - 1, b, h >> 5] >> (h & 31)) & 1:
                     zp = ft(1)
-                dI = cell_backward(model, h, t, b, tape, zt, zp, dz, dcar, acc, H, cell, k, kc)
+                dI = cell_backward(h, t, b, tape, zt, zp, dz, dcar, acc, H, cell, k, kc)
                 dIs[cu * H + h] = dI
                 if mode == MODE_EVENTS:  # (N7) dW_in over the active inputs
                     if binary:
@@ -392,8 +403,8 @@ def _build(ft, itemsize, model):  # noqa: C901 - one closure per kernel, same dt
                         s += dIs[cu * H + h] * w_in[h, i]
                     dx[t, b, i] = s
         for h in range(tid, H, nt):
-            acc_b[b, 0, h] = acc[h]
-            acc_b[b, 1, h] = acc[H + h]
+            for r in range(NACC):
+                acc_b[b, r, h] = acc[r * H + h]
         for c in range(tid, C, nt):
             dao_b[b, c] = daos[c]
 
@@ -402,29 +413,29 @@ def _build(ft, itemsize, model):  # noqa: C901 - one closure per kernel, same dt
         """Flat gradient G (official parameter order) = Σ_b of the per-sample buffers, in order
         b = 0..B−1 (deterministic), with the chain rule through the raw parameters (N9), (L8).
 
-        Thread j: j < H the hidden parameters of neuron j; then dW_h (H, I+H) with h fastest
-        (coalesced reads of the buffers); then dτ_o (C); then dW_o (C, H) with c fastest.
+        Thread j: j < H the NP hidden parameters of neuron j (if the model has any); then dW_h
+        (H, I+H) with h fastest (coalesced reads of the buffers); then dτ_o (C); then dW_o (C, H)
+        with c fastest.
         """
         j = cuda.grid(1)
         B = acc_b.shape[0]
         zero = ft(0)
         one = ft(1)
         IH = I + H
-        o_w = 2 * H
+        o_w = NP * H
         o_tau = o_w + H * IH
         o_wo = o_tau + C
         n_w = H * IH
-        if j < H:
-            s0 = zero
-            s1 = zero
-            for b in range(B):
-                s0 += acc_b[b, 0, j]
-                s1 += acc_b[b, 1, j]
-            g0, g1 = finish(model, j, s0, s1, P[j], P[H + j], cell, k)
-            G[j] = g0
-            G[H + j] = g1
+        nh = NH * H
+        if j < nh:
+            s = cuda.local.array(NSUM, ft)  # this neuron's acc rows, summed over b in order
+            for r in range(NACC):
+                s[r] = zero
+                for b in range(B):
+                    s[r] += acc_b[b, r, j]
+            finish(j, s, P, H, cell, k, G)
             return
-        j -= H
+        j -= nh
         if j < n_w:
             h = j % H
             col = j // H
@@ -462,7 +473,7 @@ def _build(ft, itemsize, model):  # noqa: C901 - one closure per kernel, same dt
         (cells.derive) and α_o = exp(−1/|τ_o|), 1 − α_o (eq. (L1))."""
         j = cuda.grid(1)
         IH = I + H
-        o_w = 2 * H
+        o_w = NP * H
         o_tau = o_w + H * IH
         o_wo = o_tau + C
         if j < H * IH:
@@ -475,7 +486,7 @@ def _build(ft, itemsize, model):  # noqa: C901 - one closure per kernel, same dt
             w_oT[h, c] = P[o_wo + c * H + h]
         if do_derive:
             if j < H:
-                derive(model, j, P[j], P[H + j], cell, pk)
+                derive(j, P, H, cell, pk)
             if j < C:
                 a = math.exp(pk[2] / abs(P[o_tau + j]))
                 a_o[j] = a

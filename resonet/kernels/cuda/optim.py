@@ -1,5 +1,6 @@
 """Optimizer step on the device: finiteness check, global-norm clipping, Adam / RAdam / RMSprop
-and the BRF |ω| projection, matching :mod:`resonet.optim` and ``resonet.train`` exactly.
+and the projection onto the model's bounds (BRF: |ω| < 1/δ_p), matching :mod:`resonet.optim` and
+the host training path exactly.
 
 Two kernels per dtype (:func:`get_optim_kernels`), working on the flat parameter vector P, the
 flat gradient G and the flat optimizer state M, V (official parameter order, segment offsets
@@ -12,9 +13,10 @@ flat gradient G and the flat optimizer state M, V (official parameter order, seg
 - ``update`` (one thread per parameter): skips everything when the loss or any gradient is not
   finite (the trainer's "stopped before the update"), clips, applies the optimizer with the
   host's association order and scalar roundings (every Python-float coefficient is rounded to
-  the dtype first, as NumPy does with a scalar and a float32 array), and for BRF clamps
-  |ω| ≤ 0.999/δ_p (``Trainer._project_omega``). The clamp count is an *integer* atomic add: its
-  result does not depend on the order of the additions, so it stays deterministic.
+  the dtype first, as NumPy does with a scalar and a float32 array), and clamps the parameters
+  the model bounds (``BOUNDS``: |p| ≤ limit, e.g. BRF |ω| ≤ 0.999/δ_p) as
+  resonet.neurons.model.project does. The clamp count is an *integer* atomic add: its result does
+  not depend on the order of the additions, so it stays deterministic.
 
 The bias corrections and RAdam's rectification are computed on the host in Python float64 with
 the exact expressions of resonet.optim and passed as kernel arguments (no copy).
@@ -29,7 +31,7 @@ import numpy as np
 from numba import cuda
 
 from . import config
-from .cells import sign
+from .common import sign
 from .config import FASTMATH, MAX_TPB
 
 ADAM, RADAM, RMSPROP = range(3)
@@ -68,6 +70,19 @@ def coefficients(opt, k: int, lr: float) -> tuple:
     raise ValueError(f"no device kernel for optimizer {name!r}")
 
 
+def bounds_layout(spec, layout) -> tuple:
+    """The model's ``BOUNDS`` as device arrays for ``update``: ``bseg`` int64 (n, 2), the flat
+    index range [lo, hi) of each bounded tensor (``layout`` from ``device.param_layout``), and
+    ``blim`` float64 (n,), the limit |p| ≤ lim (the same Python float the host uses)."""
+    offsets = {name: (off, off + int(np.prod(shape))) for name, off, shape in layout}
+    bounds = spec.model.BOUNDS
+    seg = np.array([offsets[f"hidden.{b.param}"] for b in bounds], np.int64).reshape(-1, 2)
+    lim = np.array([b.limit(spec) for b in bounds], np.float64)
+    if not bounds:  # no zero-length device arrays: one empty range [0, 0) instead
+        seg, lim = np.zeros((1, 2), np.int64), np.zeros(1, np.float64)
+    return cuda.to_device(seg), cuda.to_device(lim)
+
+
 def norm_threads(n: int) -> int:
     """The largest power of two ≤ n (the tree reduction of ``norm`` needs one)."""
     p = 1
@@ -77,14 +92,14 @@ def norm_threads(n: int) -> int:
 
 
 def launch_step(opt, k: int, lr: float, P, G, M, V, seg, stats, nout, istat, scal,
-                clip: float | None, om_hi: int, lim: float) -> None:
+                clip: float | None, bseg, blim) -> None:
     """Enqueue ``norm`` and ``update`` for optimizer step ``k`` of the host optimizer ``opt``
     (its name and hyper-parameters; its state lives in the device arrays M, V).
 
     ``stats[0]`` is the batch loss (a non-finite loss skips the update), ``seg`` the tensor
-    offsets of the flat vectors, ``om_hi`` the number of leading entries (BRF ω) to project
-    onto |ω| ≤ ``lim`` (0: none). ``nout``, ``istat``, ``scal`` receive the norm, the clip flag,
-    the clamp and non-finite counts and the clip coefficient (see the kernels).
+    offsets of the flat vectors, ``bseg``/``blim`` the model's bounds (:func:`bounds_layout`).
+    ``nout``, ``istat``, ``scal`` receive the norm, the clip flag, the clamp and non-finite
+    counts and the clip coefficient (see the kernels).
     """
     oks = get_optim_kernels(P.dtype)
     oks.norm[1, norm_threads(config.flat_threads())](G, seg, float(clip or 0.0), nout, istat,
@@ -92,7 +107,7 @@ def launch_step(opt, k: int, lr: float, P, G, M, V, seg, stats, nout, istat, sca
     h = coefficients(opt, k, lr)
     tpb = config.flat_threads()
     oks.update[-(-P.shape[0] // tpb), tpb](h[0], P, G, M, V, stats, istat, nout, scal,
-                                           int(clip is not None), *h[1:], int(om_hi), float(lim))
+                                           int(clip is not None), *h[1:], bseg, blim)
 
 
 def _build(ft):
@@ -141,7 +156,7 @@ def _build(ft):
 
     @cuda.jit(fastmath=FASTMATH)
     def update(opt, P, G, M, V, stats, istat, out, scal, use_clip,
-               h0, h1, h2, h3, h4, h5, h6, h7, h8, om_hi, lim):
+               h0, h1, h2, h3, h4, h5, h6, h7, h8, bseg, blim):
         """One optimizer step of parameter i (see the module docstring and resonet.optim)."""
         i = cuda.grid(1)
         if i >= P.shape[0]:
@@ -178,11 +193,12 @@ def _build(ft):
                     p = p - m_hat * ft(h4)
             M[i] = m
             V[i] = v
-        if i < om_hi:  # BRF: keep |ω| < 1/δ_p where p(ω) exists (Trainer._project_omega)
-            lf = ft(lim)
-            if abs(p) > lf:
-                p = sign(p, ft(1), ft(0)) * lf
-                cuda.atomic.add(istat, 0, 1)
+        for r in range(bseg.shape[0]):  # the model's bounds (BRF: |ω| < 1/δ_p, where p(ω) exists)
+            if bseg[r, 0] <= i and i < bseg[r, 1]:
+                lf = ft(blim[r])
+                if abs(p) > lf:
+                    p = sign(p, ft(1), ft(0)) * lf
+                    cuda.atomic.add(istat, 0, 1)
         P[i] = p
 
     class Kernels:

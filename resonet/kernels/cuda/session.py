@@ -6,14 +6,15 @@ arrays and scale), keeps the flat parameter vector and the optimizer state (m, v
 device, and runs a whole training step there:
 
     prepare (cell constants, transposed weights) → forward → loss → BPTT → reduce (flat G)
-    → norm (finiteness, global norm) → update (clip, Adam/RAdam/RMSprop, |ω| projection)
+    → norm (finiteness, global norm) → update (clip, Adam/RAdam/RMSprop, the model's bounds)
 
 Per batch the host sends only the batch's index array (B int64) and reads back the batch
 statistics (8 floats and a few integers), which the trainer needs for its running averages and
 for its NaN stop. Nothing else crosses the bus until :meth:`pull` (for a checkpoint).
 
 Semantics are those of the host path of ``resonet.train`` (``backend.run`` + ``clip_grad_norm``
-+ ``Optimizer.step`` + ``_project_omega``): the same equations in the same association order,
++ ``Optimizer.step`` + the model's ``BOUNDS``, resonet.neurons.model.project): the same
+equations in the same association order,
 so float64 sessions equal it to rounding (tests/cudasim/test_session.py), and determinism (no
 float atomics, fixed reduction orders) makes a resumed session bit-identical to an
 uninterrupted one.
@@ -27,10 +28,10 @@ import numpy as np
 from numba import cuda
 
 from ...errors import ConfigError
-from ...network import NetworkSpec, truncation_cuts
-from .backend import Engine, Workspace, dataset_inputs, pack_params
+from ...spec import NetworkSpec, truncation_cuts
+from .device import Engine, Workspace, dataset_inputs, pack_params
 from .network import N_STATS
-from .optim import OPT_IDS, launch_step
+from .optim import OPT_IDS, bounds_layout, launch_step
 
 
 class DeviceSession:
@@ -62,6 +63,7 @@ class DeviceSession:
         self.istat = cuda.to_device(np.zeros(1 + len(self.eng.layout), np.int64))
         self.scal = cuda.to_device(np.ones(1, self.dtype))
         self.eval_stats = cuda.to_device(np.zeros(N_STATS))
+        self.bounds = bounds_layout(spec, self.eng.layout)  # the model's BOUNDS on the device
         cache: dict = {}
         self.data = {name: dataset_inputs(spec, ds, self.dtype, cache)
                      for name, ds in datasets.items()}
@@ -111,9 +113,10 @@ class DeviceSession:
         """One training step on the samples ``indices`` (positions in the split).
 
         Returns ``loss`` (summed over recorded steps, eq. (N10)), ``correct``/``total`` (the
-        official accuracy counts), ``n`` (B), ``spikes``, ``clamps`` (|ω| projections) and
-        ``nonfinite``: None, or ``"loss"`` / the first parameter name with a NaN/Inf gradient,
-        in which case nothing was updated (as the trainer stops before the update).
+        official accuracy counts), ``n`` (B), ``spikes``, ``clamps`` (entries projected onto
+        the model's bounds) and ``nonfinite``: None, or ``"loss"`` / the first parameter name
+        with a NaN/Inf gradient, in which case nothing was updated (as the trainer stops before
+        the update).
         """
         inp = self.data[split]
         idx = np.ascontiguousarray(indices, dtype=np.int64)
@@ -135,8 +138,7 @@ class DeviceSession:
         eng.backward(dp, inp, ws, ws.idx, B, r0, self.truncation, False)
         eng.reduce(dp, ws, self.G)
         launch_step(self.opt, k, lr, dp.P, self.G, self.M, self.V, eng.seg, ws.stats, self.nout,
-                    self.istat, self.scal, self.clip,
-                    self.spec.n_hidden if self.spec.neuron == "brf" else 0, 0.999 / self.spec.p_dt)
+                    self.istat, self.scal, self.clip, *self.bounds)
         st = ws.stats.copy_to_host()
         ist = self.istat.copy_to_host()
         bad = None

@@ -1,0 +1,338 @@
+"""The device layer both CUDA front ends build on: the :class:`Engine` (one network spec's kernels
+and launch configurations), the :class:`Workspace` (device buffers of one batch shape), the
+parameter layout on the device (:func:`param_layout`, :class:`DevParams`) and the uploads of
+inputs (:func:`host_inputs` for a host batch, :func:`dataset_inputs` for a whole data set).
+:class:`~resonet.kernels.cuda.backend.CudaBackend` (host arrays in and out) and
+:class:`~resonet.kernels.cuda.session.DeviceSession` (a training run resident on the device)
+both drive an Engine; neither imports the other.
+
+Input layouts the kernels read (one block per sample b, storage row ``srows[idx[b]]``):
+
+- events (``MODE_EVENTS``): per storage row the events sorted by step, ``ev_off`` (N+1,),
+  ``ev_step``/``ev_chan`` (nnz,), ``ev_val`` (nnz,) unless ``binary``. This is the layout of
+  :class:`resonet.data.EventDataset` (SHD), so the training set is uploaded once as it is stored;
+  a :class:`resonet.events.SpikeEvents` batch (CSR over rows t·B + b) is reordered to it on the
+  host, keeping the order of each row's channels.
+- dense (``MODE_DENSE``): ``xd`` (N, T, I) in its stored dtype (int8 ECG spikes, uint8 pixels),
+  read as ``x̃ = dtype(xd[row, perm[t], i]) / scale`` like :class:`resonet.data.DenseDataset`
+  (scale 0 = none); zeros are skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import cuda
+
+from ...errors import ConfigError
+from ...events import SpikeEvents
+from ...spec import NetworkSpec
+from .. import DTYPES, kernel_module
+from . import config
+from .common import common_consts, param_consts
+from .network import (
+    MODE_DENSE,
+    MODE_EVENTS,
+    N_STATS,
+    backward_shared_bytes,
+    forward_shared_bytes,
+    get_kernels,
+)
+
+SHARED_LIMIT = 48 * 1024  # bytes of (dynamic) shared memory a block may use without opt-in
+
+
+def cells_for(spec: NetworkSpec):
+    """The CUDA module of the spec's neuron model (kernels/cuda/<model>.py; contract in
+    :mod:`.common`)."""
+    return kernel_module("cuda", spec.model)
+
+
+# --------------------------------------------------------------------------------- layouts
+def param_layout(spec: NetworkSpec) -> list[tuple[str, int, tuple[int, ...]]]:
+    """(name, offset, shape) of every parameter in the flat vector, official order."""
+    out, off = [], 0
+    for name, shape in spec.param_shapes().items():
+        out.append((name, off, shape))
+        off += int(np.prod(shape))
+    return out
+
+
+def pack_params(spec: NetworkSpec, params: dict, dtype) -> np.ndarray:
+    return np.concatenate([np.asarray(params[n], dtype=dtype).ravel()
+                           for n, _, _ in param_layout(spec)])
+
+
+def unpack_params(spec: NetworkSpec, flat: np.ndarray) -> dict:
+    return {n: flat[o:o + int(np.prod(s))].reshape(s).copy() for n, o, s in param_layout(spec)}
+
+
+@dataclass
+class DevInputs:
+    """Input storage on the device (see the module docstring), plus labels and row map."""
+
+    mode: int
+    binary: int
+    ev_off: object
+    ev_step: object
+    ev_chan: object
+    ev_val: object
+    xd: object
+    perm: object
+    xscale: object
+    srows: object  # int64 (N_split,): storage row of each sample of the split
+    labels: object  # int64 (N_split, L): L = 1 (per sequence) or T (per step, −1 unlabelled)
+    arange: object  # int64 (N_split,): 0..N−1, sliced for evaluation batches (no copies)
+    T: int
+    N: int
+    per_step: bool
+
+
+def _dummies(dtype):
+    return dict(ev_off=cuda.to_device(np.zeros(2, np.int64)),
+                ev_step=cuda.to_device(np.zeros(1, np.int32)),
+                ev_chan=cuda.to_device(np.zeros(1, np.int32)),
+                ev_val=cuda.to_device(np.zeros(1, dtype)),
+                xd=cuda.to_device(np.zeros((1, 1, 1), dtype)),
+                perm=cuda.to_device(np.zeros(1, np.int64)))
+
+
+def host_inputs(spec: NetworkSpec, x, dtype) -> tuple[DevInputs, int, int]:
+    """Validate a host batch (SpikeEvents or dense (T, B, I)) and upload it; returns
+    (inputs, T, B). The labels are a (B, 1) placeholder; :meth:`CudaBackend.run` sets them."""
+    dtype = np.dtype(dtype)
+    d = _dummies(dtype)
+    if isinstance(x, SpikeEvents):
+        if x.I != spec.n_in or x.T < 1 or x.B < 1:
+            raise ConfigError(f"input must have shape (T, B, I={spec.n_in}), got {x.shape}")
+        T, B = x.T, x.B
+        counts = np.diff(x.indptr)
+        r = np.repeat(np.arange(T * B, dtype=np.int64), counts)
+        t, b = r // B, r % B
+        order = np.argsort(b * T + t, kind="stable")  # per sample, by step; rows keep their order
+        off = np.zeros(B + 1, np.int64)
+        np.cumsum(np.bincount(b, minlength=B), out=off[1:])
+        binary = x.values is None
+        if not binary:
+            vals = np.asarray(x.values, dtype=dtype)
+            if vals.size and not np.all(np.isfinite(vals)):
+                raise ConfigError("input contains NaN or Inf")
+            d["ev_val"] = cuda.to_device(np.ascontiguousarray(vals[order]) if vals.size
+                                         else np.zeros(1, dtype))
+        if r.size:
+            d["ev_step"] = cuda.to_device(np.ascontiguousarray(t[order].astype(np.int32)))
+            d["ev_chan"] = cuda.to_device(np.ascontiguousarray(
+                np.asarray(x.indices)[order].astype(np.int32)))
+        d["ev_off"] = cuda.to_device(off)
+        mode = MODE_EVENTS
+    else:
+        x = np.asarray(x)
+        if x.ndim != 3 or x.shape[2] != spec.n_in or x.shape[0] < 1 or x.shape[1] < 1:
+            raise ConfigError(f"input must have shape (T, B, I={spec.n_in}), got {x.shape}")
+        T, B = x.shape[0], x.shape[1]
+        xc = x.astype(dtype)
+        if not np.all(np.isfinite(xc)):
+            raise ConfigError("input contains NaN or Inf")
+        d["xd"] = cuda.to_device(np.ascontiguousarray(xc.transpose(1, 0, 2)))  # (B, T, I)
+        d["perm"] = cuda.to_device(np.arange(T, dtype=np.int64))
+        mode, binary = MODE_DENSE, True
+    ar = cuda.to_device(np.arange(B, dtype=np.int64))
+    inp = DevInputs(mode, int(binary), xscale=cuda.to_device(np.zeros(1, dtype)), srows=ar,
+                    labels=cuda.to_device(np.zeros((B, 1), np.int64)), arange=ar, T=T, N=B,
+                    per_step=False, **d)
+    return inp, T, B
+
+
+def dataset_inputs(spec: NetworkSpec, ds, dtype, cache: dict) -> DevInputs:
+    """Upload one split of a :mod:`resonet.data` dataset; storage arrays shared between splits
+    (train/validation views of one file) are uploaded once (``cache`` keyed by array id)."""
+    from ...data import DenseDataset, EventDataset
+
+    dtype = np.dtype(dtype)
+    if ds.n_in != spec.n_in or ds.n_out != spec.n_out:
+        raise ConfigError(f"{ds.name}: dataset has I={ds.n_in}, C={ds.n_out}; the network "
+                          f"expects I={spec.n_in}, C={spec.n_out}")
+
+    def up(a, dt=None):
+        key = (id(a), dt)
+        if key not in cache:
+            cache[key] = (a, cuda.to_device(np.ascontiguousarray(a if dt is None else a.astype(dt))))
+        return cache[key][1]
+
+    d = _dummies(dtype)
+    if isinstance(ds, EventDataset):
+        d.update(ev_off=up(ds.offsets, np.int64), ev_step=up(ds.steps), ev_chan=up(ds.chans))
+        if ds.steps.size == 0:
+            d.update(ev_step=cuda.to_device(np.zeros(1, np.int32)),
+                     ev_chan=cuda.to_device(np.zeros(1, np.int32)))
+        mode, binary, scale = MODE_EVENTS, 1, 0.0
+    elif isinstance(ds, DenseDataset):
+        d["xd"] = up(ds.x)
+        perm = ds.time_perm if ds.time_perm is not None else np.arange(ds.T, dtype=np.int64)
+        d["perm"] = cuda.to_device(np.asarray(perm, np.int64))
+        mode, binary = MODE_DENSE, 1
+        scale = 0.0 if ds.divisor is None else ds.divisor
+    else:
+        raise ConfigError(f"{ds.name}: the cuda session needs an EventDataset or DenseDataset, "
+                          f"got {type(ds).__name__}")
+    labels = np.asarray(ds.labels, np.int64)
+    labels = labels.reshape(len(ds), 1) if labels.ndim == 1 else np.ascontiguousarray(labels)
+    rows = ds.storage_rows  # the split's view -> rows of the storage uploaded above
+    return DevInputs(mode, binary, xscale=cuda.to_device(np.array([scale], dtype)),
+                     srows=cuda.to_device(rows), labels=cuda.to_device(labels),
+                     arange=cuda.to_device(np.arange(len(ds), dtype=np.int64)), T=ds.T, N=len(ds),
+                     per_step=bool(ds.per_step_labels), **d)
+
+
+# ---------------------------------------------------------------------------- device state
+@dataclass
+class DevParams:
+    """Flat parameters P on the device and the layouts the kernels read."""
+
+    P: object  # (n,) official order
+    cell: object  # (NCELL, H)
+    a_o: object  # (C,)
+    b_o: object  # (C,)
+    WT: object  # (I+H, H) = W_hᵀ
+    w_oT: object  # (H, C)
+    W: object  # (H, I+H) view of P
+    w_o: object  # (C, H) view of P
+    w_inT: object = None  # views made once (slicing a device array costs host time per launch)
+    w_recT: object = None
+    w_in: object = None
+    w_rec: object = None
+
+    def __post_init__(self):
+        I = self.WT.shape[0] - self.WT.shape[1]  # noqa: E741
+        self.w_inT, self.w_recT = self.WT[:I], self.WT[I:]
+        self.w_in, self.w_rec = self.W[:, :I], self.W[:, I:]
+
+
+class Workspace:
+    """Device buffers of one batch shape (T, B); ``keep`` adds the BPTT tape and the
+    per-sample gradient buffers."""
+
+    def __init__(self, spec: NetworkSpec, T: int, B: int, dtype, keep: bool, want_dx: bool):
+        r0 = int(spec.recorded(T)[0])
+        H, I, C = spec.n_hidden, spec.n_in, spec.n_out  # noqa: E741
+        cells = cells_for(spec)
+        TR = cells.ROWS - 1  # tape rows: the state rows but the spike
+        Wd = (H + 31) // 32
+        z = cuda.device_array
+        self.T, self.B, self.keep = T, B, keep
+        self.O = z((T, B, C), dtype)
+        self.nspk = z(B, np.int64)
+        self.d_out = z((T - r0, B, C), dtype)  # ∂L/∂o of the recorded steps t ≥ r0
+        self.part = z(B, dtype)
+        self.cnt = z((B, 4), np.int64)
+        self.stats = cuda.to_device(np.zeros(N_STATS))
+        self.idx = z(B, np.int64)
+        if keep:
+            self.tape = z((T, B, TR, H), dtype)
+            self.zmask = z((T, B, Wd), np.uint32)
+            self.Rr = z((T, B, C), dtype)
+            self.gin = z((B, I, H), dtype)
+            self.grec = z((B, H, H), dtype)
+            self.gout = z((B, H, C), dtype)
+            self.acc_b = z((B, cells.NACC, H), dtype)
+            self.dao_b = z((B, C), dtype)
+        else:
+            self.tape = z((1, 1, 1, 1), dtype)
+            self.zmask = z((1, 1, 1), np.uint32)
+            self.Rr = z((1, 1, 1), dtype)
+        self.dx = z((T, B, I) if want_dx else (1, 1, 1), dtype)
+
+
+class Engine:
+    """The kernels of one network spec and dtype, with their launch configurations."""
+
+    def __init__(self, spec: NetworkSpec, dtype):
+        self.spec = spec
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"dtype must be float32 or float64, got {self.dtype}")
+        self.cells = cells = cells_for(spec)
+        self.n_hidden_params = len(spec.model.PARAM_NAMES)
+        self.ks = get_kernels(self.dtype, cells, self.n_hidden_params)
+        self.R = cells.ROWS
+        H, I, C = spec.n_hidden, spec.n_in, spec.n_out  # noqa: E741
+        self.H, self.I, self.C = H, I, C
+        self.k = cuda.to_device(cells.consts_k(spec, self.dtype))
+        self.kc = cuda.to_device(common_consts(self.dtype))
+        self.pk = cuda.to_device(param_consts(spec, self.dtype))
+        self.layout = param_layout(spec)
+        self.n = sum(int(np.prod(s)) for _, _, s in self.layout)
+        self.seg = cuda.to_device(np.array([o for _, o, _ in self.layout] + [self.n], np.int64))
+        self.o_w = self.n_hidden_params * H
+        self.o_wo = self.o_w + H * (I + H) + C
+        isz = self.dtype.itemsize
+        self.shm_f = forward_shared_bytes(self.R, H, C, isz)
+        self.shm_b = backward_shared_bytes(self.R, H, C, isz, cells.NACC)
+        if max(self.shm_f, self.shm_b) > SHARED_LIMIT:
+            raise ConfigError(
+                f"the cuda kernels need {max(self.shm_f, self.shm_b)} bytes of shared memory per "
+                f"block for H={H} in {self.dtype} (limit {SHARED_LIMIT}); use float32, a smaller "
+                "hidden layer, or the cpu backend")
+
+    # -- parameters --------------------------------------------------------------------------
+    def new_params(self) -> DevParams:
+        H, I, C = self.H, self.I, self.C  # noqa: E741
+        dt = self.dtype
+        P = cuda.device_array(self.n, dt)
+        W = P[self.o_w:self.o_w + H * (I + H)].reshape(H, I + H)
+        w_o = P[self.o_wo:self.o_wo + C * H].reshape(C, H)
+        return DevParams(P, cuda.device_array((max(self.cells.NCELL, 1), H), dt),
+                         cuda.device_array(C, dt),
+                         cuda.device_array(C, dt), cuda.device_array((I + H, H), dt),
+                         cuda.device_array((H, C), dt), W, w_o)
+
+    def prepare(self, dp: DevParams, derive: bool) -> None:
+        n = max(self.H * (self.I + self.H), self.C * self.H, self.H, self.C)
+        tpb = config.flat_threads()
+        self.ks.prepare[-(-n // tpb), tpb](self.H, self.I, self.C, dp.P, self.pk,
+                                           int(derive), dp.cell, dp.a_o, dp.b_o, dp.WT, dp.w_oT)
+
+    # -- the passes --------------------------------------------------------------------------
+    def forward(self, dp: DevParams, inp: DevInputs, ws: Workspace, idx, B: int, keep: bool):
+        tpb = config.recurrent_threads(self.H)
+        self.ks.forward[B, tpb, 0, self.shm_f](
+            self.R, idx, inp.srows, inp.mode, inp.binary, inp.ev_off, inp.ev_step,
+            inp.ev_chan, inp.ev_val, inp.xd, inp.perm, inp.xscale, dp.w_inT, dp.w_recT, dp.w_oT,
+            dp.a_o, dp.b_o, dp.cell, self.k, int(keep), ws.tape, ws.zmask, ws.O, ws.Rr, ws.nspk)
+
+    def loss(self, inp: DevInputs, ws: Workspace, idx, r0: int, stats, accumulate: bool):
+        self.ks.loss_stats[1, config.flat_threads()](ws.O, r0, idx, inp.labels, ws.nspk,
+                                                     ws.d_out, ws.part, ws.cnt, stats,
+                                                     int(accumulate))
+
+    def backward(self, dp: DevParams, inp: DevInputs, ws: Workspace, idx, B: int, r0: int,
+                 trunc: int, want_dx: bool):
+        tpb = config.recurrent_threads(self.H)
+        self.ks.backward[B, tpb, 0, self.shm_b](
+            self.R, idx, inp.srows, inp.mode, inp.binary, inp.ev_off, inp.ev_step,
+            inp.ev_chan, inp.ev_val, inp.xd, inp.perm, inp.xscale, dp.w_rec, dp.w_o,
+            dp.w_in, dp.a_o, dp.b_o, dp.cell, self.k, self.kc, ws.tape, ws.zmask, ws.O,
+            ws.Rr, ws.d_out, r0, int(trunc), int(want_dx), ws.dx, ws.gin, ws.grec,
+            ws.gout, ws.acc_b, ws.dao_b)
+
+    def reduce(self, dp: DevParams, ws: Workspace, G) -> None:
+        tpb = config.flat_threads()
+        nh = self.H if self.n_hidden_params else 0  # one thread per neuron for its parameters
+        n = nh + self.H * (self.I + self.H) + self.C + self.C * self.H
+        self.ks.reduce[-(-n // tpb), tpb](self.H, self.I, self.C, dp.P, dp.cell,
+                                          self.k, dp.a_o, ws.gin, ws.grec, ws.gout, ws.acc_b,
+                                          ws.dao_b, G)
+
+    # -- host helpers ------------------------------------------------------------------------
+    def states(self, ws: Workspace, B: int) -> dict:
+        """Every state (T, B, H) of the last forward with ``keep`` (the reference's names)."""
+        H = self.H
+        tape = ws.tape.copy_to_host()
+        zm = ws.zmask.copy_to_host()
+        h = np.arange(H)
+        z = ((zm[:, :, h >> 5] >> (h & 31).astype(np.uint32)) & 1).astype(self.dtype)
+        out = {}
+        for name, r in self.cells.STATE_ROWS.items():
+            out[name] = z if r == 0 else np.ascontiguousarray(tape[:, :, r - 1, :])  # tape row
+        return out
