@@ -27,25 +27,28 @@ bench-shd-b256,     ("GPU"): training step, inference and a device-resident trai
 bench-smnist-b256   passes when it runs; the speed targets are reported (met/missed), not failed
 ==================  ===========================================================================
 
-The two training runs use float64: there the CPU and CUDA engines agree to rounding (about 1e-13
-per step, reference-spec §0), so two correct engines give the same accuracy and the 1-point margin
-only absorbs a rare spike flip late in training. In float32 the runs would drift apart like two
-seeds and the comparison would test nothing. (float32 is what ``verify-float32`` and the
-benchmarks run.) The train-cpu run goes on in the background during the verify and train-cuda
-steps (with all but two cores, which the GPU steps' host work keeps), so the check takes about the
-time of its GPU steps.
+The two training runs use float64: there the CPU and CUDA engines agree to rounding (relative
+errors of order 1e-15 to 1e-13 on the golden cases, reference-spec §0), so two correct engines
+give the same accuracy and the 1-point margin only absorbs a rare spike flip late in training. In
+float32 the runs would drift apart like two seeds and the comparison would test nothing (float32
+is what ``verify-float32`` and the benchmarks run). The train-cpu run goes on in the background
+during the verify and train-cuda steps (with all but two cores, which the GPU steps' host work
+keeps), so the check takes about the time of its GPU steps.
 
 Output: ``OUTDIR/gpu_check.json`` (rewritten after every step, so an interrupted check keeps what
 it measured), the run directories ``OUTDIR/runs/shd-{cpu,cuda}``, the benchmark JSON files
 ``OUTDIR/bench/*.json``, and a summary table on stdout.
 
-Exit code 0 if every step passed, 1 if any failed or timed out, 2 (one line, nothing written)
-without a usable CUDA GPU or numba-cuda, or for a bad OUTDIR, 130 on Ctrl-C.
+Exit code 0 if every step passed; 1 if any failed or timed out; 2 (one line, nothing written)
+without numba-cuda or a CUDA GPU, or for a bad OUTDIR or option; 130 on Ctrl-C or SIGTERM. A GPU
+that is there but cannot run a kernel (e.g. numba-cuda 0.30.4 with numpy 2.5) fails the device
+step, with the reason and the fix in the table (exit code 1).
 
 ``--simulate`` runs the same flow under numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) on
-tiny sizes (a 4-neuron network, 10+4 synthetic samples, 8-step benchmark networks), so that the
-test suite can check the script without a GPU; its numbers mean nothing. It uses the simulator
-fixes and settings of ``tests/cudasim`` (so it needs the repository's ``tests`` folder).
+tiny sizes (a 4-neuron network trained on ``--subset 2`` of 10+4 synthetic samples, 8-step
+benchmark networks), so that the test suite can check the script without a GPU; its numbers mean
+nothing. It uses the simulator fixes and settings of ``tests/cudasim`` (so it needs the
+repository's ``tests`` folder).
 """
 
 from __future__ import annotations

@@ -212,3 +212,52 @@ def test_on_a_gpu_the_steps_run_the_documented_commands(tmp_path):
         assert args[:8] == ["shd", "--backend", backend, "--data-dir", "DATA", "--epochs", "2",
                             "--dtype"] and args[8] == "float64"
         assert not {"--subset", "--hidden", "--batch"} & set(args), args
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if text in (d / "cmdline").read_bytes().decode(errors="replace"):
+                    pids.append(int(d.name))
+            except OSError:
+                pass
+    return pids
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to list processes")
+def test_sigterm_ends_the_running_steps_and_keeps_the_results(tmp_path):
+    import signal
+    import time
+
+    out, tmp = tmp_path / "check", tmp_path / "tmp"
+    tmp.mkdir()
+    e = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    e["TMPDIR"] = str(tmp)
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), str(out), "--simulate", "--only", "train"],
+                            cwd=ROOT, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # until a training step runs
+            try:
+                rep = json.loads((out / "gpu_check.json").read_text())
+                if any(s["name"] == "train-cuda" and s["status"] == "running" for s in rep["steps"]):
+                    break
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.2)
+        else:
+            pytest.fail("train-cuda never started")
+        assert _processes_mentioning(str(out / "runs"))  # the training processes run
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stdout[-3000:] + stderr[-2000:]
+    rep = json.loads((out / "gpu_check.json").read_text())
+    assert rep["ok"] is False
+    assert any(s.get("detail") == "interrupted" for s in rep["steps"]), rep["steps"]
+    assert not _processes_mentioning(str(out / "runs"))  # no step outlives the check
+    assert not list(tmp.iterdir())  # the temporary data are removed
