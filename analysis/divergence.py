@@ -258,7 +258,12 @@ def _plot(curves, checks, dt):
     ax[1].fill_between(w, lo, hi, alpha=0.3, label="ρ ≤ 1")
     ax[1].plot(w, hi, label="p(ω) (ρ = 1, sustained)")
     ax[1].plot(w, lo, label="(−1 − r)/δ (ρ = 1)")
-    ax[1].set_yscale("symlog", linthresh=1.0)
+    # asinh, not symlog: symlog's switch from linear to log at |b| = linthresh puts a kink into
+    # every curve that crosses it (p(ω) does, at b = −1); asinh passes from linear to log smoothly
+    ax[1].set_yscale("asinh", linear_width=1.0)
+    ticks = [t for t in (0.0, -1.0, -3.0, -10.0, -30.0, -100.0, -200.0) if t >= 1.05 * np.nanmin(lo)]
+    ax[1].set_yticks(ticks, [f"{t:g}".replace("-", "−") for t in ticks])
+    ax[1].yaxis.set_minor_locator(plt.NullLocator())
     ax[1].set(xlabel="ω", ylabel="b", title=f"BRF exact stable interval of b (δ = {dt:g})")
     ax[1].legend(fontsize=8)
     w2 = np.linspace(0, min(2.0 / dt, 120.0 if dt == 0.01 else 2.0 / dt), 500)

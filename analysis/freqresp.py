@@ -1,4 +1,4 @@
-"""Frequency response of single neurons to in-phase spike trains (paper A.4, Figs. 3 and 8).
+"""Frequency response of single resonator neurons to in-phase spike trains (paper A.4, Figs. 3 and 8).
 
 **Units.** One step is δ = dt (0.01) time units; ω is in rad per time unit, so a neuron's
 eigenfrequency is f₀ = ω/(2π) cycles per time unit (ω = 10 → f₀ ≈ 1.59, a period of ≈ 628
@@ -30,15 +30,26 @@ f_d = arg(λ)/(2πδ) (≈ f₀); spike trains at f_d/2, f_d/3, … also resonat
 anti-phase and cancel. For an integer period of P steps the steady state just after a kick is
 Z = δ·amp/(1 − λ^P) and mean |u| = (1/P) Σ_{m<P} |Re(λ^m Z)| (:func:`periodic_mean_abs_u`).
 
-**LIF vs IF** (Fig. 8): u_t = α u_{t−1} + δI_t with α = exp(−δ/τ) (LIF) or α = 1 (IF). Their
-gain δ/|1 − α e^{−i2πfδ}| falls monotonically with f: the leak makes a low-pass filter (the IF
-is the limit with a pole at f = 0); their mean u only grows with the spike rate (no frequency
-selectivity), and the IF's grows without bound in time.
+**Stability.** A neuron with |λ| > 1 (at q = 0) has no steady state: its response grows without
+bound and the sweep would report the growth, not a frequency response. :func:`sweep` refuses
+such a neuron (``on_unstable="error"``, the CLI's default) or warns and marks it
+(``on_unstable="warn"``, ``--allow-unstable``). The stable b' per model (:func:`stable_b_offset`,
+from :mod:`analysis.divergence`): RF (1 − r)/δ ≤ b' ≤ (1 + r)/δ with r = √(1 − (δω)²) (ω = 30:
+b' ≥ 4.61); BRF p(ω; 0.01) − (−1 + r)/δ ≤ b' ≤ p(ω; 0.01) + (1 + r)/δ; HRF 0 ≤ b' <
+(4 − δ²ω²)/(4δ); BHRF the same for 0.005ω² + b'.
+
+**BRF's p(ω) is evaluated at δ_p = 0.01 whatever ``dt`` is** -- the engine's ``NetworkSpec.p_dt``,
+as in the official code. With dt ≠ 0.01 the BRF is then not at its divergence boundary: for
+dt > 0.01 small b' diverge (ω = 10, dt = 0.02: b' ≥ 0.51 needed), for dt < 0.01 b' = 0 is damped.
+
+LIF and IF neurons are not resonators: their coherence with a noisy input is in
+:mod:`analysis.leak`.
 """
 
 from __future__ import annotations
 
 import sys
+import warnings
 
 import numpy as np
 
@@ -49,6 +60,7 @@ from resonet.neurons import bhrf, brf, rf
 from resonet.surrogate import heaviside
 
 from .common import add_out_arg, make_parser, out_dir, progress, pyplot, write_outputs
+from .divergence import bhrf_c_interval, bhrf_interval, brf_c_interval, rf_interval
 
 MODELS = ("rf", "brf", "hrf", "bhrf")
 
@@ -109,6 +121,18 @@ def transition_eig(model: str, omega: float, b_offset: float, dt: float = 0.01) 
     return complex(lam.real, abs(lam.imag))
 
 
+def transition_radius(model: str, omega: float, b_offset: float, dt: float = 0.01) -> float:
+    """Spectral radius max |λ| of the free (u, v) transition at q = 0 (both eigenvalues: a real
+    pair of the HRF/BHRF can leave the unit circle through −1 while the other stays inside)."""
+    if model in ("rf", "brf"):
+        return abs(transition_eig(model, omega, b_offset, dt))
+    b = b_offset if model == "hrf" else bhrf.P_COEF * omega * omega + b_offset
+    tr = 2.0 - 2.0 * dt * b - dt * dt * omega * omega
+    det = 1.0 - 2.0 * dt * b
+    root = np.sqrt(complex(tr * tr - 4.0 * det))
+    return float(max(abs((tr + root) / 2.0), abs((tr - root) / 2.0)))
+
+
 def eigenfrequency(model: str, omega: float, b_offset: float, dt: float = 0.01) -> float:
     """f_d = arg(λ)/(2πδ): the discrete oscillation frequency (cycles per time unit)."""
     return float(np.angle(transition_eig(model, omega, b_offset, dt)) / (2.0 * np.pi * dt))
@@ -151,16 +175,67 @@ def gain_at(U: np.ndarray, x: np.ndarray, freqs, dt: float, window: float = 0.5)
     return num / np.maximum(den, 1e-300)
 
 
+def stable_b_offset(model: str, omega: float, dt: float = 0.01) -> tuple[float, float]:
+    """(lo, hi): the b' for which the model's free transition has |λ| ≤ 1 at q = 0 (see the module
+    docstring; BRF's p(ω) at δ_p = 0.01 as in the engine). Empty (lo > hi) where none is."""
+    w = np.array(float(omega))
+    if model == "rf":
+        lo, hi = rf_interval(w, dt)
+    elif model == "brf":
+        lo, hi = brf_c_interval(w, dt, p_dt=0.01)
+    elif model == "hrf":
+        lo, hi = bhrf_interval(w, dt)
+    elif model == "bhrf":
+        lo, hi = bhrf_c_interval(w, dt)
+    else:
+        raise ConfigError(f"model must be one of {MODELS}, got {model!r}")
+    return float(lo), float(hi)
+
+
+def unstable_models(models, omega: float, b_offset: float, dt: float = 0.01) -> dict:
+    """{model: |λ|} of the models whose free transition grows (|λ| > 1, at q = 0)."""
+    out = {}
+    for m in models:
+        rho = transition_radius(m, omega, b_offset, dt)
+        if rho > 1.0 + 1e-12:  # |λ| = 1 (BRF at b' = 0, δ = 0.01) is a sustained oscillation: bounded
+            out[m] = rho
+    return out
+
+
+def _unstable_message(unstable: dict, omega: float, b_offset: float, dt: float) -> str:
+    parts = []
+    for m, rho in unstable.items():
+        lo, hi = stable_b_offset(m, omega, dt)
+        rng = f"b' in [{max(lo, 0.0):.4g}, {hi:.4g}]" if hi >= max(lo, 0.0) else "no b' >= 0"
+        parts.append(f"{m} (|lambda| = {rho:.5g}; stable for {rng})")
+    return (f"unstable neuron(s) at omega = {omega:g}, b' = {b_offset:g}, dt = {dt:g}: " + "; ".join(parts)
+            + ". Their response grows without bound and has no steady state to measure")
+
+
 def sweep(freqs, omega: float = 10.0, b_offset: float = 1.0, dt: float = 0.01, duration: float = 60.0,
-          amp: float = 1.0, window: float = 0.5, spiking: bool = False, models=MODELS) -> dict:
-    """Mean |u| and gain per input frequency for each resonator model, plus expected peaks."""
+          amp: float = 1.0, window: float = 0.5, spiking: bool = False, models=MODELS,
+          on_unstable: str = "error") -> dict:
+    """Mean |u| and gain per input frequency for each resonator model, plus expected peaks.
+
+    A model whose free transition grows (|λ| > 1 at q = 0) raises a ConfigError
+    (``on_unstable="error"``) or is swept with a RuntimeWarning and ``"unstable": True`` in its
+    results (``"warn"``)."""
+    if on_unstable not in ("error", "warn"):
+        raise ConfigError(f"on_unstable must be 'error' or 'warn', got {on_unstable!r}")
+    unstable = unstable_models(models, omega, b_offset, dt)
+    if unstable:
+        msg = _unstable_message(unstable, omega, b_offset, dt)
+        if on_unstable == "error":
+            raise ConfigError(msg + " (leave them out with --models, change b' or omega, or sweep anyway "
+                              "with --allow-unstable)")
+        warnings.warn(msg, RuntimeWarning, stacklevel=2)
     freqs = np.asarray(freqs, dtype=np.float64)
     T = int(round(duration / dt))
     x = spike_trains(freqs, T, dt, amp)
     sl = _window(T, window)
     out = {"freqs": freqs, "omega": omega, "b_offset": b_offset, "dt": dt, "T": T, "amp": amp,
            "window": window, "spiking": spiking, "f0": omega / (2 * np.pi), "models": {},
-           "cycles_in_window": freqs * (sl.stop - sl.start) * dt}
+           "cycles_in_window": freqs * (sl.stop - sl.start) * dt, "unstable": unstable}
     for m in models:
         U = simulate(m, x, omega, b_offset, dt, spiking)
         resp = np.abs(U[sl]).mean(0)
@@ -170,7 +245,8 @@ def sweep(freqs, omega: float = 10.0, b_offset: float = 1.0, dt: float = 0.01, d
             "mean_abs_u": resp,
             "gain": gain_at(U, x, freqs, dt, window),
             "f_discrete": fd,
-            "radius": abs(transition_eig(m, omega, b_offset, dt)),
+            "radius": transition_radius(m, omega, b_offset, dt),
+            "unstable": m in unstable,
             "peak_freq": float(freqs[k]),
             "subharmonics": subharmonic_summary(freqs, resp, fd),
         }
@@ -196,41 +272,21 @@ def subharmonic_summary(freqs, resp, fd: float, orders=(2, 3, 4)) -> dict:
     return res
 
 
-def leaky_sweep(freqs, tau: float = 1.0, dt: float = 0.01, duration: float = 60.0, amp: float = 1.0,
-                window: float = 0.5) -> dict:
-    """LIF (α = exp(−δ/τ)) and IF (α = 1): mean u and gain at the drive frequency, with the
-    analytic gain δ/|1 − α e^{−i2πfδ}| alongside."""
-    freqs = np.asarray(freqs, dtype=np.float64)
-    if not tau > 0:
-        raise ConfigError(f"tau must be > 0, got {tau}")
-    T = int(round(duration / dt))
-    x = spike_trains(freqs, T, dt, amp)
-    sl = _window(T, window)
-    out = {"freqs": freqs, "tau": tau, "dt": dt, "T": T,
-           "cycles_in_window": freqs * (sl.stop - sl.start) * dt}
-    for name, a in (("lif", np.exp(-dt / tau)), ("if", 1.0)):
-        u = np.zeros(freqs.size)
-        U = np.empty((T, freqs.size))
-        for t in range(T):
-            u = a * u + dt * x[t]
-            U[t] = u
-        theta = 2 * np.pi * freqs * dt
-        out[name] = {"alpha": a, "mean_u": U[sl].mean(0), "gain": gain_at(U, x, freqs, dt, window),
-                     "gain_analytic": dt / np.abs(1.0 - a * np.exp(-1j * theta))}
-    return out
-
-
 # -- CLI ------------------------------------------------------------------------------------------
 def build_parser():
     ap = make_parser("python -m analysis.freqresp", __doc__.split("\n\n")[0] + """
 
 Sweeps the input frequency for RF, BRF, HRF and BHRF neurons (mean |u| and gain per
-frequency, the peak near ω/(2π), the sub-harmonic responses) and for LIF vs IF neurons.
-Frequencies are in cycles per time unit; one step is --dt time units. Writes freqresp.png and
-freqresp.json.""")
+frequency, the peak near ω/(2π), the sub-harmonic responses). Frequencies are in cycles per
+time unit; one step is --dt time units. Refuses a neuron whose free dynamics grow (|λ| > 1) unless
+--allow-unstable. BRF's divergence boundary p(ω) is evaluated at δ = 0.01 whatever --dt is (the
+engine's p_dt, as in the official code). Writes freqresp.png and freqresp.json. (LIF vs IF:
+python -m analysis.leak.)""")
     ap.add_argument("--omega", type=float, default=10.0, help="ω in rad per time unit (default 10)")
     ap.add_argument("--b-offset", type=float, default=1.0, help="b' of every resonator (default 1)")
-    ap.add_argument("--dt", type=float, default=0.01, help="time step δ in time units (default 0.01)")
+    ap.add_argument("--dt", type=float, default=0.01,
+                    help="time step δ in time units (default 0.01); BRF's p(ω) stays at δ = 0.01, as in "
+                         "the engine, so with another --dt the BRF is not at its boundary")
     ap.add_argument("--fmin", type=float, default=0.05, help="lowest input frequency (default 0.05)")
     ap.add_argument("--fmax", type=float, default=None,
                     help="highest input frequency (default 2.5·ω/(2π), capped at the Nyquist 1/(2δ))")
@@ -241,9 +297,10 @@ freqresp.json.""")
     ap.add_argument("--amp", type=float, default=1.0, help="input spike amplitude (default 1)")
     ap.add_argument("--spiking", action="store_true",
                     help="keep the spike function (BRF/BHRF q then damps); default: sub-threshold response")
-    ap.add_argument("--tau", type=float, default=0.2,
-                    help="LIF membrane time constant in time units "
-                         "(default 0.2: corner frequency 1/(2πτ) ≈ 0.8)")
+    ap.add_argument("--models", default=",".join(MODELS),
+                    help=f"comma-separated resonators to sweep (default {','.join(MODELS)})")
+    ap.add_argument("--allow-unstable", action="store_true",
+                    help="sweep neurons with |λ| > 1 anyway (with a warning; default: refuse)")
     add_out_arg(ap, "freqresp")
     return ap
 
@@ -261,15 +318,24 @@ def main(argv=None) -> int:
     fmax = args.fmax if args.fmax is not None else min(2.5 * args.omega / (2 * np.pi), 0.5 / args.dt)
     if not 0 < args.fmin < fmax:
         raise ConfigError(f"need 0 < --fmin < --fmax, got {args.fmin}, {fmax}")
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    bad = [m for m in models if m not in MODELS]
+    if bad or not models:
+        raise ConfigError(f"--models: unknown {bad}; choose from {','.join(MODELS)}")
     freqs = np.linspace(args.fmin, fmax, args.nfreq)
     progress(f"sweeping {args.nfreq} frequencies over {int(round(args.duration / args.dt))} steps")
-    res = sweep(freqs, args.omega, args.b_offset, args.dt, args.duration, args.amp, args.window, args.spiking)
-    progress("LIF / IF")
-    leaky = leaky_sweep(freqs, args.tau, args.dt, args.duration, args.amp, args.window)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        res = sweep(freqs, args.omega, args.b_offset, args.dt, args.duration, args.amp, args.window,
+                    args.spiking, models, "warn" if args.allow_unstable else "error")
+    for w in caught:
+        progress(f"warning: {w.message}")
     plt = pyplot()
-    fig, ax = plt.subplots(1, 3, figsize=(16, 4.5))
+    fig, ax = plt.subplots(1, 2, figsize=(12, 4.5))
     for m, r in res["models"].items():
-        ax[0].plot(freqs, r["mean_abs_u"] / r["mean_abs_u"].max(), label=f"{m} (f_d = {r['f_discrete']:.3f})")
+        tag = f" UNSTABLE |λ| = {r['radius']:.4f}" if r["unstable"] else ""
+        ax[0].plot(freqs, r["mean_abs_u"] / r["mean_abs_u"].max(),
+                   label=f"{m} (f_d = {r['f_discrete']:.3f}){tag}")
     f0 = res["f0"]
     for n, ls in ((1, "-"), (2, "--"), (3, ":"), (0.5, "-.")):
         ax[0].axvline(f0 / n, color="grey", ls=ls, lw=0.8)
@@ -278,17 +344,12 @@ def main(argv=None) -> int:
     ax[0].legend(fontsize=8)
     ok = res["cycles_in_window"] >= 5  # the Fourier sums need a few cycles in the window
     for m, r in res["models"].items():
-        ax[1].semilogy(freqs[ok], r["gain"][ok], label=m)
+        ax[1].semilogy(freqs[ok], r["gain"][ok], label=m + (" (unstable)" if r["unstable"] else ""))
     ax[1].set(xlabel="input frequency", ylabel="gain |Û(f)|/|Î(f)|",
               title="gain at the drive frequency (≥ 5 cycles in the window)")
     ax[1].legend(fontsize=8)
-    for name in ("lif", "if"):
-        ax[2].semilogy(freqs[ok], leaky[name]["gain"][ok], label=f"{name} (simulated)")
-        ax[2].semilogy(freqs, leaky[name]["gain_analytic"], ls="--", label=f"{name} δ/|1 − α e^(−iθ)|")
-    ax[2].set(xlabel="input frequency", ylabel="gain", title=f"LIF (τ = {args.tau:g}) vs IF: low-pass")
-    ax[2].legend(fontsize=8)
     fig.tight_layout()
-    write_outputs(out_dir(args.out, "freqresp"), "freqresp", fig, {"resonators": res, "leaky": leaky})
+    write_outputs(out_dir(args.out, "freqresp"), "freqresp", fig, {"resonators": res})
     for m, r in res["models"].items():
         s = r["subharmonics"]
         print(f"{m:5s} peak at f = {r['peak_freq']:.3f} (f_d = {r['f_discrete']:.3f}); response at "

@@ -170,13 +170,15 @@ def main(argv=None) -> int:
                 train=train, lr=args.lr, verbose=True)
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(res["fractions"], [m["accuracy"] for m in res["pruned"]], "o-", label=f"pruned ({args.method})")
+    # markers at 0 % and 100 % must not be cut in half by the axes: a little room, and no clipping
+    ax.plot(res["fractions"], [m["accuracy"] for m in res["pruned"]], "o-", label=f"pruned ({args.method})",
+            clip_on=False)
     if res["retrained"]:
-        ax.plot(res["fractions"], [m["accuracy"] for m in res["retrained"]], "s-",
+        ax.plot(res["fractions"], [m["accuracy"] for m in res["retrained"]], "s-", clip_on=False,
                 label=f"+ {args.retrain_steps} masked Adam steps")
-    ax.set(xlabel="fraction of recurrent weights removed", ylabel="accuracy (%)", ylim=(0, 100),
-           title=f"{spec.neuron}: {args.checkpoint}")
-    ax.legend()
+    ax.set(xlabel="fraction of recurrent weights removed", ylabel="accuracy (%)", ylim=(-3, 103),
+           yticks=np.arange(0, 101, 20), title=f"{spec.neuron}: {args.checkpoint}")
+    ax.legend(loc="lower left")
     fig.tight_layout()
     out = {"checkpoint": str(args.checkpoint), "spec": spec.to_dict(), "data": data.source,
            "backend": args.backend, **res}

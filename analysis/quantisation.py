@@ -10,7 +10,9 @@ integer times 1, …, N.
 
     ‖η‖_{A,α} = max_{1≤n≤N} | Σ_{k=1}^{n} α^{n−k} η_k |                                 (Q1)
 
-(α = 1: the Alexiewicz / discrepancy norm max_n |η_1 + … + η_n|). It is a norm on finite
+(α = 1: the Alexiewicz norm max_n |η_1 + … + η_n|, the max over prefix sums. It is not Weyl's
+discrepancy norm max_{m≤n} |η_m + … + η_n|, the max over all sub-intervals, only equivalent to it:
+‖η‖_A ≤ ‖η‖_D ≤ 2‖η‖_A, and η = (1, −2) gives 1 against 2.) (Q1) is a norm on finite
 sequences: the map η ↦ (S_1, …, S_N), S_n = αS_{n−1} + η_n, is linear and invertible
 (η_n = S_n − αS_{n−1}), and (Q1) is the max-norm of its image. In continuous time the sup over
 all t is attained at pulse times (between pulses the sum only decays), so (Q1) is the same.

@@ -46,7 +46,7 @@ from resonet.optim import Adam, clip_grad_norm  # noqa: E402
 from resonet.presets import get_preset  # noqa: E402
 
 # I, H, C, T; labels; input density; hidden spike rate the input weights are scaled to (trained
-# nets: SHD BRF ~5.9 % (shared/docs/gpu.md), ECG BRF 5.3 spikes/step of 36 = 15 %, S-MNIST BRF
+# nets: SHD BRF ~5.9 %, ECG BRF 5.3 spikes/step of 36 = 15 %, S-MNIST BRF
 # 15,462 SOPs / 784 steps / 256 = 7.7 % (reference-spec §8)); lr, clip (paper Table 3). The
 # initial ranges are the neuron's preset for the task (resonet.presets).
 TASKS = {

@@ -36,24 +36,39 @@ METRIC_COLUMNS = (
 
 
 def default_run_dir(root: str | os.PathLike, task: str, neuron: str) -> Path:
+    """Create ``root/<task>-<neuron>-<time>`` (``-2``, ``-3``, ... for runs started in the same
+    second) exclusively and return it: two processes never get the same directory."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = Path(root) / f"{task}-{neuron}-{stamp}"
-    path, k = base, 1
-    while path.exists():  # two runs started in the same second get distinct names
-        k += 1
-        path = base.with_name(f"{base.name}-{k}")
-    return path
+    for k in range(1, 10_000):
+        path = base if k == 1 else base.with_name(f"{base.name}-{k}")
+        try:
+            return create_run_dir(path)
+        except CheckpointError:
+            if not path.exists():  # not a name clash: a real error (permissions, disk)
+                raise
+    raise CheckpointError(f"cannot find a free run directory name like {base}")
 
 
 def create_run_dir(path: str | os.PathLike) -> Path:
-    """Create a fresh run directory; refuse an existing non-empty one (never overwrite a run)."""
+    """Create a fresh run directory; refuse one that exists with anything in it (never
+    overwrite a run). Ownership is decided by creating ``train.log`` in it with O_EXCL: of any
+    number of processes given the same (new or empty) directory, exactly one gets it."""
     path = Path(path)
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise CheckpointError(
-            f"{path} already exists and is not empty; choose another --out, or continue it with "
-            f"--resume {path}")
+    refuse = (f"{path} already exists and is not empty; choose another --out, or continue it with "
+              f"--resume {path}")
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.mkdir()
+    except FileExistsError:
+        if not path.is_dir() or any(path.iterdir()):
+            raise CheckpointError(refuse) from None
+    except OSError as exc:
+        raise CheckpointError(f"cannot create run directory {path}: {exc.strerror}") from None
+    try:
+        os.close(os.open(path / "train.log", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    except FileExistsError:
+        raise CheckpointError(refuse) from None
     except OSError as exc:
         raise CheckpointError(f"cannot create run directory {path}: {exc.strerror}") from None
     return path

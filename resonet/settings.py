@@ -132,12 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--seed", type=int, help="seed of the initialisation and the batch order (default 0)")
     ap.add_argument("--split-seed", type=int, help="seed of the 90/10 train/validation split (default 0)")
     ap.add_argument("--data-dir", help="data directory (default $RESONET_DATA, else ~/.cache/resonet); "
-                                       "for ecg the folder holding QTDB_{train,test}.mat")
+                                       "must exist unless --download is given")
     ap.add_argument("--download", action="store_true",
-                    help="download missing datasets (SHD, MNIST) into the data directory first")
+                    help="download missing datasets (SHD, ECG, MNIST) into the data directory first")
     ap.add_argument("--synthetic", choices=["auto", "yes", "no"],
                     help="SHD only: use the generated SHD-format stand-in when the real files are "
-                         "absent (auto, default), always (yes) or never (no)")
+                         "absent, in the default data directory only (auto, default), always (yes) "
+                         "or never (no)")
     ap.add_argument("--hidden", type=int, help="hidden neurons H (preset: SHD 128, ECG 36, MNIST 256)")
     ap.add_argument("--reset", choices=list(RESETS),
                     help="reset variant, for the models that have them (rf: none, soft, hard)")

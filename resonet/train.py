@@ -404,8 +404,7 @@ def _main(args, ap, log: Log) -> int:
         s = resolve_settings(args)
         get_backend(s.backend)  # fail fast (e.g. --backend cuda without a GPU): no run dir left
         data = _load_data(s, log)  # before creating the run dir: bad data leaves nothing behind
-        run_dir = Path(s.out) if s.out else default_run_dir("runs", s.task, s.neuron)
-        create_run_dir(run_dir)
+        run_dir = create_run_dir(s.out) if s.out else default_run_dir("runs", s.task, s.neuron)
         log.attach(run_dir / "train.log")
         config = {"settings": s.to_dict(), "data": _jsonable(data.info), "versions": versions(),
                   "command": sys.argv, "synthetic_data": bool(data.info.get("synthetic")),

@@ -1,7 +1,7 @@
 """``python -m resonet.verify FILE.npz [FILE ...] [--backend reference|cpu|cuda]``
 
 Check an engine against golden vectors produced by the official PyTorch code (format:
-``shared/golden/README.md``). For each file: run forward, loss and BPTT in float64 with the
+``tests/golden/README.md``). For each file: run forward, loss and BPTT in float64 with the
 file's parameters and input, then print the max relative error (max |ours − golden| / max |golden|,
 per tensor) of the outputs, the loss, every hidden-state trace and every gradient, and the number
 of mismatching spikes.
@@ -154,7 +154,7 @@ def main(argv=None) -> int:
         prog="python -m resonet.verify",
         description="Compare resonet against golden vectors of the official BRF code (float64).",
     )
-    ap.add_argument("files", nargs="+", metavar="FILE.npz", help="golden files (shared/golden/*.npz)")
+    ap.add_argument("files", nargs="+", metavar="FILE.npz", help="golden files (tests/golden/*.npz)")
     ap.add_argument("--backend", default="reference", choices=["reference", "cpu", "cuda"],
                     help="engine to check (default: reference)")
     ap.add_argument("--dtype", default="float64", choices=list(_DTYPES),

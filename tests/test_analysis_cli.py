@@ -13,10 +13,11 @@ import pytest
 
 from analysis.toy import write_toy_run
 from resonet.cli import run_main
-from tests.conftest import ECG_DIR
+from tests.conftest import ECG_DIR, needs_ecg
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = ["divergence", "spectral", "freqresp", "quantisation", "robustness", "pruning", "landscape", "toy"]
+MODULES = ["divergence", "spectral", "freqresp", "quantisation", "robustness", "pruning", "landscape", "toy",
+           "leak"]
 
 
 def cli(name, argv):
@@ -34,6 +35,19 @@ def test_every_flag_has_help(name):
     for action in ap._actions:
         assert action.help and action.help.strip(), (name, action.dest)
     assert ap.description
+
+
+def test_docs_and_help_agree_on_the_default_backend():
+    """docs/analysis.md states the CLIs' --backend default; it must be the one --help shows."""
+    import re
+
+    from analysis.common import DEFAULT_BACKEND
+
+    docs = (ROOT / "docs" / "analysis.md").read_text()
+    stated = re.search(r"`--backend` defaults to `(\w+)`", docs)
+    assert stated and stated.group(1) == DEFAULT_BACKEND, stated
+    helps = importlib.import_module("analysis.robustness").build_parser().format_help()
+    assert f"(default {DEFAULT_BACKEND})" in " ".join(helps.split())
 
 
 def _check_outputs(out, stem, keys):
@@ -69,8 +83,24 @@ def test_spectral_cli(tmp_path, run_dir):
 
 def test_freqresp_cli(tmp_path):
     assert cli("freqresp", ["--out", tmp_path, "--nfreq", 30, "--duration", 15]) == 0
-    d = _check_outputs(tmp_path, "freqresp", ["resonators", "leaky"])
+    d = _check_outputs(tmp_path, "freqresp", ["resonators"])
     assert set(d["resonators"]["models"]) == {"rf", "brf", "hrf", "bhrf"}
+    assert d["resonators"]["unstable"] == {}
+
+
+def test_freqresp_cli_sweeps_an_unstable_neuron_only_when_asked(tmp_path, capsys):
+    """RF at ω = 30, b' = 3 has |λ| = 1.0153 > 1: refused (exit 2) unless --allow-unstable, which
+    sweeps it with a warning and marks it in the JSON."""
+    argv = ["--omega", 30, "--b-offset", 3, "--nfreq", 20, "--duration", 10, "--out", tmp_path]
+    assert cli("freqresp", argv) == 2
+    err = capsys.readouterr().err
+    assert "rf (|lambda| = 1.0153" in err and "4.606" in err and "--allow-unstable" in err
+    assert not (tmp_path / "freqresp.json").exists()
+    assert cli("freqresp", argv + ["--allow-unstable"]) == 0
+    assert "warning: unstable neuron(s)" in capsys.readouterr().err
+    d = json.loads((tmp_path / "freqresp.json").read_text())["resonators"]
+    assert d["models"]["rf"]["unstable"] is True and d["models"]["brf"]["unstable"] is False
+    assert cli("freqresp", argv[:-2] + ["--models", "brf,hrf,bhrf", "--out", tmp_path / "ok"]) == 0
 
 
 def test_quantisation_cli(tmp_path):
@@ -115,6 +145,8 @@ def test_landscape_cli(tmp_path, run_dir):
     ("landscape", ["{run}", "--data", "{run}/test.npz", "--n", "1"], "--n >= 2"),
     ("freqresp", ["--omega", "150"], "--omega"),
     ("freqresp", ["--fmin", "abc"], "--fmin"),
+    ("freqresp", ["--models", "rf,lif"], "--models"),
+    ("leak", ["--dt", "0.01", "--taus", "0.03"], "--dt"),
     ("quantisation", ["--alpha", "1.5"], "alpha"),
     ("divergence", ["--dts", "0,0.01"], "(0, 1]"),
     ("spectral", ["{tmp}/nope.npz"], "no such checkpoint"),
@@ -139,7 +171,7 @@ def test_module_entry_points_run(tmp_path):
     assert bad.stderr.strip().startswith("error:") and len(bad.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.skipif(not (ECG_DIR / "QTDB_train.mat").exists(), reason=f"no ECG data in {ECG_DIR}")
+@needs_ecg
 def test_on_a_real_training_run(tmp_path):
     """A run directory written by python -m resonet.train loads, and the analyses find the run's
     task data (per-step ECG labels with unlabelled steps) without --data."""

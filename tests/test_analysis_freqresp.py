@@ -1,5 +1,5 @@
 """analysis.freqresp: spike trains, the sub-threshold response against linear theory, the
-resonance peak and sub-harmonics, and LIF/IF as low-pass filters."""
+resonance peak and sub-harmonics, and the refusal of unstable neurons."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ import numpy as np
 import pytest
 
 from analysis.freqresp import (
+    MODELS,
     eigenfrequency,
-    leaky_sweep,
     periodic_mean_abs_u,
     simulate,
     spike_trains,
+    stable_b_offset,
     sweep,
     transition_eig,
+    transition_radius,
 )
 from resonet.errors import ConfigError
 
@@ -87,16 +89,45 @@ def test_spiking_brf_is_damped_by_its_refractory_variable():
                                   simulate("rf", x, 10.0, 0.5, spiking=False))
 
 
-def test_lif_and_if_are_low_pass():
-    f = np.linspace(0.25, 4.0, 60)  # ≥ 5 cycles in the 20-unit window for the Fourier sums
-    r = leaky_sweep(f, tau=1.0, duration=40.0)
-    for name in ("lif", "if"):
-        g = r[name]["gain"]
-        assert np.all(np.diff(g) < 0)  # monotonically falling: no resonance
-        np.testing.assert_allclose(g, r[name]["gain_analytic"], rtol=2e-3)
-    # mean u only grows with the spike rate (no frequency selectivity) ...
-    assert np.all(np.diff(r["lif"]["mean_u"]) > -1e-3 * r["lif"]["mean_u"].max())
-    # ... and the IF's keeps growing with time, the LIF's does not
-    r2 = leaky_sweep(f[:5], tau=1.0, duration=80.0)
-    assert np.all(r2["if"]["mean_u"] > 1.8 * r["if"]["mean_u"][:5])
-    np.testing.assert_allclose(r2["lif"]["mean_u"], r["lif"]["mean_u"][:5], rtol=0.1)
+def test_unstable_neuron_is_refused_or_flagged():
+    """RF at ω = 30, b' = 3: λ = 1 + δ(−3 + 30i), |λ| = 1.0153 > 1. The sweep refuses it by
+    default; with on_unstable="warn" it warns, flags it, and its response indeed keeps growing."""
+    f = np.array([1.0, 4.7, 8.0])
+    with pytest.raises(ConfigError, match=r"rf \(\|lambda\| = 1.0153"):
+        sweep(f, omega=30.0, b_offset=3.0, duration=20.0)
+    with pytest.warns(RuntimeWarning, match="unstable"):
+        res = sweep(f, omega=30.0, b_offset=3.0, duration=20.0, on_unstable="warn")
+    assert res["unstable"] == {"rf": pytest.approx(abs(complex(0.97, 0.3)))}
+    assert res["models"]["rf"]["unstable"] and not res["models"]["brf"]["unstable"]
+    U = simulate("rf", spike_trains(f, 2000, 0.01), 30.0, 3.0)
+    assert np.all(np.abs(U[1000:]).mean(0) > 5 * np.abs(U[:1000]).mean(0))  # no steady state
+    stable = sweep(f, omega=30.0, b_offset=3.0, duration=20.0, models=("brf", "hrf", "bhrf"))
+    assert stable["unstable"] == {}
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("omega, dt", [(10.0, 0.01), (30.0, 0.01), (90.0, 0.01), (10.0, 0.02), (10.0, 0.005)])
+def test_stable_interval_is_where_the_radius_is_at_most_one(model, omega, dt):
+    """stable_b_offset (closed forms of analysis.divergence) against the numerical eigenvalues:
+    |λ| ≤ 1 inside the interval, > 1 just outside it (b' ≥ 0 only)."""
+    lo, hi = stable_b_offset(model, omega, dt)
+    for b in np.linspace(max(lo, 0.0), hi, 9):
+        assert transition_radius(model, omega, b, dt) <= 1.0 + 1e-12
+    for b in (lo - 1e-3 * (1 + abs(lo)), hi + 1e-3 * (1 + abs(hi))):
+        if b >= 0:
+            assert transition_radius(model, omega, b, dt) > 1.0
+
+
+def test_brf_boundary_stays_at_p_dt_when_dt_differs():
+    """The engine evaluates p(ω) at δ_p = 0.01: with dt = 0.02 the BRF at b' = 0.3 is outside its
+    stable interval (b' ≥ 0.5089 at ω = 10), so the sweep refuses it, and the engine's neuron
+    does grow; at dt = 0.005 b' = 0 is inside (damped)."""
+    lo, _ = stable_b_offset("brf", 10.0, 0.02)
+    assert lo == pytest.approx(0.5089, abs=1e-4)
+    with pytest.raises(ConfigError, match="brf"):
+        sweep([1.0], omega=10.0, b_offset=0.3, dt=0.02, duration=10.0, models=("brf",))
+    x = np.zeros((3000, 1))
+    x[0] = 1.0
+    U = simulate("brf", x, 10.0, 0.3, dt=0.02)
+    assert np.abs(U[-300:]).max() > 2 * np.abs(U[:300]).max()
+    assert stable_b_offset("brf", 10.0, 0.005)[0] < 0

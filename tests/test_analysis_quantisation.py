@@ -41,25 +41,53 @@ def test_norm_is_the_definition(eta, alpha):
 
 
 @SETTINGS
-@given(eta=seqs, alpha=alphas, c=st.floats(-100, 100))
-def test_norm_axioms_positivity_and_homogeneity(eta, alpha, c):
+@given(eta=seqs, alpha=alphas, c=st.floats(-100, 100), N=st.integers(1, 30))
+def test_norm_axioms_positivity_and_homogeneity(eta, alpha, c, N):
+    """Positivity, definiteness and homogeneity -- which hold for max|Lη| with any invertible
+    linear L -- and, to pin down L, the values that homogeneity scales on two trains whose leaky
+    norm is known in closed form: ‖c·(1, …, 1)_N‖ = |c|(1 − α^N)/(1 − α) (the LIF's geometric
+    approach) and ‖c·(1, −2)‖ = |c|·(2 − α) (partial sums 1 and α − 2).
+
+    Mutations caught: the leak ignored (α^{n−k} → 1 in ``leaky_partial_sums``: N|c| and |c|), and
+    the norm replaced by Weyl's discrepancy norm, the max over all sub-intervals (2|c| for (1, −2)).
+    """
     n = alexiewicz_norm(eta, alpha)
     assert n >= 0
     assert (n == 0) == (not any(eta))  # ‖η‖ = 0 iff η = 0 (the first nonzero η_k is a partial sum)
     assert alexiewicz_norm(c * np.asarray(eta), alpha) == pytest.approx(abs(c) * n, rel=1e-9, abs=1e-12)
+    geometric = N if alpha == 1.0 else (1 - alpha ** N) / (1 - alpha)
+    assert alexiewicz_norm(np.full(N, c), alpha) == pytest.approx(abs(c) * geometric, rel=1e-9, abs=1e-12)
+    assert alexiewicz_norm(c * np.array([1.0, -2.0]), alpha) == pytest.approx(abs(c) * (2 - alpha),
+                                                                             rel=1e-9, abs=1e-12)
 
 
 @SETTINGS
-@given(xy=st.integers(1, 30).flatmap(pair), alpha=alphas)
-def test_norm_triangle_inequality(xy, alpha):
+@given(xy=st.integers(1, 30).flatmap(pair), alpha=alphas, gap=st.integers(0, 40))
+def test_norm_triangle_inequality(xy, alpha, gap):
+    """‖x + y‖ ≤ ‖x‖ + ‖y‖, and its sharper leaky form for trains apart in time: x, then ``gap``
+    zeros, then y, is x ⊕ 0 + 0 ⊕ y, and the leaky sums of the second part carry x's last sum
+    S_N(x) only as α^{gap+k} S_N(x), so
+
+        ‖x ⊕ 0_gap ⊕ y‖ ≤ max(‖x‖, ‖y‖) + α^{gap+1}·|S_N(x)|,   S_N(x) = Σ_k α^{N−k} x_k
+
+    (fading memory: the norm forgets what lies far in the past).
+    Mutations caught: the leak ignored (the first train's total is never forgotten) and Weyl's
+    discrepancy norm (a sub-interval may straddle the gap)."""
     x, y = map(np.asarray, xy)
     lhs = alexiewicz_norm(x + y, alpha)
     assert lhs <= alexiewicz_norm(x, alpha) + alexiewicz_norm(y, alpha) + 1e-9 * (1 + lhs)
+    joined = np.concatenate([x, np.zeros(gap), y])
+    s_last = abs(np.polyval(x, alpha))  # Σ_k α^{N−k} x_k by Horner, independent of the module
+    bound = max(alexiewicz_norm(x, alpha), alexiewicz_norm(y, alpha)) + alpha ** (gap + 1) * s_last
+    assert alexiewicz_norm(joined, alpha) <= bound + 1e-9 * (1 + bound)
 
 
-def test_alpha_one_is_the_discrepancy_norm():
+def test_alpha_one_is_the_alexiewicz_norm_not_the_discrepancy_norm():
+    """α = 1 gives the Alexiewicz norm, the max over prefix sums; Weyl's discrepancy norm is the max
+    over all sub-intervals: [1, −2] has prefix sums 1, −1 (norm 1) but the sub-interval [−2]."""
     eta = np.array([1.0, -2.0, 3.0, -0.5])
     assert alexiewicz_norm(eta, 1.0) == 2.0  # max |partial sums| = max(1, 1, 2, 1.5)
+    assert alexiewicz_norm([1.0, -2.0], 1.0) == 1.0  # the discrepancy norm would give 2
     np.testing.assert_allclose(leaky_partial_sums(eta, 0.5), [1.0, -1.5, 2.25, 0.625])
 
 

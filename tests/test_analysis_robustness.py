@@ -244,15 +244,51 @@ def test_filter_normalisation_per_row_and_block():
     np.testing.assert_allclose(filter_normalise(d0, W1, 1)[:, 0], np.sign(d0[:, 0]) * np.abs(W1[:, 0]))
 
 
+def _mean_step_nll(spec, params, x, y):
+    """The mean NLL per recorded step, from the engine's outputs and a log-softmax written here."""
+    from scipy.special import log_softmax
+
+    out = forward(spec, params, x).outputs  # (T_rec, B, C)
+    logp = log_softmax(out, axis=-1)
+    return float(-np.mean(np.take_along_axis(logp, np.broadcast_to(y, out.shape[:2])[..., None], -1)))
+
+
+def _filter_normalised(d, W, n_in):
+    """Li et al.'s per-row, per-block normalisation, written out row by row."""
+    out = np.zeros_like(d)
+    for i in range(W.shape[0]):
+        for sl in (slice(0, n_in), slice(n_in, None)):
+            nd = np.linalg.norm(d[i, sl])
+            out[i, sl] = d[i, sl] / nd * np.linalg.norm(W[i, sl]) if nd > 0 else 0.0
+    return out
+
+
 def test_loss_surface(toy):
+    """Every grid value is the mean per-step NLL (computed here from the engine's outputs, not by
+    ``evaluate``) at W* + α·d₁ + β·d₂, with d₁, d₂ the seed's two N(0, 1) draws normalised row by
+    row and block by block (written out here too).
+
+    Mutations caught: the directions used without filter normalisation in ``loss_surface``, and
+    ``evaluate``'s loss averaged per sample instead of per recorded step (``summarise`` without the
+    division by n_rec) -- a test that compares ``evaluate`` with itself passes both."""
     spec, params, _, test = toy
     small = EvalData(*make_data(30, np.random.default_rng(5)))
+    x, y = small.take(np.arange(30))
     res = loss_surface(spec, params, small, n=3, seed=2)
     assert res["loss"].shape == (3, 3)
+    np.testing.assert_array_equal(res["alphas"], [-1.0, 0.0, 1.0])
+    W = params["hidden.linear.weight"]
+    rng = np.random.default_rng(2)
+    d1, d2 = (_filter_normalised(rng.standard_normal(W.shape), W, spec.n_in) for _ in range(2))
+    np.testing.assert_allclose(res["d1"], d1, rtol=1e-12)
+    np.testing.assert_allclose(res["d2"], d2, rtol=1e-12)
+    assert res["base_loss"] == pytest.approx(_mean_step_nll(spec, params, x, y), rel=1e-9)
+    for i, a in enumerate(res["alphas"]):
+        for j, b in enumerate(res["betas"]):
+            p = dict(params)
+            p["hidden.linear.weight"] = W + a * d1 + b * d2
+            assert res["loss"][i, j] == pytest.approx(_mean_step_nll(spec, p, x, y), rel=1e-9), (a, b)
     assert res["loss"][1, 1] == pytest.approx(res["base_loss"])  # odd n: W* at the centre
-    p = dict(params)
-    p["hidden.linear.weight"] = params["hidden.linear.weight"] - res["d1"] + res["d2"]
-    assert res["loss"][0, 2] == pytest.approx(evaluate(spec, p, small)["loss"])
     assert res["loss"].max() > res["base_loss"]
     even = loss_surface(spec, params, small, n=2, seed=2)
     assert 0.0 not in even["alphas"]

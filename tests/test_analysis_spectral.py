@@ -206,14 +206,77 @@ def test_surrogate_radius_can_exceed_one_inside_the_stable_interval():
     assert rf_ <= 1 < rs
 
 
+def _brf_surrogate_jacobian(params, state, x_t, n_in):
+    """The BRF network's one-step Jacobian with Θ' := σ', assembled here from the step equations
+    (B2)–(B7) -- not from the engine's VJPs. Variables [z, u, v, q] by neuron."""
+    from resonet.surrogate import dspike
+
+    z, u, v, q = state
+    H = u.size
+    W = params["hidden.linear.weight"]
+    w = np.abs(params["hidden.omega"])
+    beta = np.abs(params["hidden.b_offset"])
+    p = (-1.0 + np.sqrt(1.0 - (0.01 * w) ** 2)) / 0.01
+    dt = 0.01
+    b = p - beta - q
+    I_t = W[:, :n_in] @ x_t + W[:, n_in:] @ z
+    u_new = u + dt * (b * u - w * v + I_t)
+    sig = dspike(u_new - 1.0 - q)  # σ'(s), s = u' − ϑ − q
+    Z, U, V, Q = (slice(k * H, (k + 1) * H) for k in range(4))
+    J = np.zeros((4 * H, 4 * H))
+    du = np.zeros((H, 4 * H))  # ∂u'/∂(z, u, v, q)
+    du[:, Z] = dt * W[:, n_in:]
+    du[:, U] = np.diag(1.0 + dt * b)
+    du[:, V] = np.diag(-dt * w)
+    du[:, Q] = np.diag(-dt * u)
+    ds = du.copy()
+    ds[:, Q] -= np.eye(H)  # s = u' − ϑ − q
+    J[Z] = sig[:, None] * ds
+    J[U] = du
+    J[V, U] = np.diag(dt * w)
+    J[V, V] = np.diag(1.0 + dt * b)
+    J[V, Q] = np.diag(-dt * v)
+    J[Q] = J[Z]
+    J[Q, Q] += np.diag(np.full(H, 0.9))
+    return J
+
+
 def test_spectral_report_on_an_init_network():
+    """The report's numbers against an independent computation at the same states of a run:
+    frozen radius = max over neurons of max(|1 + δ(b + iω)|, 0.9) at each neuron's q (the
+    frozen Jacobian is block-triangular), surrogate radius = that of the Jacobian assembled here
+    from the step equations, and the q = 0 / q_max neuron radii in closed form.
+
+    Mutation caught: the recurrent spike path z_{t−1} → I_t → s_t left out of the surrogate
+    Jacobian (``rows = [dprev[0]] + …`` instead of ``dprev[0] + dI @ w_rec`` in
+    ``network_jacobian``): a smoke test of lengths and ρ ≤ 1 passes it."""
     spec = NetworkSpec("brf", 2, 6, 2)
     params = init_params(spec, np.random.default_rng(1))
+    params["hidden.linear.weight"][:, :2] *= 10.0  # input that makes the neurons spike
+    params["hidden.linear.weight"][:, 2:] *= 40.0  # a recurrence strong enough to matter
     x = 30.0 * (np.random.default_rng(2).random((50, 1, 2)) < 0.2)
     rep = spectral_report(spec, params, x, n_states=4)
-    assert len(rep["frozen"]) == len(rep["surrogate"]) == 4
+    fwd = forward(spec, params, x)
+    assert fwd.num_spikes.sum() > 0
+    np.testing.assert_array_equal(rep["steps"], [0, 16, 32, 49])
+    w = np.abs(params["hidden.omega"])
+    beta = np.abs(params["hidden.b_offset"])
+    p = (-1.0 + np.sqrt(1.0 - (0.01 * w) ** 2)) / 0.01
+    gap = []
+    for k, t in enumerate(rep["steps"]):
+        if t == 0:
+            state = tuple(np.zeros(6) for _ in range(4))
+        else:
+            state = tuple(fwd.states[n][t - 1, 0] for n in ("z", "u", "v", "q"))
+        rho = np.abs(1.0 + 0.01 * (p - beta - state[3] + 1j * w))
+        assert rep["frozen"][k] == pytest.approx(max(rho.max(), 0.9), rel=1e-12)
+        J = _brf_surrogate_jacobian(params, state, x[t, 0], 2)
+        assert rep["surrogate"][k] == pytest.approx(radius(J), rel=1e-9)
+        gap.append(radius(J) - rep["frozen"][k])
+    assert max(gap) > 1e-3  # the spike path does change the radius at these states
+    assert rep["max_neuron_radius_q0"] == pytest.approx(np.abs(1.0 + 0.01 * (p - beta + 1j * w)).max())
+    assert rep["max_neuron_radius_qmax"] == pytest.approx(np.abs(1.0 + 0.01 * (p - beta - 10 + 1j * w)).max())
     assert rep["max_frozen"] <= 1.0
-    assert rep["max_neuron_radius_q0"] < 1.0
 
 
 # -- network level: the hidden state never grows --------------------------------------------------

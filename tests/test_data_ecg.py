@@ -1,4 +1,4 @@
-"""ECG (QTDB): the shared .mat files, malformed files, level crossing, raw records via wfdb."""
+"""ECG (QTDB): the published .mat files, malformed files, level crossing, raw records via wfdb."""
 
 from __future__ import annotations
 
@@ -21,22 +21,18 @@ from resonet.data.ecg import (
     write_qtdb_mat,
 )
 from resonet.errors import DataError
+from tests.conftest import ECG_DIR, needs_ecg
 
 # wfdb 4.3 uses a pandas keyword that pandas 3 deprecates; not ours to fix
 pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword")
 
-SHARED_ECG = Path("/work/shared/data/ecg")
-need_shared = pytest.mark.skipif(
-    not (SHARED_ECG / "QTDB_train.mat").is_file(),
-    reason="the shared QTDB .mat files are not present at /work/shared/data/ecg",
-)
 
 
-# ------------------------------------------------------------------------- the shared files
-@need_shared
-def test_shared_files_shapes_and_label_statistics():
+# ----------------------------------------------------------- the published files (real data)
+@needs_ecg
+def test_real_files_shapes_and_label_statistics():
     """Numbers from reference-spec §6.2 (computed there from the same files)."""
-    td = load_task("ecg", SHARED_ECG, split_seed=0)
+    td = load_task("ecg", ECG_DIR, split_seed=0)
     assert (len(td.train), len(td.val), len(td.test)) == (557, 61, 141)
     assert (td.train.n_in, td.train.n_out, td.train.T) == (4, 6, 1300)
     assert td.train.per_step_labels and not td.info["synthetic"]
@@ -56,15 +52,24 @@ def test_shared_files_shapes_and_label_statistics():
     assert round(acc, 3) == 23.554
 
 
-@need_shared
-def test_shared_batches_and_terminator_dropped():
-    x, lab = read_qtdb_mat(SHARED_ECG / "QTDB_test.mat")
+@needs_ecg
+def test_real_files_spike_rates():
+    """docs/data.md: each input channel fires in 6.8–8.7 % of the steps (train and test)."""
+    for name in ("QTDB_train.mat", "QTDB_test.mat"):
+        x, _ = read_qtdb_mat(ECG_DIR / name)
+        rate = x.mean(axis=(0, 1)) * 100
+        assert np.all((rate >= 6.75) & (rate <= 8.75)), (name, rate)
+
+
+@needs_ecg
+def test_real_batches_and_terminator_dropped():
+    x, lab = read_qtdb_mat(ECG_DIR / "QTDB_test.mat")
     assert x.shape == (141, 1300, 4) and x.dtype == np.int8 and set(np.unique(x)) == {0, 1}
-    raw = scipy.io.loadmat(SHARED_ECG / "QTDB_test.mat")["x"]
+    raw = scipy.io.loadmat(ECG_DIR / "QTDB_test.mat")["x"]
     np.testing.assert_array_equal(x, raw[:, :1300])
     # the two channels of one lead are never active together (up/down level crossing)
     assert not np.any(x[..., 0] & x[..., 1]) and not np.any(x[..., 2] & x[..., 3])
-    td = load_task("ecg", SHARED_ECG)
+    td = load_task("ecg", ECG_DIR)
     xb, yb = td.test.batch(np.arange(5))
     assert xb.shape == (1300, 5, 4) and xb.dtype == np.float32
     assert yb.shape == (1300, 5) and yb.dtype == np.int64 and yb.min() == -1

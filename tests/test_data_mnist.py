@@ -11,8 +11,9 @@ import pytest
 from resonet.cli import run_main
 from resonet.data import load_task
 from resonet.data.__main__ import main as data_main
-from resonet.data.mnist import FILES, permutation, read_idx
+from resonet.data.mnist import FILES, fetch_mnist, permutation, read_idx
 from resonet.errors import DataError
+from tests.conftest import MNIST_DIR, needs_mnist
 
 
 def idx_bytes(arr: np.ndarray) -> bytes:
@@ -143,3 +144,49 @@ def test_malformed_idx_files(tmp_path, kind, capsys):
     rc = run_main(data_main, ["info", "smnist", "--data-dir", str(tmp_path)])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and err[0].startswith(f"error: {p}: ")
+
+
+def test_dotted_file_names_are_found(tmp_path):
+    """Some archives unpack to ``train-images.idx3-ubyte`` (a dot before idx)."""
+    data = write_mnist(tmp_path / "mnist", gz=False)
+    for name in FILES.values():
+        (tmp_path / "mnist" / name).rename(tmp_path / "mnist" / name.replace("-idx", ".idx"))
+    td = load_task("smnist", tmp_path)
+    assert td.info["files"]["test_labels"] == str(tmp_path / "mnist" / "t10k-labels.idx1-ubyte")
+    assert td.test.labels.tolist() == data["test_labels"].tolist()
+
+
+# ----------------------------------------------------------------------------- real MNIST
+@needs_mnist
+def test_real_mnist_sizes_and_class_counts():
+    td = load_task("psmnist", MNIST_DIR, split_seed=0)
+    assert (len(td.train), len(td.val), len(td.test)) == (54_000, 6_000, 10_000)
+    full = np.concatenate([td.train.labels, td.val.labels])
+    assert np.bincount(full).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert np.bincount(td.test.labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    x, _ = td.test.batch(np.arange(4))
+    assert x.shape == (784, 4, 1) and 0.0 <= x.min() and x.max() == 1.0
+
+
+@needs_mnist
+def test_fetch_mnist_accepts_the_real_files_offline(tmp_path):
+    """Files already present pass `fetch` on their content MD5 (whatever their gzip bytes), so
+    nothing is downloaded; a changed byte is refused."""
+    import shutil
+
+    from resonet.data.mnist import find_mnist
+
+    d = tmp_path / "mnist"
+    d.mkdir()
+    for p in find_mnist(MNIST_DIR).values():
+        shutil.copy(p, d / p.name)
+    out = fetch_mnist(tmp_path, base_url="http://127.0.0.1:9")  # a download would fail
+    assert sorted(p.name.split(".")[0] for p in out.values()) == sorted(FILES.values())
+    p = out["test_labels"]
+    raw = read_idx(p).copy()
+    raw[0] = (raw[0] + 1) % 10
+    p.unlink()
+    (d / FILES["test_labels"]).write_bytes(bytes([0, 0, 8, 1]) + np.array([raw.size], ">u4").tobytes()
+                                           + raw.tobytes())
+    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte: checksum mismatch"):
+        fetch_mnist(tmp_path, base_url="http://127.0.0.1:9")

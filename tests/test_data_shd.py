@@ -245,9 +245,11 @@ def test_load_task_prefers_real_files(tmp_path):
     assert saved["val"].tolist() == td.split["val"].tolist()
 
 
-def test_load_task_shd_falls_back_to_synthetic_loudly(tmp_path, caplog):
+def test_load_task_shd_falls_back_to_synthetic_loudly(tmp_path, caplog, monkeypatch):
+    """Without real files, the default data directory gets the stand-in (and says so loudly)."""
     caplog.set_level(logging.WARNING, logger="resonet.data")
-    td = load_task("shd", tmp_path, synthetic_n_train=40, synthetic_n_test=20)
+    monkeypatch.setenv("RESONET_DATA", str(tmp_path))
+    td = load_task("shd", synthetic_n_train=40, synthetic_n_test=20)
     assert td.info["synthetic"] is True and "NOT the real" in td.info["warning"]
     assert td.train.synthetic and td.test.synthetic and td.val.synthetic
     assert td.train.source == SYNTHETIC_SOURCE
@@ -268,16 +270,34 @@ def test_synthetic_file_in_real_place_is_still_flagged(tmp_path):
     assert td.info["synthetic"] and td.test.synthetic and td.test.source == SYNTHETIC_SOURCE
 
 
-def test_gz_archives_in_data_dir_are_unpacked(tmp_path):
+def test_gz_archives_in_data_dir_are_unpacked(tmp_path, monkeypatch):
     import gzip
+    import hashlib
 
     d = tmp_path / "d"
+    sums = {}
     for split, n in (("train", 10), ("test", 4)):
         p, *_ = write_file(tmp_path / f"shd_{split}.h5", n=n)
         (d / "hdspikes").mkdir(parents=True, exist_ok=True)
-        (d / "hdspikes" / f"shd_{split}.h5.gz").write_bytes(gzip.compress(p.read_bytes()))
+        body = gzip.compress(p.read_bytes())
+        (d / "hdspikes" / f"shd_{split}.h5.gz").write_bytes(body)
+        sums[f"shd_{split}.h5.gz"] = hashlib.md5(body).hexdigest()
+    monkeypatch.setattr("resonet.data.shd.SHD_GZ_MD5", sums)  # the archives' published checksums
     td = load_task("shd", d, synthetic=False)
     assert len(td.test) == 4 and (d / "hdspikes" / "shd_test.h5").is_file()
+
+
+def test_archive_with_a_wrong_checksum_is_not_unpacked(tmp_path):
+    import gzip
+
+    d = tmp_path / "d"
+    d.mkdir()
+    for split, n in (("train", 10), ("test", 4)):
+        p, *_ = write_file(tmp_path / f"shd_{split}.h5", n=n)
+        (d / f"shd_{split}.h5.gz").write_bytes(gzip.compress(p.read_bytes()))
+    with pytest.raises(DataError, match=r"shd_train\.h5\.gz: checksum mismatch"):
+        load_task("shd", d, synthetic=False)
+    assert sorted(x.name for x in d.iterdir()) == ["shd_test.h5.gz", "shd_train.h5.gz"]
 
 
 def test_unknown_task_and_option_are_config_errors(tmp_path):

@@ -9,9 +9,31 @@ import numpy as np
 import pytest
 
 from resonet import verify
-from tests.conftest import GOLDEN_DIR, golden_files, pending_golden_files
+from tests.conftest import (
+    GOLDEN_DIR,
+    SHARED_GOLDEN_DIR,
+    golden_files,
+    needs_golden_master,
+    pending_golden_files,
+)
 
-pytestmark = pytest.mark.skipif(not golden_files(), reason=f"no golden files in {GOLDEN_DIR}")
+SHIPPED = {"alif_seed1.npz", "bhrf_seed1.npz", "brf_seed1.npz", "brf_seed2.npz", "brf_seed3.npz",
+           "lif_seed1.npz", "rf_seed1.npz", "README.md"}
+
+
+def test_golden_files_ship_with_the_project():
+    """The golden vectors are part of the repository, so a user's clone can run resonet.verify."""
+    assert {p.name for p in GOLDEN_DIR.iterdir()} >= SHIPPED
+    assert golden_files(), "no golden file of an implemented model"
+
+
+@needs_golden_master
+def test_shipped_golden_files_equal_the_master_copies():
+    """tests/golden holds byte-identical copies of the master golden vectors (and their README)."""
+    master = sorted(p.name for p in SHARED_GOLDEN_DIR.iterdir() if p.is_file())
+    assert sorted(p.name for p in GOLDEN_DIR.iterdir() if p.is_file()) == master
+    for name in master:
+        assert (GOLDEN_DIR / name).read_bytes() == (SHARED_GOLDEN_DIR / name).read_bytes(), name
 
 
 @pytest.mark.parametrize("path", golden_files(), ids=lambda p: p.name)

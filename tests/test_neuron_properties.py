@@ -22,17 +22,23 @@ def spec_for(neuron, **kw):
 
 @SETTINGS
 @given(
-    omega=st.floats(0.01, 90.0),
-    b_off=st.floats(0.0, 50.0),
+    omega=st.floats(0.01, 99.0),
+    frac=st.floats(0.0, 1.0),
     u=st.floats(-5, 5), v=st.floats(-5, 5), q=st.floats(0, 5),
     steps=st.integers(1, 300),
 )
-def test_brf_below_boundary_without_input_never_grows(omega, b_off, u, v, q, steps):
+def test_brf_below_boundary_without_input_never_grows(omega, frac, u, v, q, steps):
     """0 ≤ b' + q ≤ 2√(1−(δω)²)/δ ⇒ spectral radius ≤ 1 and, the transition being a scaled
-    rotation, |u + iv| is non-increasing at every step (spikes only add to q, which damps)."""
-    c = brf.derive({"omega": np.array([omega]), "b_offset": np.array([b_off])}, spec_for("brf"))
+    rotation, |u + iv| is non-increasing at every step (spikes only add to q, which damps).
+
+    b' is drawn over the whole stable interval left after q's headroom, b' = frac·(2r/δ − 10)
+    (q < 10 always), so both of its ends are exercised: at frac = 0 and q = 0 the neuron sits on
+    the divergence boundary itself (|λ| = 1), where any error in p(ω) shows as growth.
+    Mutation caught: p(ω) replaced by its small-angle form −δω²/2 in ``brf.boundary`` (then
+    b = p − b' − q lies above the true boundary at b' = q = 0 and |u + iv| grows)."""
     r = np.sqrt(1 - (DT * omega) ** 2)
-    assert b_off + 10 <= 2 * r / DT  # q < 10 always, so the bound holds along the run
+    b_off = frac * (2 * r / DT - 10.0)  # ≥ 0 for ω ≤ 99 (2r/δ ≥ 28)
+    c = brf.derive({"omega": np.array([omega]), "b_offset": np.array([b_off])}, spec_for("brf"))
     state = (np.zeros((1, 1)), np.array([[u]]), np.array([[v]]), np.array([[q]]))
     norm = np.hypot(u, v)
     zero = np.zeros((1, 1))
@@ -59,12 +65,24 @@ def test_brf_step_is_the_complex_multiplication(omega, b_off, q, u, v):
 
 
 @SETTINGS
-@given(z_seq=st.lists(st.booleans(), min_size=1, max_size=200))
-def test_brf_refractory_variable_bounds(z_seq):
-    """q_t = 0.9 q_{t−1} + z_t with z ∈ {0, 1} stays in [0, 10)."""
-    q = 0.0
+@given(z_seq=st.lists(st.booleans(), min_size=1, max_size=200), q0=st.floats(0.0, 9.99),
+       model=st.sampled_from(["brf", "bhrf"]))
+def test_brf_refractory_variable_bounds(z_seq, q0, model):
+    """The engine's q_t = 0.9 q_{t−1} + z_t (B7)/(H6), driven through its own step with the spikes
+    z forced by the spike function, follows that recursion exactly and stays in [0, 10).
+
+    Mutation caught: q' = 0.9q + 3z in ``brf.step_forward`` (q leaves the recursion at the first
+    spike and passes 10 after four spikes in a row)."""
+    mod = {"brf": brf, "bhrf": bhrf}[model]
+    c = mod.derive({"omega": np.array([10.0]), "b_offset": np.array([1.0])}, spec_for(model))
+    state = (np.zeros((1, 1)), np.zeros((1, 1)), np.zeros((1, 1)), np.array([[q0]]))
+    q_ref = q0
     for z in z_seq:
-        q = q * brf.Q_DECAY + float(z)
+        state = mod.step_forward(c, state, np.zeros((1, 1)), lambda s, z=z: np.full_like(s, float(z)))
+        q_ref = 0.9 * q_ref + float(z)  # the recursion, written out here (not the module's constant)
+        q = float(state[3][0, 0])
+        assert float(state[0][0, 0]) == float(z)
+        assert q == pytest.approx(q_ref, rel=1e-12, abs=1e-15)
         assert 0.0 <= q < 10.0
 
 
@@ -75,35 +93,63 @@ def test_brf_refractory_variable_bounds(z_seq):
     z0=st.booleans(),
 )
 def test_alif_threshold_never_below_theta0(tau_m, tau_a, inputs, z0):
+    """The threshold the engine actually uses -- read off the argument s = ũ − θ it hands to the
+    spike function, with ũ = αu + (1 − α)I and α = e^{−1/τ_m} recomputed here -- lies in
+    [θ₀, θ₀ + β] (θ₀ = 0.01, β = 1.8), equals θ₀ + β·a_t, and a spike lowers u by exactly it.
+
+    Mutation caught: θ = θ₀ − β·a in ``alif.step_forward`` (A2) (the threshold falls below θ₀ as
+    soon as a > 0; a test that computes θ from the state a itself cannot see it)."""
+    theta0, beta = 0.01, 1.8  # the official constants, written out here
     c = alif.derive({"tau_mem": np.array([tau_m]), "tau_adp": np.array([tau_a])},
                     spec_for("alif"))
+    alpha = np.exp(-1.0 / tau_m)
+    seen = []
+
+    def spy(s):
+        seen.append(float(s[0, 0]))
+        return heaviside(s)
+
     state = (np.array([[float(z0)]]), np.zeros((1, 1)), np.zeros((1, 1)))
     for inp in inputs:
-        state = alif.step_forward(c, state, np.array([[inp]]), heaviside)
-        a = state[2][0, 0]
-        theta = alif.THETA0 + alif.BETA_ADP * a
-        assert 0.0 <= a <= 1.0
-        assert alif.THETA0 <= theta <= alif.THETA0 + alif.BETA_ADP
+        u_prev = float(state[1][0, 0])
+        state = alif.step_forward(c, state, np.array([[inp]]), spy)
+        u_tilde = alpha * u_prev + (1.0 - alpha) * inp
+        theta = u_tilde - seen[-1]
+        tol = 1e-12 * (1.0 + abs(u_tilde))
+        assert theta0 - tol <= theta <= theta0 + beta + tol
+        assert theta == pytest.approx(theta0 + beta * float(state[2][0, 0]), abs=tol)
+        if state[0][0, 0] == 1.0:
+            assert float(state[1][0, 0]) == pytest.approx(u_tilde - theta, abs=tol)
 
 
 @SETTINGS
 @given(omega=st.floats(0.01, 60.0), b_off=st.floats(0.0, 10.0), q=st.floats(0, 9.9))
 def test_bhrf_as_coded_is_always_damped(omega, b_off, q):
-    """The coded BHRF transition (I = 0, no spike) is linear with det = 1 − 2δb < 1: the step
-    function equals that matrix and its spectral radius is below 1 (reference-spec §11.4).
+    """The engine's own BHRF transition (I = 0, no spike), read off by stepping the unit vectors,
+    is the coded symplectic matrix A = [[1 − 2δb − δ²ω², −δω²], [δ, 1]], b = 0.005ω² + b' + q,
+    and its spectral radius is below 1 (reference-spec §11.4).
 
-    (Only for moderate ω and b: once 4δb + δ²ω² > 4 an eigenvalue passes −1 -- the explicit
-    scheme overshoots -- so "always damped" needs that bound; the ranges here respect it.)"""
+    det A = 1 − 2δb < 1 holds for any b > 0 and proves nothing alone; the radius is below 1 only
+    if also |tr A| < 1 + det A (Jury), i.e. 4δb + δ²ω² < 4: that is the condition the ranges
+    here respect (beyond it an eigenvalue passes −1 -- the explicit scheme overshoots), and it is
+    checked on the engine's matrix.
+    Mutation caught: u' computed from the old v instead of v' (explicit Euler, the paper's
+    Alg. 2) in ``bhrf.step_forward`` -- then det A = 1 − 0.02(b' + q) and at b' = q = 0 the
+    neuron is undamped (|λ| = 1)."""
     c = bhrf.derive({"omega": np.array([omega]), "b_offset": np.array([b_off])},
                     spec_for("bhrf"))
+    cols = []
+    for u0, v0 in ((1.0, 0.0), (0.0, 1.0)):
+        state = (np.zeros((1, 1)), np.array([[u0]]), np.array([[v0]]), np.array([[q]]))
+        _, u1, v1, _ = bhrf.step_forward(c, state, np.zeros((1, 1)), lambda s: 0 * s)
+        cols.append([u1[0, 0], v1[0, 0]])
+    A_engine = np.array(cols).T
     b = 0.005 * omega**2 + b_off + q
     A = np.array([[1 - 2 * DT * b - DT**2 * omega**2, -DT * omega**2], [DT, 1.0]])
-    u, v = 0.3, -0.2
-    state = (np.zeros((1, 1)), np.array([[u]]), np.array([[v]]), np.array([[q]]))
-    _, u1, v1, _ = bhrf.step_forward(c, state, np.zeros((1, 1)), lambda s: 0 * s)
-    np.testing.assert_allclose([u1[0, 0], v1[0, 0]], A @ [u, v], rtol=1e-12, atol=1e-15)
-    assert np.linalg.det(A) < 1
-    assert np.abs(np.linalg.eigvals(A)).max() < 1
+    np.testing.assert_allclose(A_engine, A, rtol=1e-12, atol=1e-15)
+    det, tr = np.linalg.det(A_engine), np.trace(A_engine)
+    assert abs(tr) < 1 + det  # the Jury condition that the ranges respect
+    assert np.abs(np.linalg.eigvals(A_engine)).max() < 1
 
 
 @SETTINGS

@@ -3,6 +3,7 @@ deep-learning framework is among the dependencies or imported by the package."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -49,3 +50,22 @@ def test_importing_the_package_imports_no_framework_and_no_cuda():
             "or m.startswith('numba.cuda')]; print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_ci_runs_the_real_data_tests_and_fails_if_one_skips(tmp_path):
+    """.ci/run points the real-data tests at the shared folder and sets RESONET_REQUIRE_REAL_DATA=1,
+    under which a skipped real-data test fails the run (tests/conftest.py)."""
+    ci = (ROOT / ".ci" / "run").read_text()
+    head = ci[: ci.rindex("python -m pytest")]
+    for var in ("RESONET_SHARED", "RESONET_DATA_ECG", "RESONET_DATA_MNIST"):
+        assert f"export {var}" in head, var
+    assert "export RESONET_REQUIRE_REAL_DATA=1" in head
+    test = "tests/test_golden.py::test_shipped_golden_files_equal_the_master_copies"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESONET_")}
+    env["RESONET_SHARED"] = str(tmp_path / "absent")
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test]
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert r.returncode == 0 and "1 skipped" in r.stdout, r.stdout + r.stderr
+    r = subprocess.run(cmd, cwd=ROOT, env={**env, "RESONET_REQUIRE_REAL_DATA": "1"}, capture_output=True,
+                       text=True)
+    assert r.returncode == 1 and "skipped although RESONET_REQUIRE_REAL_DATA=1" in r.stdout, r.stdout

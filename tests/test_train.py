@@ -12,10 +12,8 @@ import pytest
 
 from resonet.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
 from resonet.errors import CheckpointError
-from tests.conftest import ECG_DIR, ROOT
+from tests.conftest import ECG_DIR, ROOT, needs_ecg
 
-needs_ecg = pytest.mark.skipif(not (ECG_DIR / "QTDB_train.mat").exists(),
-                               reason=f"no ECG data in {ECG_DIR}")
 # A tiny but real training problem: 48 ECG segments, batch 8 (6 batches/epoch), 2 epochs.
 TINY = ["ecg", "--data-dir", str(ECG_DIR), "--subset", "48", "--batch", "8", "--epochs", "2",
         "--eval-batch", "64", "--quiet"]

@@ -1,7 +1,7 @@
 """``python -m resonet.data``: inspect, fetch, generate and check data files.
 
     python -m resonet.data info  TASK [--data-dir D] [--split-seed S] [--synthetic | --no-synthetic]
-    python -m resonet.data fetch {shd,mnist,ecg-raw} [--data-dir D] [--base-url URL]
+    python -m resonet.data fetch {shd,ecg,mnist,ecg-raw} [--data-dir D] [--base-url URL ...]
     python -m resonet.data synth [--data-dir D | --out DIR] [--seed S] [--n-train N] [--n-test N]
     python -m resonet.data check FILE [FILE ...]
     python -m resonet.data ecg-raw RAW_DIR --out DIR [--annotation q1c] [--test-fraction 0.2]
@@ -65,10 +65,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     g.add_argument("--no-synthetic", dest="synthetic", action="store_false")
     pi.add_argument("--official-binning", action="store_true", help="shd: the official rule")
 
-    pf = sub.add_parser("fetch", help="download published files (needs internet)")
-    pf.add_argument("what", choices=("shd", "mnist", "ecg-raw"))
-    pf.add_argument("--data-dir")
-    pf.add_argument("--base-url", help="override the download base URL (shd, mnist)")
+    pf = sub.add_parser(
+        "fetch",
+        help="download published files (needs internet); files already there are MD5-checked",
+    )
+    pf.add_argument("what", choices=("shd", "ecg", "mnist", "ecg-raw"),
+                    help="shd: shd_{train,test}.h5; ecg: QTDB_{train,test}.mat; mnist: the four IDX "
+                         "files; ecg-raw: the raw PhysioNet QT database (via wfdb)")
+    pf.add_argument("--data-dir", help="data directory (default $RESONET_DATA, else ~/.cache/resonet)")
+    pf.add_argument("--base-url", action="append",
+                    help="download from this base URL instead of the built-in mirrors (shd, ecg, "
+                         "mnist); repeat it to give several, tried in order")
 
     ps = sub.add_parser("synth", help="generate the synthetic SHD-format stand-in")
     ps.add_argument("--data-dir")
@@ -103,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         d = resolve_data_dir(a.data_dir)
         if a.what == "shd":
             out: Any = shd.fetch_shd(d, base_url=a.base_url)
+        elif a.what == "ecg":
+            out = ecg.fetch_qtdb_mat(d, base_url=a.base_url)
         elif a.what == "mnist":
             out = mnist.fetch_mnist(d, base_url=a.base_url)
         else:

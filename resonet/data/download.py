@@ -10,7 +10,12 @@ Rules every download follows:
   system: the destination either does not exist or holds a complete, verified file.
 - The byte count is compared with ``Content-Length`` (an interrupted transfer is reported as such)
   and the hash with the expected checksum; on any failure the partial file is removed.
-- ``gunzip`` follows the same pattern (decompress to ``.part``, then rename).
+- Every published file has a recorded checksum; a file without one is never fetched or accepted
+  (:func:`expected_checksum` raises). A file that is already there is checked against its
+  checksum (:func:`verify_file`), never trusted because it exists.
+- A file is tried from each mirror in turn (:func:`download_first`); a mirror that fails (network,
+  HTTP error, interrupted transfer, wrong checksum) is reported and the next one tried.
+- ``gunzip`` and ``unzip_member`` follow the same pattern (unpack to ``.part``, then rename).
 """
 
 from __future__ import annotations
@@ -18,16 +23,30 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
+import logging
 import os
 import tempfile
 import urllib.error
 import urllib.request
+import zipfile
 import zlib
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from ..errors import DataError
 
+log = logging.getLogger("resonet.data")
+
 _CHUNK = 1 << 20
+
+
+class DownloadError(DataError):
+    """One source failed; ``reason`` is the short cause (for the message listing every mirror)."""
+
+    def __init__(self, message: str, url: str, reason: str) -> None:
+        super().__init__(message)
+        self.url = url
+        self.reason = reason
 
 
 def file_hash(path: str | os.PathLike[str], algo: str = "md5") -> str:
@@ -37,6 +56,26 @@ def file_hash(path: str | os.PathLike[str], algo: str = "md5") -> str:
         for block in iter(lambda: f.read(_CHUNK), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def expected_checksum(table: Mapping[str, str], name: str) -> str:
+    """The recorded checksum of ``name``; a missing entry is an error, never a skipped check."""
+    want = table.get(name)
+    if not want:
+        raise DataError(
+            f"{name}: no checksum recorded for this file, so it cannot be verified; refusing to "
+            "use it (pass the checksum with the file name, or use a published file)"
+        )
+    return want.lower()
+
+
+def base_urls(given: str | Sequence[str] | None, env: str, default: Sequence[str]) -> list[str]:
+    """Mirror list: the argument (one URL or several) > ``$env`` (URLs separated by spaces) >
+    ``default``; trailing slashes removed. An explicit choice replaces the default mirrors."""
+    if isinstance(given, str):
+        given = given.split()
+    urls = list(given or []) or os.environ.get(env, "").split() or list(default)
+    return [u.rstrip("/") for u in urls]
 
 
 def _tmp_in(dest: Path) -> tuple[int, Path]:
@@ -56,12 +95,15 @@ def download(
     *,
     md5: str | None = None,
     sha256: str | None = None,
+    check: Callable[[Path], None] | None = None,
     timeout: float = 60.0,
 ) -> Path:
     """Download ``url`` to ``dest`` atomically, verifying length and checksum.
 
-    Returns ``dest``. Raises :class:`DataError` naming the URL (network failure, HTTP error,
-    interrupted transfer) or the destination (checksum mismatch); no partial file is left behind.
+    ``check(tmp_path)`` may verify the complete temporary file further (it raises
+    :class:`DataError` to reject it). Returns ``dest``. Raises :class:`DownloadError` naming the
+    URL (network failure, HTTP error, interrupted transfer) or the destination (checksum
+    mismatch); no partial file is left behind.
     """
     dest = Path(dest)
     fd, tmp = _tmp_in(dest)
@@ -84,34 +126,90 @@ def download(
                     if h_sha is not None:
                         h_sha.update(block)
         except urllib.error.HTTPError as exc:
-            raise DataError(
-                f"{url}: download failed (HTTP {exc.code} {exc.reason}); check the URL or the "
-                f"base-URL setting, or put the file at {dest} by hand"
+            reason = f"HTTP {exc.code} {exc.reason}"
+            raise DownloadError(
+                f"{url}: download failed ({reason}); check the URL or the base-URL setting, or put "
+                f"the file at {dest} by hand",
+                url,
+                reason,
             ) from exc
         except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise DataError(
+            reason = str(getattr(exc, "reason", exc))
+            raise DownloadError(
                 f"{url}: download failed ({reason}); check your internet connection, or put the "
-                f"file at {dest} by hand"
+                f"file at {dest} by hand",
+                url,
+                reason,
             ) from exc
         # http.client does not raise when the server closes early; compare the length ourselves
         if expected_len is not None and expected_len.isdigit() and got != int(expected_len):
-            raise DataError(
-                f"{url}: interrupted transfer (got {got} of {expected_len} bytes); nothing was "
-                "saved, run the download again"
+            reason = f"interrupted transfer, got {got} of {expected_len} bytes"
+            raise DownloadError(
+                f"{url}: {reason}; nothing was saved, run the download again", url, reason
             )
         for name, h, want in (("md5", h_md5, md5), ("sha256", h_sha, sha256)):
             if h is not None and want is not None and h.hexdigest() != want.lower():
-                raise DataError(
-                    f"{dest.name} from {url}: checksum mismatch ({name} {h.hexdigest()}, expected "
-                    f"{want.lower()}); the download is corrupt or the server's file changed; "
-                    "nothing was saved, retry or check the published checksum"
+                reason = f"checksum mismatch, {name} {h.hexdigest()}, expected {want.lower()}"
+                raise DownloadError(
+                    f"{dest.name} from {url}: {reason}; the download is corrupt or the server's file "
+                    "changed; nothing was saved, retry or check the published checksum",
+                    url,
+                    reason,
                 )
+        if check is not None:
+            try:
+                check(tmp)
+            except DataError as exc:
+                raise DownloadError(f"{dest.name} from {url}: {exc}", url, str(exc)) from exc
         os.replace(tmp, dest)
     except BaseException:
         _unlink_quietly(tmp)
         raise
     return dest
+
+
+def download_first(
+    urls: Sequence[str],
+    dest: str | os.PathLike[str],
+    *,
+    md5: str | None = None,
+    check: Callable[[Path], None] | None = None,
+    timeout: float = 60.0,
+) -> Path:
+    """Download ``dest`` from the first of ``urls`` that delivers a complete, verified file.
+
+    A failing source is logged and the next one tried; if all fail, one :class:`DataError` lists
+    each URL with its cause.
+    """
+    dest = Path(dest)
+    if not urls:
+        raise DataError(f"{dest.name}: no download source given")
+    failures: list[DownloadError] = []
+    for i, url in enumerate(urls):
+        try:
+            return download(url, dest, md5=md5, check=check, timeout=timeout)
+        except DownloadError as exc:
+            failures.append(exc)
+            if i + 1 < len(urls):
+                log.warning("%s: %s; trying the next mirror", url, exc.reason)
+    if len(failures) == 1:
+        raise failures[0]
+    causes = "; ".join(f"{f.url}: {f.reason}" for f in failures)
+    raise DataError(
+        f"{dest.name}: every source failed ({causes}); nothing was saved; check your internet "
+        f"connection, or put the file at {dest} by hand"
+    )
+
+
+def verify_file(path: Path, md5: str | Sequence[str], fix: str) -> None:
+    """Raise :class:`DataError` unless the MD5 of ``path`` is ``md5`` (or one of several)."""
+    wants = [md5] if isinstance(md5, str) else list(md5)
+    got = file_hash(path, "md5")
+    if got not in [w.lower() for w in wants]:
+        raise DataError(
+            f"{path}: checksum mismatch (md5 {got}, expected {wants[0].lower()}): the file is "
+            f"corrupt or not the published version; {fix}"
+        )
 
 
 def gunzip(src: str | os.PathLike[str], dest: str | os.PathLike[str], *, remove_src: bool = False) -> Path:
@@ -134,4 +232,32 @@ def gunzip(src: str | os.PathLike[str], dest: str | os.PathLike[str], *, remove_
         raise
     if remove_src:
         _unlink_quietly(src)
+    return dest
+
+
+def unzip_member(src: str | os.PathLike[str], member: str, dest: str | os.PathLike[str]) -> Path:
+    """Extract the zip member whose base name is ``member`` from ``src`` to ``dest`` atomically."""
+    src, dest = Path(src), Path(dest)
+    fd, tmp = _tmp_in(dest)
+    try:
+        try:
+            with os.fdopen(fd, "wb") as out, zipfile.ZipFile(src) as z:
+                names = [n for n in z.namelist() if Path(n).name == member and not n.endswith("/")]
+                if not names:
+                    raise DataError(
+                        f"{src}: the archive holds no {member} (it has: "
+                        f"{', '.join(z.namelist()[:5]) or 'nothing'}); use the published archive"
+                    )
+                with z.open(names[0]) as f:
+                    for block in iter(lambda: f.read(_CHUNK), b""):
+                        out.write(block)
+        except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
+            raise DataError(
+                f"{src}: cannot unpack ({exc}); the archive is truncated or not a zip file, delete "
+                "it and download again"
+            ) from exc
+        os.replace(tmp, dest)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
     return dest

@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from .download import base_urls, download_first, expected_checksum, verify_file
 
 log = logging.getLogger("resonet.data")
 
@@ -62,10 +63,26 @@ FS = 250  # Hz, QTDB's sampling rate
 LEVEL = 0.3
 MAT_FILES = {"train": "QTDB_train.mat", "test": "QTDB_test.mat"}
 SEARCH_SUBDIRS = ("ecg", "qtdb")
+ENV_ECG_URL = "RESONET_ECG_URL"
+# The preprocessed files as published with the official BRF code (pinned commit), and the same
+# files in Yin et al.'s repository, tried in this order.
+ECG_MIRRORS = (
+    "https://raw.githubusercontent.com/AdaptiveAILab/brf-neurons/"
+    "5d45b0e7d545f09b79d029bb40573200fde57fd7/experiments/ecg/data",
+    "https://raw.githubusercontent.com/byin-cwi/Efficient-spiking-networks/"
+    "1331f6c052e73d48eb71a1dc62239948e874ecb2/data",
+)
+MAT_MD5 = {
+    "QTDB_train.mat": "39790ebc28587c94a2245fae7475e6f2",
+    "QTDB_test.mat": "4deb6d02f9dae171ad99f2b372926cc0",
+}
 # beat (QRS) symbols of the WFDB annotation standard
 QRS_SYMBOLS = frozenset("NLRBAaJSVrFejnE/fQ?")
 
-_FIX_MAT = "use the QTDB_{train,test}.mat files of Yin et al. (or python -m resonet.data ecg-raw)"
+_FIX_MAT = (
+    "use the published QTDB_{train,test}.mat files (python -m resonet.data fetch ecg) or make "
+    "them from raw QTDB records (python -m resonet.data ecg-raw)"
+)
 
 
 def official_labels(y: np.ndarray) -> np.ndarray:
@@ -365,6 +382,44 @@ def qtdb_from_raw(
         x = np.concatenate(xs) if xs else np.zeros((0, T_SEG, N_CHANNELS), np.int8)
         y = np.concatenate(ys) if ys else np.zeros((0, T_SEG), np.int8)
         out[split] = (x, y)
+    return out
+
+
+def ecg_base_urls(base_url: str | list[str] | None = None) -> list[str]:
+    """Download mirrors: argument > ``$RESONET_ECG_URL`` (space-separated) > :data:`ECG_MIRRORS`."""
+    return base_urls(base_url, ENV_ECG_URL, ECG_MIRRORS)
+
+
+def fetch_qtdb_mat(
+    data_dir: Path,
+    *,
+    base_url: str | list[str] | None = None,
+    checksums: dict[str, str] | None = None,
+    timeout: float = 60.0,
+) -> dict[str, Path]:
+    """Make sure ``QTDB_{train,test}.mat`` are in the data directory, downloading what is missing.
+
+    Files already present (both in one searched folder, else each in ``data_dir/ecg``) are checked
+    against their MD5 (:data:`MAT_MD5`); missing ones are downloaded from the first mirror that
+    works (:data:`ECG_MIRRORS`, or ``base_url``) into ``data_dir/ecg``, MD5-checked before they
+    are kept.
+    """
+    sums = MAT_MD5 if checksums is None else checksums
+    found = find_mat_files(Path(data_dir))
+    dest = Path(data_dir) / "ecg"
+    wants = {name: expected_checksum(sums, name) for name in MAT_FILES.values()}  # before any download
+    out = {}
+    for split, name in MAT_FILES.items():
+        want = wants[name]
+        p = found[split] if found else dest / name
+        if p.is_file():
+            verify_file(p, want, f"delete it and run python -m resonet.data fetch ecg --data-dir "
+                        f"{data_dir} again")
+        else:
+            log.info("downloading %s -> %s", name, dest)
+            download_first([f"{b}/{name}" for b in ecg_base_urls(base_url)], p, md5=want,
+                           timeout=timeout)
+        out[split] = p
     return out
 
 

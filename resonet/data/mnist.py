@@ -3,7 +3,8 @@
 **Files**: the four standard IDX files, gzipped or not, found in ``D``, ``D/mnist`` or
 ``D/MNIST/raw`` (torchvision's layout):
 ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``,
-``t10k-labels-idx1-ubyte`` (each optionally ``.gz``).
+``t10k-labels-idx1-ubyte`` (each optionally ``.gz``; the names with a dot before ``idx``, e.g.
+``train-images.idx3-ubyte`` as some archives unpack them, are found too).
 
 IDX layout: bytes 0–1 zero, byte 2 the type code (0x08 = uint8), byte 3 the number of dimensions
 d, then d big-endian uint32 sizes, then the data in C order. Images are (N, 28, 28), labels (N,).
@@ -20,6 +21,7 @@ permutation and its seed go into the task info and ``TaskData.save`` writes the 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import zlib
 from pathlib import Path
@@ -27,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .download import download
+from .download import base_urls, download_first, expected_checksum
 
 FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -38,15 +40,28 @@ FILES = {
 SEARCH_SUBDIRS = ("mnist", "MNIST/raw")
 T_MNIST = 784
 ENV_MNIST_URL = "RESONET_MNIST_URL"
-MNIST_BASE_URL = "https://ossci-datasets.s3.amazonaws.com/mnist"  # torchvision's mirror
-# MD5 of the gzipped files (identical on yann.lecun.com and the mirror); the values torchvision
-# hard-codes, confirmed by several independent loaders.
-MNIST_GZ_MD5 = {
-    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
-    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
-    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+# Mirrors of the original files, tried in this order (the original host, yann.lecun.com, has
+# refused downloads with HTTP 403 at times, so it comes last).
+MNIST_MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist",  # torchvision's mirror
+    "https://storage.googleapis.com/cvdf-datasets/mnist",  # TensorFlow's mirror
+    "https://yann.lecun.com/exdb/mnist",
+)
+# MD5 of the *uncompressed* files (the canonical MNIST values; torchvision and others check the
+# same content). Downloads and files already present are checked on their content, so a mirror
+# that gzips with other header bytes is accepted and a re-compressed local copy too.
+MNIST_MD5 = {
+    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
 }
+
+
+def candidate_names(name: str) -> tuple[str, ...]:
+    """File names of one IDX file, in order of preference: raw, gzipped, then the dotted forms."""
+    dotted = name.replace("-idx", ".idx")
+    return (name, f"{name}.gz", dotted, f"{dotted}.gz")
 
 
 def _where_to_put(data_dir: Path) -> str:
@@ -93,9 +108,9 @@ def find_mnist(data_dir: Path) -> dict[str, Path] | None:
     for d in [data_dir] + [data_dir / s for s in SEARCH_SUBDIRS]:
         found = {}
         for key, name in FILES.items():
-            for cand in (d / name, d / f"{name}.gz"):
-                if cand.is_file():
-                    found[key] = cand
+            for cand in candidate_names(name):
+                if (d / cand).is_file():
+                    found[key] = d / cand
                     break
         if len(found) == 4:
             return found
@@ -123,28 +138,70 @@ def read_mnist(files: dict[str, Path]) -> dict[str, tuple[np.ndarray, np.ndarray
     return out
 
 
-def mnist_base_url(base_url: str | None = None) -> str:
-    """Download base URL: argument > ``$RESONET_MNIST_URL`` > :data:`MNIST_BASE_URL`."""
-    return (base_url or os.environ.get(ENV_MNIST_URL, "").strip() or MNIST_BASE_URL).rstrip("/")
+def mnist_base_urls(base_url: str | list[str] | None = None) -> list[str]:
+    """Download mirrors: argument > ``$RESONET_MNIST_URL`` (space-separated) > :data:`MNIST_MIRRORS`."""
+    return base_urls(base_url, ENV_MNIST_URL, MNIST_MIRRORS)
+
+
+def content_md5(path: Path) -> str:
+    """MD5 of the IDX content of a file, gzipped or not."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{path}: cannot read ({exc}); the file is truncated or not gzip") from exc
+    return hashlib.md5(raw).hexdigest()
+
+
+def verify_mnist_file(path: Path, name: str, checksums: dict[str, str] | None = None) -> None:
+    """Check the content of one IDX file (``name``: its canonical name) against its MD5."""
+    want = expected_checksum(MNIST_MD5 if checksums is None else checksums, name)
+    got = content_md5(path)
+    if got != want:
+        raise DataError(
+            f"{path}: checksum mismatch (md5 of the content {got}, expected {want}): the file is "
+            f"corrupt or not the published {name}; delete it and run python -m resonet.data fetch "
+            "mnist again"
+        )
 
 
 def fetch_mnist(
     data_dir: Path,
     *,
-    base_url: str | None = None,
+    base_url: str | list[str] | None = None,
     checksums: dict[str, str] | None = None,
     timeout: float = 60.0,
 ) -> dict[str, Path]:
-    """Download the four gzipped IDX files into ``data_dir/mnist`` (MD5-checked, atomic)."""
-    sums = MNIST_GZ_MD5 if checksums is None else checksums
+    """Make sure the four IDX files are in the data directory, downloading what is missing.
+
+    Files already present (all four in one searched folder, else each in ``data_dir/mnist``) are
+    checked against the MD5 of their content; missing ones are downloaded gzipped from the first
+    mirror that works (:data:`MNIST_MIRRORS`, or ``base_url``) into ``data_dir/mnist``, atomically
+    and checked before they are kept. ``checksums`` maps canonical (uncompressed) name → MD5.
+    """
+    sums = MNIST_MD5 if checksums is None else checksums
+    found = find_mnist(Path(data_dir))
     dest = Path(data_dir) / "mnist"
-    base = mnist_base_url(base_url)
+    wants = {name: expected_checksum(sums, name) for name in FILES.values()}  # before any download
     out = {}
     for key, name in FILES.items():
-        target = dest / f"{name}.gz"
-        if not (target.is_file() or (dest / name).is_file()):
-            download(f"{base}/{name}.gz", target, md5=sums.get(f"{name}.gz"), timeout=timeout)
-        out[key] = target if target.is_file() else dest / name
+        want = wants[name]
+        p = found[key] if found else next(
+            (dest / c for c in candidate_names(name) if (dest / c).is_file()), None)
+        if p is not None:
+            verify_mnist_file(p, name, sums)
+        else:
+
+            def check(tmp: Path, want: str = want, name: str = name) -> None:
+                got = content_md5(tmp)
+                if got != want:
+                    raise DataError(f"checksum mismatch (md5 of the content {got}, expected {want})")
+
+            urls = [f"{b}/{name}.gz" for b in mnist_base_urls(base_url)]
+            p = download_first(urls, dest / f"{name}.gz", check=check, timeout=timeout)
+        out[key] = p
     return out
 
 

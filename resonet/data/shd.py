@@ -42,7 +42,15 @@ import h5py
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from .download import download, gunzip
+from .download import (
+    base_urls,
+    download_first,
+    expected_checksum,
+    file_hash,
+    gunzip,
+    unzip_member,
+    verify_file,
+)
 
 log = logging.getLogger("resonet.data")
 
@@ -56,20 +64,28 @@ SPLIT_FILES = {"train": "shd_train.h5", "test": "shd_test.h5"}
 SEARCH_SUBDIRS = ("shd", "SHD", "hdspikes")
 
 ENV_SHD_URL = "RESONET_SHD_URL"
-SHD_BASE_URL = "https://zenkelab.org/datasets"  # was compneuro.net/datasets; same md5sums.txt
+# The dataset's home and its older address (same folder, same md5sums.txt), tried in this order.
+SHD_MIRRORS = ("https://zenkelab.org/datasets", "https://compneuro.net/datasets")
 # MD5 of the published gzip archives, as listed in the server's md5sums.txt (the official BRF
-# script reads them from there). Values agree across several independent loaders (e.g. the
-# torchvision-style SHD datasets that hard-code them); not re-checked here (no internet).
+# script reads them from there); several independent loaders hard-code the same values.
 SHD_GZ_MD5 = {
     "shd_train.h5.gz": "d47c9825dee33347913e8ce0f2be08b0",
     "shd_test.h5.gz": "3062a80ec0c5719404d5b02e166543b1",
 }
-# MD5 of the decompressed files, from a single third-party loader: recorded for reference only,
-# not enforced (the archive checksum above already protects the download).
-SHD_H5_MD5_UNVERIFIED = {
+# MD5 of the zip archives the same server offers, which tonic downloads and keeps
+# (``shd_train.h5.zip``; each holds the .h5 file).
+SHD_ZIP_MD5 = {
+    "shd_train.h5.zip": "f3252aeb598ac776c1b526422d90eecb",
+    "shd_test.h5.zip": "1503a5064faa34311c398fb0a1ed0a6f",
+}
+# MD5 of the unpacked files, as hard-coded by a third-party loader (norse). An unpacked file is
+# accepted if it matches this value or the one resonet recorded in ``<file>.md5`` when it unpacked
+# the file from an archive whose checksum matched (so a wrong value here cannot lock a user out).
+SHD_H5_MD5 = {
     "shd_train.h5": "8e9877c85f29a28dd353ea6a54402667",
     "shd_test.h5": "207ad1295a0ab611e22d1734989c254e",
 }
+ARCHIVE_SUFFIXES = (".gz", ".zip")
 
 _FIX_REAL = "re-download it (python -m resonet.data fetch shd) or use the published SHD file"
 
@@ -335,34 +351,113 @@ def write_shd_h5(
 # --------------------------------------------------------------------------------------------
 # fetching
 # --------------------------------------------------------------------------------------------
-def shd_base_url(base_url: str | None = None) -> str:
-    """Download base URL: argument > ``$RESONET_SHD_URL`` > :data:`SHD_BASE_URL`."""
-    return (base_url or os.environ.get(ENV_SHD_URL, "").strip() or SHD_BASE_URL).rstrip("/")
+def shd_base_urls(base_url: str | list[str] | None = None) -> list[str]:
+    """Download mirrors: argument > ``$RESONET_SHD_URL`` (space-separated) > :data:`SHD_MIRRORS`."""
+    return base_urls(base_url, ENV_SHD_URL, SHD_MIRRORS)
+
+
+def _checksums() -> dict[str, str]:
+    """Every recorded SHD checksum (archives and unpacked files), read at call time."""
+    return {**SHD_GZ_MD5, **SHD_ZIP_MD5, **SHD_H5_MD5}
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".md5")
+
+
+def _record_md5(path: Path) -> None:
+    """Write ``<file>.md5`` (md5sum format) for a file unpacked from a verified archive."""
+    side = _sidecar(path)
+    fd, tmp = tempfile.mkstemp(prefix=side.name + ".", suffix=".part", dir=side.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{file_hash(path, 'md5')}  {path.name}\n")
+        os.replace(tmp, side)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def verify_shd_file(path: Path, checksums: dict[str, str] | None = None) -> None:
+    """Check an unpacked SHD file: its MD5 must be the recorded one (see :data:`SHD_H5_MD5`)."""
+    sums = _checksums() if checksums is None else checksums
+    accepted = [sums[path.name]] if sums.get(path.name) else []
+    side = _sidecar(path)
+    if side.is_file():
+        accepted += side.read_text().split()[:1]
+    if not accepted:
+        expected_checksum(sums, path.name)  # raises: no recorded checksum
+    verify_file(path, accepted, f"delete it and run python -m resonet.data fetch shd --data-dir "
+                f"{path.parent} again")
+
+
+def _archive(folder: Path, name: str) -> Path | None:
+    return next((folder / f"{name}{s}" for s in ARCHIVE_SUFFIXES if (folder / f"{name}{s}").is_file()), None)
+
+
+def unpack_shd_archive(archive: Path, target: Path, checksums: dict[str, str] | None = None) -> Path:
+    """Verify a ``.h5.gz``/``.h5.zip`` archive against its published MD5, then unpack it."""
+    sums = _checksums() if checksums is None else checksums
+    verify_file(archive, expected_checksum(sums, archive.name),
+                "delete it and download it again (python -m resonet.data fetch shd), or unpack it "
+                "yourself if you trust it")
+    log.info("unpacking %s", archive)
+    try:
+        if archive.suffix == ".zip":
+            unzip_member(archive, target.name, target)
+        else:
+            gunzip(archive, target)
+        _record_md5(target)
+    except OSError as exc:
+        raise DataError(
+            f"{target}: cannot unpack next to the archive ({exc}); unpack it yourself or copy the "
+            "archive to a writable --data-dir"
+        ) from exc
+    return target
+
+
+def _shd_folder(data_dir: Path) -> Path | None:
+    """The first searched folder that holds both splits, each as .h5 or as an archive."""
+    for d in [data_dir] + [data_dir / s for s in SEARCH_SUBDIRS]:
+        if all((d / n).is_file() or _archive(d, n) is not None for n in SPLIT_FILES.values()):
+            return d
+    return None
 
 
 def fetch_shd(
     data_dir: Path,
     *,
-    base_url: str | None = None,
+    base_url: str | list[str] | None = None,
     checksums: dict[str, str] | None = None,
     timeout: float = 60.0,
 ) -> dict[str, Path]:
-    """Download and unpack ``shd_{train,test}.h5`` into ``data_dir/shd`` (MD5-checked).
+    """Make sure ``shd_{train,test}.h5`` are in the data directory, downloading what is missing.
 
-    Existing complete files are kept. ``checksums`` maps archive name → MD5 (default
-    :data:`SHD_GZ_MD5`); tests pass their own together with a local ``base_url``.
+    Files already there (in any searched folder) are checked against their MD5; an archive there
+    (``.h5.gz``, or tonic's ``.h5.zip``) is checked and unpacked. Missing files are downloaded as
+    ``.h5.gz`` from the mirrors (:data:`SHD_MIRRORS`, or ``base_url``) into ``data_dir/shd``,
+    checked and unpacked. ``checksums`` maps file name → MD5 (default: every recorded value);
+    tests pass their own together with a local ``base_url``.
     """
-    sums = SHD_GZ_MD5 if checksums is None else checksums
-    dest_dir = Path(data_dir) / "shd"
-    base = shd_base_url(base_url)
+    sums = _checksums() if checksums is None else checksums
+    folder = _shd_folder(Path(data_dir)) or Path(data_dir) / "shd"
     out = {}
     for split, name in SPLIT_FILES.items():
-        target = dest_dir / name
-        if not target.is_file():
-            gz = f"{name}.gz"
-            log.info("downloading %s/%s -> %s", base, gz, dest_dir)
-            archive = download(f"{base}/{gz}", dest_dir / gz, md5=sums.get(gz), timeout=timeout)
-            gunzip(archive, target, remove_src=True)
+        target = folder / name
+        if target.is_file():
+            verify_shd_file(target, sums)
+        else:
+            archive = _archive(folder, name)
+            downloaded = archive is None
+            if downloaded:
+                gz = f"{name}.gz"
+                want = expected_checksum(sums, gz)
+                urls = [f"{b}/{gz}" for b in shd_base_urls(base_url)]
+                log.info("downloading %s -> %s", gz, folder)
+                archive = download_first(urls, folder / gz, md5=want, timeout=timeout)
+            unpack_shd_archive(archive, target, sums)
+            if downloaded:
+                archive.unlink(missing_ok=True)
         out[split] = target
     return out
 
@@ -370,24 +465,18 @@ def fetch_shd(
 def find_shd_files(data_dir: Path) -> dict[str, Path] | None:
     """``{'train': …, 'test': …}`` if both SHD files are in one searched folder, else None.
 
-    Searched: ``D``, ``D/shd``, ``D/SHD``, ``D/hdspikes``. A folder holding only the ``.h5.gz``
-    archives is unpacked in place first.
+    Searched: ``D``, ``D/shd``, ``D/SHD`` (tonic), ``D/hdspikes`` (keras). A split present only as
+    an archive (``.h5.gz``, or tonic's ``.h5.zip``) is checked against the published MD5 and
+    unpacked in place first.
     """
-    for d in [data_dir] + [data_dir / s for s in SEARCH_SUBDIRS]:
-        found = {}
-        for split, name in SPLIT_FILES.items():
-            p = d / name
-            if not p.is_file() and (d / f"{name}.gz").is_file():
-                log.info("unpacking %s", d / f"{name}.gz")
-                try:
-                    gunzip(d / f"{name}.gz", p)
-                except OSError as exc:
-                    raise DataError(
-                        f"{d / name}.gz: cannot unpack next to the archive ({exc}); unpack it "
-                        "yourself (gunzip -k) or copy it to a writable --data-dir"
-                    ) from exc
-            if p.is_file():
-                found[split] = p
-        if len(found) == 2:
-            return found
-    return None
+    folder = _shd_folder(data_dir)
+    if folder is None:
+        return None
+    found = {}
+    for split, name in SPLIT_FILES.items():
+        p = folder / name
+        archive = None if p.is_file() else _archive(folder, name)
+        if archive is not None:
+            unpack_shd_archive(archive, p)
+        found[split] = p
+    return found

@@ -51,7 +51,7 @@ _OPTIONS = {
         "synthetic_n_test",
         "base_url",
     },
-    "ecg": {"source", "annotation", "test_fraction", "record_seed", "level"},
+    "ecg": {"source", "annotation", "test_fraction", "record_seed", "level", "base_url"},
     "smnist": {"base_url"},
     "psmnist": {"base_url", "perm_seed"},
 }
@@ -68,16 +68,24 @@ def load_task(
 ) -> TaskData:
     """Load a task's splits. ``data_dir``: argument > ``$RESONET_DATA`` > the user cache dir.
 
-    SHD: real files if present (downloaded first when ``download=True``); otherwise, unless
-    ``synthetic=False``, the generated stand-in of :mod:`resonet.data.synthetic` (cached in the data
-    directory) with a loud warning in the log and ``info["synthetic"] = True`` /
-    ``info["warning"]``. ``synthetic=True`` forces the stand-in.
+    An explicit ``data_dir`` must exist unless ``download=True`` (which creates it and downloads
+    the task's files into it): a mistyped folder is an error, never a new folder.
+
+    SHD: real files if present (downloaded first when ``download=True``); otherwise the generated
+    stand-in of :mod:`resonet.data.synthetic` with a loud warning in the log and
+    ``info["synthetic"] = True`` / ``info["warning"]``. The stand-in is generated automatically
+    (``synthetic=None``) only in the default data directory (``$RESONET_DATA`` or the user cache);
+    in an explicit ``data_dir`` only with ``synthetic=True``, which forces it. ``synthetic=False``
+    never uses it.
+
+    ECG: the ``QTDB_{train,test}.mat`` files (downloaded first when ``download=True``), else raw
+    QTDB records. (P)S-MNIST: the four IDX files (downloaded first when ``download=True``).
 
     Options: shd — ``dt`` (4e-3), ``n_steps`` (250), ``official_binning`` (False),
     ``synthetic_seed`` (0), ``synthetic_n_train``/``synthetic_n_test`` (8156/2264), ``base_url``;
     ecg — ``source`` ('auto' | 'mat' | 'raw'), ``annotation`` ('q1c'), ``test_fraction`` (0.2,
-    raw only), ``record_seed`` (0, raw only), ``level`` (0.3, raw only); smnist/psmnist —
-    ``base_url``; psmnist — ``perm_seed`` (default ``split_seed``).
+    raw only), ``record_seed`` (0, raw only), ``level`` (0.3, raw only), ``base_url``;
+    smnist/psmnist — ``base_url``; psmnist — ``perm_seed`` (default ``split_seed``).
     """
     if task not in TASKS:
         raise ConfigError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
@@ -89,9 +97,16 @@ def load_task(
         )
     if synthetic and task != "shd":
         raise ConfigError(f"task {task} has no synthetic stand-in (only shd has); drop --synthetic")
+    explicit = data_dir is not None and str(data_dir) != ""
     d = resolve_data_dir(data_dir)
+    if explicit and not d.is_dir() and not download:
+        what = "is not a directory" if d.exists() else "does not exist"
+        raise DataError(
+            f"{d}: data directory {what}; check --data-dir, or add --download to create it and "
+            f"download the {task} data into it"
+        )
     if task == "shd":
-        return _load_shd(d, split_seed, download, synthetic, **task_options)
+        return _load_shd(d, split_seed, download, synthetic, explicit, **task_options)
     if task == "ecg":
         return _load_ecg(d, split_seed, download, **task_options)
     return _load_mnist(d, split_seed, download, permuted=task == "psmnist", **task_options)
@@ -127,6 +142,7 @@ def _load_shd(
     split_seed: int,
     download: bool,
     use_synthetic: bool | None,
+    explicit_dir: bool,
     *,
     dt: float = shd.DT,
     n_steps: int = shd.N_STEPS,
@@ -139,11 +155,16 @@ def _load_shd(
     files = None if use_synthetic else shd.find_shd_files(d)
     if files is None and download and not use_synthetic:
         files = shd.fetch_shd(d, base_url=base_url)
-    if files is None and use_synthetic is False:
+    if files is None and (use_synthetic is False or (use_synthetic is None and explicit_dir)):
+        # the stand-in is generated on its own only in the default data directory: a folder the
+        # user named is meant to hold real data, and 117 MB of generated files there would hide
+        # a wrong path behind a run on data that is not SHD
+        alt = (" or pass --synthetic yes to use the generated SHD-format stand-in"
+               if use_synthetic is None else "")
         raise DataError(
-            f"{d}: SHD files not found (looked for shd_train.h5 and shd_test.h5 in {d} and its "
-            f"shd/, SHD/, hdspikes/ folders); run python -m resonet.data fetch shd --data-dir {d} "
-            "or copy the files there"
+            f"{d}: SHD files not found (looked for shd_train.h5 and shd_test.h5, or their .gz/.zip "
+            f"archives, in {d} and its shd/, SHD/, hdspikes/ folders); run python -m resonet.data "
+            f"fetch shd --data-dir {d} or copy the files there{alt}"
         )
     info: dict[str, Any] = {}
     if files is None:
@@ -198,12 +219,21 @@ def _load_ecg(
     test_fraction: float = 0.2,
     record_seed: int = 0,
     level: float = ecg.LEVEL,
+    base_url: str | None = None,
 ) -> TaskData:
     if source not in ("auto", "mat", "raw"):
         raise ConfigError(f"ecg source must be 'auto', 'mat' or 'raw', got {source!r}")
     info: dict[str, Any] = {}
     arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     mats = ecg.find_mat_files(d) if source in ("auto", "mat") else None
+    raw = None
+    if mats is None and source in ("auto", "raw"):
+        raw = next((p for p in (d, d / "qtdb") if ecg.list_records(p, annotation)), None)
+    if mats is None and raw is None and download:
+        if source == "raw":
+            raw = ecg.fetch_qtdb_raw(d)
+        else:
+            mats = ecg.fetch_qtdb_mat(d, base_url=base_url)
     if mats is not None:
         for split, p in mats.items():
             arrays[split] = ecg.read_qtdb_mat(p)
@@ -211,19 +241,18 @@ def _load_ecg(
         src = str(mats["train"].parent)
     elif source == "mat":
         raise DataError(
-            f"{d}: QTDB_train.mat/QTDB_test.mat not found (also looked in ecg/, "
-            "qtdb/); pass --data-dir pointing at the folder that holds them"
+            f"{d}: QTDB_train.mat/QTDB_test.mat not found (also looked in ecg/, qtdb/); run "
+            f"python -m resonet.data fetch ecg --data-dir {d} (or add --download), or pass "
+            "--data-dir pointing at the folder that holds them"
         )
     else:
-        raw = next((p for p in (d, d / "qtdb") if ecg.list_records(p, annotation)), None)
-        if raw is None and download:
-            raw = ecg.fetch_qtdb_raw(d)
         if raw is None:
+            what = "ecg-raw" if source == "raw" else "ecg"
             raise DataError(
                 f"{d}: no ECG data found: neither QTDB_train.mat/QTDB_test.mat nor raw QTDB "
-                f"records with .{annotation} annotations (in {d} or {d / 'qtdb'}); pass "
-                "--data-dir with the .mat files, or fetch the raw database (python -m "
-                "resonet.data fetch ecg-raw) when online"
+                f"records with .{annotation} annotations (in {d} or {d / 'qtdb'}); run python -m "
+                f"resonet.data fetch {what} --data-dir {d} (or add --download), or pass --data-dir "
+                "with the .mat files"
             )
         out = ecg.qtdb_from_raw(
             raw, annotation=annotation, test_fraction=test_fraction, seed=record_seed, level=level
