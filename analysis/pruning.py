@@ -50,6 +50,7 @@ from resonet.errors import ConfigError
 from resonet.evaluation import official_targets
 from resonet.network import NetworkSpec
 from resonet.optim import Adam
+from resonet.presets import NEURON_NAMES
 from resonet.pruning import MASK_FILE
 
 from .common import (
@@ -260,8 +261,10 @@ def pruning_table(runs: list[PrunedRun]) -> list[dict]:
     for r in runs:
         groups.setdefault((r.settings["task"], r.settings["neuron"], r.variant, r.phi), []).append(r)
     rows = []
+    order = {n: i for i, n in enumerate(NEURON_NAMES)}  # the registry's order: BRF before ALIF
     for (task, neuron, variant, phi), rs in sorted(groups.items(), key=lambda kv: (
-            kv[0][0], kv[0][1], json.dumps(kv[0][2], sort_keys=True, default=str), kv[0][3])):
+            kv[0][0], order.get(kv[0][1], len(order)), kv[0][1],
+            json.dumps(kv[0][2], sort_keys=True, default=str), kv[0][3])):
         rs = sorted(rs, key=lambda r: r.settings.get("seed", 0))
         row = {"task": task, "neuron": neuron, "model": _label(task, neuron, variant),
                "variant": dict(variant), "phi": phi, "n": len(rs),
@@ -339,7 +342,7 @@ def plot_pruning_sweep(rows: list[dict]):
         axes[ti][0].legend(loc="best", fontsize=8)
         n = sorted({r["n"] for r in rows if r["task"] == task})
         axes[ti][0].set_title(f"{task.upper()}: trained from scratch with a fixed recurrent mask "
-                              f"(mean ± sd, n = {'/'.join(map(str, n))} seeds)", loc="left",
+                              f"(mean ± sd over seeds, n = {'/'.join(map(str, n))})", loc="left",
                               fontsize=9)
     fig.tight_layout()
     return fig
