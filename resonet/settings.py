@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -31,8 +32,12 @@ CONFIG_KEYS = {
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Every setting of a training run, validated (see :func:`resolve_settings`)."""
+class Settings(Mapping):
+    """Every setting of a training run, validated (see :func:`resolve_settings`).
+
+    Read as attributes (``s.lr``) or, like the ``"settings"`` object of ``config.json``, as a
+    read-only mapping (``s["lr"]``, ``s.get("threads")``, ``dict(s)``).
+    """
 
     task: str
     neuron: str
@@ -73,6 +78,17 @@ class Settings:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def __getitem__(self, key: str) -> Any:
+        if key not in _FIELDS:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_FIELDS)
+
+    def __len__(self) -> int:
+        return len(_FIELDS)
+
     @classmethod
     def from_dict(cls, d: dict, where: str = "settings") -> Settings:
         """Settings from :meth:`to_dict` (e.g. ``config.json`` of a run directory)."""
@@ -88,6 +104,9 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return replace(self, **changes)
+
+
+_FIELDS = tuple(f.name for f in fields(Settings))
 
 
 def build_parser() -> argparse.ArgumentParser:

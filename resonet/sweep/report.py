@@ -396,10 +396,11 @@ def plot_curves(groups: list[Group], path: Path) -> bool:
 def plot_omega_b(groups: list[Group], path: Path) -> bool:
     from ..checkpoint import load_checkpoint
     from ..network import NetworkSpec
-    from ..neurons import brf
+    from ..neurons import brf, get_neuron
     from ..plot import _plt, effective_damping
 
-    res = [g for g in groups if dict(g.key)["neuron"] != "alif"]
+    # the models with an (ω, b) plane (the resonators declare effective_damping)
+    res = [g for g in groups if hasattr(get_neuron(dict(g.key)["neuron"]), "effective_damping")]
     if not res:
         return False
     plt = _plt()
