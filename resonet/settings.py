@@ -19,6 +19,7 @@ import numpy as np
 from .errors import CheckpointError, ConfigError
 from .neurons import get_neuron
 from .presets import NEURON_NAMES, TASKS, get_preset
+from .pruning import check_phi
 from .spec import RESETS, NetworkSpec
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -26,7 +27,7 @@ DTYPES = {"float32": np.float32, "float64": np.float64}
 CONFIG_KEYS = {
     "neuron", "backend", "epochs", "batch", "eval_batch", "lr", "seed", "split_seed", "data_dir",
     "optimizer", "clip", "hidden", "dtype", "reset", "truncation", "subset", "save_every",
-    "synthetic", "download", "threads", "out", "stop_after",
+    "synthetic", "download", "threads", "out", "stop_after", "prune_recurrent",
 }
 
 
@@ -64,6 +65,7 @@ class Settings(Mapping):
     stop_after: int | None = None
     best_rule: str = "<"  # "<": keep the first minimum of the validation loss, "<=": the last
     out: str | None = None
+    prune_recurrent: float = 0.0  # φ: each recurrent weight removed with probability φ (resonet.pruning)
 
     @property
     def network(self) -> NetworkSpec:
@@ -144,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="reset variant, for the models that have them (rf: none, soft, hard)")
     ap.add_argument("--truncation", type=int,
                     help="truncated BPTT: cut the gradient after every chunk of this many steps")
+    ap.add_argument("--prune-recurrent", type=float, metavar="PHI",
+                    help="train from scratch with each recurrent weight removed with probability "
+                         "PHI in [0, 1] (a fixed random mask drawn from the seed; 1: no recurrent "
+                         "weights; default 0)")
     ap.add_argument("--dtype", choices=list(DTYPES),
                     help="precision of training (default float32; reference backend float64)")
     ap.add_argument("--stop-after", type=int, metavar="N",
@@ -222,6 +228,7 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         "best_rule": preset.best_rule,
         "preset": preset.to_dict(),
         "out": merged.get("out"),
+        "prune_recurrent": check_phi(merged.get("prune_recurrent", 0.0)),
     }
     if s["clip"] is not None and float(s["clip"]) <= 0:
         s["clip"] = None

@@ -100,7 +100,7 @@ class CudaBackend(Backend):
         return res
 
     def device_session(self, spec, params, optimizer, datasets, dtype, *, clip=None,
-                       truncation=None) -> DeviceSession:
+                       truncation=None, masks=None) -> DeviceSession:
         """A :class:`~resonet.kernels.cuda.session.DeviceSession`: training fully on the device."""
         return DeviceSession(spec, params, optimizer, datasets, dtype, clip=clip,
-                             truncation=truncation)
+                             truncation=truncation, masks=masks)
