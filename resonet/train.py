@@ -289,7 +289,7 @@ class Trainer:
                 raise KeyboardInterrupt
             self.stop_signal = signum
             # os.write, not print: the handler may run in the middle of a print to stderr
-            os.write(2, b"\nstopping: last.npz is written after the current batch "
+            os.write(2, b"\nstopping: the run is saved after the current batch "
                         b"(Ctrl-C again to stop at once)\n")
 
         old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}

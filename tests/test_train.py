@@ -92,6 +92,18 @@ def test_run_directory_contents_and_metadata(tmp_path):
 
 
 @needs_ecg
+def test_progress_is_shown_during_the_evaluations(tmp_path):
+    """A log (not a terminal) gets a line as the untrained network is evaluated (32 s on cold
+    SHD) and progress lines during evaluations (at most one a minute), not only per training
+    batch."""
+    r = train("ecg", "--data-dir", ECG_DIR, "--subset", "24", "--batch", "8", "--epochs", "1",
+              "--eval-batch", "8", "--backend", "reference", "--out", tmp_path / "run")
+    out = r.stdout
+    assert "epoch   0: evaluating the untrained network on 24 validation and 24 test samples" in out
+    assert out.index("evaluating epoch 0: val: batch 1/3") < out.index("epoch   0/1")
+
+
+@needs_ecg
 def test_existing_run_directory_is_never_overwritten(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
