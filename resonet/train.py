@@ -656,7 +656,8 @@ def _kept(tr: Trainer) -> str:
     if tr.saved_at is None or not last.exists():
         return "no checkpoint was written yet"
     e, b = tr.saved_at
-    at = f"after batch {b} of epoch {e + 1}" if b else f"after epoch {e}"
+    at = f"after batch {b} of epoch {e + 1}" if b else f"after epoch {e}" if e else \
+        "before the first training batch"
     return (f"the last good checkpoint is kept: {last} ({at}); fix the cause, then continue "
             f"with {RESUME_CMD} {tr.run_dir}")
 

@@ -116,6 +116,18 @@ def test_a_signal_during_the_epoch0_evaluation_leaves_a_resumable_run(full, tmp_
 
 
 @needs_ecg
+def test_a_run_killed_before_any_checkpoint_restarts_from_its_initialisation(full, tmp_path):
+    run = tmp_path / "run"
+    r = train(*CPU, "--out", run, kill_at="eval:0", signal="KILL", check=False)
+    assert r.returncode == -9
+    for name in ("last.npz", "init.npz"):  # as if killed right after config.json was written
+        (run / name).unlink()
+    r = train("--resume", run)
+    assert "has no checkpoint yet" in r.stdout
+    same_result(full[0], run)
+
+
+@needs_ecg
 def test_a_full_disk_gives_one_line_and_keeps_the_last_good_checkpoint(full, tmp_path):
     run = tmp_path / "run"
     # last.npz is written at the start, after the epoch-0 evaluation and (--save-every 0) after
