@@ -1,6 +1,15 @@
-"""Accuracy vs the fraction of recurrent weights removed (paper Fig. 7), optional masked retraining.
+"""Accuracy vs the fraction of recurrent weights removed (paper Fig. 7): post hoc, or from scratch.
 
-Pruning acts on the recurrent block W_rec = W_h[:, I:] (H × H) only. A fraction φ removes
+Two commands:
+
+- ``python -m analysis.pruning RUN_DIR``: prune a *trained* network afterwards (below), optionally
+  with masked retraining;
+- ``python -m analysis.pruning sweep DIR``: the paper's protocol, networks *trained from scratch*
+  with a fixed random recurrent mask (``resonet.train --prune-recurrent PHI``, resonet.pruning),
+  read from a sweep directory (``examples/ecg_pruning.toml``) or any folder of run directories:
+  the Fig.-7 figure and a table (:func:`collect_pruned_runs`, :func:`pruning_table`).
+
+Post-hoc pruning acts on the recurrent block W_rec = W_h[:, I:] (H × H) only. A fraction φ removes
 k = round(φ·H²) weights:
 
 - ``method="magnitude"``: the k smallest |w| (ties broken by position, a stable sort);
@@ -12,13 +21,26 @@ training data, with the gradient of pruned weights zeroed and the mask re-applie
 step, so pruned weights stay exactly 0.
 
 Note: the paper's Fig. 7 networks were trained from scratch with a random recurrent mask
-(``LinearMask``: masked weights are zeroed on every forward); this module prunes a *trained*
-network post hoc. Random pruning + retraining is the closest post-hoc analogue.
+(``LinearMask``: masked weights are zeroed on every forward); that is the ``sweep`` command.
+Random post-hoc pruning + retraining is the closest analogue for a single trained network.
+
+**The sweep command.** Every sub-directory holding a ``config.json`` is a run (in a sweep
+directory only the trials of its grid, ``sweep.json``); a run counts once it has finished
+(``summary.json``). Runs are grouped by task, neuron and φ (``settings.prune_recurrent``), and
+by any other setting that differs between the runs of one task and neuron (e.g. ``epochs``), so
+that different protocols are never averaged together. Per group, mean ± sample sd (ddof 1) over
+the seeds of: the test accuracy of the checkpoint with the lowest validation loss
+(``summary.json``, what Table 1 reports), the test accuracy after the last epoch
+(``metrics.jsonl``), the SOPs per test sample and per step of the best checkpoint, and the
+realised fraction of removed weights (``prune_mask.npz``).
 """
 
 from __future__ import annotations
 
+import json
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -28,6 +50,8 @@ from resonet.errors import ConfigError
 from resonet.evaluation import official_targets
 from resonet.network import NetworkSpec
 from resonet.optim import Adam
+from resonet.presets import NEURON_NAMES
+from resonet.pruning import MASK_FILE
 
 from .common import (
     add_backend_arg,
@@ -43,6 +67,8 @@ from .common import (
     out_dir,
     progress,
     pyplot,
+    save_figure,
+    to_jsonable,
     write_outputs,
 )
 
@@ -127,11 +153,249 @@ def sweep(spec: NetworkSpec, params: dict, data, fractions, *, method: str = "ma
     return res
 
 
+# -- pruning from scratch: a folder of --prune-recurrent runs (the paper's Fig. 7) ----------------
+
+# Settings that differ between runs without changing what is measured (or, preset and spec,
+# follow from other settings): they never split a group.
+RUN_SPECIFIC = {"seed", "prune_recurrent", "out", "threads", "data_dir", "download", "save_every",
+                "eval_batch", "preset", "spec"}
+
+
+@dataclass
+class PrunedRun:
+    """One finished run of a pruning sweep."""
+
+    id: str
+    run_dir: Path
+    settings: dict
+    phi: float
+    best_acc: float  # test accuracy of the best-validation checkpoint (summary.json)
+    final_acc: float | None  # test accuracy after the last evaluated epoch (metrics.jsonl)
+    final_epoch: int | None
+    sops: float | None  # per test sample, best checkpoint
+    sops_per_step: float | None
+    removed: float | None  # realised fraction of removed recurrent weights (prune_mask.npz)
+    variant: tuple = ()  # (key, value) of the settings that split the task-and-neuron's runs
+
+
+def _run_dirs(directory: Path) -> list[Path]:
+    state = directory / "sweep.json"
+    if state.is_file():
+        try:
+            trials = json.loads(state.read_text())["trials"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{state}: unreadable ({exc})") from None
+        return [directory / t for t, rec in trials.items() if rec.get("in_grid", True)]
+    return [p for p in sorted(directory.iterdir()) if (p / "config.json").is_file()]
+
+
+def _removed_fraction(run_dir: Path, phi: float, n_hidden: int) -> float | None:
+    path = run_dir / MASK_FILE
+    if not path.exists():
+        return 0.0 if phi == 0 else None
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            keep = np.asarray(f["keep"], dtype=bool)
+    except Exception:  # a damaged mask file only loses this column
+        return None
+    return float(1.0 - keep.mean()) if keep.shape == (n_hidden, n_hidden) else None
+
+
+def collect_pruned_runs(directory: str | Path) -> tuple[list[PrunedRun], list[tuple[str, str]]]:
+    """The finished runs of ``directory`` and ``(id, why)`` for the runs left out."""
+    from resonet.sweep.trial import read_history, read_summary
+
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ConfigError(f"{directory}: no such directory (a sweep directory or a folder of runs)")
+    runs, skipped = [], []
+    for d in _run_dirs(directory):
+        summary = read_summary(d)
+        if summary is None:
+            skipped.append((d.name, "unfinished (no complete summary.json)"))
+            continue
+        try:
+            settings = json.loads((d / "config.json").read_text())["settings"]
+            phi = float(settings.get("prune_recurrent", 0.0))
+            n_hidden = int(settings["hidden"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            skipped.append((d.name, f"unreadable config.json ({exc})"))
+            continue
+        hist = [r for r in read_history(d) if r.get("test_acc") is not None]
+        last = hist[-1] if hist else {}
+        runs.append(PrunedRun(d.name, d, settings, phi, float(summary["test_acc"]),
+                              last.get("test_acc"), last.get("epoch"), summary.get("test_sops"),
+                              summary.get("test_sops_per_step"),
+                              _removed_fraction(d, phi, n_hidden)))
+    if not runs:
+        why = f" ({len(skipped)} unfinished or unreadable)" if skipped else ""
+        raise ConfigError(f"{directory}: no finished run directories{why}")
+    _set_variants(runs)
+    return runs, skipped
+
+
+def _set_variants(runs: list[PrunedRun]) -> None:
+    """Mark the settings that differ between the runs of one task and neuron."""
+    by_model: dict[tuple, list[PrunedRun]] = {}
+    for r in runs:
+        by_model.setdefault((r.settings["task"], r.settings["neuron"]), []).append(r)
+    for group in by_model.values():
+        keys = sorted({k for r in group for k in r.settings} - RUN_SPECIFIC)
+        varying = [k for k in keys
+                   if len({json.dumps(r.settings.get(k), sort_keys=True) for r in group}) > 1]
+        for r in group:
+            r.variant = tuple((k, r.settings.get(k)) for k in varying)
+
+
+def _label(task: str, neuron: str, variant: tuple) -> str:
+    extra = " ".join(f"{k}={json.dumps(v) if isinstance(v, (dict, list)) else v}"
+                     for k, v in variant)
+    return " ".join(x for x in (task.upper(), neuron.upper(), extra) if x)
+
+
+def pruning_table(runs: list[PrunedRun]) -> list[dict]:
+    """One row per (task, neuron, variant, φ): mean ± sd over seeds (module docstring)."""
+    from resonet.sweep.report import mean_sd, protocol_deviations
+
+    groups: dict[tuple, list[PrunedRun]] = {}
+    for r in runs:
+        groups.setdefault((r.settings["task"], r.settings["neuron"], r.variant, r.phi), []).append(r)
+    rows = []
+    order = {n: i for i, n in enumerate(NEURON_NAMES)}  # the registry's order: BRF before ALIF
+    for (task, neuron, variant, phi), rs in sorted(groups.items(), key=lambda kv: (
+            kv[0][0], order.get(kv[0][1], len(order)), kv[0][1],
+            json.dumps(kv[0][2], sort_keys=True, default=str), kv[0][3])):
+        rs = sorted(rs, key=lambda r: r.settings.get("seed", 0))
+        row = {"task": task, "neuron": neuron, "model": _label(task, neuron, variant),
+               "variant": dict(variant), "phi": phi, "n": len(rs),
+               "seeds": [r.settings.get("seed") for r in rs], "runs": [r.id for r in rs]}
+        for name, vals in (("best_acc", [r.best_acc for r in rs]),
+                           ("final_acc", [r.final_acc for r in rs]),
+                           ("sops", [r.sops for r in rs]),
+                           ("sops_per_step", [r.sops_per_step for r in rs]),
+                           ("removed", [r.removed for r in rs]),
+                           ("final_epoch", [r.final_epoch for r in rs])):
+            m, sd, _ = mean_sd(vals)
+            row[f"{name}_mean"], row[f"{name}_sd"] = m, sd
+        dev = sorted({x for r in rs for x in protocol_deviations(r.settings)
+                      if not x.startswith("prune_recurrent")})
+        row["protocol"] = "; ".join(dev) or "Table 3"
+        rows.append(row)
+    return rows
+
+
+def _pm(m, sd, digits=1, scale=1.0) -> str:
+    if m is None:
+        return "–"
+    text = f"{scale * m:,.{digits}f}"
+    return text if sd is None else f"{text} ± {scale * sd:,.{digits}f}"
+
+
+def table_markdown(rows: list[dict]) -> str:
+    """The table of :func:`pruning_table` as markdown, with the protocol of each model."""
+    head = ["model", "φ", "removed (%)", "seeds", "best-val test acc (%)",
+            "final-epoch test acc (%)", "SOPs/sample", "SOPs/step"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        lines.append("| " + " | ".join([
+            r["model"], f"{r['phi']:g}", _pm(r["removed_mean"], None, 1, 100.0), str(r["n"]),
+            _pm(r["best_acc_mean"], r["best_acc_sd"]), _pm(r["final_acc_mean"], r["final_acc_sd"]),
+            _pm(r["sops_mean"], r["sops_sd"], 0), _pm(r["sops_per_step_mean"], r["sops_per_step_sd"], 3),
+        ]) + " |")
+    notes = {}
+    for r in rows:
+        notes.setdefault(r["model"], set()).add(r["protocol"])
+    lines.append("")
+    lines.append("Mean ± sample sd (ddof 1) over seeds. \"best-val\": the checkpoint with the "
+                 "lowest validation loss; \"final-epoch\": after the last epoch. Protocol:")
+    for model, protos in notes.items():
+        lines.append(f"- {model}: {'; '.join(sorted(protos))}")
+    return "\n".join(lines) + "\n"
+
+
+def plot_pruning_sweep(rows: list[dict]):
+    """Fig. 7 style: test accuracy (best-val checkpoint; final epoch) and SOPs over φ, mean ± sd
+    over seeds, one line per model; one row of panels per task. Returns the figure."""
+    plt = pyplot()
+    tasks = sorted({r["task"] for r in rows})
+    fig, axes = plt.subplots(len(tasks), 3, figsize=(13, 3.8 * len(tasks)), squeeze=False)
+    panels = (("best_acc", "test accuracy (%), best-val checkpoint"),
+              ("final_acc", "test accuracy (%), final epoch"),
+              ("sops", "SOPs per test sample, best-val checkpoint"))
+    for ti, task in enumerate(tasks):
+        models = list(dict.fromkeys(r["model"] for r in rows if r["task"] == task))
+        for (key, ylabel), ax in zip(panels, axes[ti]):
+            for mi, model in enumerate(models):
+                rs = [r for r in rows if r["model"] == model and r[f"{key}_mean"] is not None]
+                x = [r["phi"] for r in rs]
+                y = np.array([r[f"{key}_mean"] for r in rs], dtype=float)
+                e = np.array([r[f"{key}_sd"] or 0.0 for r in rs], dtype=float)
+                # clip_on=False: the markers at φ = 0 and φ = 1 sit on the axes' edges
+                ax.errorbar(x, y, yerr=e, marker="os^Dv"[mi % 5], capsize=3, label=model,
+                            clip_on=False, zorder=3)
+                ax.fill_between(x, y - e, y + e, alpha=0.15, linewidth=0)
+            ax.set_xlim(-0.04, 1.04)
+            ax.margins(y=0.08)
+            ax.set_xlabel("pruning probability φ (1.0: no recurrent weights)")
+            ax.set_ylabel(ylabel)
+            ax.grid(alpha=0.3)
+        axes[ti][0].legend(loc="best", fontsize=8)
+        n = sorted({r["n"] for r in rows if r["task"] == task})
+        axes[ti][0].set_title(f"{task.upper()}: trained from scratch with a fixed recurrent mask "
+                              f"(mean ± sd over seeds, n = {'/'.join(map(str, n))})", loc="left",
+                              fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def sweep_main(argv) -> int:
+    ap = make_parser("python -m analysis.pruning sweep", """\
+The paper's Fig. 7 from networks trained from scratch with a fixed random recurrent mask
+(resonet.train --prune-recurrent PHI), e.g. a sweep of examples/ecg_pruning.toml.
+
+Reads every finished run of DIR (a sweep directory, or any folder of run directories), groups
+them by task, neuron and PHI, and writes pruning_sweep.png (test accuracy and SOPs over PHI,
+mean ± sd over seeds), pruning_sweep.md (the table) and pruning_sweep.json (every number, every
+run) into --out (default: DIR). Existing files are never overwritten (-2, -3, ... suffixes).""")
+    ap.add_argument("directory", metavar="DIR", help="sweep directory or folder of run directories")
+    ap.add_argument("--out", metavar="DIR", default=None,
+                    help="output directory (default: DIR itself)")
+    ap.add_argument("--no-figure", action="store_true", help="only the table and the JSON")
+    args = ap.parse_args(argv)
+    runs, skipped = collect_pruned_runs(args.directory)
+    rows = pruning_table(runs)
+    md = table_markdown(rows)
+    out = out_dir(args.out or args.directory, "pruning-sweep")
+    print(md, end="")
+    if skipped:
+        progress(f"left out {len(skipped)} run(s): " + "; ".join(f"{i}: {w}" for i, w in skipped[:5])
+                 + (" ..." if len(skipped) > 5 else ""))
+    from resonet.runlog import unique_path, write_json
+
+    md_path = unique_path(out / "pruning_sweep.md")
+    md_path.write_text(f"# Pruning from scratch: {Path(args.directory).name}\n\n{md}")
+    print(f"wrote {md_path}")
+    js = write_json(out / "pruning_sweep.json", to_jsonable(
+        {"directory": str(args.directory), "rows": rows, "skipped": skipped,
+         "runs": [{"id": r.id, "phi": r.phi, "seed": r.settings.get("seed"),
+                   "neuron": r.settings["neuron"], "best_acc": r.best_acc,
+                   "final_acc": r.final_acc, "sops": r.sops, "removed": r.removed}
+                  for r in runs]}), unique=True)
+    print(f"wrote {js}")
+    if not args.no_figure:
+        print(f"wrote {save_figure(plot_pruning_sweep(rows), out / 'pruning_sweep.png')}")
+    return 0
+
+
 def build_parser():
     ap = make_parser("python -m analysis.pruning", __doc__.split("\n\n")[0] + """
 
 Removes a growing fraction of the recurrent weights of a checkpoint (smallest |w| or random)
-and evaluates it, optionally after masked retraining; writes pruning.png and pruning.json.""")
+and evaluates it, optionally after masked retraining; writes pruning.png and pruning.json.
+
+For networks trained from scratch with a recurrent mask (the paper's protocol), see
+  python -m analysis.pruning sweep --help
+(a run directory literally named "sweep" is given as ./sweep).""")
     add_data_args(ap)
     ap.add_argument("--fractions", type=float_list, default=[round(v, 10) for v in np.arange(0, 1.0, 0.1)],
                     help="comma-separated fractions of recurrent weights to remove (default 0,0.1,...,0.9)")
@@ -151,6 +415,9 @@ and evaluates it, optionally after masked retraining; writes pruning.png and pru
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "sweep":
+        return sweep_main(argv[1:])
     args = build_parser().parse_args(argv)
     if any(not 0 <= f <= 1 for f in args.fractions):
         raise ConfigError(f"--fractions must lie in [0, 1], got {args.fractions}")

@@ -24,6 +24,11 @@ to (z_t, u', v', q') through I_t = W_in x_t + W_rec z_{t−1}. Two Jacobians:
   the one-step Jacobian BPTT uses. Its radius can exceed 1 with strong recurrent weights near
   threshold even when every neuron is inside its stable interval.
 
+The closed forms above cover BRF, BHRF, RF and ALIF. For every other model (LIF, IF, …) the
+frozen-spike Jacobian is assembled like the surrogate one, from the model's step VJP with σ' = 0
+(the true derivative away from the threshold), so every model of the registry is analysed; the
+tests check that this equals the closed forms where both exist.
+
 The paper's A.11 claim (spectral radius at or below 1 under the boundary) is a statement about
 the neuron's free dynamics, i.e. the frozen Jacobian; it holds exactly within the interval of
 :func:`analysis.divergence.brf_interval` (not merely "below the boundary").
@@ -87,8 +92,36 @@ def neuron_blocks(spec: NetworkSpec, params: dict, state: tuple | None = None) -
     if state is None:
         state = neuron.zero_state(1, H)
     state = tuple(np.asarray(s, dtype=np.float64).reshape(H) for s in state)
+    if spec.neuron not in CLOSED_FORMS:
+        return _vjp_blocks(spec, c, state, np.zeros(H))
     z_new = _cell_spikes(spec, c, state, np.zeros(H))
     return _blocks(spec, c, state, z_new)
+
+
+def _no_surrogate(s):
+    """σ' = 0: the VJP of a step is then its Jacobian with the spikes held fixed (frozen)."""
+    return np.zeros_like(s)
+
+
+CLOSED_FORMS = ("brf", "bhrf", "rf", "alif")  # models whose frozen blocks are written out below
+
+
+def _vjp_blocks(spec, c, state, I) -> np.ndarray:  # noqa: E741
+    """Per-neuron frozen blocks (H, S−1, S−1) from the model's VJP with σ' = 0: row a is the
+    adjoint of the unit vector on state variable a (neurons are independent within a step)."""
+    neuron = get_neuron(spec.neuron)
+    S, H = len(neuron.STATE_NAMES), spec.n_hidden
+    prev = tuple(s[None, :] for s in state)
+    I = np.asarray(I, dtype=np.float64).reshape(1, H)  # noqa: E741
+    new = neuron.step_forward(c, prev, I, heaviside)
+    J = np.zeros((H, S - 1, S - 1))
+    for a in range(1, S):
+        dnew = tuple(np.full((1, H), float(k == a)) for k in range(S))
+        dprev, _ = neuron.step_backward(c, prev, I, new, dnew, neuron.grad_accumulators(c),
+                                        dspike=_no_surrogate)
+        for b in range(1, S):
+            J[:, a - 1, b - 1] = dprev[b][0]
+    return J
 
 
 def _cell_spikes(spec, c, state, I):  # noqa: E741
@@ -160,7 +193,7 @@ def network_step(spec: NetworkSpec, params: dict, state: tuple, x_t: np.ndarray,
     neuron, c = _hidden(spec, params)
     W = np.asarray(params["hidden.linear.weight"], dtype=np.float64)
     I_t = x_t @ W[:, :spec.n_in].T + state[0] @ W[:, spec.n_in:].T
-    return neuron.step_forward(c, state, I_t, spike_fn(spike))
+    return neuron.step_forward(c, state, I_t, spike_fn(spike, neuron.SURROGATE))
 
 
 def network_jacobian(spec: NetworkSpec, params: dict, state: tuple, x_t: np.ndarray | None = None,
@@ -185,19 +218,21 @@ def network_jacobian(spec: NetworkSpec, params: dict, state: tuple, x_t: np.ndar
     x_t = np.zeros(I) if x_t is None else np.asarray(x_t, dtype=np.float64).reshape(I)
     I_t = x_t @ w_in.T + state[0] @ w_rec.T
     n = S * H
-    if mode == "surrogate":
+    if mode not in ("frozen", "surrogate"):
+        raise ConfigError(f"mode must be 'frozen' or 'surrogate', got {mode!r}")
+    if mode == "surrogate" or spec.neuron not in CLOSED_FORMS:
         prev = tuple(np.broadcast_to(s, (n, H)).copy() for s in state)
         I_rep = np.broadcast_to(I_t, (n, H)).copy()
-        new = neuron.step_forward(c, prev, I_rep, spike_fn(spike))
+        new = neuron.step_forward(c, prev, I_rep, spike_fn(spike, neuron.SURROGATE))
         eye = np.eye(n).reshape(n, S, H)  # row j = unit adjoint of output variable j
         dnew = tuple(eye[:, k, :] for k in range(S))
-        dprev, dI = neuron.step_backward(c, prev, I_rep, new, dnew, neuron.grad_accumulators(c))
+        kw = {} if mode == "surrogate" else {"dspike": _no_surrogate}
+        dprev, dI = neuron.step_backward(c, prev, I_rep, new, dnew, neuron.grad_accumulators(c),
+                                         **kw)
         rows = [dprev[0] + dI @ w_rec] + [dprev[k] for k in range(1, S)]  # z̄_prev gets Ī·W_rec
         return np.concatenate(rows, axis=1)  # (n, n): J[j, :] = ∂new_j / ∂prev
-    if mode != "frozen":
-        raise ConfigError(f"mode must be 'frozen' or 'surrogate', got {mode!r}")
     prev1 = tuple(s[None, :] for s in state)
-    z_new = neuron.step_forward(c, prev1, I_t[None, :], spike_fn(spike))[0][0]
+    z_new = neuron.step_forward(c, prev1, I_t[None, :], spike_fn(spike, neuron.SURROGATE))[0][0]
     blocks = _blocks(spec, c, state, z_new)  # (H, S−1, S−1)
     J = np.zeros((n, n))
     idx = np.arange(H)

@@ -77,7 +77,7 @@ class Forward:
     readout_in: np.ndarray  # (T, B, C) r_t = W_o z_t
     x: np.ndarray  # (T, B, I) the dense input
     recorded: np.ndarray  # indices of the recorded steps
-    spike: str = "heaviside"
+    spike: object = "heaviside"  # the name of the spike function (or the function)
     init_state: tuple | None = None  # the state before step 0 (None: all zero)
     init_readout: np.ndarray | None = None  # o_{-1} (None: zero)
 
@@ -96,16 +96,18 @@ def forward(
     params: dict,
     x,
     *,
-    spike: str = "heaviside",
+    spike="heaviside",
     init_state: dict | None = None,
 ) -> Forward:
     """Run the network over a whole sequence (eqs. (N1)–(N4)) and keep the tape.
 
     ``x`` is a dense (T, B, I) array or :class:`~resonet.events.SpikeEvents`. ``spike`` chooses
-    the forward spike function: ``"heaviside"`` (Θ, the model) or ``"smooth"`` (S, for exact
-    gradient checks). ``init_state`` continues from a given state instead of zeros: a dict of
-    the neuron's state names (B, H) and ``"o"`` (B, C) -- e.g. the last step of a previous
-    chunk; BPTT treats it as a constant (it is where a truncated gradient stops).
+    the forward spike function: ``"heaviside"`` (Θ, the model) or ``"smooth"`` (the model's
+    smooth spike S, for exact gradient checks), or is a function s -> spike (the gradient check
+    passes S wrapped to see its arguments). ``init_state`` continues from a given state
+    instead of zeros: a dict of the neuron's state names (B, H) and ``"o"`` (B, C) -- e.g. the
+    last step of a previous chunk; BPTT treats it as a constant (it is where a truncated
+    gradient stops).
     """
     check_params(spec, params)
     dtype = np.result_type(params["hidden.linear.weight"], np.float32)
@@ -113,7 +115,7 @@ def forward(
     T, B, I = x.shape  # noqa: E741
     H = spec.n_hidden
     neuron = get_neuron(spec.neuron)
-    fn = spike_fn(spike, neuron.SURROGATE)
+    fn = spike if callable(spike) else spike_fn(spike, neuron.SURROGATE)
     c = neuron.derive(hidden_of(neuron, params), spec)
     W = params["hidden.linear.weight"]
     w_in, w_rec = W[:, :I], W[:, I:]

@@ -3,7 +3,8 @@
 (``reference``, ``cpu``), so that :class:`resonet.train.Trainer` has one path.
 
 One training step (:meth:`HostSession.train_batch`): the batch of the given sample indices
-(``Dataset.batch``) → ``backend.run`` (forward, loss, BPTT) → stop before the update if the loss
+(``Dataset.batch``) → ``backend.run`` (forward, loss, BPTT) → the gradients of pruned weights set
+to 0 (``masks``, :mod:`resonet.pruning`) → stop before the update if the loss
 or a gradient is not finite → global-norm clipping → ``Optimizer.step`` → the projection onto the
 model's bounds (``BOUNDS``, e.g. BRF |ω| < 1/δ_p). The parameters and the optimizer are the
 caller's objects, updated in place, so :meth:`pull` and :meth:`push` only hand them over.
@@ -20,17 +21,20 @@ from .evaluation import evaluate_dataset, official_targets
 from .loss import accuracy_counts
 from .neurons.model import project
 from .optim import clip_grad_norm
+from .pruning import mask_grads
 
 
 class HostSession:
     """A training run driven from the host; see the module docstring.
 
     ``datasets`` maps split names (``train``, ``val``, ``test``) to :class:`resonet.data.Dataset`;
-    ``sparse`` feeds the backend SpikeEvents instead of dense batches.
+    ``sparse`` feeds the backend SpikeEvents instead of dense batches; ``masks`` maps parameter
+    names to bool arrays, False where a weight is pruned (its gradient is zeroed every step).
     """
 
     def __init__(self, backend, spec, params: dict, optimizer, datasets: dict, dtype, *,
-                 clip: float | None = None, truncation: int | None = None, sparse: bool = False):
+                 clip: float | None = None, truncation: int | None = None, sparse: bool = False,
+                 masks: dict | None = None):
         self.backend = backend
         self.spec = spec
         self.params = params
@@ -40,6 +44,7 @@ class HostSession:
         self.clip = float(clip) if clip else None
         self.truncation = int(truncation) if truncation else None
         self.sparse = sparse
+        self.masks = masks
 
     def push(self, params: dict | None = None, optimizer=None) -> None:
         """Use these parameters and optimizer from now on (after a resume)."""
@@ -66,6 +71,7 @@ class HostSession:
             self.opt.lr = float(lr)
         res = self.backend.run(self.spec, self.params, x, official_targets(y), dtype=self.dtype,
                                truncation=self.truncation)
+        mask_grads(res.grads, self.masks)
         bad = None
         if not math.isfinite(res.loss):
             bad = "loss"

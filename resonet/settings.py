@@ -19,7 +19,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from .errors import CheckpointError, ConfigError
 from .neurons import get_neuron
 from .optim import OPTIMIZERS
 from .presets import NEURON_NAMES, TASKS, get_preset
+from .pruning import check_phi
 from .spec import RESETS, NetworkSpec
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -38,13 +39,13 @@ BACKEND_NAMES = ("cpu", "cuda", "reference")
 CONFIG_KEYS = {
     "neuron", "backend", "epochs", "batch", "eval_batch", "lr", "seed", "split_seed", "data_dir",
     "optimizer", "clip", "hidden", "dtype", "reset", "truncation", "subset", "save_every",
-    "synthetic", "download", "threads", "out", "stop_after",
+    "synthetic", "download", "threads", "out", "stop_after", "prune_recurrent",
 }
 # The type or the choices of every setting (the command line's parser checks its own; a TOML file,
 # config.json or a Python call are checked against these).
 _INTS = {"epochs", "batch", "eval_batch", "seed", "split_seed", "hidden", "truncation", "subset",
          "threads", "stop_after"}
-_FLOATS = {"lr", "clip", "save_every"}
+_FLOATS = {"lr", "clip", "save_every", "prune_recurrent"}
 _STRINGS = {"data_dir", "out"}
 _BOOLS = {"download"}
 _CHOICES = {"task": TASKS, "neuron": NEURON_NAMES, "backend": BACKEND_NAMES,
@@ -55,8 +56,12 @@ RESUME_MAY_CHANGE = ("stop_after",)
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Every setting of a training run, validated (see :func:`resolve_settings`)."""
+class Settings(Mapping):
+    """Every setting of a training run, validated (see :func:`resolve_settings`).
+
+    Read as attributes (``s.lr``) or, like the ``"settings"`` object of ``config.json``, as a
+    read-only mapping (``s["lr"]``, ``s.get("threads")``, ``dict(s)``).
+    """
 
     task: str
     neuron: str
@@ -84,6 +89,7 @@ class Settings:
     stop_after: int | None = None
     best_rule: str = "<"  # "<": keep the first minimum of the validation loss, "<=": the last
     out: str | None = None
+    prune_recurrent: float = 0.0  # φ: each recurrent weight removed with probability φ (resonet.pruning)
 
     @property
     def network(self) -> NetworkSpec:
@@ -95,6 +101,17 @@ class Settings:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in _FIELDS:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_FIELDS)
+
+    def __len__(self) -> int:
+        return len(_FIELDS)
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "settings") -> Settings:
@@ -127,6 +144,9 @@ class Settings:
         d = {k: v for k, v in self.to_dict().items() if k not in RESUME_MAY_CHANGE}
         text = json.dumps(d, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+_FIELDS = tuple(f.name for f in fields(Settings))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -166,6 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="reset variant, for the models that have them (rf: none, soft, hard)")
     ap.add_argument("--truncation", type=int,
                     help="truncated BPTT: cut the gradient after every chunk of this many steps")
+    ap.add_argument("--prune-recurrent", type=float, metavar="PHI",
+                    help="train from scratch with each recurrent weight removed with probability "
+                         "PHI in [0, 1] (a fixed random mask drawn from the seed; 1: no recurrent "
+                         "weights; default 0)")
     ap.add_argument("--dtype", choices=list(DTYPES),
                     help="precision of training (default float32; reference backend float64)")
     ap.add_argument("--stop-after", type=int, metavar="N",
@@ -308,6 +332,7 @@ def resolve(given: dict, cfg: dict | None = None, *, source: Source | None = Non
         "best_rule": preset.best_rule,
         "preset": preset.to_dict(),
         "out": None if merged.get("out") is None else os.fspath(merged["out"]),
+        "prune_recurrent": float(merged.get("prune_recurrent", 0.0)),
     }
 
     def at(key: str) -> str:
@@ -325,6 +350,10 @@ def resolve(given: dict, cfg: dict | None = None, *, source: Source | None = Non
             s["clip"] = None
     if not (s["save_every"] >= 0):  # also NaN; inf: only at epoch boundaries
         raise ConfigError(f"{at('save_every')} must be >= 0 seconds (0: after every batch)")
+    if not (0.0 <= s["prune_recurrent"] <= 1.0):  # also NaN
+        raise ConfigError(f"{at('prune_recurrent')} must be in [0, 1] (the probability that a "
+                          "recurrent weight is removed)")
+    s["prune_recurrent"] = check_phi(s["prune_recurrent"])
     for key in ("seed", "split_seed"):
         if s[key] < 0:
             raise ConfigError(f"{at(key)} must be >= 0")
@@ -342,6 +371,7 @@ def resolve(given: dict, cfg: dict | None = None, *, source: Source | None = Non
 
 def _opt_int(v: Any) -> int | None:
     return None if v is None else int(v)
+
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The spike function and the surrogate derivatives of its backward pass, each next to its exact
-antiderivative. A model declares which surrogate it uses (``SURROGATE`` of its module).
+antiderivative. A model declares which surrogate it uses (``SURROGATE`` of its module):
+:data:`DOUBLE_GAUSSIAN` (BRF, BHRF, RF, ALIF) or :data:`LINEAR` (LIF, IF).
 
 Forward (docs/derivations/surrogate.md, eq. (S1)):
 
@@ -17,6 +18,15 @@ Its exact antiderivative, the *smooth spike* used by the gradient checks (eq. (S
 
 With S in the forward pass, BPTT with σ' is the exact gradient, so finite differences can check
 every backward equation; with Θ in the forward pass the same BPTT gives the surrogate gradient.
+
+The official linear surrogate of ``LIFCell`` (``StepLinearGrad``) and its antiderivative
+(eqs. (S4)–(S5)):
+
+    σ'(s) = max(0, 1 − |s|)
+    S(s)  = 0 (s ≤ −1),  (1 + s)²/2 (−1 < s ≤ 0),  1 − (1 − s)²/2 (0 < s < 1),  1 (s ≥ 1)
+
+S is only once continuously differentiable (S'' jumps at s = −1, 0, 1: ``Surrogate.kinks``), so
+the gradient check avoids finite-difference stencils across those points (resonet.gradcheck).
 """
 
 from __future__ import annotations
@@ -63,15 +73,29 @@ def smooth_spike(s: np.ndarray) -> np.ndarray:
     return GAMMA * ((1.0 + H_SG) * ndtr(s / SIGMA1) - (2.0 * H_SG) * ndtr(s / SIGMA2))
 
 
+def dspike_linear(s: np.ndarray) -> np.ndarray:
+    """σ'(s) = max(0, 1 − |s|), the official ``StepLinearGrad`` (eq. (S4)), as it evaluates it
+    (relu(1 − |s|))."""
+    return np.maximum(1.0 - np.abs(s), 0.0)
+
+
+def smooth_spike_linear(s: np.ndarray) -> np.ndarray:
+    """S(s), the exact antiderivative of :func:`dspike_linear` with S(−∞) = 0 (eq. (S5))."""
+    a = np.clip(s, -1.0, 1.0)
+    return np.where(a <= 0.0, 0.5 * (1.0 + a) ** 2, 1.0 - 0.5 * (1.0 - a) ** 2)
+
+
 class Surrogate(NamedTuple):
     """A surrogate derivative σ' of Θ and its exact antiderivative S (the smooth spike)."""
 
     name: str
     dspike: Callable  # σ'(s), used by every backward pass of the models that declare it
     smooth: Callable  # S(s) with S' = σ' exactly: forward spike of the gradient checks
+    kinks: tuple  # the s where S is not smooth (S'' jumps): the gradient check steps around them
 
 
-DOUBLE_GAUSSIAN = Surrogate("double_gaussian", dspike, smooth_spike)  # (S2)–(S3)
+DOUBLE_GAUSSIAN = Surrogate("double_gaussian", dspike, smooth_spike, ())  # (S2)–(S3), analytic
+LINEAR = Surrogate("linear", dspike_linear, smooth_spike_linear, (-1.0, 0.0, 1.0))  # (S4)–(S5)
 
 
 def spike_fn(name: str, surrogate: Surrogate = DOUBLE_GAUSSIAN):

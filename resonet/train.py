@@ -57,6 +57,7 @@ from .errors import CheckpointError, ConfigError, NumericalError
 from .evaluation import evaluate_dataset
 from .network import init_params
 from .optim import linear_decay, make_optimizer
+from .pruning import apply_masks, check_masked, run_masks
 from .runlog import (
     Log,
     create_run_dir,
@@ -129,6 +130,7 @@ class Trainer:
         self.running = np.zeros(6)  # loss·B, correct, total, samples, spikes, seconds
         self.clamps = 0  # entries projected onto the model's bounds so far
         self.session = None  # the training session, started by run()
+        self.masks = None  # pruned recurrent weights (--prune-recurrent; resonet.pruning)
         self.stop_signal: int | None = None  # set by SIGINT/SIGTERM (see _stop_on_signals)
         self.saved_at: tuple[int, int] | None = None  # (epoch, batch) of the last good last.npz
         self.lock = None  # the run directory's lock (runlog.lock_run_dir), held while training
@@ -145,6 +147,9 @@ class Trainer:
         rng = np.random.default_rng(self.s.seed)
         p = init_params(self.spec, rng, dict(self.s.preset["init"]))
         self.params = {k: v.astype(self.dtype) for k, v in p.items()}
+        self.masks, _ = run_masks(self.spec, self.s.prune_recurrent, self.s.seed, self.run_dir,
+                                  create=True)
+        apply_masks(self.params, self.masks)
         self.opt = make_optimizer(self.s.optimizer, self.params, self.s.lr)
         save_checkpoint(self.run_dir / "init.npz", self.params, meta=self._meta())
         # a resume point before the (possibly long) epoch-0 evaluation: a run killed there
@@ -171,6 +176,9 @@ class Trainer:
             ck = load_checkpoint(self.run_dir / "last.npz")
         ck.check(self.spec.param_shapes())
         self.params = {k: ck.params[k].astype(self.dtype) for k in self.spec.param_shapes()}
+        self.masks, _ = run_masks(self.spec, self.s.prune_recurrent, self.s.seed, self.run_dir,
+                                  create=False)
+        check_masked(self.params, self.masks, ck.path)
         self.opt = make_optimizer(self.s.optimizer, self.params, self.s.lr)
         self.opt.load_state_dict(ck.optim)
         t = ck.train
@@ -197,11 +205,11 @@ class Trainer:
         make = getattr(self.backend, "device_session", None)
         if make is not None:
             self.session = make(self.spec, self.params, self.opt, datasets, self.dtype,
-                                clip=s.clip, truncation=s.truncation)
+                                clip=s.clip, truncation=s.truncation, masks=self.masks)
         else:
             self.session = HostSession(self.backend, self.spec, self.params, self.opt, datasets,
                                        self.dtype, clip=s.clip, truncation=s.truncation,
-                                       sparse=self.sparse)
+                                       sparse=self.sparse, masks=self.masks)
 
     def _pull(self) -> None:
         if self.session is not None:
@@ -492,6 +500,9 @@ def _banner(s: Settings, data, log: Log) -> None:
         f"from {info.get('source', data.train.source)}")
     log(f"optimizer {s.optimizer} lr {s.lr} (linear decay over {s.epochs} epochs), "
         f"batch {s.batch}, clip {s.clip}, seed {s.seed}")
+    if s.prune_recurrent:
+        log(f"recurrent weights pruned from the start: each removed with probability "
+            f"{s.prune_recurrent:g} (mask in prune_mask.npz)")
 
 
 def checkpoint_identity(s: Settings) -> dict:

@@ -39,6 +39,12 @@ ECG_MD5 = {
 }
 
 
+# Input-weight factor that makes a small random network of each model spike: the resonators
+# integrate I·δ (δ = 0.01), the leaky cells (1 − α)·I (α ≈ 0.95), IF the whole current I.
+SPIKE_SCALE = {"brf": 150.0, "bhrf": 150.0, "rf": 150.0, "alif": 2.0, "lif": 8.0, "if": 1.0}
+RESONATORS = ("brf", "bhrf", "rf")
+
+
 def _golden_model(path: Path) -> str:
     import json
 

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from analysis import spectral
 from analysis.divergence import brf_boundary, brf_interval, check_params
 from analysis.spectral import (
     brf_transition,
@@ -141,7 +142,8 @@ def _fd_jacobian(spec, params, state, x, spike):
     return np.stack([(F(flat + h * e) - F(flat - h * e)) / (2 * h) for e in np.eye(S * H)], axis=1)
 
 
-CASES = [("brf", "none"), ("bhrf", "none"), ("rf", "none"), ("rf", "soft"), ("rf", "hard"), ("alif", "none")]
+CASES = [("brf", "none"), ("bhrf", "none"), ("rf", "none"), ("rf", "soft"), ("rf", "hard"), ("alif", "none"),
+         ("lif", "none"), ("if", "none")]
 
 
 @pytest.mark.parametrize("neuron, reset", CASES)
@@ -172,6 +174,23 @@ def test_frozen_jacobian_is_the_jacobian_away_from_threshold(neuron, reset):
     if neuron in ("brf", "bhrf") or (neuron == "rf" and reset != "hard"):
         blocks = neuron_blocks(spec, params, state)
         assert radius(J) == pytest.approx(max(radius(b) for b in blocks), rel=1e-10)
+
+
+@pytest.mark.parametrize("neuron, reset", [c for c in CASES if c[0] in spectral.CLOSED_FORMS])
+def test_frozen_jacobian_from_the_vjp_equals_the_closed_forms(neuron, reset, monkeypatch):
+    """The generic frozen Jacobian (the model's VJP with σ' = 0, used for models without closed
+    forms) equals the written-out blocks, for the network and per neuron."""
+    rng = np.random.default_rng(9)
+    spec = NetworkSpec(neuron, 3, 5, 2, reset=reset)
+    params = init_params(spec, rng)
+    params["hidden.linear.weight"] *= 5
+    state = _state(neuron, 5, rng)
+    x = rng.normal(size=3)
+    J, B = network_jacobian(spec, params, state, x, "frozen"), neuron_blocks(spec, params, state)
+    monkeypatch.setattr(spectral, "CLOSED_FORMS", ())
+    np.testing.assert_allclose(network_jacobian(spec, params, state, x, "frozen"), J,
+                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(neuron_blocks(spec, params, state), B, rtol=1e-12, atol=1e-15)
 
 
 def test_surrogate_radius_can_exceed_one_inside_the_stable_interval():

@@ -21,17 +21,20 @@ from resonet.events import SpikeEvents
 from resonet.gradcheck import build_case
 from resonet.kernels.cpu import CpuBackend
 from resonet.network import NetworkSpec, init_params
+from resonet.neurons import NEURONS as REGISTRY
 from resonet.verify import rel_err
+from tests.conftest import RESONATORS
 
-NEURONS = ["brf", "bhrf", "rf", "alif"]
+NEURONS = list(REGISTRY)
 RTOL64 = 1e-12
 
 CPU = CpuBackend()
 REF = ReferenceBackend()
 
 
-def compare(a, b, rtol=RTOL64, spikes=True):
-    """Assert two Results agree (scale-relative rtol); returns the worst error."""
+def compare(a, b, rtol=RTOL64, spikes=True, grad_atol=0.0):
+    """Assert two Results agree (scale-relative rtol; gradients may instead differ by at most
+    ``grad_atol``); returns the worst error."""
     worst = 0.0
     pairs = [("outputs", a.outputs, b.outputs), ("num_spikes", a.num_spikes, b.num_spikes)]
     if b.loss is not None:
@@ -49,6 +52,10 @@ def compare(a, b, rtol=RTOL64, spikes=True):
     for name, x, y in pairs:
         assert np.shape(x) == np.shape(y), name
         err = rel_err(x, y)
+        if name.startswith("grad ") and err > rtol and np.size(x):
+            diff = float(np.abs(np.asarray(x, np.float64) - y).max())
+            assert diff <= grad_atol, f"{name}: rel err {err:.3e} > {rtol:g}, |diff| {diff:.3e}"
+            continue
         assert err <= rtol, f"{name}: rel err {err:.3e} > {rtol:g}"
         worst = max(worst, err)
     return worst
@@ -214,11 +221,16 @@ def test_random_networks_equal_reference(neuron, H, I, C, T, B, sub, label_last,
     rng = np.random.default_rng(seed)
     init = {"omega": (5.0, 10.0), "b_offset": (0.1, 1.0)} if neuron in ("brf", "rf") else {}
     params = init_params(spec, rng, init)
-    params["hidden.linear.weight"][:, :I] *= scale if neuron != "alif" else scale / 100 + 1
+    params["hidden.linear.weight"][:, :I] *= scale if neuron in RESONATORS else scale / 100 + 1
     x = (rng.random((T, B, I)) < 0.3).astype(np.float64)
     y = rng.integers(0, C, (T, B) if per_step else B)
     a, b = both(spec, params, x, y, truncation=trunc)
-    compare(a, b)
+    # A gradient tensor that nearly cancels (H = 1, label-last, one truncated chunk: 1e-10 where
+    # the others are ~1e-1) is a difference of terms as large as the network's other gradients,
+    # summed in another order by each engine; a difference within one rounding (ε) of the largest
+    # gradient is that order, not an error (a wrong equation differs by far more).
+    big = max(float(np.abs(g).max()) for g in b.grads.values())
+    compare(a, b, grad_atol=np.finfo(np.float64).eps * big)
 
 
 # ------------------------------------------------------------------------------- errors

@@ -18,6 +18,7 @@ from resonet.gradcheck import build_case
 from resonet.kernels.cpu import CpuBackend
 from resonet.kernels.cpu.common import KC_EXP, common_consts, dspike, exp_neg, surrogate_tuple
 from resonet.network import NetworkSpec, init_params
+from resonet.neurons import NEURONS
 from resonet.surrogate import dspike as ref_dspike
 from resonet.verify import rel_err
 from tests.test_cpu_backend import compare
@@ -28,7 +29,7 @@ REF = ReferenceBackend()
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-@pytest.mark.parametrize("neuron", ["brf", "bhrf", "rf", "alif"])
+@pytest.mark.parametrize("neuron", list(NEURONS))
 def test_float32_short_sequences_within_tolerance(neuron, seed):
     spec, params, x, y, rate = build_case(neuron, 60, 16, seed, n_in=5, n_out=3, batch=4)
     assert rate >= 0.02

@@ -15,13 +15,17 @@ from resonet.kernels.cpu import CpuBackend, tape_bytes_per_sample
 from resonet.kernels.cpu.common import collect, same_bits, unpack
 from resonet.kernels.cpu.config import checkpoint_interval
 from resonet.network import NetworkSpec, init_params
+from resonet.neurons import NEURONS
 from tests.conftest import GOLDEN_DIR, golden_files
 
 SHD = NetworkSpec("brf", 700, 128, 20)
 LIMIT = 0.3e6  # bytes per SHD sample (the target; PyTorch's autograd keeps ~1.55 MB)
 
+# continuous state rows kept at checkpoints: u, v, q / u, v / u, a / u / u
+CKPT_ROWS = {"brf": 3, "bhrf": 3, "rf": 2, "alif": 2, "lif": 1, "if": 1}
 
-@pytest.mark.parametrize("neuron", ["brf", "bhrf", "rf", "alif"])
+
+@pytest.mark.parametrize("neuron", list(NEURONS))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_tape_per_shd_sample_below_target(neuron, dtype):
     spec = NetworkSpec(neuron, 700, 128, 20)
@@ -29,7 +33,7 @@ def test_tape_per_shd_sample_below_target(neuron, dtype):
     assert nbytes <= LIMIT, f"{nbytes / 1e6:.3f} MB"
     # spike bits + checkpoints + readout, nothing per step and neuron in the state's dtype
     K = checkpoint_interval(250)
-    rows = 3 if neuron in ("brf", "bhrf") else 2
+    rows = CKPT_ROWS[neuron]
     item = np.dtype(dtype).itemsize
     assert nbytes == 250 * 16 + -(-250 // K) * rows * 128 * item + 250 * 20 * item
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -58,18 +59,24 @@ def test_cli_passes_all_golden_files():
     assert r.stdout.count("=> PASS") == len(golden_files())
 
 
-@pytest.mark.parametrize("path", pending_golden_files(), ids=lambda p: p.name)
-def test_cli_refuses_a_model_it_does_not_implement(path):
-    """A golden file of a model not implemented yet is refused with one line, not a traceback."""
-    r = run_verify(path)
-    assert r.returncode == 2, r.stdout + r.stderr
-    assert "unknown neuron" in r.stderr and "Traceback" not in r.stderr
-
-
 def _rewrite(src, dst, **changes):
     d = dict(np.load(src))
     d.update(changes)
     np.savez(dst, **d)
+
+
+def test_cli_refuses_a_model_it_does_not_implement(tmp_path):
+    """A golden file of a model resonet does not implement (a file may arrive before its model,
+    as lif_seed1.npz once did) is refused with one line, not a traceback."""
+    src = golden_files()[0]
+    meta = json.loads(str(np.load(src)["meta_json"]))
+    meta["model"] = "qif"
+    dst = tmp_path / "qif_seed1.npz"
+    _rewrite(src, dst, meta_json=np.array(json.dumps(meta)))
+    for path in [dst, *pending_golden_files()]:
+        r = run_verify(path)
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert "unknown neuron" in r.stderr and "Traceback" not in r.stderr
 
 
 @pytest.mark.parametrize("key", ["grad/hidden.linear.weight", "outputs", "hidden/1"])

@@ -5,9 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from resonet import gradcheck
+from resonet.neurons import NEURONS
 
 
 def run_gc(*args):
@@ -15,7 +17,7 @@ def run_gc(*args):
                           capture_output=True, text=True)
 
 
-@pytest.mark.parametrize("neuron", ["brf", "bhrf", "rf", "alif"])
+@pytest.mark.parametrize("neuron", list(NEURONS))
 def test_cli_passes_at_T100(neuron):
     r = run_gc("--neuron", neuron, "--T", 100)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -59,6 +61,47 @@ def test_check_detects_a_wrong_gradient(monkeypatch):
     monkeypatch.setattr(brf, "step_backward", broken)
     errors = gradcheck.run_check(spec, params, x, y)
     assert max(errors.values()) > 1e-3
+
+
+def test_check_detects_a_wrong_gradient_of_a_kinked_surrogate(monkeypatch):
+    """The same for LIF (linear surrogate, one-sided stencils next to its kinks): drop the path
+    through the soft reset."""
+    spec, params, x, y, rate = gradcheck.build_case("lif", 60, 6, 0)
+    assert rate >= gradcheck.MIN_RATE
+    errors = gradcheck.run_check(spec, params, x, y)
+    assert max(errors.values()) < gradcheck.TOLERANCE
+    from resonet.neurons import lif
+
+    orig = lif.step_backward
+
+    def broken(c, prev, I, new, dnew, dc):  # noqa: E741
+        dz, du_new = dnew
+        return orig(c, prev, I, new, (dz + lif.THETA * du_new, du_new), dc)  # z̄ − ϑū' lost
+
+    monkeypatch.setattr(lif, "step_backward", broken)
+    errors = gradcheck.run_check(spec, params, x, y)
+    assert max(errors.values()) > 1e-3
+
+
+def test_kinks_are_stepped_around():
+    """A stencil with some s strictly on both sides of a kink is refused; touching one is not."""
+    a, b = np.array([-1.2, 0.5]), np.array([-0.8, 0.5])
+    assert gradcheck.crosses_kink([a, b], (-1.0, 0.0, 1.0))
+    assert not gradcheck.crosses_kink([a, a - 0.1], (-1.0, 0.0, 1.0))
+    assert not gradcheck.crosses_kink([np.array([-1.0]), np.array([-0.9])], (-1.0,))
+    assert not gradcheck.crosses_kink([a, b], ())
+    # f(x) = Σ S(x − c) with a kink exactly at the base point: the one-sided stencil is exact
+    from resonet.surrogate import LINEAR
+
+    c = np.array([0.0, 0.3, -0.7])  # x = 0: s = 0 (kink), −0.3, 0.7
+
+    def f():
+        s = arr[0] - c
+        return float(np.sum(LINEAR.smooth(s))), s
+
+    arr = np.zeros(1)
+    g = gradcheck.finite_difference(f, arr, kinks=LINEAR.kinks)
+    assert abs(g[0] - np.sum(LINEAR.dspike(-c))) < 1e-9
 
 
 def test_bad_argument_is_one_line():

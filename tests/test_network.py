@@ -9,8 +9,11 @@ from resonet.errors import ConfigError
 from resonet.events import SpikeEvents
 from resonet.loss import accuracy_counts, nll_loss, step_targets
 from resonet.network import NetworkSpec, backward, forward, init_params
+from resonet.neurons import NEURONS as REGISTRY
+from resonet.neurons import get_neuron
+from tests.conftest import SPIKE_SCALE
 
-NEURONS = ["brf", "bhrf", "rf", "alif"]
+NEURONS = list(REGISTRY)
 
 
 @pytest.mark.parametrize("neuron", NEURONS)
@@ -18,6 +21,8 @@ NEURONS = ["brf", "bhrf", "rf", "alif"]
     "sizes,count", [((700, 128, 20), 108_820), ((1, 256, 10), 68_874), ((4, 36, 6), 1_734)]
 )
 def test_parameter_counts_of_model_md(neuron, sizes, count):
+    # model.md counts the models with two per-neuron parameters; LIF has one, IF none
+    count -= (2 - len(get_neuron(neuron).PARAM_NAMES)) * sizes[1]
     spec = NetworkSpec(neuron, *sizes)
     assert spec.n_params() == count
     params = init_params(spec, np.random.default_rng(0))
@@ -50,7 +55,7 @@ def _case(neuron, T=30, B=3, I=5, H=7, C=4, seed=0, **kw):  # noqa: E741
     spec = NetworkSpec(neuron, I, H, C, **kw)
     init = {"omega": (5, 10), "b_offset": (0.1, 1)} if neuron in ("brf", "rf") else None
     params = init_params(spec, rng, init)
-    params["hidden.linear.weight"][:, :I] *= 2.0 if neuron == "alif" else 150.0
+    params["hidden.linear.weight"][:, :I] *= SPIKE_SCALE[neuron]
     x = (rng.random((T, B, I)) < 0.3).astype(float)
     y = rng.integers(0, C, B)
     return spec, params, x, y
@@ -187,7 +192,7 @@ def test_wrong_input_width_is_refused():
         forward(spec, params, x[:, :, :3])
 
 
-@pytest.mark.parametrize("kw", [dict(reset="soft", neuron="brf"), dict(neuron="lif"),
+@pytest.mark.parametrize("kw", [dict(reset="soft", neuron="brf"), dict(neuron="izhikevich"),
                                 dict(neuron="rf", n_hidden=0), dict(neuron="rf", dt=0.0)])
 def test_bad_specs(kw):
     args = dict(neuron="rf", n_in=2, n_hidden=3, n_out=2)

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from resonet.network import NetworkSpec
-from resonet.neurons import alif, bhrf, brf, rf
-from resonet.surrogate import dspike, heaviside, smooth_spike
+from resonet.neurons import alif, bhrf, brf, if_, lif, rf
+from resonet.surrogate import dspike, dspike_linear, heaviside, smooth_spike, smooth_spike_linear
 
 SETTINGS = settings(deadline=None, max_examples=60)
 DT = 0.01
@@ -189,6 +189,55 @@ def test_surrogate_constants():
     assert abs(smooth_spike(np.array([np.inf]))[0] - 0.425) < 1e-15
     assert heaviside(np.array([0.0, 1e-300, np.nan]))[1] == 1
     assert heaviside(np.array([0.0, np.nan])).sum() == 0
+
+
+@SETTINGS
+@given(s=st.floats(-5, 5))
+def test_linear_surrogate_is_even_and_is_the_derivative_of_its_smooth_spike(s):
+    x = np.array([s])
+    assert dspike_linear(x)[0] == dspike_linear(-x)[0]
+    h = 1e-6
+    fd = (smooth_spike_linear(x + h) - smooth_spike_linear(x - h)) / (2 * h)
+    assert abs(fd[0] - dspike_linear(x)[0]) < 1e-6  # O(h) next to the kinks at −1, 0, 1
+
+
+def test_linear_surrogate_constants():
+    """StepLinearGrad: σ'(s) = max(0, 1 − |s|); its antiderivative runs from 0 to 1."""
+    s = np.array([0.0, 0.25, -1.0, 1.5, -np.inf, np.inf])
+    np.testing.assert_array_equal(dspike_linear(s), [1.0, 0.75, 0.0, 0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(smooth_spike_linear(s), [0.5, 1 - 0.75**2 / 2, 0.0, 1.0, 0.0, 1.0])
+    assert dspike_linear(np.array([0.5], np.float32)).dtype == np.float32
+
+
+@SETTINGS
+@given(tau=st.floats(1.0, 200.0), u=st.floats(-5, 0.99), I=st.floats(-5, 0.99))  # noqa: E741
+def test_lif_membrane_moves_towards_the_input(tau, u, I):  # noqa: E741
+    """Without a spike ũ = αu + (1 − α)I lies between u and I (0 < α < 1): the leak relaxes the
+    membrane towards its input, and a membrane below threshold with input below threshold stays
+    below it."""
+    c = lif.derive({"tau_mem": np.array([tau])}, spec_for("lif"))
+    z, u1 = lif.step_forward(c, (np.zeros(1), np.array([u])), np.array([I]), heaviside)
+    assert z[0] == 0
+    assert min(u, I) - 1e-12 <= u1[0] <= max(u, I) + 1e-12
+
+
+@SETTINGS
+@given(u=st.floats(-5, 5), inputs=st.lists(st.floats(-0.5, 0.5), min_size=1, max_size=20))
+def test_if_integrates_without_leak_and_resets_to_zero(u, inputs):
+    """Below threshold the IF membrane is the running sum of its input (nothing leaks); the step
+    that crosses ϑ = 1 spikes and returns the membrane to exactly 0."""
+    c = if_.derive({}, spec_for("if"))
+    state = (np.zeros(1), np.array([u]))
+    total = u
+    for inp in inputs:
+        z, u1 = if_.step_forward(c, state, np.array([inp]), heaviside)
+        total += inp
+        if z[0]:
+            assert total > 1.0 and u1[0] == 0.0
+            total = 0.0
+        else:
+            assert u1[0] == pytest.approx(total, abs=1e-12)
+        state = (z, u1)
 
 
 @SETTINGS

@@ -52,3 +52,24 @@ def test_every_task_and_neuron_has_a_preset():
     for task in TASKS:
         for neuron in NEURON_NAMES:
             assert get_preset(task, neuron).neuron == neuron
+
+
+def test_lif_presets_train_like_alif_with_the_lifcell_init():
+    """No official script trains LIF: resonet takes ALIF's optimizer, learning rate, batch,
+    epochs, selection rule and readout τ_o per task (the same membrane, without adaptation),
+    LIFCell's τ_m ~ N(20, 5), and records every step (docs/training.md)."""
+    for task in TASKS:
+        p, a = get_preset(task, "lif"), get_preset(task, "alif")
+        assert (p.optimizer, p.lr, p.batch, p.epochs, p.best_rule, p.clip) == (
+            a.optimizer, a.lr, a.batch, a.epochs, a.best_rule, a.clip)
+        assert p.init == {"tau_mem": (20.0, 5.0), "out_tau": a.init["out_tau"]}
+        assert p.sub_seq_length == 0 and p.label_last == (task == "smnist")
+
+
+def test_if_presets_are_lifs_without_tau_m():
+    """IF trains exactly like LIF (the leak is the only difference); nothing per neuron to init."""
+    for task in TASKS:
+        p, q = get_preset(task, "if").to_dict(), get_preset(task, "lif").to_dict()
+        assert p.pop("init") == {"out_tau": q.pop("init")["out_tau"]}
+        assert p.pop("neuron") == "if" and q.pop("neuron") == "lif"
+        assert p == q

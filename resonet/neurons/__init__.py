@@ -8,7 +8,9 @@ Every hidden-neuron module declares the names listed in :mod:`resonet.neurons.mo
 
 - ``zero_state(B, H)``
 - ``step_forward(c, prev, I, spike) -> new`` and
-  ``step_backward(c, prev, I, new, dnew, dc) -> (dprev, dI)`` (accumulates into ``dc``)
+  ``step_backward(c, prev, I, new, dnew, dc, dspike=σ') -> (dprev, dI)`` (accumulates into
+  ``dc``; ``dspike`` defaults to the model's surrogate, analysis.spectral passes 0 for the
+  frozen-spike Jacobian)
 - ``grad_accumulators(c)`` and ``raw_grads(params, dc)``
 
 Resonators also give ``effective_damping(params, spec) -> (ω, b)`` (the ω–b figure).
@@ -21,12 +23,13 @@ from __future__ import annotations
 from types import ModuleType
 
 from ..errors import ConfigError
-from . import alif, bhrf, brf, li, rf
+from . import alif, bhrf, brf, if_, li, lif, rf
 
-# The registry: every hidden-neuron model, in ID order.
-NEURONS: dict[str, ModuleType] = {m.NAME: m for m in sorted((brf, bhrf, rf, alif), key=lambda m: m.ID)}
+# The registry: every hidden-neuron model (one entry each), by name in ID order.
+_MODELS = (brf, bhrf, rf, alif, lif, if_)
+NEURONS: dict[str, ModuleType] = {m.NAME: m for m in sorted(_MODELS, key=lambda m: m.ID)}
 
-__all__ = ["NEURONS", "get_neuron", "alif", "bhrf", "brf", "li", "rf"]
+__all__ = ["NEURONS", "get_neuron", "alif", "bhrf", "brf", "if_", "li", "lif", "rf"]
 
 
 def get_neuron(name: str) -> ModuleType:

@@ -85,7 +85,8 @@ def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:  # noqa
 
 
 def step_backward(
-    c: Consts, prev: tuple, I: np.ndarray, new: tuple, dnew: tuple, dc: dict  # noqa: E741
+    c: Consts, prev: tuple, I: np.ndarray, new: tuple, dnew: tuple, dc: dict,  # noqa: E741
+    dspike=dspike,
 ) -> tuple:
     """VJP of one step (docs/derivations/alif.md, eqs. (A7)–(A14)); returns ``(dprev, Ī)``.
 

@@ -118,7 +118,8 @@ def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:  # noqa
 
 
 def step_backward(
-    c: Consts, prev: tuple, I: np.ndarray, new: tuple, dnew: tuple, dc: dict  # noqa: E741
+    c: Consts, prev: tuple, I: np.ndarray, new: tuple, dnew: tuple, dc: dict,  # noqa: E741
+    dspike=dspike,
 ) -> tuple:
     """Vector-Jacobian product of one step (docs/derivations/brf.md, eqs. (B8)–(B14)).
 

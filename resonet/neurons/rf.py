@@ -80,7 +80,8 @@ def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:  # noqa
 
 
 def step_backward(
-    c: Consts, prev: tuple, I: np.ndarray, new: tuple, dnew: tuple, dc: dict  # noqa: E741
+    c: Consts, prev: tuple, I: np.ndarray, new: tuple, dnew: tuple, dc: dict,  # noqa: E741
+    dspike=dspike,
 ) -> tuple:
     """VJP of one step (docs/derivations/rf.md, eqs. (R7)–(R12)); returns ``(dprev, Ī)``."""
     _, u, v = prev

@@ -142,6 +142,8 @@ def protocol_deviations(s: dict) -> list[str]:
             dev.append(f"{key} {s[key]}")
     if s.get("reset", "none") != "none":
         dev.append(f"reset {s['reset']}")
+    if s.get("prune_recurrent"):
+        dev.append(f"prune_recurrent {s['prune_recurrent']:g}")
     if s.get("synthetic") == "yes" or (s.get("task") == "shd" and s.get("synthetic_data")):
         dev.append("synthetic data")
     return dev
@@ -153,7 +155,8 @@ def protocol_deviations(s: dict) -> list[str]:
 
 def collect(sweep_dir: Path) -> tuple[list[Group], list[tuple[str, str]], dict]:
     """Groups of finished trials, (trial, why it is missing) for the others, and the sweep state
-    (empty for a plain folder of run directories, grouped by task, neuron and reset)."""
+    (empty for a plain folder of run directories, grouped by task, neuron, reset and
+    prune_recurrent)."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise ConfigError(f"{sweep_dir}: no such sweep directory")
@@ -189,6 +192,8 @@ def collect(sweep_dir: Path) -> tuple[list[Group], list[tuple[str, str]], dict]:
             other = [(k, v) for k, v in (rec.get("axes") or {}).items() if k not in (*FIRST_KEYS, "seed")]
         else:
             other = [("reset", settings.get("reset"))] if settings.get("reset", "none") != "none" else []
+            if settings.get("prune_recurrent"):
+                other.append(("prune_recurrent", settings["prune_recurrent"]))
         key = (("task", settings["task"]), ("neuron", settings["neuron"]), *other)
         wall = rec.get("wall_s_total") if rec else None
         history = read_history(run)
@@ -391,10 +396,11 @@ def plot_curves(groups: list[Group], path: Path) -> bool:
 def plot_omega_b(groups: list[Group], path: Path) -> bool:
     from ..checkpoint import load_checkpoint
     from ..network import NetworkSpec
-    from ..neurons import brf
+    from ..neurons import brf, get_neuron
     from ..plot import _plt, effective_damping
 
-    res = [g for g in groups if dict(g.key)["neuron"] != "alif"]
+    # the models with an (ω, b) plane (the resonators declare effective_damping)
+    res = [g for g in groups if hasattr(get_neuron(dict(g.key)["neuron"]), "effective_damping")]
     if not res:
         return False
     plt = _plt()

@@ -12,9 +12,11 @@ INIT = {
     "bhrf": {"omega": (3.0, 10.0), "b_offset": (0.1, 1.0)},
     "rf": {"omega": (5.0, 30.0), "b_offset": (0.1, 1.0)},
     "alif": {"tau_mem": (20.0, 5.0), "tau_adp": (150.0, 10.0)},
+    "lif": {"tau_mem": (20.0, 5.0)},
+    "if": {},
 }
 # input-weight scale that makes these tiny nets spike at a few to tens of percent
-SCALE = {"brf": 120.0, "bhrf": 150.0, "rf": 60.0, "alif": 6.0}
+SCALE = {"brf": 120.0, "bhrf": 150.0, "rf": 60.0, "alif": 6.0, "lif": 10.0, "if": 1.5}
 
 
 def make_params(spec: NetworkSpec, seed: int = 0, dtype=np.float64) -> dict:

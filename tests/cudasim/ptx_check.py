@@ -123,6 +123,7 @@ def main(argv=None) -> int:
         compile_one(f"update_{np.dtype(dt).name}", oks.update,
                     [0, P, P, P, P, A(8, np.float64), A(7, np.int64), A(2, np.float64), A(1, dt),
                      1] + [0.1] * 9 + [A((1, 2), np.int64), A(1, np.float64)], False)
+        compile_one(f"mask_{np.dtype(dt).name}", oks.mask, [P, A(100, np.uint8)], f32)
     print(f"compiled {len(ptx_out)} kernels to PTX for sm_{cc[0]}{cc[1]}")
     ptxas = shutil.which("ptxas") or "/usr/local/cuda/bin/ptxas"
     if "--ptxas" in argv and Path(ptxas).exists():

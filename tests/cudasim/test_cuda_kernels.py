@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from resonet.errors import ConfigError
+from resonet.neurons import NEURONS
 from tests.cudasim.cases import assert_same_result, make_case, rel
 
-MODELS = ["brf", "bhrf", "rf", "alif"]
+MODELS = list(NEURONS)
 
 
 def both(cuda_backend, host_backend, spec, params, x, y, dtype=np.float64, **kw):

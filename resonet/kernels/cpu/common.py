@@ -123,6 +123,14 @@ def exp_neg(x, g):
 
 
 @njit(fastmath=FASTMATH, inline="always")
+def dspike_linear(s, one, zero):
+    """σ'(s) = max(0, 1 − |s|), the linear surrogate of eq. (S4) (resonet.surrogate.dspike_linear,
+    same operations); ``one``, ``zero`` in the run's dtype."""
+    d = one - abs(s)
+    return d if d > zero else zero
+
+
+@njit(fastmath=FASTMATH, inline="always")
 def dspike(s, g):
     """σ'(s), eq. (S2), in the association of resonet.surrogate.dspike (exp: :func:`exp_neg`);
     ``g`` from :func:`surrogate_tuple`."""

@@ -74,7 +74,8 @@ class CudaBackend(Backend):
         eng, dp = self._engine(spec, dtype)
         dp.P.copy_to_device(pack_params(spec, p, dtype))
         eng.prepare(dp, derive=False)
-        dp.cell.copy_to_device(eng.cells.pack_cell(consts, dtype))
+        if eng.cells.NCELL:  # a model without per-neuron constants (IF) has none to upload
+            dp.cell.copy_to_device(eng.cells.pack_cell(consts, dtype))
         dp.a_o.copy_to_device(np.ascontiguousarray(a_o, dtype=dtype))
         dp.b_o.copy_to_device(np.ascontiguousarray(1.0 - a_o, dtype=dtype))
         keep = need_grads or return_states
@@ -99,7 +100,7 @@ class CudaBackend(Backend):
         return res
 
     def device_session(self, spec, params, optimizer, datasets, dtype, *, clip=None,
-                       truncation=None) -> DeviceSession:
+                       truncation=None, masks=None) -> DeviceSession:
         """A :class:`~resonet.kernels.cuda.session.DeviceSession`: training fully on the device."""
         return DeviceSession(spec, params, optimizer, datasets, dtype, clip=clip,
-                             truncation=truncation)
+                             truncation=truncation, masks=masks)

@@ -1,6 +1,9 @@
 """What every model's CUDA cell shares: the layout conventions, the common constants ``kc`` and
 ``pk``, the surrogate derivative and ``sign``.
 
+The surrogate derivatives: :func:`dspike` (double Gaussian, (S2)) and :func:`dspike_linear`
+((S4)); each model's module calls the one its model declares (``SURROGATE``).
+
 One module per neuron model (:mod:`.brf`, :mod:`.bhrf`, :mod:`.rf`, :mod:`.alif`, …, named like
 the model's module in resonet.neurons and mirroring resonet/kernels/cpu/) holds the model's
 device functions for *one neuron h*: in the fused kernels of :mod:`.network` every thread owns a
@@ -72,6 +75,13 @@ def dspike(s, kc):
     g1 = kc[KC_C1] * math.exp(-s2 / kc[KC_S1])
     g2 = kc[KC_C2] * math.exp(-s2 / kc[KC_S2])
     return (kc[KC_H1] * g1 - kc[KC_H2] * g2) * kc[KC_GAMMA]
+
+
+@cuda.jit(device=True)
+def dspike_linear(s, kc):
+    """σ'(s) = max(0, 1 − |s|), eq. (S4), as resonet.surrogate.dspike_linear evaluates it."""
+    d = kc[KC_ONE] - abs(s)
+    return d if d > kc[KC_ZERO] else kc[KC_ZERO]
 
 
 @cuda.jit(device=True)

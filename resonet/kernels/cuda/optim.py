@@ -18,6 +18,10 @@ flat gradient G and the flat optimizer state M, V (official parameter order, seg
   resonet.neurons.model.project does. The clamp count is an *integer* atomic add: its result does
   not depend on the order of the additions, so it stays deterministic.
 
+A third kernel, ``mask`` (one thread per parameter), sets the gradients of pruned weights to 0
+before ``norm`` reads them (``--prune-recurrent``, resonet.pruning.mask_grads): an assignment, as
+on the host.
+
 The bias corrections and RAdam's rectification are computed on the host in Python float64 with
 the exact expressions of resonet.optim and passed as kernel arguments (no copy).
 """
@@ -30,6 +34,7 @@ import numba as nb
 import numpy as np
 from numba import cuda
 
+from ...errors import ConfigError
 from . import config
 from .common import sign
 from .config import FASTMATH, MAX_TPB
@@ -110,7 +115,35 @@ def launch_step(opt, k: int, lr: float, P, G, M, V, seg, stats, nout, istat, sca
                                            int(clip is not None), *h[1:], bseg, blim)
 
 
+def flat_keep(spec, layout, masks: dict | None) -> np.ndarray | None:
+    """The masks (parameter name -> bool array, False = pruned) as one uint8 vector over the flat
+    parameter layout (1 = keep), or None when nothing is masked."""
+    if not masks:
+        return None
+    keep = np.ones(sum(int(np.prod(s)) for _, _, s in layout), np.uint8)
+    for name, off, shape in layout:
+        if name in masks:
+            m = np.asarray(masks[name], dtype=bool)
+            if m.shape != tuple(shape):
+                raise ConfigError(f"mask of {name} has shape {m.shape}, expected {tuple(shape)}")
+            keep[off:off + m.size] = m.ravel()
+    return keep
+
+
+def launch_mask(G, K) -> None:
+    """Enqueue ``mask``: G[i] = 0 where K[i] == 0 (K from :func:`flat_keep`, on the device)."""
+    tpb = config.flat_threads()
+    get_optim_kernels(G.dtype).mask[-(-G.shape[0] // tpb), tpb](G, K)
+
+
 def _build(ft):
+    @cuda.jit(fastmath=FASTMATH)
+    def mask(G, K):
+        """G[i] = 0 where the weight is pruned (K[i] == 0)."""
+        i = cuda.grid(1)
+        if i < G.shape[0] and K[i] == 0:
+            G[i] = ft(0)
+
     @cuda.jit(fastmath=FASTMATH)
     def norm(G, seg, max_norm, out, istat, scal):
         """out[0] = ‖G‖₂, out[1] = 1 if clipping applies; istat[1 + s] = non-finite entries of
@@ -207,4 +240,5 @@ def _build(ft):
     ks = Kernels()
     ks.norm = norm
     ks.update = update
+    ks.mask = mask
     return ks

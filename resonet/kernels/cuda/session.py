@@ -6,6 +6,7 @@ arrays and scale), keeps the flat parameter vector and the optimizer state (m, v
 device, and runs a whole training step there:
 
     prepare (cell constants, transposed weights) → forward → loss → BPTT → reduce (flat G)
+    → mask (pruned weights' gradients set to 0, only with ``masks``)
     → norm (finiteness, global norm) → update (clip, Adam/RAdam/RMSprop, the model's bounds)
 
 Per batch the host sends only the batch's index array (B int64) and reads back the batch
@@ -31,7 +32,7 @@ from ...errors import ConfigError
 from ...spec import NetworkSpec, truncation_cuts
 from .device import Engine, Workspace, dataset_inputs, pack_params
 from .network import N_STATS
-from .optim import OPT_IDS, bounds_layout, launch_step
+from .optim import OPT_IDS, bounds_layout, flat_keep, launch_mask, launch_step
 
 
 class DeviceSession:
@@ -40,11 +41,13 @@ class DeviceSession:
     ``params`` and ``optimizer`` are the host objects (a params dict and a
     :class:`resonet.optim.Optimizer`); :meth:`pull` writes the device state back into them,
     :meth:`push` uploads them again. ``datasets`` maps split names (``train``, ``val``,
-    ``test``) to :class:`resonet.data.Dataset` objects.
+    ``test``) to :class:`resonet.data.Dataset` objects; ``masks`` (parameter name -> bool array,
+    False = pruned, :mod:`resonet.pruning`) zeroes those gradients every step.
     """
 
     def __init__(self, spec: NetworkSpec, params: dict, optimizer, datasets: dict, dtype, *,
-                 clip: float | None = None, truncation: int | None = None):
+                 clip: float | None = None, truncation: int | None = None,
+                 masks: dict | None = None):
         self.spec = spec
         self.dtype = np.dtype(dtype)
         if optimizer.name not in OPT_IDS:
@@ -64,6 +67,8 @@ class DeviceSession:
         self.scal = cuda.to_device(np.ones(1, self.dtype))
         self.eval_stats = cuda.to_device(np.zeros(N_STATS))
         self.bounds = bounds_layout(spec, self.eng.layout)  # the model's BOUNDS on the device
+        keep = flat_keep(spec, self.eng.layout, masks)
+        self.K = None if keep is None else cuda.to_device(keep)
         cache: dict = {}
         self.data = {name: dataset_inputs(spec, ds, self.dtype, cache)
                      for name, ds in datasets.items()}
@@ -137,6 +142,8 @@ class DeviceSession:
         eng.loss(inp, ws, ws.idx, r0, ws.stats, accumulate=False)
         eng.backward(dp, inp, ws, ws.idx, B, r0, self.truncation, False)
         eng.reduce(dp, ws, self.G)
+        if self.K is not None:
+            launch_mask(self.G, self.K)
         launch_step(self.opt, k, lr, dp.P, self.G, self.M, self.V, eng.seg, ws.stats, self.nout,
                     self.istat, self.scal, self.clip, *self.bounds)
         st = ws.stats.copy_to_host()
