@@ -28,110 +28,27 @@ import json
 import sys
 import zipfile
 from collections.abc import Iterator
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from resonet.api import CHECKPOINT_FILE, CONFIG_FILE, read_run
 from resonet.backends import BACKENDS, get_backend
 from resonet.checkpoint import save_checkpoint
 from resonet.errors import CheckpointError, ConfigError, DataError
 from resonet.evaluation import evaluate as _evaluate
-from resonet.network import NetworkSpec, check_params
+from resonet.network import NetworkSpec
 from resonet.runlog import unique_path, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
-PARAM_PREFIX = "param/"
-CHECKPOINT_FILE = "best.npz"
-CONFIG_FILE = "config.json"
 DEFAULT_BACKEND = "cpu"  # fused numba kernels; "reference" is the float64 NumPy spec
 
 
 # -- checkpoints ----------------------------------------------------------------------------------
-def _resolve_checkpoint(path: str | Path) -> Path:
-    p = Path(path)
-    npz = p / CHECKPOINT_FILE if p.is_dir() else p
-    if not npz.exists():
-        if p.is_dir():
-            raise CheckpointError(f"{npz}: no {CHECKPOINT_FILE} in the run directory {p}")
-        raise CheckpointError(f"{npz}: no such checkpoint (give a run directory or one of its .npz files)")
-    return npz
-
-
-def spec_from_dict(d: Any, where: str) -> NetworkSpec:
-    """A NetworkSpec from a ``"spec"`` dict; CheckpointError naming ``where``."""
-    if not isinstance(d, dict):
-        raise CheckpointError(f"{where}: 'spec' must be a JSON object of NetworkSpec fields")
-    known = {f.name for f in fields(NetworkSpec)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise CheckpointError(f"{where}: unknown spec field(s) {unknown}; expected some of {sorted(known)}")
-    try:
-        return NetworkSpec(**d)
-    except (TypeError, ConfigError) as exc:
-        raise CheckpointError(f"{where}: bad spec: {exc}") from None
-
-
-def _read_config(cfg_path: Path) -> dict | None:
-    if not cfg_path.exists():
-        return None
-    try:
-        config = json.loads(cfg_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{cfg_path}: not readable JSON ({exc})") from None
-    if not isinstance(config, dict):
-        raise CheckpointError(f"{cfg_path}: expected a JSON object")
-    return config
-
-
-def load_run(path: str | Path) -> tuple[NetworkSpec, dict, dict]:
-    """``(spec, params, config)`` of a run directory or one of its ``.npz`` checkpoints (a
-    trained network with what it was trained on; :func:`resonet.checkpoint.load_checkpoint`
-    reads one checkpoint file's arrays).
-
-    ``params`` are float64 arrays keyed like :func:`resonet.network.init_params`. ``config`` is
-    the run's ``config.json`` (``{}`` if absent) with ``"spec"`` (dict), ``"task"``,
-    ``"settings"`` (the training settings, ``{}`` if unknown) and ``"meta"`` (the checkpoint's
-    ``meta_json``) filled in. Raises :class:`CheckpointError` naming the file at fault.
-    """
-    npz = _resolve_checkpoint(path)
-    try:
-        with np.load(npz, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise CheckpointError(f"{npz}: not a readable .npz file ({exc})") from None
-    meta: dict = {}
-    if "meta_json" in arrays:
-        try:
-            meta = json.loads(str(arrays["meta_json"]))
-        except ValueError as exc:
-            raise CheckpointError(f"{npz}: meta_json is not valid JSON ({exc})") from None
-    params = {k[len(PARAM_PREFIX):]: np.array(v, dtype=np.float64)
-              for k, v in arrays.items() if k.startswith(PARAM_PREFIX)}
-    if not params:
-        raise CheckpointError(f"{npz}: no '{PARAM_PREFIX}<name>' arrays (is it a resonet checkpoint?)")
-    cfg_path = npz.parent / CONFIG_FILE
-    config = _read_config(cfg_path)
-    settings = (config or {}).get("settings") or {}
-    if isinstance(meta, dict) and "spec" in meta:
-        spec_d, where = meta["spec"], f"{npz} (meta_json)"
-    elif config is not None and ("spec" in settings or "spec" in config):
-        spec_d, where = settings.get("spec", config.get("spec")), str(cfg_path)
-    else:
-        missing = "missing" if config is None else "has no spec"
-        raise CheckpointError(f"{npz}: no spec in its meta_json, and {cfg_path} {missing} "
-                              "(expected {'settings': {'spec': {...}, 'task': ...}})")
-    spec = spec_from_dict(spec_d, where)
-    try:
-        check_params(spec, params)
-    except ConfigError as exc:
-        raise CheckpointError(f"{npz}: {exc}") from None
-    task = meta.get("task") if isinstance(meta, dict) else None
-    task = task or settings.get("task") or (config or {}).get("task")
-    out = {**(config or {}), "spec": spec.to_dict(), "task": task, "settings": settings, "meta": meta,
-           "path": str(npz)}
-    return spec, {k: params[k] for k in spec.param_shapes()}, out
+# The reader is the package's (resonet.api.read_run, behind resonet.load_run); analyses use its
+# plain (spec, params, config) form.
+load_run = read_run
 
 
 def write_checkpoint(run_dir: str | Path, spec: NetworkSpec, params: dict, task: str = "toy",

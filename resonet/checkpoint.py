@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
+import secrets
 import zipfile
 from pathlib import Path
 
@@ -30,21 +30,45 @@ from .errors import CheckpointError
 FORMAT_VERSION = 1
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file, fsync, rename, fsync of the directory)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+def new_temp_file(dest: str | os.PathLike, suffix: str = ".tmp") -> tuple[int, Path]:
+    """Create a new, uniquely named temporary file beside ``dest`` and return ``(fd, path)``.
+
+    Unlike ``tempfile.mkstemp`` (always mode 0600) the file gets the mode an ordinary new file
+    would (0666 less the umask, usually 0644), so the file renamed over ``dest`` is readable
+    like the rest of a run directory.
+    """
+    dest = Path(dest)
+    while True:
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{secrets.token_hex(4)}{suffix}")
         try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+            return os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_BINARY", 0),
+                           0o666), tmp
+        except FileExistsError:  # pragma: no cover - 32 random bits collided
+            continue
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file, fsync, rename, fsync of the directory).
+
+    An OS error (a full disk, a read-only or vanished directory) becomes a CheckpointError
+    naming ``path``; the previous file at ``path``, if any, is left as it was.
+    """
+    path = Path(path)
+    tmp = None
+    try:
+        fd, tmp = new_temp_file(path)
+        with os.fdopen(fd, "wb") as fh:
+            _write_file(fh, data, path)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        if isinstance(exc, OSError):
+            kept = " (the previous file is unchanged)" if path.exists() else ""
+            raise CheckpointError(f"{path}: cannot write it: {exc.strerror or exc}{kept}") from exc
         raise
     try:
         dfd = os.open(path.parent, os.O_RDONLY)
@@ -54,6 +78,13 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             os.close(dfd)
     except OSError:  # some filesystems refuse directory fsync; the rename is still atomic
         pass
+
+
+def _write_file(fh, data: bytes, target: Path) -> None:
+    """Write, flush and fsync the temporary file of ``target`` (a seam for the tests' full disk)."""
+    fh.write(data)
+    fh.flush()
+    os.fsync(fh.fileno())
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -82,6 +113,18 @@ class Checkpoint:
     def __init__(self, path: str, params: dict, optim: dict, train: dict, meta: dict):
         self.path, self.params, self.optim, self.train, self.meta = path, params, optim, train, meta
 
+    def check(self, expected_shapes: dict) -> None:
+        """Every expected parameter present, with its shape, finite; CheckpointError naming the
+        file and the parameter."""
+        for name, shape in expected_shapes.items():
+            if name not in self.params:
+                raise CheckpointError(f"{self.path}: parameter {name} missing")
+            if self.params[name].shape != tuple(shape):
+                raise CheckpointError(f"{self.path}: parameter {name} has shape "
+                                      f"{self.params[name].shape}, expected {tuple(shape)}")
+            if not np.all(np.isfinite(self.params[name])):
+                raise CheckpointError(f"{self.path}: parameter {name} contains NaN or Inf")
+
 
 def load_checkpoint(path: str | os.PathLike, expected_shapes: dict | None = None) -> Checkpoint:
     """Load and validate; CheckpointError naming the file for anything missing or corrupt."""
@@ -100,13 +143,9 @@ def load_checkpoint(path: str | os.PathLike, expected_shapes: dict | None = None
     params = {k[6:]: v for k, v in arrays.items() if k.startswith("param/")}
     optim = {k: v for k, v in arrays.items() if k.startswith("optim/")}
     train = {k[6:]: v for k, v in arrays.items() if k.startswith("train/")}
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: meta_json is not a JSON object; not a resonet checkpoint")
+    ck = Checkpoint(path, params, optim, train, meta)
     if expected_shapes is not None:
-        for name, shape in expected_shapes.items():
-            if name not in params:
-                raise CheckpointError(f"{path}: parameter {name} missing")
-            if params[name].shape != tuple(shape):
-                raise CheckpointError(
-                    f"{path}: parameter {name} has shape {params[name].shape}, expected {tuple(shape)}")
-            if not np.all(np.isfinite(params[name])):
-                raise CheckpointError(f"{path}: parameter {name} contains NaN or Inf")
-    return Checkpoint(path, params, optim, train, meta)
+        ck.check(expected_shapes)
+    return ck

@@ -40,6 +40,16 @@ def run_main(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | 
         if debug:
             raise
         return fail(f"{exc.filename}: permission denied")
+    except OSError as exc:  # e.g. a full disk where no library code expected it
+        if debug:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        return fail(f"{where}{exc.strerror or exc}")
     except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except SystemError as exc:  # a Ctrl-C that arrived inside compiled code (numba) surfaces so
+        if not isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt) or debug:
+            raise
         print("interrupted", file=sys.stderr)
         return 130

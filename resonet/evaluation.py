@@ -73,13 +73,16 @@ class Tally:
 
 
 def evaluate(backend, spec, params: dict, batches: Iterable, *, dtype=np.float64,
-             x_transform: Callable | None = None, runner: Callable | None = None) -> dict:
+             x_transform: Callable | None = None, runner: Callable | None = None,
+             on_batch: Callable | None = None, total: int | None = None) -> dict:
     """Scores of ``params`` over ``batches`` of ``(x, y)`` (:meth:`Tally.result`).
 
     ``backend`` runs the forward pass and the loss (``grads=False``).
     ``x_transform(x, batch_index) -> x`` perturbs each input batch (e.g. input noise);
     ``runner(spec, params, x) -> (outputs, num_spikes)`` replaces the backend (e.g. the
     spike-deletion loop of analysis.robustness); the loss is then computed from the outputs.
+    ``on_batch(done, total)`` is called after every batch (progress, and the trainer's Ctrl-C
+    check: it may raise to abandon the evaluation); ``total`` is the number of batches if known.
     """
     tally = Tally(spec)
     for i, (x, y) in enumerate(batches):
@@ -92,14 +95,20 @@ def evaluate(backend, spec, params: dict, batches: Iterable, *, dtype=np.float64
         else:
             res = backend.run(spec, params, x, official_targets(y), grads=False, dtype=dtype)
             tally.add(res.outputs, y, res.num_spikes, T, res.loss)
+        if on_batch is not None:
+            on_batch(i + 1, total)
     return tally.result()
 
 
-def evaluate_dataset(backend, spec, params: dict, dataset, batch: int, dtype, sparse: bool) -> dict:
+def evaluate_dataset(backend, spec, params: dict, dataset, batch: int, dtype, sparse: bool,
+                     on_batch: Callable | None = None) -> dict:
     """:func:`evaluate` over a whole :class:`resonet.data.Dataset` split, in order (the batches of
-    ``iterate_batches(shuffle=False)``; ``sparse``: SpikeEvents input)."""
+    ``iterate_batches(shuffle=False)``; ``sparse``: SpikeEvents input; ``on_batch(done, total)``
+    after every batch)."""
     from .data import iterate_batches
+    from .data.batching import num_batches
 
     batches = iterate_batches(dataset, batch, seed=0, epoch=0, shuffle=False, sparse=sparse,
                               dtype=dtype)
-    return evaluate(backend, spec, params, batches, dtype=dtype)
+    return evaluate(backend, spec, params, batches, dtype=dtype, on_batch=on_batch,
+                    total=num_batches(len(dataset), batch))

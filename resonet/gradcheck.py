@@ -222,6 +222,15 @@ def main(argv=None) -> int:
     for name in ("T", "hidden", "inputs", "classes", "batch"):
         if getattr(args, name) < 1:
             raise ConfigError(f"--{name} must be >= 1")
+    if args.classes < 2:
+        # log-softmax over one class is 0 whatever the network does: every gradient is exactly
+        # 0 and the check would pass without testing anything
+        raise ConfigError(f"--classes {args.classes}: with one class the loss is constant and "
+                          "every gradient is 0, so the check would pass vacuously; use "
+                          "--classes 2 or more")
+    if not (0.0 <= args.min_rate < 1.0):  # also NaN
+        raise ConfigError(f"--min-rate {args.min_rate} must be a fraction of neuron-steps in "
+                          f"[0, 1) (default {MIN_RATE}, i.e. 2 %)")
 
     spec, params, x, y, rate = build_case(
         args.neuron, args.T, args.hidden, args.seed, args.inputs, args.classes, args.batch,

@@ -74,11 +74,39 @@ def create_run_dir(path: str | os.PathLike) -> Path:
     return path
 
 
+def lock_run_dir(path: str | os.PathLike):
+    """Claim the run directory for this process: an exclusive, non-blocking ``flock`` on its
+    ``train.log``, held as long as the returned file stays open (closing it, or the process
+    ending in any way, releases it). A second process training in the same directory (two
+    ``--resume`` at once) gets a CheckpointError instead of interleaving checkpoints.
+
+    The lock is on a file of the run directory itself, so it never waits on the sweep's trial
+    locks (``<sweep>/locks/<id>.lock``, :mod:`resonet.sweep.trial`): a sweep trial holds its own
+    lock and its ``resonet.train`` process takes this one, in that order, and nothing waits on
+    this one.
+    """
+    path = Path(path)
+    fh = open(path / "train.log", "a", encoding="utf-8")  # noqa: SIM115 (held while training)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no lock
+        return fh
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise CheckpointError(f"{path} is in use: another resonet.train process is training in it "
+                              "right now; wait for it to end (or stop it) before resuming") from None
+    except OSError:  # pragma: no cover - a file system without locks: go on without one
+        pass
+    return fh
+
+
 def versions() -> dict:
     import numba
     import numpy
 
-    from . import __version__
+    from ._version import __version__
 
     return {"resonet": __version__, "python": sys.version.split()[0], "numpy": numpy.__version__,
             "numba": numba.__version__, "platform": platform.platform(),
@@ -149,10 +177,18 @@ class Log:
         if not self.quiet:
             print(msg, flush=True)
         if self.fh:
-            self.fh.write(msg + "\n")
-            self.fh.flush()
+            try:
+                self.fh.write(msg + "\n")
+                self.fh.flush()
+            except OSError as exc:  # e.g. a full disk: one error, then the log goes to stdout only
+                name = self.fh.name
+                self.close()
+                raise CheckpointError(f"{name}: cannot write the log: {exc.strerror or exc}") from exc
 
     def close(self) -> None:
         if self.fh:
-            self.fh.close()
-            self.fh = None
+            fh, self.fh = self.fh, None
+            try:
+                fh.close()
+            except OSError:  # the unflushed tail of a log on a full disk: nothing more to do
+                pass

@@ -91,9 +91,10 @@ class HostSession:
         return {"loss": res.loss, "correct": c, "total": t, "n": y.shape[-1],
                 "spikes": float(res.num_spikes.sum()), "clamps": clamps, "nonfinite": bad}
 
-    def evaluate(self, split: str, batch: int) -> dict:
-        """Scores of the current parameters on a split (:func:`resonet.evaluation.evaluate`)."""
+    def evaluate(self, split: str, batch: int, on_batch=None) -> dict:
+        """Scores of the current parameters on a split (:func:`resonet.evaluation.evaluate`;
+        ``on_batch(done, total)`` after every batch)."""
         if batch < 1:
             raise ConfigError(f"batch must be >= 1, got {batch}")
         return evaluate_dataset(self.backend, self.spec, self.params, self.data[split], batch,
-                                self.dtype, self.sparse)
+                                self.dtype, self.sparse, on_batch=on_batch)

@@ -3,32 +3,56 @@ resolution against the presets into one frozen :class:`Settings`.
 
 Precedence: preset (:mod:`resonet.presets`, per task and neuron) < config file < command line.
 :meth:`Settings.to_dict` is what ``config.json`` of a run directory stores (``"settings"``) and
-:meth:`Settings.from_dict` reads it back for ``--resume``.
+:meth:`Settings.from_dict` reads it back for ``--resume``; :meth:`Settings.fingerprint` is the
+hash a checkpoint records, so that a resume refuses an edited ``config.json``.
+
+Everything is checked before a run directory exists: types and choices of every value (a TOML
+file or a Python call can give ``epochs = "three"``; the message names where the value came
+from), ranges, and -- :func:`check_resources` -- the machine: ``--threads`` against the cores
+numba may use, and the memory the run needs (:func:`estimate_memory`) against what is free.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import math
-from collections.abc import Iterator, Mapping
+import os
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .errors import CheckpointError, ConfigError
 from .neurons import get_neuron
+from .optim import OPTIMIZERS
 from .presets import NEURON_NAMES, TASKS, get_preset
 from .pruning import check_phi
 from .spec import RESETS, NetworkSpec
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
+BACKEND_NAMES = ("cpu", "cuda", "reference")
 # Settings a --config TOML file may set (the same names as the long options, '-' -> '_').
 CONFIG_KEYS = {
     "neuron", "backend", "epochs", "batch", "eval_batch", "lr", "seed", "split_seed", "data_dir",
     "optimizer", "clip", "hidden", "dtype", "reset", "truncation", "subset", "save_every",
     "synthetic", "download", "threads", "out", "stop_after", "prune_recurrent",
 }
+# The type or the choices of every setting (the command line's parser checks its own; a TOML file,
+# config.json or a Python call are checked against these).
+_INTS = {"epochs", "batch", "eval_batch", "seed", "split_seed", "hidden", "truncation", "subset",
+         "threads", "stop_after"}
+_FLOATS = {"lr", "clip", "save_every", "prune_recurrent"}
+_STRINGS = {"data_dir", "out"}
+_BOOLS = {"download"}
+_CHOICES = {"task": TASKS, "neuron": NEURON_NAMES, "backend": BACKEND_NAMES,
+            "optimizer": tuple(OPTIMIZERS), "dtype": tuple(DTYPES), "reset": RESETS,
+            "synthetic": ("auto", "yes", "no")}
+# Settings a resume may change without changing the run (excluded from the fingerprint).
+RESUME_MAY_CHANGE = ("stop_after",)
 
 
 @dataclass(frozen=True)
@@ -91,19 +115,35 @@ class Settings(Mapping):
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "settings") -> Settings:
-        """Settings from :meth:`to_dict` (e.g. ``config.json`` of a run directory)."""
+        """Settings from :meth:`to_dict` (e.g. ``config.json`` of a run directory), with every
+        value type-checked: a CheckpointError naming ``where`` and the setting."""
+        if not isinstance(d, dict):
+            raise CheckpointError(f"{where}: the settings must be a JSON object")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
             raise CheckpointError(f"{where}: unknown setting(s) {unknown}; written by a newer "
                                   "resonet?")
         try:
-            return cls(**d)
+            for key in sorted(CONFIG_KEYS | {"task"}):
+                check_value(key, d.get(key), lambda k, v: f"{where}: {k} = {v!r}")
+            s = cls(**d)
+            NetworkSpec(**s.spec)
+        except ConfigError as exc:
+            raise CheckpointError(str(exc)) from None
         except TypeError as exc:
-            raise CheckpointError(f"{where}: incomplete settings ({exc})") from None
+            raise CheckpointError(f"{where}: incomplete or malformed settings ({exc})") from None
+        return s
 
     def replace(self, **changes: Any) -> Settings:
         return replace(self, **changes)
+
+    def fingerprint(self) -> str:
+        """A hash of every setting that fixes the run (all but :data:`RESUME_MAY_CHANGE`): the
+        checkpoints record it and ``--resume`` compares it with ``config.json``'s."""
+        d = {k: v for k, v in self.to_dict().items() if k not in RESUME_MAY_CHANGE}
+        text = json.dumps(d, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 _FIELDS = tuple(f.name for f in fields(Settings))
@@ -157,15 +197,17 @@ def build_parser() -> argparse.ArgumentParser:
                          "decays over E); --resume RUN --stop-after M continues to M")
     ap.add_argument("--subset", type=int,
                     help="use only the first N samples of each split (quick smoke runs)")
-    ap.add_argument("--threads", type=int, help="CPU threads for the cpu backend (default: all cores)")
+    ap.add_argument("--threads", type=int,
+                    help="CPU threads for the cpu backend (default: all cores; on a shared machine "
+                         "give the number of free cores: a busy core slows every step)")
     ap.add_argument("--save-every", type=float,
                     help="also checkpoint last.npz every this many seconds within an epoch (default 120)")
     ap.add_argument("--config", help="TOML file with any of the settings above (long names, '_' for '-')")
     ap.add_argument("--out", help="run directory to create (default runs/<task>-<neuron>-<time>); "
                                   "an existing non-empty directory is refused")
     ap.add_argument("--resume", metavar="RUN_DIR",
-                    help="continue a killed or stopped run from RUN_DIR/last.npz with its saved "
-                         "settings (no other settings may be given)")
+                    help="continue a killed, interrupted (Ctrl-C) or stopped run from "
+                         "RUN_DIR/last.npz with its saved settings (only --stop-after may be given)")
     ap.add_argument("--quiet", action="store_true", help="no per-batch progress line")
     return ap
 
@@ -182,6 +224,8 @@ def load_config_file(path: str) -> dict:
         raise ConfigError(f"{path}: no such config file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    except OSError as exc:  # a directory, unreadable, ...
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from None
     cfg = {k.replace("-", "_"): v for k, v in cfg.items()}
     unknown = set(cfg) - CONFIG_KEYS - {"task"}
     if unknown:
@@ -189,21 +233,81 @@ def load_config_file(path: str) -> dict:
     return cfg
 
 
+Source = Callable[[str, Any], str]
+
+
+def _flag_source(key: str, value: Any) -> str:
+    return f"--{key.replace('_', '-')} {value}"
+
+
+def _default_source(key: str, value: Any) -> str:
+    return f"{key} {value!r} (the default)"
+
+
+def describe_sources(given: dict, given_source: Source, cfg: dict, cfg_name: str | None) -> Source:
+    """``source(key, value)``: how an error message names a setting, after where it came from:
+    ``--reset soft`` (command line), ``c.toml: reset = 'soft'`` (config file),
+    ``train_run(reset='soft')`` (Python), ``reset 'none' (the default)``."""
+
+    def source(key: str, value: Any) -> str:
+        if key in given:
+            return given_source(key, value)
+        if key in cfg:
+            return f"{cfg_name}: {key} = {value!r}"
+        return _default_source(key, value)
+
+    return source
+
+
+def check_value(key: str, value: Any, source: Source) -> Any:
+    """``value`` if it has the type (or is one of the choices) of setting ``key``; else a
+    ConfigError naming its source. None (not set) passes."""
+    if value is None:
+        return None
+    if key in _CHOICES:
+        if not isinstance(value, str) or value not in _CHOICES[key]:
+            raise ConfigError(f"{source(key, value)} is not one of {', '.join(_CHOICES[key])}")
+    elif key in _INTS:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise ConfigError(f"{source(key, value)} must be an integer")
+    elif key in _FLOATS:
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise ConfigError(f"{source(key, value)} must be a number")
+    elif key in _STRINGS:
+        if not isinstance(value, (str, os.PathLike)):
+            raise ConfigError(f"{source(key, value)} must be a string (a path)")
+    elif key in _BOOLS and not isinstance(value, bool):
+        raise ConfigError(f"{source(key, value)} must be true or false")
+    return value
+
+
 def resolve_settings(args: argparse.Namespace) -> Settings:
-    """Preset < config file < command line; validated."""
+    """Preset < config file < command line; validated (see :func:`resolve`)."""
     cfg = load_config_file(args.config) if args.config else {}
     given = {k: v for k, v in vars(args).items() if v is not None and k in CONFIG_KEYS}
-    if args.download:
-        given["download"] = True
+    if not args.download:
+        given.pop("download", None)  # store_true: False means "not given"
+    if args.task is not None:
+        given["task"] = args.task
+    return resolve(given, cfg, source=describe_sources(given, _flag_source, cfg, args.config))
+
+
+def resolve(given: dict, cfg: dict | None = None, *, source: Source | None = None) -> Settings:
+    """Settings from the values ``given`` (command line or Python call) over ``cfg`` (a config
+    file's) over the preset of the task and neuron; every value type-checked and range-checked,
+    with messages that name where it came from (``source``)."""
+    cfg = dict(cfg or {})
+    source = source or describe_sources(given, _flag_source, cfg, "config")
     merged = {**cfg, **given}
-    task = args.task or cfg.get("task")
+    for key in sorted(CONFIG_KEYS | {"task"}):
+        check_value(key, merged.get(key), source)
+    task = merged.get("task")
     if task is None:
         raise ConfigError("no task given; use: python -m resonet.train shd|ecg|smnist|psmnist")
-    if task not in TASKS:
-        raise ConfigError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
     neuron = merged.get("neuron", "brf")
     preset = get_preset(task, neuron)
     backend = merged.get("backend", "cpu")
+    clip = merged.get("clip", preset.clip)
     s = {
         "task": task, "neuron": neuron, "backend": backend,
         "dtype": merged.get("dtype", "float64" if backend == "reference" else "float32"),
@@ -212,47 +316,199 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         "eval_batch": int(merged.get("eval_batch", preset.eval_batch)),
         "lr": float(merged.get("lr", preset.lr)),
         "optimizer": merged.get("optimizer", preset.optimizer),
-        "clip": merged.get("clip", preset.clip),
+        "clip": None if clip is None else float(clip),
         "seed": int(merged.get("seed", 0)),
         "split_seed": int(merged.get("split_seed", 0)),
-        "data_dir": merged.get("data_dir"),
+        "data_dir": None if merged.get("data_dir") is None else os.fspath(merged["data_dir"]),
         "download": bool(merged.get("download", False)),
         "synthetic": merged.get("synthetic", "auto"),
         "hidden": int(merged.get("hidden", preset.n_hidden)),
         "reset": merged.get("reset", "none"),
-        "truncation": merged.get("truncation"),
-        "subset": merged.get("subset"),
-        "threads": merged.get("threads"),
+        "truncation": _opt_int(merged.get("truncation")),
+        "subset": _opt_int(merged.get("subset")),
+        "threads": _opt_int(merged.get("threads")),
         "save_every": float(merged.get("save_every", 120.0)),
-        "stop_after": merged.get("stop_after"),
+        "stop_after": _opt_int(merged.get("stop_after")),
         "best_rule": preset.best_rule,
         "preset": preset.to_dict(),
-        "out": merged.get("out"),
-        "prune_recurrent": check_phi(merged.get("prune_recurrent", 0.0)),
+        "out": None if merged.get("out") is None else os.fspath(merged["out"]),
+        "prune_recurrent": float(merged.get("prune_recurrent", 0.0)),
     }
-    if s["clip"] is not None and float(s["clip"]) <= 0:
-        s["clip"] = None
+
+    def at(key: str) -> str:
+        return source(key, merged.get(key, s[key]))
+
     for key in ("epochs", "batch", "eval_batch", "hidden"):
         if s[key] < 1:
-            raise ConfigError(f"--{key.replace('_', '-')} must be >= 1, got {s[key]}")
+            raise ConfigError(f"{at(key)} must be >= 1")
     if not (math.isfinite(s["lr"]) and s["lr"] > 0):
-        raise ConfigError(f"--lr must be a positive number, got {s['lr']}")
-    if s["dtype"] not in DTYPES:
-        raise ConfigError(f"--dtype must be float32 or float64, got {s['dtype']!r}")
-    if s["synthetic"] not in ("auto", "yes", "no"):
-        raise ConfigError(f"--synthetic must be auto, yes or no, got {s['synthetic']!r}")
-    if s["subset"] is not None and int(s["subset"]) < 1:
-        raise ConfigError("--subset must be >= 1")
-    if s["truncation"] is not None and int(s["truncation"]) < 1:
-        raise ConfigError("--truncation must be >= 1")
-    if s["stop_after"] is not None and int(s["stop_after"]) < 0:
-        raise ConfigError("--stop-after must be >= 0")
-    if s["threads"] is not None and int(s["threads"]) < 1:
-        raise ConfigError("--threads must be >= 1")
+        raise ConfigError(f"{at('lr')} must be a positive number")
+    if s["clip"] is not None:
+        if not (s["clip"] >= 0):  # also NaN
+            raise ConfigError(f"{at('clip')} must be >= 0 (0 disables clipping)")
+        if s["clip"] == 0 or math.isinf(s["clip"]):
+            s["clip"] = None
+    if not (s["save_every"] >= 0):  # also NaN; inf: only at epoch boundaries
+        raise ConfigError(f"{at('save_every')} must be >= 0 seconds (0: after every batch)")
+    if not (0.0 <= s["prune_recurrent"] <= 1.0):  # also NaN
+        raise ConfigError(f"{at('prune_recurrent')} must be in [0, 1] (the probability that a "
+                          "recurrent weight is removed)")
+    s["prune_recurrent"] = check_phi(s["prune_recurrent"])
+    for key in ("seed", "split_seed"):
+        if s[key] < 0:
+            raise ConfigError(f"{at(key)} must be >= 0")
+    for key, low in (("subset", 1), ("truncation", 1), ("stop_after", 0), ("threads", 1)):
+        if s[key] is not None and s[key] < low:
+            raise ConfigError(f"{at(key)} must be >= {low}")
     resets = get_neuron(neuron).RESETS
     if s["reset"] not in resets:
-        raise ConfigError(f"--reset {s['reset']} is not defined for --neuron {neuron} "
-                          f"(it has: {', '.join(resets)})")
+        raise ConfigError(f"{at('reset')} is not defined for the {neuron} neuron "
+                          f"({source('neuron', neuron)}; it has: {', '.join(resets)})")
     s["spec"] = NetworkSpec(neuron, preset.n_in, s["hidden"], preset.n_out, reset=s["reset"],
                             sub_seq_length=preset.sub_seq_length, label_last=preset.label_last).to_dict()
     return Settings(**s)
+
+
+def _opt_int(v: Any) -> int | None:
+    return None if v is None else int(v)
+
+
+
+# --------------------------------------------------------------------------------------------
+# the machine: threads and memory, checked before anything is created
+# --------------------------------------------------------------------------------------------
+
+def usable_threads() -> int:
+    """Threads numba may run (``NUMBA_NUM_THREADS``, default: the CPU cores)."""
+    import numba
+
+    return int(numba.config.NUMBA_NUM_THREADS)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory free for a new process: MemAvailable (Linux), capped by the cgroup's
+    limit in a container; the free physical pages elsewhere; None if unknown."""
+    free = None
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    free = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    if free is None:
+        try:
+            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            return None
+    try:  # cgroup v2: the container's limit minus what it uses
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+        if limit != "max":
+            free = min(free, max(0, int(limit) - used))
+    except (OSError, ValueError):
+        pass
+    return free
+
+
+def estimate_memory(s: Settings, T: int | None = None) -> dict[str, int]:
+    """Bytes a training run allocates at least, by what for (host and device together).
+
+    - parameters: the float64 initialisation and the training copy, P·(8 + itemsize);
+    - optimizer state: Adam/RAdam two moments, RMSprop one (P·itemsize each);
+    - gradients: the gradient, the engines' working copies of the weights and their partial
+      sums (cpu: one per thread; cuda: one per sample);
+    - BPTT tape of a training batch (cpu: spike bits, checkpoints every √T steps, readout; the
+      reference and cuda keep every state at every step);
+    - batches: dense inputs and readouts of a training and an evaluation batch.
+
+    ``T`` defaults to the task's sequence length. Shape letters as everywhere: T, B, I, H, C.
+    """
+    spec = s.network
+    T = int(T or s.preset["T"])
+    H, I, C = spec.n_hidden, spec.n_in, spec.n_out  # noqa: E741
+    B, Be = s.batch, s.eval_batch
+    P = spec.n_params()
+    item = np.dtype(s.dtype).itemsize
+    rows = len([n for n in spec.model.STATE_NAMES if n != "z"])  # continuous states (not spikes)
+    est = {"parameters": P * (8 + item),
+           "optimizer state": (1 if s.optimizer == "rmsprop" else 2) * P * item}
+    dense = not (s.task == "shd" and s.backend != "reference")  # SHD runs on spike events
+    if s.backend == "cpu":
+        K = min(64, max(8, math.ceil(math.sqrt(T))))
+        chunks = max(1, min(-(-B // 4), s.threads or usable_threads()))
+        est["gradients"] = (3 + chunks) * P * item
+        est["BPTT tape"] = B * (T * ((H + 7) // 8) + -(-T // K) * rows * H * item + T * C * item)
+        eval_states = 0
+    elif s.backend == "cuda":
+        est["gradients"] = (2 + B) * P * item
+        est["BPTT tape"] = B * T * (rows * H * item + (H + 31) // 32 * 4 + 2 * C * item)
+        eval_states = 0
+    else:
+        est["gradients"] = 2 * P * item
+        est["BPTT tape"] = B * T * H * (rows + 1) * item  # every state and spike, every step
+        eval_states = Be * T * H * (rows + 1) * item  # the reference keeps them when scoring too
+    est["batches"] = (T * (B + Be) * I * item if dense else 0) + T * (B + Be) * C * item \
+        + eval_states
+    return est
+
+
+def format_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PiB"  # pragma: no cover
+
+
+def device_free_memory() -> int | None:
+    """Free memory of the current CUDA device (the cuda backend must be loadable); None if
+    unknown (e.g. the CUDA simulator)."""
+    try:
+        from numba import cuda
+
+        return int(cuda.current_context().get_memory_info()[0])
+    except Exception:  # noqa: BLE001 - no device, a simulator, an old driver: no check
+        return None
+
+
+# the parts of estimate_memory that the cuda backend keeps on the host (the rest is on the GPU)
+_CUDA_HOST = ("parameters", "optimizer state", "batches")
+
+
+def check_resources(s: Settings, *, available: int | None = None, threads: int | None = None,
+                    T: int | None = None, device_available: int | None = None) -> None:
+    """Refuse (ConfigError) a run this machine cannot do: more ``threads`` than numba may use,
+    or an estimated memory need (:func:`estimate_memory`) above the free memory (for the cuda
+    backend: host and GPU memory each). ``available``, ``device_available`` and ``threads``
+    default to this machine's."""
+    if s.threads is not None:
+        cores = usable_threads() if threads is None else threads
+        if s.threads > cores:
+            env = os.environ.get("NUMBA_NUM_THREADS")
+            why = f" (NUMBA_NUM_THREADS={env})" if env else ""
+            raise ConfigError(f"--threads {s.threads} is more than the {cores} CPU core(s) numba "
+                              f"can use here{why}; use --threads {cores} or fewer")
+    est = estimate_memory(s, T)
+    checks = [(est, available_memory() if available is None else available, "on this machine")]
+    if s.backend == "cuda":
+        host = {k: v for k, v in est.items() if k in _CUDA_HOST}
+        device = {k: v for k, v in est.items() if k not in _CUDA_HOST}
+        # the device holds the parameters and the optimizer state too, in the training dtype
+        device["parameters"] = s.network.n_params() * np.dtype(s.dtype).itemsize
+        device["optimizer state"] = est["optimizer state"]
+        free_dev = device_free_memory() if device_available is None else device_available
+        checks = [(host, checks[0][1], "on this machine"), (device, free_dev, "on the GPU")]
+    for part, free, where in checks:
+        need = sum(part.values())
+        if free is None or need <= free:
+            continue
+        parts = ", ".join(f"{k} {format_bytes(v)}" for k, v in
+                          sorted(part.items(), key=lambda kv: -kv[1]) if v)
+        big = max(part, key=part.get)
+        hint = "--batch" if big in ("BPTT tape", "batches") else "--hidden"
+        raise ConfigError(
+            f"this run needs at least {format_bytes(need)} of memory {where} (H={s.hidden}, "
+            f"batch {s.batch}, T={T or s.preset['T']}, {s.dtype}, {s.backend} backend: {parts}), "
+            f"more than the {format_bytes(free)} free {where}; use a smaller {hint}")

@@ -107,3 +107,18 @@ def test_kinks_are_stepped_around():
 def test_bad_argument_is_one_line():
     r = run_gc("--neuron", "brf", "--T", "0")
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("args,needle", [
+    # one class: log-softmax is 0, every gradient is exactly 0 and the check would pass vacuously
+    (["--classes", "1"], "--classes"),
+    (["--min-rate", "nan"], "--min-rate"),
+    (["--min-rate", "2"], "--min-rate"),  # a rate above 1 can never be reached
+    (["--min-rate", "-0.5"], "--min-rate"),  # below 0 disables the refusal it exists for
+])
+def test_meaningless_checks_are_refused(args, needle):
+    r = run_gc("--neuron", "brf", "--T", "20", *args)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr and needle in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "PASS" not in r.stdout

@@ -19,12 +19,17 @@ TINY = ["ecg", "--data-dir", str(ECG_DIR), "--subset", "48", "--batch", "8", "--
         "--eval-batch", "64", "--quiet"]
 
 
-def train(*args, env=None, check=True, kill_at=None):
+def train(*args, env=None, check=True, kill_at=None, signal=None, enospc=None):
     """``python -m resonet.train ARGS``; ``kill_at="E:B"`` SIGKILLs it after batch B of epoch E
-    (tests/kill_train.py)."""
+    (``"eval:E"``: as epoch E's evaluation begins; ``signal="INT"``: another signal),
+    ``enospc="NAME:K"`` fails the K-th write of NAME with a full disk (tests/kill_train.py)."""
     e = dict(os.environ)
     e.update(env or {})
-    cmd = ["-m", "resonet.train"] if kill_at is None else ["-m", "tests.kill_train", kill_at]
+    cmd = ["-m", "resonet.train"]
+    if enospc is not None:
+        cmd = ["-m", "tests.kill_train", "--enospc", enospc]
+    elif kill_at is not None:
+        cmd = ["-m", "tests.kill_train", *(["--signal", signal] if signal else []), kill_at]
     r = subprocess.run([sys.executable, *cmd, *map(str, args)], capture_output=True, text=True,
                        env=e, cwd=ROOT)
     if check:
@@ -87,6 +92,18 @@ def test_run_directory_contents_and_metadata(tmp_path):
 
 
 @needs_ecg
+def test_progress_is_shown_during_the_evaluations(tmp_path):
+    """A log (not a terminal) gets a line as the untrained network is evaluated (32 s on cold
+    SHD) and progress lines during evaluations (at most one a minute), not only per training
+    batch."""
+    r = train("ecg", "--data-dir", ECG_DIR, "--subset", "24", "--batch", "8", "--epochs", "1",
+              "--eval-batch", "8", "--backend", "reference", "--out", tmp_path / "run")
+    out = r.stdout
+    assert "epoch   0: evaluating the untrained network on 24 validation and 24 test samples" in out
+    assert out.index("evaluating epoch 0: val: batch 1/3") < out.index("epoch   0/1")
+
+
+@needs_ecg
 def test_existing_run_directory_is_never_overwritten(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
@@ -107,6 +124,15 @@ def test_existing_run_directory_is_never_overwritten(tmp_path):
         (["--resume", "/nonexistent/run"], "config.json"),
         ([], "no task"),
         (["ecg", "--config", "/nonexistent.toml"], "nonexistent.toml"),
+        # checked before anything is created (the run directory, the data):
+        (["ecg", "--threads", "100000"], "--threads 100000 is more than"),
+        (["ecg", "--hidden", "10000000"], "PiB of memory"),  # 728 TiB for W alone
+        (["shd", "--batch", "100000000"], "use a smaller --batch"),
+        (["ecg", "--clip", "-1"], "--clip -1.0 must be >= 0"),
+        (["ecg", "--clip", "nan"], "--clip nan"),
+        (["ecg", "--save-every", "-5"], "--save-every -5.0 must be >= 0"),
+        (["ecg", "--save-every", "nan"], "--save-every nan"),
+        (["ecg", "--seed", "-1"], "--seed -1 must be >= 0"),
     ],
 )
 def test_bad_input_one_line_exit_2(args, needle, tmp_path):
@@ -117,6 +143,29 @@ def test_bad_input_one_line_exit_2(args, needle, tmp_path):
     assert needle in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("text,needle", [
+    ('epochs = "three"\n', "epochs = 'three' must be an integer"),
+    ("batch = 8.5\n", "batch = 8.5 must be an integer"),
+    ('lr = "fast"\n', "lr = 'fast' must be a number"),
+    ('neuron = "alif"\nreset = "soft"\n', "reset = 'soft' is not defined for the alif neuron"),
+    ("save_every = -1\n", "save_every = -1 must be >= 0"),
+])
+def test_bad_config_values_one_line_exit_2(text, needle, tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(text)
+    r = train("ecg", "--config", cfg, "--out", tmp_path / "x", check=False)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert f"{cfg}: {needle}" in r.stderr  # names the file the value came from
+    assert not (tmp_path / "x").exists()
+
+
+def test_resume_refuses_out(tmp_path):
+    r = train("--resume", tmp_path / "run", "--out", tmp_path / "other", check=False)
+    assert r.returncode == 2 and "--out" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "other").exists()
 
 
 def test_bad_config_keys(tmp_path):

@@ -6,8 +6,9 @@ Rules every download follows:
   verification on). Nothing in resonet creates an unverified context. (The official BRF code
   disables verification globally; we do not copy that.)
 - The body is streamed into a temporary file *in the destination folder*
-  (``<name>.<random>.part``), so the final ``os.replace`` is an atomic rename on the same file
-  system: the destination either does not exist or holds a complete, verified file.
+  (``.<name>.<pid>.<random>.part``, mode 0644 as any new file), so the final ``os.replace``
+  is an atomic rename on the same file system: the destination either does not exist or holds
+  a complete, verified file.
 - The byte count is compared with ``Content-Length`` (an interrupted transfer is reported as such)
   and the hash with the expected checksum; on any failure the partial file is removed.
 - Every published file has a recorded checksum; a file without one is never fetched or accepted
@@ -25,7 +26,6 @@ import gzip
 import hashlib
 import logging
 import os
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -33,6 +33,7 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from ..checkpoint import new_temp_file
 from ..errors import DataError
 
 log = logging.getLogger("resonet.data")
@@ -80,8 +81,7 @@ def base_urls(given: str | Sequence[str] | None, env: str, default: Sequence[str
 
 def _tmp_in(dest: Path) -> tuple[int, Path]:
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
-    return fd, Path(name)
+    return new_temp_file(dest, ".part")
 
 
 def _unlink_quietly(p: Path) -> None:

@@ -43,13 +43,13 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..checkpoint import new_temp_file
 from ..errors import ConfigError, DataError
 from .download import base_urls, download_first, expected_checksum, verify_file
 
@@ -160,7 +160,7 @@ def write_qtdb_mat(path: str | os.PathLike[str], x: np.ndarray, labels: np.ndarr
     nn, tt = np.nonzero(labels >= 0)
     yo[nn, tt, labels[nn, tt]] = 1
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
+    fd, tmp_name = new_temp_file(path, ".part")
     try:
         with os.fdopen(fd, "wb") as f:
             scipy.io.savemat(

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from ..checkpoint import new_temp_file
 from ..errors import ConfigError, DataError
 from .download import (
     base_urls,
@@ -325,9 +325,8 @@ def write_shd_h5(
         raise ConfigError("times, units and labels must have the same number of samples")
     path.parent.mkdir(parents=True, exist_ok=True)
     # unique temporary name in the same folder: concurrent writers never clobber each other
-    fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
+    fd, tmp = new_temp_file(path, ".part")
     os.close(fd)
-    tmp = Path(tmp_name)
     try:
         with h5py.File(tmp, "w") as f:
             for key, data, dt_ in (("spikes/times", times, time_dtype), ("spikes/units", units, unit_dtype)):
@@ -368,7 +367,7 @@ def _sidecar(path: Path) -> Path:
 def _record_md5(path: Path) -> None:
     """Write ``<file>.md5`` (md5sum format) for a file unpacked from a verified archive."""
     side = _sidecar(path)
-    fd, tmp = tempfile.mkstemp(prefix=side.name + ".", suffix=".part", dir=side.parent)
+    fd, tmp = new_temp_file(side, ".part")
     try:
         with os.fdopen(fd, "w") as f:
             f.write(f"{file_hash(path, 'md5')}  {path.name}\n")

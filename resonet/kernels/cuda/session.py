@@ -162,9 +162,10 @@ class DeviceSession:
         return {"loss": float(st[0]), "correct": int(st[1]), "total": int(st[2]), "n": B,
                 "spikes": float(st[5]), "clamps": int(ist[0]), "nonfinite": bad}
 
-    def evaluate(self, split: str, batch: int) -> dict:
+    def evaluate(self, split: str, batch: int, on_batch=None) -> dict:
         """``resonet.train.evaluate`` on the device: loss per recorded step, accuracy (and over
-        labelled steps for per-step labels), SOPs per sample and per step."""
+        labelled steps for per-step labels), SOPs per sample and per step. ``on_batch(done,
+        total)`` after every batch launch (progress; it may raise to abandon the evaluation)."""
         inp = self.data[split]
         if batch < 1:
             raise ConfigError(f"batch must be >= 1, got {batch}")
@@ -179,6 +180,8 @@ class DeviceSession:
             idx = inp.arange[start:start + B]
             eng.forward(dp, inp, ws, idx, B, keep=False)
             eng.loss(inp, ws, idx, r0, self.eval_stats, accumulate=True)
+            if on_batch is not None:
+                on_batch(start // batch + 1, -(-inp.N // batch))
         s = self.eval_stats.copy_to_host()
         n = s[6]
         out = {"loss": s[0] / n, "acc": 100.0 * s[1] / s[2], "sops": s[5] / n,
