@@ -205,6 +205,16 @@ def run_dirs(directory: str | Path) -> list[Path]:
     return [p for p in sorted(directory.iterdir()) if (p / CONFIG_FILE).is_file()]
 
 
+def _sweep_settings(directory: Path) -> dict[Path, dict]:
+    """{run directory: settings} of the trials recorded in a sweep directory's state ({} for
+    anything else, or where the record is unreadable: it only serves the selection)."""
+    try:
+        trials = json.loads((directory / SWEEP_STATE_FILE).read_text())["trials"]
+        return {(directory / t).resolve(): dict(rec.get("settings") or {}) for t, rec in trials.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
 def collect_finished_runs(directories, *, keep=None) -> tuple[list[FinishedRun], list[tuple[str, str]]]:
     """The finished runs found in ``directories`` (see :func:`run_dirs`; each run once, however
     it was named) and ``(id, why)`` for the runs left out: not finished (no complete
@@ -216,15 +226,19 @@ def collect_finished_runs(directories, *, keep=None) -> tuple[list[FinishedRun],
     if isinstance(directories, (str, Path)):
         directories = [directories]
     found: dict[Path, Path] = {}
+    planned: dict[Path, dict] = {}  # a sweep's record of its trials' settings, for the selection
     for directory in directories:
         for d in run_dirs(directory):
             found.setdefault(d.resolve(), d)
+        planned.update(_sweep_settings(Path(directory)))
     paths = list(found.values())
     names = [d.name for d in paths]
     ids = [f"{d.parent.name}/{d.name}" if names.count(d.name) > 1 else d.name for d in paths]
     runs, skipped = [], []
     for rid, d in zip(ids, paths):
         if not (d / CONFIG_FILE).exists():  # a trial of a sweep that has not got that far
+            if keep is not None and not keep(planned.get(d.resolve(), {})):
+                continue
             skipped.append((rid, f"unfinished (no {CONFIG_FILE} yet)" if d.exists()
                             else "not started (no run directory)"))
             continue

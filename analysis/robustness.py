@@ -486,7 +486,7 @@ def _fmt_s(seconds: float) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-def compare_main(argv) -> int:
+def build_compare_parser():
     from resonet.presets import NEURON_NAMES
 
     ecg = TASK_LEVELS["ecg"]
@@ -533,8 +533,13 @@ docs/analysis.md); on other tasks the official ones (see python -m analysis.robu
     add_backend_arg(ap)
     ap.add_argument("--out", metavar="DIR", default=None, help="output directory (default: the first DIR)")
     ap.add_argument("--no-figure", action="store_true", help="only the table and the JSON")
-    args = ap.parse_args(argv)
+    return ap
 
+
+def compare_main(argv) -> int:
+    from resonet.presets import NEURON_NAMES
+
+    args = build_compare_parser().parse_args(argv)
     kinds = _parse_kinds(args.kinds)
     if args.levels is not None and len(kinds) != 1:
         raise ConfigError(f"--levels needs exactly one perturbation in --kinds (got {', '.join(kinds)}); "
@@ -587,7 +592,7 @@ docs/analysis.md); on other tasks the official ones (see python -m analysis.robu
                               seed=args.seed, backend=args.backend, batch_size=args.batch_size,
                               data_path=args.data, limit=args.limit, data_dir=args.data_dir,
                               data_cache=cache, verbose=True)
-        except (CheckpointError, DataError) as exc:  # one bad run does not sink the comparison
+        except (CheckpointError, DataError, ConfigError) as exc:  # one bad run does not sink the rest
             skipped.append((r.id, str(exc)))
             progress(f"{tag}: skipped, {exc}")
             continue

@@ -136,8 +136,10 @@ def test_unfinished_runs_are_skipped_with_a_line_and_filters_apply(tmp_path, mon
     fake_run(sw, "ecg-lif-s5", neuron="lif", seed=5)
     fake_run(sw, "ecg-rf-s0", neuron="rf", seed=0)
     fake_run(sw, "ecg-lif-s1", neuron="lif", seed=1)
-    (sw / "sweep.json").write_text(json.dumps({"trials": {n: {"in_grid": True} for n in (
-        "ecg-if-s0", "ecg-if-s1", "ecg-if-s2", "ecg-lif-s0", "ecg-lif-s5", "ecg-rf-s0", "ecg-lif-s1")}}))
+    names = ("ecg-if-s0", "ecg-if-s1", "ecg-if-s2", "ecg-lif-s0", "ecg-lif-s5", "ecg-rf-s0", "ecg-lif-s1",
+             "ecg-rf-s1")  # ecg-if-s2 and ecg-rf-s1 not started: only their record in sweep.json
+    (sw / "sweep.json").write_text(json.dumps({"trials": {n: {"in_grid": True, "settings": {
+        "neuron": n.split("-")[1], "seed": int(n[-1])}} for n in names}}))
     one = (70.0, {"input_noise": ([[70.0]], [[1.0]])})
     calls = fake_evaluations(monkeypatch, {"ecg-if-s0": one, "ecg-lif-s0": one, "ecg-lif-s1": "broken"})
     out = tmp_path / "out"
@@ -149,6 +151,7 @@ def test_unfinished_runs_are_skipped_with_a_line_and_filters_apply(tmp_path, mon
     assert "skipping ecg-if-s2: not started (no run directory)" in err
     assert "ecg-lif-s1: skipped" in err and "not a readable .npz" in err  # the others go on
     assert "rf" not in " ".join(c[0] for c in calls) and "s5" not in " ".join(c[0] for c in calls)
+    assert "ecg-rf" not in err and "s5" not in err  # what the selection leaves out is not listed
     rows, data = _rows(out)
     assert {m: r["runs"] for m, r in rows.items()} == {"ECG LIF": ["ecg-lif-s0"], "ECG IF": ["ecg-if-s0"]}
     assert {s[0] for s in data["skipped"]} == {"ecg-if-s1", "ecg-if-s2", "ecg-lif-s1"}
@@ -187,6 +190,20 @@ def test_bad_invocations_are_named_errors(tmp_path):
         robustness.main(["compare", str(tmp_path), "--neurons", "lif,xyz"])
     with pytest.raises(ConfigError, match="must be >= 0"):
         robustness.main(["compare", str(tmp_path), "--synaptic-levels", "-1"])
+
+
+def test_every_flag_has_help_and_errors_are_one_line(tmp_path, capsys):
+    from resonet.cli import run_main
+
+    ap = robustness.build_compare_parser()
+    for action in ap._actions:
+        assert action.help and action.help.strip(), action.dest
+    for argv, needle in ((["compare", tmp_path / "nope"], "no such directory"),
+                         (["compare", tmp_path, "--repeats", "0"], "--repeats"),
+                         (["compare", tmp_path, "--bogus"], "unrecognized arguments")):
+        assert run_main(robustness.main, [str(a) for a in argv]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error:") and "\n" not in err and needle in err, err
 
 
 def test_discovery_takes_run_directories_and_names_runs_once(tmp_path):
