@@ -28,6 +28,7 @@ import json
 import sys
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,151 @@ def write_checkpoint(run_dir: str | Path, spec: NetworkSpec, params: dict, task:
     cfg = {"settings": {"task": task, "spec": spec.to_dict(), "neuron": spec.neuron, **settings}}
     (run_dir / CONFIG_FILE).write_text(json.dumps(cfg, indent=2))
     return npz
+
+
+# -- finished runs of sweep directories -----------------------------------------------------------
+SUMMARY_FILE = "summary.json"
+SWEEP_STATE_FILE = "sweep.json"
+# Settings that differ between the runs of one model without changing what is measured (or,
+# preset and spec, that follow from other settings): they never split a group of runs.
+RUN_SPECIFIC = frozenset({"seed", "out", "threads", "data_dir", "download", "save_every",
+                          "eval_batch", "preset", "spec"})
+
+
+@dataclass
+class FinishedRun:
+    """A finished training run: its directory, its settings (``config.json``) and its
+    ``summary.json``; ``variant`` holds the settings that set it apart from the other runs of
+    its task and neuron (:func:`mark_variants`)."""
+
+    id: str
+    run_dir: Path
+    settings: dict
+    summary: dict
+    variant: tuple = ()  # ((key, value), ...)
+
+    @property
+    def task(self) -> str:
+        return str(self.settings.get("task"))
+
+    @property
+    def neuron(self) -> str:
+        return str(self.settings.get("neuron"))
+
+    @property
+    def seed(self):
+        return self.settings.get("seed")
+
+
+def run_dirs(directory: str | Path) -> list[Path]:
+    """The run directories of ``directory``: itself if it is a run (holds ``config.json``); in a
+    sweep directory (``sweep.json``) the trials of its grid; else every sub-directory holding a
+    ``config.json``."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ConfigError(f"{directory}: no such directory (a sweep directory, a folder of run "
+                          "directories or a run directory)")
+    if (directory / CONFIG_FILE).is_file():
+        return [directory]
+    state = directory / SWEEP_STATE_FILE
+    if state.is_file():
+        try:
+            trials = json.loads(state.read_text())["trials"]
+            return [directory / t for t, rec in trials.items() if rec.get("in_grid", True)]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"{state}: unreadable ({exc})") from None
+    return [p for p in sorted(directory.iterdir()) if (p / CONFIG_FILE).is_file()]
+
+
+def _sweep_settings(directory: Path) -> dict[Path, dict]:
+    """{run directory: settings} of the trials recorded in a sweep directory's state ({} for
+    anything else, or where the record is unreadable: it only serves the selection)."""
+    try:
+        trials = json.loads((directory / SWEEP_STATE_FILE).read_text())["trials"]
+        return {(directory / t).resolve(): dict(rec.get("settings") or {}) for t, rec in trials.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def collect_finished_runs(directories, *, keep=None) -> tuple[list[FinishedRun], list[tuple[str, str]]]:
+    """The finished runs found in ``directories`` (see :func:`run_dirs`; each run once, however
+    it was named) and ``(id, why)`` for the runs left out: not finished (no complete
+    ``summary.json``) or with an unreadable ``config.json``. ``keep(settings) -> bool`` selects
+    runs before they are checked (runs it rejects are neither kept nor reported). A run's id is
+    its directory name, prefixed by its parent's name where two runs share a name."""
+    from resonet.sweep.trial import read_summary
+
+    if isinstance(directories, (str, Path)):
+        directories = [directories]
+    found: dict[Path, Path] = {}
+    planned: dict[Path, dict] = {}  # a sweep's record of its trials' settings, for the selection
+    for directory in directories:
+        for d in run_dirs(directory):
+            found.setdefault(d.resolve(), d)
+        planned.update(_sweep_settings(Path(directory)))
+    paths = list(found.values())
+    names = [d.name for d in paths]
+    ids = [f"{d.parent.name}/{d.name}" if names.count(d.name) > 1 else d.name for d in paths]
+    runs, skipped = [], []
+    for rid, d in zip(ids, paths):
+        if not (d / CONFIG_FILE).exists():  # a trial of a sweep that has not got that far
+            if keep is not None and not keep(planned.get(d.resolve(), {})):
+                continue
+            skipped.append((rid, f"unfinished (no {CONFIG_FILE} yet)" if d.exists()
+                            else "not started (no run directory)"))
+            continue
+        try:
+            settings = json.loads((d / CONFIG_FILE).read_text())["settings"]
+            if not isinstance(settings, dict):
+                raise TypeError("'settings' is not an object")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            skipped.append((rid, f"unreadable {CONFIG_FILE} ({exc})"))
+            continue
+        if keep is not None and not keep(settings):
+            continue
+        summary = read_summary(d)
+        if summary is None:
+            skipped.append((rid, f"unfinished (no complete {SUMMARY_FILE})"))
+            continue
+        runs.append(FinishedRun(rid, d, settings, summary))
+    if not runs:
+        why = f" ({len(skipped)} unfinished or unreadable)" if skipped else ""
+        where = ", ".join(str(d) for d in directories)
+        raise ConfigError(f"{where}: no finished run directories{why}")
+    return runs, skipped
+
+
+def mark_variants(runs, ignore=RUN_SPECIFIC) -> None:
+    """Set ``run.variant`` to the settings (outside ``ignore``) that differ between the runs of
+    the same task and neuron, so that runs of different protocols are never averaged together;
+    ``runs`` are objects with ``settings`` and ``variant`` attributes."""
+    from dataclasses import MISSING
+
+    from resonet.settings import Settings
+
+    # a setting added to resonet.train after a run was made is absent from its config.json; the
+    # run had the setting's default behaviour (e.g. prune_recurrent 0: no pruning)
+    defaults = {f.name: f.default for f in fields(Settings) if f.default is not MISSING}
+
+    def value(r, k):
+        return r.settings.get(k, defaults.get(k))
+
+    by_model: dict[tuple, list] = {}
+    for r in runs:
+        by_model.setdefault((r.settings.get("task"), r.settings.get("neuron")), []).append(r)
+    for group in by_model.values():
+        keys = sorted({k for r in group for k in r.settings} - set(ignore))
+        varying = [k for k in keys
+                   if len({json.dumps(value(r, k), sort_keys=True) for r in group}) > 1]
+        for r in group:
+            r.variant = tuple((k, value(r, k)) for k in varying)
+
+
+def model_label(task: str, neuron: str, variant: tuple = ()) -> str:
+    """``"ECG BRF"``, with the settings of a variant appended (``"ECG BRF epochs=60"``)."""
+    extra = " ".join(f"{k}={json.dumps(v) if isinstance(v, (dict, list)) else v}"
+                     for k, v in variant)
+    return " ".join(x for x in (str(task).upper(), str(neuron).upper(), extra) if x)
 
 
 # -- evaluation data ------------------------------------------------------------------------------
@@ -196,6 +342,16 @@ def out_dir(out: str | None, name: str) -> Path:
         d = unique_path(ROOT / "runs" / "analysis" / f"{name}-{stamp}")
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+def free_stem(directory: Path, stem: str, suffixes) -> str:
+    """The first of ``stem``, ``stem-2``, ``stem-3``, … for which no ``<stem><suffix>`` exists in
+    ``directory``: the files of one invocation share a name and never replace older ones."""
+    k, name = 1, stem
+    while any((Path(directory) / f"{name}{sfx}").exists() for sfx in suffixes):
+        k += 1
+        name = f"{stem}-{k}"
+    return name
 
 
 def to_jsonable(obj: Any) -> Any:

@@ -54,16 +54,21 @@ from resonet.presets import NEURON_NAMES
 from resonet.pruning import MASK_FILE
 
 from .common import (
+    RUN_SPECIFIC,
     add_backend_arg,
     add_data_args,
     add_out_arg,
     check_data,
+    collect_finished_runs,
     evaluate,
     float_list,
+    free_stem,
     load_eval_data,
     load_npz_data,
     load_run,
     make_parser,
+    mark_variants,
+    model_label,
     out_dir,
     progress,
     pyplot,
@@ -155,10 +160,8 @@ def sweep(spec: NetworkSpec, params: dict, data, fractions, *, method: str = "ma
 
 # -- pruning from scratch: a folder of --prune-recurrent runs (the paper's Fig. 7) ----------------
 
-# Settings that differ between runs without changing what is measured (or, preset and spec,
-# follow from other settings): they never split a group.
-RUN_SPECIFIC = {"seed", "prune_recurrent", "out", "threads", "data_dir", "download", "save_every",
-                "eval_batch", "preset", "spec"}
+# φ is an axis of the table, not a protocol difference
+IGNORED_SETTINGS = RUN_SPECIFIC | {"prune_recurrent"}
 
 
 @dataclass
@@ -178,17 +181,6 @@ class PrunedRun:
     variant: tuple = ()  # (key, value) of the settings that split the task-and-neuron's runs
 
 
-def _run_dirs(directory: Path) -> list[Path]:
-    state = directory / "sweep.json"
-    if state.is_file():
-        try:
-            trials = json.loads(state.read_text())["trials"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"{state}: unreadable ({exc})") from None
-        return [directory / t for t, rec in trials.items() if rec.get("in_grid", True)]
-    return [p for p in sorted(directory.iterdir()) if (p / "config.json").is_file()]
-
-
 def _removed_fraction(run_dir: Path, phi: float, n_hidden: int) -> float | None:
     path = run_dir / MASK_FILE
     if not path.exists():
@@ -202,55 +194,30 @@ def _removed_fraction(run_dir: Path, phi: float, n_hidden: int) -> float | None:
 
 
 def collect_pruned_runs(directory: str | Path) -> tuple[list[PrunedRun], list[tuple[str, str]]]:
-    """The finished runs of ``directory`` and ``(id, why)`` for the runs left out."""
-    from resonet.sweep.trial import read_history, read_summary
+    """The finished runs of ``directory`` (:func:`analysis.common.collect_finished_runs`) and
+    ``(id, why)`` for the runs left out."""
+    from resonet.sweep.trial import read_history
 
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise ConfigError(f"{directory}: no such directory (a sweep directory or a folder of runs)")
-    runs, skipped = [], []
-    for d in _run_dirs(directory):
-        summary = read_summary(d)
-        if summary is None:
-            skipped.append((d.name, "unfinished (no complete summary.json)"))
-            continue
+    finished, skipped = collect_finished_runs(directory)
+    runs = []
+    for fr in finished:
+        d, settings, summary = fr.run_dir, fr.settings, fr.summary
         try:
-            settings = json.loads((d / "config.json").read_text())["settings"]
             phi = float(settings.get("prune_recurrent", 0.0))
             n_hidden = int(settings["hidden"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            skipped.append((d.name, f"unreadable config.json ({exc})"))
+        except (ValueError, KeyError, TypeError) as exc:
+            skipped.append((fr.id, f"unreadable config.json ({exc})"))
             continue
         hist = [r for r in read_history(d) if r.get("test_acc") is not None]
         last = hist[-1] if hist else {}
-        runs.append(PrunedRun(d.name, d, settings, phi, float(summary["test_acc"]),
+        runs.append(PrunedRun(fr.id, d, settings, phi, float(summary["test_acc"]),
                               last.get("test_acc"), last.get("epoch"), summary.get("test_sops"),
                               summary.get("test_sops_per_step"),
                               _removed_fraction(d, phi, n_hidden)))
     if not runs:
-        why = f" ({len(skipped)} unfinished or unreadable)" if skipped else ""
-        raise ConfigError(f"{directory}: no finished run directories{why}")
-    _set_variants(runs)
+        raise ConfigError(f"{directory}: no finished run directories ({len(skipped)} unreadable)")
+    mark_variants(runs, IGNORED_SETTINGS)
     return runs, skipped
-
-
-def _set_variants(runs: list[PrunedRun]) -> None:
-    """Mark the settings that differ between the runs of one task and neuron."""
-    by_model: dict[tuple, list[PrunedRun]] = {}
-    for r in runs:
-        by_model.setdefault((r.settings["task"], r.settings["neuron"]), []).append(r)
-    for group in by_model.values():
-        keys = sorted({k for r in group for k in r.settings} - RUN_SPECIFIC)
-        varying = [k for k in keys
-                   if len({json.dumps(r.settings.get(k), sort_keys=True) for r in group}) > 1]
-        for r in group:
-            r.variant = tuple((k, r.settings.get(k)) for k in varying)
-
-
-def _label(task: str, neuron: str, variant: tuple) -> str:
-    extra = " ".join(f"{k}={json.dumps(v) if isinstance(v, (dict, list)) else v}"
-                     for k, v in variant)
-    return " ".join(x for x in (task.upper(), neuron.upper(), extra) if x)
 
 
 def pruning_table(runs: list[PrunedRun]) -> list[dict]:
@@ -266,7 +233,7 @@ def pruning_table(runs: list[PrunedRun]) -> list[dict]:
             kv[0][0], order.get(kv[0][1], len(order)), kv[0][1],
             json.dumps(kv[0][2], sort_keys=True, default=str), kv[0][3])):
         rs = sorted(rs, key=lambda r: r.settings.get("seed", 0))
-        row = {"task": task, "neuron": neuron, "model": _label(task, neuron, variant),
+        row = {"task": task, "neuron": neuron, "model": model_label(task, neuron, variant),
                "variant": dict(variant), "phi": phi, "n": len(rs),
                "seeds": [r.settings.get("seed") for r in rs], "runs": [r.id for r in rs]}
         for name, vals in (("best_acc", [r.best_acc for r in rs]),
@@ -372,10 +339,11 @@ run) into --out (default: DIR). Existing files are never overwritten (-2, -3, ..
                  + (" ..." if len(skipped) > 5 else ""))
     from resonet.runlog import unique_path, write_json
 
-    md_path = unique_path(out / "pruning_sweep.md")
+    stem = free_stem(out, "pruning_sweep", (".md", ".json", ".png"))  # one suffix for all three
+    md_path = unique_path(out / f"{stem}.md")
     md_path.write_text(f"# Pruning from scratch: {Path(args.directory).name}\n\n{md}")
     print(f"wrote {md_path}")
-    js = write_json(out / "pruning_sweep.json", to_jsonable(
+    js = write_json(out / f"{stem}.json", to_jsonable(
         {"directory": str(args.directory), "rows": rows, "skipped": skipped,
          "runs": [{"id": r.id, "phi": r.phi, "seed": r.settings.get("seed"),
                    "neuron": r.settings["neuron"], "best_acc": r.best_acc,
@@ -383,7 +351,7 @@ run) into --out (default: DIR). Existing files are never overwritten (-2, -3, ..
                   for r in runs]}), unique=True)
     print(f"wrote {js}")
     if not args.no_figure:
-        print(f"wrote {save_figure(plot_pruning_sweep(rows), out / 'pruning_sweep.png')}")
+        print(f"wrote {save_figure(plot_pruning_sweep(rows), out / f'{stem}.png')}")
     return 0
 
 
