@@ -202,7 +202,10 @@ def test_killed_driver_loses_no_finished_trial_and_rerun_redoes_none(tmp_path, t
     assert [row["epoch"] for row in rows] == list(range(9))
     for tid in (first, middle, last):
         assert st[tid]["status"] == "done" and st[tid]["summary"]["test_acc"] > 0
-    assert len(state(out)["invocations"]) == 2
+    inv = state(out)["invocations"]
+    assert len(inv) == 2
+    # the killed driver's wall time up to its finished first trial survived the kill
+    assert inv[0]["finished"] is None and inv[0]["wall_s"] > 0
     # and once more: nothing left to do
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert r.returncode == 0 and "3 finished earlier (skipped), 0 to resume, 0 to start" in r.stdout

@@ -10,7 +10,7 @@ import pytest
 
 from resonet.presets import get_preset
 from resonet.sweep.paper import TABLE1, TABLE2
-from resonet.sweep.report import epochs_to_fraction, make_report, mean_sd
+from resonet.sweep.report import epochs_to_fraction, invocation_walls, make_report, mean_sd
 from tests.sweep_helpers import sweep_cli
 
 
@@ -132,3 +132,20 @@ def test_report_on_a_folder_of_plain_run_directories(tmp_path):
     assert set(rows) == {"ecg brf", "ecg alif"}  # grouped by task, neuron (and reset)
     assert rows["ecg brf"]["n"] == 3 and rows["ecg brf"]["best_acc_mean"] == pytest.approx(84.0)
     assert rows["ecg alif"]["wall_s_mean"] == pytest.approx(2 * 2.0 + 3 * 0.5)  # the runs' own timings
+
+
+def test_invocation_walls_counts_a_killed_driver_up_to_its_last_finished_trial():
+    """A killed driver never wrote wall_s; its time is start -> last trial it finished (before the
+    next driver run). Catches: a killed run counted as 0 min, or its span running into the next
+    run's trials."""
+    state = {"invocations": [
+        {"started": "2026-01-01T10:00:00", "wall_s": None},   # killed
+        {"started": "2026-01-01T12:00:00", "wall_s": 900.0},  # finished normally
+    ], "trials": {
+        "a": {"finished": "2026-01-01T10:30:00"},
+        "b": {"finished": "2026-01-01T11:15:00"},             # the killed run's last trial
+        "c": {"finished": "2026-01-01T12:10:00"},             # belongs to the second run
+        "d": {"status": "pending"},
+    }}
+    walls, estimated = invocation_walls(state)
+    assert walls == [4500.0, 900.0] and estimated == 1

@@ -33,6 +33,7 @@ import io
 import json
 import math
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -289,19 +290,53 @@ def render(rows: list[dict], missing: list, state: dict, paper: bool, title: str
         w(_md_row([r["group"], _pm(None if m is None else m / 60, None if s is None else s / 60)]))
     inv = state.get("invocations") or []
     if inv:
-        total = sum(i.get("wall_s") or 0.0 for i in inv)
+        walls, estimated = invocation_walls(state)
+        total = sum(walls)
         trials_sum = sum(t.get("wall_s_total") or 0.0 for t in state.get("trials", {}).values())
         cfg = ", ".join(sorted({f"{i.get('executor')} {i.get('workers')}x{i.get('threads_per_trial')}"
                                 for i in inv}))
         w(f"\nThe sweep's driver ran {len(inv)} time(s) ({cfg} workers x threads per trial) for "
           f"{total / 60:.1f} min in all; its trials took {trials_sum / 60:.1f} min together"
           + (f" ({trials_sum / total:.2f} x the sweep's wall time).\n" if total > 0 else ".\n"))
+        if estimated:
+            w(f"{estimated} of the driver's runs have no recorded wall time (killed, or still running); "
+              "for those the time from their start to the last trial they finished is counted.\n")
     w("\n## Figures\n\n![learning curves](report_curves.png)\n\n![omega-b plane](report_omega_b.png)\n")
     if missing:
         w("\n## Trials not finished\n\n")
         for tid, why in missing:
             w(f"- `{tid}`: {why}\n")
     return out.getvalue()
+
+
+def invocation_walls(state: dict) -> tuple[list[float], int]:
+    """Wall time of each driver run in ``state["invocations"]`` and how many were estimated.
+
+    A driver that was killed never wrote its ``wall_s``; for it, count the time from its start
+    to the last trial that finished before the next driver run started (a lower bound).
+    """
+    inv = state.get("invocations") or []
+    ends = []
+    for rec in state.get("trials", {}).values():
+        try:
+            ends.append(datetime.fromisoformat(rec["finished"]))
+        except (KeyError, TypeError, ValueError):
+            pass
+    walls, estimated = [], 0
+    for k, i in enumerate(inv):
+        if i.get("wall_s") is not None:
+            walls.append(float(i["wall_s"]))
+            continue
+        try:
+            start = datetime.fromisoformat(i["started"])
+            nxt = datetime.fromisoformat(inv[k + 1]["started"]) if k + 1 < len(inv) else None
+        except (KeyError, TypeError, ValueError):
+            walls.append(0.0)
+            continue
+        inside = [e for e in ends if e >= start and (nxt is None or e < nxt)]
+        walls.append((max(inside) - start).total_seconds() if inside else 0.0)
+        estimated += 1
+    return walls, estimated
 
 
 def _md_row(cells) -> str:

@@ -186,6 +186,9 @@ class Driver:
         inv = self.state["invocations"][-1]
         if res["status"] in ("done", "failed"):
             inv[res["status"]] += 1
+        # Kept current with every result, so a driver that is killed (no finish()) still leaves
+        # its wall time up to its last finished trial in sweep.json.
+        inv["wall_s"] = time.time() - self.t0
         self.finished_now += 1
         self.save()
         self.log(self.progress_line(res))
