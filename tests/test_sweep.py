@@ -292,6 +292,23 @@ def test_changed_settings_of_a_recorded_trial_are_refused(tmp_path, tiny_trial):
     assert r.returncode == 2 and "epochs: 1 -> 2" in r.stderr
 
 
+def test_a_trial_back_in_the_grid_counts_again(tmp_path, tiny_trial):
+    """A trial taken out of the grid by an edit of the sweep file is kept but marked out of the
+    grid; put back, it belongs to the grid again (report and analysis read it). Catches: the
+    out-of-grid mark surviving the trial's return, so finished trials silently drop out of the
+    report and of analysis.pruning/robustness."""
+    p = write_sweep(tmp_path / "s.toml", {**tiny_trial, "epochs": 1, "seed": [0, 1]})
+    out = tmp_path / "out"
+    task = tiny_trial["task"]
+    s0 = f"{task}-{tiny_trial.get('neuron', 'brf')}-s0"
+    assert sweep_cli("run", p, "--out", out, "--set", "seed=[0]").returncode == 0
+    assert sweep_cli("run", p, "--out", out, "--set", "seed=[1]").returncode == 0
+    assert state(out)["trials"][s0]["in_grid"] is False
+    r = sweep_cli("run", p, "--out", out)
+    assert r.returncode == 0 and "2 finished earlier (skipped)" in r.stdout
+    assert state(out)["trials"][s0].get("in_grid", True) is True
+
+
 # --------------------------------------------------------------------------------------------
 # run directories are created exclusively
 # --------------------------------------------------------------------------------------------

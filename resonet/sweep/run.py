@@ -118,6 +118,7 @@ class Driver:
                                         "started": None, "finished": None, "summary": None,
                                         "final": None}
             rec["axes"] = t.axes
+            rec.pop("in_grid", None)  # back in the grid after an edit of the sweep file took it out
             new_trials[t.id] = rec
         # trials of an earlier version of the sweep file stay recorded (their directories too)
         for tid, rec in trials.items():
