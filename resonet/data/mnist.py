@@ -72,9 +72,8 @@ def _where_to_put(data_dir: Path) -> str:
     )
 
 
-def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read a uint8 IDX file (gzip detected from the magic bytes); validates the header and size."""
-    path = Path(path)
+def _idx_bytes(path: Path) -> bytes:
+    """The IDX content of a file, gunzipped when it starts with gzip's magic bytes."""
     try:
         with open(path, "rb") as f:
             raw = f.read()
@@ -84,6 +83,13 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
         raise DataError(
             f"{path}: cannot read ({exc}); the file is truncated or not gzip, download it again"
         ) from exc
+    return raw
+
+
+def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read a uint8 IDX file (gzip detected from the magic bytes); validates the header and size."""
+    path = Path(path)
+    raw = _idx_bytes(path)
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise DataError(f"{path}: not an IDX file (bad magic number); use the MNIST IDX files")
     if raw[2] != 0x08:
@@ -145,14 +151,7 @@ def mnist_base_urls(base_url: str | list[str] | None = None) -> list[str]:
 
 def content_md5(path: Path) -> str:
     """MD5 of the IDX content of a file, gzipped or not."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise DataError(f"{path}: cannot read ({exc}); the file is truncated or not gzip") from exc
-    return hashlib.md5(raw).hexdigest()
+    return hashlib.md5(_idx_bytes(path)).hexdigest()
 
 
 def verify_mnist_file(path: Path, name: str, checksums: dict[str, str] | None = None) -> None:
