@@ -81,8 +81,8 @@ class Driver:
         self.to_run = 0
 
     # -- output ----------------------------------------------------------------------------------
-    def log(self, msg: str) -> None:
-        print(msg, flush=True)
+    def log(self, msg: str, err: bool = False) -> None:
+        print(msg, flush=True, file=sys.stderr if err else sys.stdout)
         if self.logfh:
             self.logfh.write(msg + "\n")
             self.logfh.flush()
@@ -164,10 +164,22 @@ class Driver:
         self.state["invocations"].append({
             "started": _now(), "finished": None, "wall_s": None, "executor": self.executor,
             "scheduler": self.scheduler, "workers": self.workers, "threads_per_trial": self.threads,
-            "cores": available_cores(), "trials_run": len(jobs), "done": 0, "failed": 0,
+            **self.cores(), "trials_run": len(jobs), "done": 0, "failed": 0,
             "interrupted": False, "argv": sys.argv[1:]})
         self.save()
         return jobs
+
+    def cores(self) -> dict:
+        """The cores the trials run on, and of what: this machine (local, a LocalCluster), each
+        SLURM job (its --cpus-per-task), or unknown to the driver (an existing Dask cluster)."""
+        if self.executor == "slurm":
+            from .executors import job_cpus
+
+            return {"cores": job_cpus(self.sweep.slurm, self.threads), "cores_of": "each SLURM job",
+                    "trials_per_job": int(self.sweep.slurm.get("processes", 1))}
+        if self.executor == "dask" and self.scheduler:
+            return {"cores": None, "cores_of": "the Dask cluster's workers (not known to the driver)"}
+        return {"cores": available_cores(), "cores_of": "the driver's machine"}
 
     def on_result(self, res: dict) -> None:
         rec = self.state["trials"][res["id"]]
@@ -256,14 +268,13 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike | None = None, *, executor: s
                                         scheduler)
     from .executors import check_executor
 
-    check_executor(executor, sweep.slurm)
+    check_executor(executor, sweep.slurm, submit=not dry_run)
     if dry_run:
         return _dry_run(sweep, out_dir, executor, workers, threads)
     out_dir.mkdir(parents=True, exist_ok=True)
     lock = _lock_sweep(out_dir)
     drv = Driver(sweep, out_dir, executor, workers, threads, scheduler)
-    old_term = signal.signal(signal.SIGTERM, _raise_interrupt) \
-        if _main_thread() else None
+    old_handlers = _catch_signals() if _main_thread() else {}
     try:
         drv.logfh = open(out_dir / "sweep.log", "a", encoding="utf-8")  # noqa: SIM115
         drv.open_state()
@@ -277,8 +288,13 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike | None = None, *, executor: s
             interrupted = True
         return drv.finish(interrupted)
     finally:
-        if old_term is not None:
-            signal.signal(signal.SIGTERM, old_term)
+        for sig, handler in old_handlers.items():
+            if sig == signal.SIGINT:
+                from .executors import restore_sigint
+
+                restore_sigint(handler)
+            elif handler is not None:
+                signal.signal(sig, handler)
         if drv.logfh:
             drv.logfh.close()
         lock.close()
@@ -292,14 +308,16 @@ def _execute(drv: Driver, jobs: list[dict], resolved: list[dict]) -> None:
         return
     if not jobs:
         return
-    client, cluster = executors.dask_client(drv.executor, drv.scheduler, drv.workers, drv.threads,
-                                            drv.sweep.slurm, drv.log)
-    try:
-        executors.run_dask(jobs, client, resolved, drv.on_result, drv.log)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    with executors.dask_warnings_only():
+        client, cluster, watch = executors.dask_client(drv.executor, drv.scheduler, drv.workers,
+                                                       drv.threads, drv.sweep.slurm, drv.log, drv.out)
+        try:
+            executors.run_dask(jobs, client, resolved, drv.on_result, drv.log, watch=watch,
+                               owned=cluster is not None)
+        finally:
+            executors.close_cluster(client, cluster, drv.log,
+                                    scratch=drv.out / executors.SCRATCH if cluster is not None else None,
+                                    jobs=getattr(watch, "jobs", None))
 
 
 def _dry_run(sweep: Sweep, out: Path, executor: str, workers: int, threads: int) -> int:
@@ -315,14 +333,21 @@ def _dry_run(sweep: Sweep, out: Path, executor: str, workers: int, threads: int)
                 f"{r['batch']} epochs {r['epochs']} hidden {r['hidden']}")
         print(f"  {tid:<{w}}  {what[act]:<14}  {desc}")
     if executor == "slurm":
-        from .executors import slurm_cluster
+        import tempfile
 
-        cluster = slurm_cluster(sweep.slurm, threads)
-        try:
-            print(f"\nthe job script each SLURM job would run (up to {workers} Dask worker(s)):\n")
-            print(cluster.job_script())
-        finally:
-            cluster.close()
+        import dask
+
+        from .executors import quiet_dask, slurm_cluster
+
+        # the cluster's scheduler makes a scratch space: in a temporary directory, removed after
+        with tempfile.TemporaryDirectory() as tmp, dask.config.set({"temporary-directory": tmp}):
+            cluster = slurm_cluster(sweep.slurm, threads, sweep_dir=out)
+            try:
+                print(f"\nthe job script each SLURM job would run (up to {workers} Dask worker(s)):\n")
+                print(cluster.job_script())
+            finally:
+                with quiet_dask():
+                    cluster.close()
     return 0
 
 
@@ -341,6 +366,17 @@ def _lock_sweep(out: Path):
 
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+def _catch_signals() -> dict:
+    """While the driver runs, SIGTERM and SIGINT raise KeyboardInterrupt, whatever handler an
+    imported library installed (dask-jobqueue's turns SIGINT into an exit with code 0); an
+    ignored SIGINT (a driver started in the background) stays ignored. Returns the handlers to
+    put back."""
+    old = {signal.SIGTERM: signal.signal(signal.SIGTERM, _raise_interrupt)}
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        old[signal.SIGINT] = signal.signal(signal.SIGINT, _raise_interrupt)
+    return old
 
 
 def _main_thread() -> bool:

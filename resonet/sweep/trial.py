@@ -193,11 +193,14 @@ def _run_locked(job: dict, p: dict, res: dict, lock) -> dict:
     res["exit_code"] = rc
     summary = read_summary(p["run"])
     res["final"] = (read_history(p["run"]) or [None])[-1]
-    if rc == 0 and summary is not None:
+    stopped = rc in (130, -int(signal.SIGINT)) or (_STOPPED.is_set() and rc == -int(signal.SIGTERM))
+    # stopped after its summary.json (written last, atomically) was complete: finished, as a
+    # re-run would find it
+    if summary is not None and (rc == 0 or stopped):
         res.update(status="done", summary=summary)
         return res
     last = _last_line(p["err"], offset)
-    if rc in (130, -int(signal.SIGINT)) or (_STOPPED.is_set() and rc == -int(signal.SIGTERM)):
+    if stopped:
         res.update(status="interrupted", error="interrupted")
     elif rc < 0:
         name = signal.Signals(-rc).name if -rc in signal.Signals._value2member_map_ else str(-rc)
