@@ -295,9 +295,9 @@ def compute(backend_name: str) -> dict:
     ctx = None
     if backend_name == "cuda":
         sys.setswitchinterval(1e-4)  # the simulator's threads, not its poller, get the GIL
-        from tests.cudasim import _simfix  # the simulator's own races (see that module)
+        from resonet.kernels.cuda import simfix  # the simulator's own races (see that module)
 
-        _simfix.install()
+        simfix.install()
         from resonet.kernels.cuda import config
 
         ctx = config.override(recurrent=4, flat=8)  # strided loops, several blocks

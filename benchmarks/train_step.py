@@ -59,9 +59,11 @@ TASKS = {
 }
 
 
-def build(task: str, neuron: str, batch: int, dtype, input_kind: str, seed: int = 0):
+def build(task: str, neuron: str, batch: int, dtype, input_kind: str, seed: int = 0,
+          hidden: int | None = None):
     cfg = TASKS[task]
     I, H, C, T = cfg["size"]  # noqa: E741
+    H = hidden or H
     spec = NetworkSpec(neuron, I, H, C, label_last=cfg["labels"] == "last")
     rng = np.random.default_rng(seed)
     init = dict(get_preset(task, neuron).init)
@@ -174,6 +176,8 @@ def main(argv=None) -> int:
     ap.add_argument("--neuron", choices=list(NEURONS), default="brf")
     ap.add_argument("--backend", choices=["cpu", "cuda", "reference"], default="cpu")
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--hidden", type=int, default=None,
+                    help="hidden neurons (default: the task's, SHD 128, ECG 36, S-MNIST 256)")
     ap.add_argument("--infer-batch", type=int, default=None,
                     help="batch of the inference timing (default: --batch)")
     ap.add_argument("--repeats", type=int, default=20)
@@ -191,8 +195,8 @@ def main(argv=None) -> int:
                     help="cuda: also time whole training epochs of this many samples on the device "
                          "(default: the task's training set, SHD 7341, ECG 557, S-MNIST 54000; 0: skip)")
     args = ap.parse_args(argv)
-    if args.batch < 1 or args.repeats < 1:
-        print("error: --batch and --repeats must be >= 1", file=sys.stderr)
+    if args.batch < 1 or args.repeats < 1 or (args.hidden is not None and args.hidden < 1):
+        print("error: --batch, --repeats and --hidden must be >= 1", file=sys.stderr)
         return 2
 
     from resonet.backends import get_backend
@@ -212,7 +216,8 @@ def main(argv=None) -> int:
     target = cfg["rate"] if args.hidden_rate is None else args.hidden_rate
 
     def setup(batch):
-        spec, params, x, y, T = build(args.task, args.neuron, batch, dtype, input_kind)
+        spec, params, x, y, T = build(args.task, args.neuron, batch, dtype, input_kind,
+                                      hidden=args.hidden)
         scale, rate = calibrate(backend, spec, params, x, T, dtype, target) if target > 0 else (
             1.0, spike_rate(backend, spec, params, x, T, dtype))
         return spec, params, x, y, T, scale, rate

@@ -442,8 +442,16 @@ def estimate_memory(s: Settings, T: int | None = None) -> dict[str, int]:
         est["BPTT tape"] = B * (T * ((H + 7) // 8) + -(-T // K) * rows * H * item + T * C * item)
         eval_states = 0
     elif s.backend == "cuda":
-        est["gradients"] = (2 + B) * P * item
-        est["BPTT tape"] = B * T * (rows * H * item + (H + 31) // 32 * 4 + 2 * C * item)
+        # resonet/kernels/cuda/device.py, workspace_bytes: per-sample dW_in, dW_o, carries and
+        # sums, and the dW_rec partials of rec_chunks (default threads per block)
+        tpb = max(32, min(256, -(-H // 32) * 32))
+        chunks = max(1, min(B, -(-256 // (((H + 31) // 32) * -(-H // tpb)))))
+        chunks = -(-B // -(-B // chunks))
+        nacc = max(1, len(spec.model.ACC_ROWS))
+        est["gradients"] = 2 * P * item + (B * (I * H + H * C + (2 * rows + 2 + nacc) * H + C)
+                                           + chunks * H * H) * item
+        # states but the spike, Ī_t, r_t (and o_t) per step; spike bitmasks
+        est["BPTT tape"] = B * T * ((rows + 1) * H * item + (H + 31) // 32 * 4 + 2 * C * item)
         eval_states = 0
     else:
         est["gradients"] = 2 * P * item

@@ -161,18 +161,27 @@ def main(argv=None) -> int:
                     help="precision of the run; float64 is the parity check (tolerance 1e-9, "
                          "spikes identical); float32 uses a looser tolerance and only reports flips")
     ap.add_argument("--tol", type=float, default=None, help="override the relative tolerance")
+    ap.add_argument("--json", default=None, metavar="FILE",
+                    help="also write the results to FILE as JSON (per file: every quantity's "
+                         "relative error, spike mismatches, pass), for scripts")
     args = ap.parse_args(argv)
     dtype = _DTYPES[args.dtype]
     tol = args.tol if args.tol is not None else (TOLERANCE if dtype == np.float64 else TOLERANCE_F32)
     goldens = [load_golden(f) for f in args.files]  # validate every file before running any
 
     n_fail = 0
+    report = {"backend": args.backend, "dtype": args.dtype, "tolerance": tol, "files": []}
     for g in goldens:
         rows, mism = check(g, args.backend, dtype)
         spikes_ok = mism == 0 or dtype != np.float64
         ok = spikes_ok and all(err <= tol for _, err in rows)
         n_fail += not ok
         m = g.meta
+        worst = max(rows, key=lambda r: r[1])
+        report["files"].append({
+            "file": g.path, "model": m["model"], "errors": dict(rows),
+            "max_rel_err": worst[1], "worst": worst[0], "spike_mismatches": mism,
+            "spikes_must_match": dtype == np.float64, "pass": bool(ok)})
         print(f"{g.path}: {m['model']} I={m['I']} H={m['H']} C={m['C']} T={m['T']} B={m['B']} "
               f"sub_seq={m['sub_seq_length']} label_last={m['label_last']} "
               f"[{args.backend}, {args.dtype}]")
@@ -183,7 +192,30 @@ def main(argv=None) -> int:
         print(f"  => {'PASS' if ok else 'FAIL'} (tolerance {tol:g})")
     print(f"{len(goldens)} file(s): " + ("all within tolerance" if n_fail == 0
                                           else f"{n_fail} FAILED"))
+    if args.json:
+        report["ok"] = n_fail == 0
+        write_json(args.json, report)
     return 0 if n_fail == 0 else 1
+
+
+def write_json(path: str, obj) -> None:
+    """Write ``obj`` as JSON to ``path`` (atomically; infinite errors as the string "inf")."""
+    import os
+
+    def fix(v):
+        if isinstance(v, float) and not np.isfinite(v):
+            return str(v)
+        if isinstance(v, dict):
+            return {k: fix(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [fix(x) for x in v]
+        return v
+
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(fix(obj), f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The simulator patches of ``_simfix`` (installed by conftest) hold under contention."""
+"""The simulator patches of ``resonet.kernels.cuda.simfix`` (installed by conftest) hold under contention."""
 
 from __future__ import annotations
 

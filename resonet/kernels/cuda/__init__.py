@@ -19,7 +19,11 @@ Design, memory layout, shared-memory budget and the determinism argument: docs/c
 Tests run under the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``, tests/cudasim).
 """
 
-from .backend import CudaBackend
-from .session import DeviceSession
+from ._numpy_compat import ensure as _ensure_numpy_compat
+
+_ensure_numpy_compat()  # before any kernel compiles (numpy 2.5 and numba-cuda, see the module)
+
+from .backend import CudaBackend  # noqa: E402
+from .session import DeviceSession  # noqa: E402
 
 __all__ = ["CudaBackend", "DeviceSession"]

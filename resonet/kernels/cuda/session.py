@@ -5,9 +5,10 @@ validation/test splits once (SHD as its event arrays, dense sets as their stored
 arrays and scale), keeps the flat parameter vector and the optimizer state (m, v) on the
 device, and runs a whole training step there:
 
-    prepare (cell constants, transposed weights) → forward → loss → BPTT → reduce (flat G)
-    → mask (pruned weights' gradients set to 0, only with ``masks``)
-    → norm (finiteness, global norm) → update (clip, Adam/RAdam/RMSprop, the model's bounds)
+    prepare (cell constants, transposed weights) → forward → loss → BPTT → grad_rec (dW_rec)
+    → reduce (flat G) → mask (pruned weights' gradients set to 0, only with ``masks``)
+    → norm_part, norm_final (finiteness, global norm)
+    → update (clip, Adam/RAdam/RMSprop, the model's bounds)
 
 Per batch the host sends only the batch's index array (B int64) and reads back the batch
 statistics (8 floats and a few integers), which the trainer needs for its running averages and
@@ -32,7 +33,7 @@ from ...errors import ConfigError
 from ...spec import NetworkSpec, truncation_cuts
 from .device import Engine, Workspace, dataset_inputs, pack_params
 from .network import N_STATS
-from .optim import OPT_IDS, bounds_layout, flat_keep, launch_mask, launch_step
+from .optim import OPT_IDS, bounds_layout, flat_keep, launch_mask, launch_step, norm_workspace
 
 
 class DeviceSession:
@@ -67,6 +68,7 @@ class DeviceSession:
         self.scal = cuda.to_device(np.ones(1, self.dtype))
         self.eval_stats = cuda.to_device(np.zeros(N_STATS))
         self.bounds = bounds_layout(spec, self.eng.layout)  # the model's BOUNDS on the device
+        self.norm_work = norm_workspace([o for _, o, _ in self.eng.layout] + [n])
         keep = flat_keep(spec, self.eng.layout, masks)
         self.K = None if keep is None else cuda.to_device(keep)
         cache: dict = {}
@@ -145,7 +147,7 @@ class DeviceSession:
         if self.K is not None:
             launch_mask(self.G, self.K)
         launch_step(self.opt, k, lr, dp.P, self.G, self.M, self.V, eng.seg, ws.stats, self.nout,
-                    self.istat, self.scal, self.clip, *self.bounds)
+                    self.istat, self.scal, self.clip, *self.bounds, work=self.norm_work)
         st = ws.stats.copy_to_host()
         ist = self.istat.copy_to_host()
         bad = None

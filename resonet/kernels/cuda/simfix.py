@@ -1,4 +1,4 @@
-"""Two data races of numba's CUDA simulator itself, closed for this test suite.
+"""Two data races of numba's CUDA simulator itself, closed for the tests and the simulated GPU check.
 
 The simulator runs every CUDA thread of a block as a Python thread. Two of its bookkeeping steps
 are check-then-act sequences without a lock, so a GIL switch inside them (likely with the short
