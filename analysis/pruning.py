@@ -49,9 +49,9 @@ from resonet.cli import run_main
 from resonet.errors import ConfigError
 from resonet.evaluation import official_targets
 from resonet.network import NetworkSpec
+from resonet.neurons import neuron_names
 from resonet.optim import Adam
-from resonet.presets import NEURON_NAMES
-from resonet.pruning import MASK_FILE
+from resonet.rundir import RunDir
 
 from .common import (
     RUN_SPECIFIC,
@@ -182,7 +182,7 @@ class PrunedRun:
 
 
 def _removed_fraction(run_dir: Path, phi: float, n_hidden: int) -> float | None:
-    path = run_dir / MASK_FILE
+    path = RunDir(run_dir).mask
     if not path.exists():
         return 0.0 if phi == 0 else None
     try:
@@ -196,8 +196,6 @@ def _removed_fraction(run_dir: Path, phi: float, n_hidden: int) -> float | None:
 def collect_pruned_runs(directory: str | Path) -> tuple[list[PrunedRun], list[tuple[str, str]]]:
     """The finished runs of ``directory`` (:func:`analysis.common.collect_finished_runs`) and
     ``(id, why)`` for the runs left out."""
-    from resonet.sweep.trial import read_history
-
     finished, skipped = collect_finished_runs(directory)
     runs = []
     for fr in finished:
@@ -208,7 +206,7 @@ def collect_pruned_runs(directory: str | Path) -> tuple[list[PrunedRun], list[tu
         except (ValueError, KeyError, TypeError) as exc:
             skipped.append((fr.id, f"unreadable config.json ({exc})"))
             continue
-        hist = [r for r in read_history(d) if r.get("test_acc") is not None]
+        hist = [r for r in RunDir(d).history() if r.get("test_acc") is not None]
         last = hist[-1] if hist else {}
         runs.append(PrunedRun(fr.id, d, settings, phi, float(summary["test_acc"]),
                               last.get("test_acc"), last.get("epoch"), summary.get("test_sops"),
@@ -228,7 +226,7 @@ def pruning_table(runs: list[PrunedRun]) -> list[dict]:
     for r in runs:
         groups.setdefault((r.settings["task"], r.settings["neuron"], r.variant, r.phi), []).append(r)
     rows = []
-    order = {n: i for i, n in enumerate(NEURON_NAMES)}  # the registry's order: BRF before ALIF
+    order = {n: i for i, n in enumerate(neuron_names())}  # the registry's order: BRF before ALIF
     for (task, neuron, variant, phi), rs in sorted(groups.items(), key=lambda kv: (
             kv[0][0], order.get(kv[0][1], len(order)), kv[0][1],
             json.dumps(kv[0][2], sort_keys=True, default=str), kv[0][3])):

@@ -321,7 +321,7 @@ def cuda_epoch(args, backend, spec, params, x, y, dtype, cfg) -> dict:
     ds = _tiled_dataset(args.task, spec, x, y, n)
     p = {k: v.copy() for k, v in params.items()}
     t0 = time.perf_counter()
-    sess = backend.device_session(spec, p, Adam(p, lr=cfg["lr"]), {"train": ds}, dtype,
+    sess = backend.session(spec, p, Adam(p, lr=cfg["lr"]), {"train": ds}, dtype,
                                   clip=cfg["clip"])
     upload = time.perf_counter() - t0
     order = np.random.default_rng(0).permutation(n)

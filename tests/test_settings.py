@@ -12,12 +12,11 @@ import pytest
 
 from resonet.errors import CheckpointError, ConfigError
 from resonet.neurons import NEURONS
+from resonet.resources import check_resources, estimate_memory
 from resonet.settings import (
     Settings,
     build_parser,
-    check_resources,
     describe_sources,
-    estimate_memory,
     resolve,
     resolve_settings,
 )

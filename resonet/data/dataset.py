@@ -38,8 +38,12 @@ class Dataset:
     """One split of a task. Subclasses implement :meth:`_inputs` for the stored format.
 
     Attributes: ``name``, ``n_in`` (I), ``n_out`` (C), ``T``, ``per_step_labels``, ``synthetic``,
-    ``source`` (a path, or :data:`SYNTHETIC_SOURCE`), ``labels`` (int64 (N,) or (N, T)).
+    ``source`` (a path, or :data:`SYNTHETIC_SOURCE`), ``labels`` (int64 (N,) or (N, T)), and
+    ``is_events``: whether the samples are spike events (an engine that skips zeros takes them
+    as such, :func:`resonet.contract.feeds_events`).
     """
+
+    is_events = False
 
     def __init__(
         self,
@@ -128,6 +132,8 @@ class EventDataset(Dataset):
     Storage: ``offsets`` int64 (N+1,); sample n owns ``steps[offsets[n]:offsets[n+1]]`` (int16,
     in [0, T)) and ``chans[...]`` (int16, in [0, I)), sorted by (step, channel), no duplicates.
     """
+
+    is_events = True
 
     def __init__(self, *, offsets: np.ndarray, steps: np.ndarray, chans: np.ndarray, **kwargs: Any) -> None:
         super().__init__(**kwargs)

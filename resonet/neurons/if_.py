@@ -31,7 +31,6 @@ from . import lif
 from .model import param_names
 
 NAME = "if"
-ID = 5
 PARAMS = ()  # nothing per neuron to learn
 PARAM_NAMES = param_names(PARAMS)
 STATE_NAMES = ("z", "u")
@@ -40,6 +39,9 @@ SURROGATE = LINEAR
 BOUNDS = ()
 THETA = 1.0
 ACC_ROWS = ()  # no per-neuron parameter, nothing to accumulate
+SPIKING_INIT: dict = {}  # nothing to initialise
+DECAYS = ()
+REFRACTORY = None
 
 # The leak comparison trains IF exactly like LIF (resonet.neurons.lif: ALIF's settings per task),
 # so that the two differ in the leak only; the init has no τ_m (docs/training.md).
@@ -52,10 +54,6 @@ class Consts(NamedTuple):
 
 def derive(params: dict, spec) -> Consts:
     return Consts()
-
-
-def zero_state(B: int, H: int, dtype=np.float64) -> tuple:
-    return tuple(np.zeros((B, H), dtype=dtype) for _ in STATE_NAMES)
 
 
 def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:  # noqa: E741

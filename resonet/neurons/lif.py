@@ -27,7 +27,6 @@ from ..surrogate import LINEAR
 from .model import Param, param_names
 
 NAME = "lif"
-ID = 4
 PARAMS = (Param("tau_mem", "normal", (20.0, 5.0), "τ_m"),)  # LIFCell's init N(20, 5)
 PARAM_NAMES = param_names(PARAMS)
 STATE_NAMES = ("z", "u")
@@ -36,6 +35,9 @@ SURROGATE = LINEAR
 BOUNDS = ()  # α = exp(−1/|τ|) lies in (0, 1) for every finite nonzero τ
 THETA = 1.0
 ACC_ROWS = ("alpha",)  # Σ ũ̄ (u − I) over batch and time (F9)
+SPIKING_INIT = {"tau_mem": (20.0, 5.0)}  # LIFCell's own init
+DECAYS = ()  # the official code has no low-precision LIF cell: α stays as computed
+REFRACTORY = None
 
 # No official script trains LIF. resonet trains it like ALIF, its adaptive sibling with the same
 # membrane (α = exp(−1/|τ|), the same optimizer, learning rate, batch, epochs and readout per
@@ -63,10 +65,6 @@ def derive(params: dict, spec) -> Consts:
     if not np.all(np.isfinite(t)) or np.any(t == 0):
         raise ConfigError("hidden.tau_mem must be finite and nonzero (a time constant in steps)")
     return Consts(np.exp(-1.0 / np.abs(t)))  # (F1)
-
-
-def zero_state(B: int, H: int, dtype=np.float64) -> tuple:
-    return tuple(np.zeros((B, H), dtype=dtype) for _ in STATE_NAMES)
 
 
 def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:  # noqa: E741

@@ -28,9 +28,10 @@ from pathlib import Path
 
 from ..checkpoint import atomic_write_text
 from ..errors import ConfigError
+from ..rundir import RunDir
 from ..runlog import write_json
 from .grid import EXECUTORS, Sweep, to_toml
-from .trial import inspect_run_dir, paths
+from .trial import paths
 
 STATE = "sweep.json"
 STATE_VERSION = 1
@@ -46,7 +47,7 @@ def available_cores() -> int:
 
 def plan(sweep: Sweep, out: Path) -> list[tuple[str, str]]:
     """(trial id, what a run would do: done / resume / start / aside) for every trial."""
-    return [(t.id, inspect_run_dir(out / t.id)) for t in sweep.trials]
+    return [(t.id, RunDir(out / t.id).state()) for t in sweep.trials]
 
 
 def settle_resources(executor: str, workers: int | None, threads: int | None,
@@ -143,15 +144,14 @@ class Driver:
                 settings["data_dir"] = str(Path(settings["data_dir"]).expanduser().resolve())
             settings["threads"] = self.threads
             atomic_write_text(paths(self.out, t.id)["config"], to_toml(settings))
-            what = inspect_run_dir(self.out / t.id)
+            what = RunDir(self.out / t.id).state()
             counts[what] += 1
             rec = self.state["trials"][t.id]
             if what == "done":
-                from .trial import read_history, read_summary
-
                 if rec["status"] != "done":
-                    rec.update(status="done", error=None, summary=read_summary(self.out / t.id),
-                               final=(read_history(self.out / t.id) or [None])[-1])
+                    rd = RunDir(self.out / t.id)
+                    rec.update(status="done", error=None, summary=rd.summary(),
+                               final=(rd.history() or [None])[-1])
                 continue
             rec["status"] = "pending"
             jobs.append({"id": t.id, "sweep_dir": str(self.out), "threads": self.threads})

@@ -25,10 +25,11 @@ from dataclasses import dataclass
 import numpy as np
 from numba import cuda
 
+from ...contract import DTYPES
 from ...errors import ConfigError
 from ...events import SpikeEvents
 from ...spec import NetworkSpec
-from .. import DTYPES, kernel_module
+from .. import kernel_module
 from . import config
 from .common import common_consts, param_consts
 from .network import (
@@ -250,7 +251,7 @@ class Engine:
     def __init__(self, spec: NetworkSpec, dtype):
         self.spec = spec
         self.dtype = np.dtype(dtype)
-        if self.dtype not in DTYPES:
+        if self.dtype.name not in DTYPES:
             raise ConfigError(f"dtype must be float32 or float64, got {self.dtype}")
         self.cells = cells = cells_for(spec)
         self.n_hidden_params = len(spec.model.PARAM_NAMES)

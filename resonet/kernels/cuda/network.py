@@ -21,7 +21,7 @@ each kernel; this is the one place where the model is chosen):
   batch sums in a fixed (sequential) order.
 - ``backward`` — grid (B,), one block per sample, reverse time, two barriers per step: the
   readout adjoint (L4)–(L7), z̄_t = r̄_t W_o + Ī_{t+1} W_rec + z̄ from the cell (N5)–(N6), the
-  cell VJP (``cells.backward``), then the weight-gradient contributions of this sample (N7), (L6)
+  cell VJP (``cells.cell_backward``), then the weight-gradient contributions of this sample (N7), (L6)
   into its own slice of per-sample buffers (no two threads ever write the same element, no
   atomics).
 - ``reduce`` — one thread per gradient element: sums the per-sample buffers over b in order
@@ -73,8 +73,8 @@ def get_kernels(dtype, cells, n_params: int):
 
 def _build(ft, itemsize, cells, NP):  # noqa: C901 - one closure per kernel, same dtype and model
     uoff_div = 4
-    cell_forward = cells.forward
-    cell_backward = cells.backward
+    cell_forward = cells.cell_forward
+    cell_backward = cells.cell_backward
     derive = cells.derive
     finish = cells.finish
     NACC = cells.NACC
