@@ -407,7 +407,7 @@ class Parser(argparse.ArgumentParser):
     """ArgumentParser whose usage errors become a ConfigError, so that :func:`resonet.cli.run_main`
     prints them as one line (``error: ...``) and exits with code 2."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str):
         raise ConfigError(f"{self.prog}: {message} (see --help)")
 
 

@@ -57,10 +57,10 @@ from resonet.presets import get_preset
 from .common import add_out_arg, float_list, load_run, make_parser, out_dir, pyplot, write_outputs
 
 Q_MAX = 10.0  # sup of the refractory variable q_t = Σ 0.9^k z (never reached)
-ENGINE_P_DT = NetworkSpec.__dataclass_fields__["p_dt"].default  # δ_p of p(ω) in the engine
+ENGINE_P_DT: float = NetworkSpec.p_dt  # δ_p of p(ω) in the engine (the dataclass default)
 
 
-def resonators() -> dict[str, NeuronModel]:
+def resonators() -> dict[str, Resonator]:
     """The registered models with an (ω, b) plane (:class:`resonet.neurons.model.Resonator`)."""
     return {n: m for n, m in NEURONS.items() if isinstance(m, Resonator)}
 
@@ -134,8 +134,8 @@ def check_ranges(neuron: str, ranges: dict, dt: float = 0.01, p_dt: float = 0.01
     if len(model.PARAMS) != 2 or set(ranges) != set(model.PARAM_NAMES):
         raise ConfigError(f"check_ranges needs a (low, high) range for each of the two parameters "
                           f"of {neuron} ({', '.join(model.PARAM_NAMES)}), got {sorted(ranges)}")
-    a, b = (ranges[name] for name in model.PARAM_NAMES)
-    g0, g1 = np.meshgrid(np.linspace(*a, n), np.linspace(*b, n))
+    (a0, a1), (b0, b1) = (ranges[name] for name in model.PARAM_NAMES)
+    g0, g1 = np.meshgrid(np.linspace(a0, a1, n), np.linspace(b0, b1, n))
     spec = NetworkSpec(neuron, 1, g0.size, 1, dt=dt, p_dt=p_dt)
     names = [f"hidden.{name}" for name in model.PARAM_NAMES]
     params = {names[0]: g0.ravel(), names[1]: g1.ravel(), "out.tau_mem": np.array([20.0])}
@@ -149,6 +149,8 @@ def fig9_curves(dts, omega_max: float | None = None, n: int = 400) -> dict:
     """p(ω; δ) on ω ∈ [0, min(1/δ, omega_max)] for each δ (paper Fig. 9: the upper end of the
     paper's model's stable band of b, with the lower end ``b_lo``)."""
     model = get_neuron(DEFAULT_NEURON)
+    if not isinstance(model, Resonator):
+        raise ConfigError(f"the {DEFAULT_NEURON} neuron has no (omega, b) plane")
     curves = {}
     for dt in dts:
         top = 1.0 / dt if omega_max is None else min(1.0 / dt, omega_max)

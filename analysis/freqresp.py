@@ -55,7 +55,7 @@ import numpy as np
 from resonet.cli import run_main
 from resonet.errors import ConfigError
 from resonet.network import NetworkSpec
-from resonet.neurons.model import zero_state
+from resonet.neurons.model import Resonator, zero_state
 from resonet.surrogate import heaviside
 
 from .common import add_out_arg, make_parser, out_dir, progress, pyplot, write_outputs
@@ -88,6 +88,13 @@ def _check_model(model: str) -> None:
 
 def _spec(model: str, dt: float) -> NetworkSpec:
     return NetworkSpec(model, 1, 1, 1, dt=dt)
+
+
+def _resonator(spec: NetworkSpec) -> Resonator:
+    m = spec.model
+    if not isinstance(m, Resonator):
+        raise ConfigError(f"{spec.neuron} is not a resonator; choose one of {MODELS}")
+    return m
 
 
 def simulate(model: str, x: np.ndarray, omega: float, b_offset: float, dt: float = 0.01,
@@ -129,7 +136,7 @@ def _eigenvalues(model: str, omega: float, b_offset: float, dt: float) -> np.nda
     if model == HRF:
         return _hrf_eigenvalues(omega, b_offset, dt)
     spec = _spec(model, dt)
-    return np.asarray(spec.model.free_eigenvalues(np.array(omega), np.array(b_offset), spec))
+    return np.asarray(_resonator(spec).free_eigenvalues(np.array(omega), np.array(b_offset), spec))
 
 
 def transition_eig(model: str, omega: float, b_offset: float, dt: float = 0.01) -> complex:
@@ -197,7 +204,7 @@ def stable_b_offset(model: str, omega: float, dt: float = 0.01) -> tuple[float, 
     if model == HRF:  # b = b', eq. (D4)
         return 0.0, float((4.0 - dt * dt * w * w) / (4.0 * dt))
     spec = _spec(model, dt)
-    m = spec.model
+    m = _resonator(spec)
     lo, hi = m.damping_band(w, spec)
     b0 = m.effective_damping({"hidden.omega": w, "hidden.b_offset": np.array(0.0)}, spec)[1]
     b1 = m.effective_damping({"hidden.omega": w, "hidden.b_offset": np.array(1.0)}, spec)[1]

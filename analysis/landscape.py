@@ -59,7 +59,8 @@ def filter_normalise(d: np.ndarray, W: np.ndarray, n_in: int) -> np.ndarray:
 
 def directions(spec: NetworkSpec, params: dict, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     W = params[W_KEY]
-    return tuple(filter_normalise(rng.standard_normal(W.shape), W, spec.n_in) for _ in range(2))
+    d1, d2 = (filter_normalise(rng.standard_normal(W.shape), W, spec.n_in) for _ in range(2))
+    return d1, d2
 
 
 def loss_surface(spec: NetworkSpec, params: dict, data, *, n: int = 25, span: float = 1.0, seed: int = 0,

@@ -81,7 +81,7 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import integrate, optimize, signal, special
@@ -329,27 +329,14 @@ def simulate(n: Neuron, dt: float, seg_len: float, n_seg: int, seed: int = 0, bu
     of K = ``n_seg`` independent trials of N = round(seg_len/δ) steps (after ``burn_in``, default
     10 mean intervals + 5τ); see the module docstring for the step, ``crossing``, ``reset`` and
     ``spike_times``."""
-    check_neuron(n)
-    if (crossing not in ("bridge", "grid") or reset not in ("carry", "zero")
-            or spike_times not in ("interpolate", "grid")):
-        raise ConfigError(f"crossing must be 'bridge' or 'grid', reset 'carry' or 'zero', spike_times "
-                          f"'interpolate' or 'grid'; got {crossing!r}, {reset!r}, {spike_times!r}")
-    if not (dt > 0 and seg_len >= 8 * dt and n_seg >= 1):
-        raise ConfigError(f"need dt > 0, a segment of >= 8 steps and >= 1 segment, "
-                          f"got {dt}, {seg_len}, {n_seg}")
-    if not n.is_if and dt > 0.1 * n.tau:
-        raise ConfigError(f"dt = {dt:g} is too coarse for tau = {n.tau:g}; use dt <= tau/10")
+    _check_simulation(n, dt, seg_len, n_seg, crossing, reset, spike_times)
     rng = np.random.default_rng(seed)
     N, K = int(round(seg_len / dt)), int(n_seg)
     if burn_in is None:
         r0 = rate(n)
         burn_in = min(10.0 / r0 if r0 > 0 else np.inf, 4.0 * seg_len) + (0.0 if n.is_if else 5.0 * n.tau)
     nb = int(round(burn_in / dt))
-    if n.is_if:
-        a, g, var = 1.0, dt, 2.0 * n.D * dt
-    else:
-        a = math.exp(-dt / n.tau)
-        g, var = n.tau * (1.0 - a), n.D * n.tau * (1.0 - a * a)
+    a, g, var = _step_constants(n, dt)
     ref_steps = int(round(n.tau_ref / dt))
     sig_s = math.sqrt(2.0 * n.d_st / dt)
     sig_n = math.sqrt(2.0 * (n.D - n.d_st) / dt)
@@ -365,7 +352,7 @@ def simulate(n: Neuron, dt: float, seg_len: float, n_seg: int, seed: int = 0, bu
         I_all = n.mu + xi_s  # (m, K) input current
         if sig_n > 0:
             I_all += rng.standard_normal((m, K)) * sig_n
-        u_all = rng.random((m, K)) if crossing == "bridge" else None
+        u_all = rng.random((m, K)) if crossing == "bridge" else np.empty((m, 0))
         for j in range(m):
             k = start + j
             vn = a * v + g * I_all[j]
@@ -391,6 +378,28 @@ def simulate(n: Neuron, dt: float, seg_len: float, n_seg: int, seed: int = 0, bu
                 else:
                     x_out[k - nb] = fire / dt
     return s_out, x_out
+
+
+def _check_simulation(n: Neuron, dt: float, seg_len: float, n_seg: int, crossing: str, reset: str,
+                      spike_times: str) -> None:
+    check_neuron(n)
+    if (crossing not in ("bridge", "grid") or reset not in ("carry", "zero")
+            or spike_times not in ("interpolate", "grid")):
+        raise ConfigError(f"crossing must be 'bridge' or 'grid', reset 'carry' or 'zero', spike_times "
+                          f"'interpolate' or 'grid'; got {crossing!r}, {reset!r}, {spike_times!r}")
+    if not (dt > 0 and seg_len >= 8 * dt and n_seg >= 1):
+        raise ConfigError(f"need dt > 0, a segment of >= 8 steps and >= 1 segment, "
+                          f"got {dt}, {seg_len}, {n_seg}")
+    if not n.is_if and dt > 0.1 * n.tau:
+        raise ConfigError(f"dt = {dt:g} is too coarse for tau = {n.tau:g}; use dt <= tau/10")
+
+
+def _step_constants(n: Neuron, dt: float) -> tuple[float, float, float]:
+    """``(a, g, σ²_δ)`` of the exact step v ← a·v + g·I and the variance of its noise."""
+    if n.is_if:
+        return 1.0, dt, 2.0 * n.D * dt
+    a = math.exp(-dt / n.tau)
+    return a, n.tau * (1.0 - a), n.D * n.tau * (1.0 - a * a)
 
 
 def welch_coherence(x: np.ndarray, s: np.ndarray, dt: float, nperseg: int | None = None) -> dict:
@@ -619,7 +628,7 @@ def main(argv=None) -> int:
         args.segments, args.segment = min(args.segments, 8), min(args.segment, max(4.0, 20.0 / args.rate))
     dt, L, K, seed = args.dt, args.segment, args.segments, args.seed
     D_st = args.sigma ** 2 / 2.0
-    out = {"settings": {k: v for k, v in vars(args).items() if k != "out"}}
+    out: dict[str, Any] = {"settings": {k: v for k, v in vars(args).items() if k != "out"}}
     taus = [math.inf] + list(args.taus)
 
     progress("closed form vs simulation (paper units)")

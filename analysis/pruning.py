@@ -41,6 +41,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -88,7 +89,7 @@ def prune_recurrent(spec: NetworkSpec, params: dict, fraction: float, method: st
         raise ConfigError(f"pruning fraction must lie in [0, 1], got {fraction}")
     if method not in METHODS:
         raise ConfigError(f"pruning method must be one of {METHODS}, got {method!r}")
-    I, H = spec.n_in, spec.n_hidden  # noqa: E741
+    I, H = spec.n_in, spec.n_hidden
     W = np.asarray(params[W_KEY], dtype=np.float64)
     rec = W[:, I:].ravel()
     k = int(round(fraction * rec.size))
@@ -123,11 +124,11 @@ def retrain_masked(spec: NetworkSpec, params: dict, mask: np.ndarray, train, *, 
         idx = np.sort(rng.choice(train.n, size=min(batch_size, train.n), replace=False))
         x, y = train.take(idx)
         res = be.run(spec, p, x, official_targets(y), grads=True)
-        g = dict(res.grads)
+        g = dict(res.grads or {})  # labels given: grads are there
         g[W_KEY] = g[W_KEY] * mask
         opt.step(g)
         p[W_KEY] *= mask  # pruned weights stay exactly 0
-        losses.append(float(res.loss))
+        losses.append(float(res.loss or 0.0))
     return p, losses
 
 
@@ -135,8 +136,9 @@ def sweep(spec: NetworkSpec, params: dict, data, fractions, *, method: str = "ma
           backend="reference", batch_size: int = 256, retrain_steps: int = 0, train=None,
           lr: float = 1e-3, verbose: bool = False) -> dict:
     """Accuracy, loss and SOPs per pruning fraction (and after masked retraining, if asked)."""
-    res = {"fractions": list(fractions), "method": method, "seed": seed, "retrain_steps": retrain_steps,
-           "pruned": [], "retrained": [] if retrain_steps else None}
+    res: dict[str, Any] = {"fractions": list(fractions), "method": method, "seed": seed,
+                           "retrain_steps": retrain_steps, "pruned": [],
+                           "retrained": [] if retrain_steps else None}
     for i, f in enumerate(fractions):
         rng = np.random.default_rng([seed, i])
         pp, mask = prune_recurrent(spec, params, f, method, rng)
@@ -267,7 +269,7 @@ def table_markdown(rows: list[dict]) -> str:
             _pm(r["best_acc_mean"], r["best_acc_sd"]), _pm(r["final_acc_mean"], r["final_acc_sd"]),
             _pm(r["sops_mean"], r["sops_sd"], 0), _pm(r["sops_per_step_mean"], r["sops_per_step_sd"], 3),
         ]) + " |")
-    notes = {}
+    notes: dict[str, set] = {}
     for r in rows:
         notes.setdefault(r["model"], set()).add(r["protocol"])
     lines.append("")

@@ -41,6 +41,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -72,7 +73,7 @@ from .common import (
 )
 
 KINDS = ("bits", "input_noise", "deletion", "synaptic")
-DEFAULT_LEVELS = {
+DEFAULT_LEVELS: dict[str, list[float]] = {
     "bits": [1, 2, 4, 8, 16, 32],
     "input_noise": [round(v, 10) for v in np.arange(0, 0.4, 0.05)],
     "deletion": [round(v, 10) for v in np.arange(0, 1, 0.1)],
@@ -127,6 +128,9 @@ def perturbed_forward(spec: NetworkSpec, params: dict, x, *, delete_p: float = 0
     model = spec.model
     z_cell: list[np.ndarray] = []
 
+    gen = rng if rng is not None else np.random.default_rng()  # only drawn from if delete_p > 0
+    bits = -1 if alpha_bits is None else int(alpha_bits)
+
     def after_step(t, new):
         """(N2) has run with the cell's own spike (BRF's q_t, ALIF's soft reset stand); the
         kept spikes replace z_t for the readout, the next step's current and the SOP count."""
@@ -134,16 +138,15 @@ def perturbed_forward(spec: NetworkSpec, params: dict, x, *, delete_p: float = 0
         if return_states:
             z_cell.append(z)
         if delete_p > 0:
-            z = z * (rng.random(z.shape) > delete_p)  # kept iff U[0,1) > p
+            z = z * (gen.random(z.shape) > delete_p)  # kept iff U[0,1) > p
             new = (z, *new[1:])
         return new
 
     def quantised_decays(c):  # the low-precision cell quantises its decays after the exp
-        return c._replace(**{f: quantise(getattr(c, f), alpha_bits) for f in model.DECAYS})
+        return c._replace(**{f: quantise(getattr(c, f), bits) for f in model.DECAYS})
 
-    bits = alpha_bits is not None
-    hooks = ForwardHooks(consts=quantised_decays if bits else None,
-                         readout_alpha=(lambda a: quantise(a, alpha_bits)) if bits else None,
+    hooks = ForwardHooks(consts=quantised_decays if bits >= 0 else None,
+                         readout_alpha=(lambda a: quantise(a, bits)) if bits >= 0 else None,
                          after_step=after_step if delete_p > 0 or return_states else None)
     fwd = forward(spec, {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}, x,
                   hooks=hooks)
@@ -156,7 +159,11 @@ def perturbed_forward(spec: NetworkSpec, params: dict, x, *, delete_p: float = 0
 def evaluate_level(kind: str, level: float, spec: NetworkSpec, params: dict, data, *,
                    rng: np.random.Generator | None = None, backend="reference",
                    batch_size: int = 256) -> dict:
-    """Loss, accuracy, SOPs at one perturbation level (see the module docstring)."""
+    """Loss, accuracy, SOPs at one perturbation level (see the module docstring); ``rng`` draws
+    the noise of the random kinds."""
+    if kind in ("input_noise", "synaptic") and rng is None:
+        raise ConfigError(f"the {kind} perturbation needs a random generator (rng)")
+    gen = rng if rng is not None else np.random.default_rng()  # noise kinds: rng itself
     if kind == "bits":
         qp = quantise_params(params, int(level))
 
@@ -169,7 +176,7 @@ def evaluate_level(kind: str, level: float, spec: NetworkSpec, params: dict, dat
         if level < 0:
             raise ConfigError(f"input noise sigma must be >= 0, got {level}")
         return evaluate(spec, params, data, backend=backend, batch_size=batch_size,
-                        x_transform=lambda x, i: x + level * rng.standard_normal(x.shape))
+                        x_transform=lambda x, i: x + level * gen.standard_normal(x.shape))
     if kind == "deletion":
 
         def runner(s, p, x):
@@ -180,7 +187,7 @@ def evaluate_level(kind: str, level: float, spec: NetworkSpec, params: dict, dat
     if kind == "synaptic":
         if level < 0:
             raise ConfigError(f"synaptic noise sigma must be >= 0, got {level}")
-        return evaluate(spec, synaptic_noise(params, level, rng), data, backend=backend,
+        return evaluate(spec, synaptic_noise(params, level, gen), data, backend=backend,
                         batch_size=batch_size)
     raise ConfigError(f"unknown perturbation {kind!r}; choose one of {KINDS}")
 
@@ -349,7 +356,7 @@ def compare_table(runs, evaluated: dict, kinds) -> list[dict]:
             levels = [list(e["results"][kind]["levels"]) for e in ev]
             if any(lv != levels[0] for lv in levels):
                 raise ConfigError(f"{row['model']}: its runs were evaluated at different {kind} levels")
-            k = {"levels": levels[0]}
+            k: dict[str, Any] = {"levels": levels[0]}
             for m in ("accuracy", "sops", "loss"):
                 # what one network scores at a level: its mean over the noise draws
                 per_run = np.array([_per_run(e, kind, m).mean(axis=1) for e in ev])  # (runs, levels)
@@ -520,9 +527,54 @@ docs/analysis.md); on other tasks the official ones (see python -m analysis.robu
 
 
 def compare_main(argv) -> int:
+    args = build_compare_parser().parse_args(argv)
+    kinds, given, neurons = _compare_options(args)
+
+    def keep(settings: dict) -> bool:
+        return ((neurons is None or settings.get("neuron") in neurons)
+                and (args.seeds is None or settings.get("seed") in args.seeds))
+
+    runs, skipped = collect_finished_runs(args.directories, keep=keep)
+    mark_variants(runs)
+    for rid, why in skipped:
+        progress(f"skipping {rid}: {why}")
+    out = out_dir(args.out or args.directories[0], "robustness-compare")
+
+    levels_by_task = {}
+    for task in sorted({r.task for r in runs}):
+        lv = {k: given[k] if given[k] is not None else default_levels(k, task) for k in kinds}
+        levels_by_task[task] = {k: [int(v) for v in lv[k]] if k == "bits" else list(lv[k]) for k in kinds}
+    t0 = time.perf_counter()
+    evaluated = _evaluate_runs(runs, kinds, levels_by_task, args, skipped)
+    rows = compare_table(runs, evaluated, kinds)
+    md = compare_markdown(rows, kinds, args.repeats)
+    print(md, end="")
+    from resonet.runlog import unique_path, write_json
+
+    stem = free_stem(out, COMPARE_STEM, (".md", ".json", ".png"))  # one suffix for all three
+    md_path = unique_path(out / f"{stem}.md")
+    title = ", ".join(Path(d).name for d in args.directories)
+    md_path.write_text(f"# Robustness of trained models: {title}\n\n{md}")
+    print(f"wrote {md_path}")
+    data = {"directories": [str(d) for d in args.directories], "kinds": kinds, "levels": levels_by_task,
+            "repeats": args.repeats, "seed": args.seed, "backend": args.backend, "data": args.data,
+            "data_dir": args.data_dir, "limit": args.limit, "rows": rows, "skipped": skipped,
+            "wall_s": time.perf_counter() - t0,
+            "runs": [{"id": r.id, "dir": str(r.run_dir), "neuron": r.neuron, "seed": r.seed,
+                      "variant": dict(r.variant), "summary_test_acc": r.summary.get("test_acc"),
+                      **{k: evaluated[r.id][k] for k in ("clean", "n_samples", "data", "label_shares")},
+                      "results": evaluated[r.id]["results"]}
+                     for r in runs if r.id in evaluated]}
+    print(f"wrote {write_json(out / f'{stem}.json', to_jsonable(data), unique=True)}")
+    if not args.no_figure:
+        print(f"wrote {save_figure(plot_compare(rows, kinds), out / f'{stem}.png')}")
+    return 0
+
+
+def _compare_options(args) -> tuple[list[str], dict, list[str] | None]:
+    """``(kinds, levels given per kind or None, neurons or None)`` of ``compare``, checked."""
     from resonet.neurons import neuron_names
 
-    args = build_compare_parser().parse_args(argv)
     kinds = _parse_kinds(args.kinds)
     if args.levels is not None and len(kinds) != 1:
         raise ConfigError(f"--levels needs exactly one perturbation in --kinds (got {', '.join(kinds)}); "
@@ -542,21 +594,12 @@ def compare_main(argv) -> int:
         bad = [n for n in neurons if n not in neuron_names()]
         if bad or not neurons:
             raise ConfigError(f"--neurons: unknown {bad}; choose from {', '.join(neuron_names())}")
+    return kinds, given, neurons
 
-    def keep(settings: dict) -> bool:
-        return ((neurons is None or settings.get("neuron") in neurons)
-                and (args.seeds is None or settings.get("seed") in args.seeds))
 
-    runs, skipped = collect_finished_runs(args.directories, keep=keep)
-    mark_variants(runs)
-    for rid, why in skipped:
-        progress(f"skipping {rid}: {why}")
-    out = out_dir(args.out or args.directories[0], "robustness-compare")
-
-    levels_by_task = {}
-    for task in sorted({r.task for r in runs}):
-        lv = {k: given[k] if given[k] is not None else default_levels(k, task) for k in kinds}
-        levels_by_task[task] = {k: [int(v) for v in lv[k]] if k == "bits" else list(lv[k]) for k in kinds}
+def _evaluate_runs(runs, kinds, levels_by_task: dict, args, skipped: list) -> dict[str, dict]:
+    """:func:`evaluate_run` of every run, with progress and an estimate of the time left; a run
+    that cannot be evaluated is added to ``skipped`` (one bad run does not sink the rest)."""
     reps = {k: 1 if k == "bits" else args.repeats for k in kinds}
     n_eval = {t: 1 + sum(len(lv[k]) * reps[k] for k in kinds) for t, lv in levels_by_task.items()}
     total = sum(n_eval[r.task] for r in runs)
@@ -564,8 +607,9 @@ def compare_main(argv) -> int:
              + "; ".join(f"{t}: " + ", ".join(f"{k} {len(lv[k])} levels x {reps[k]}" for k in kinds)
                          for t, lv in levels_by_task.items())
              + f", plus the clean network), backend {args.backend}")
-
-    evaluated, cache, t0, done = {}, {}, time.perf_counter(), 0
+    evaluated: dict[str, dict] = {}
+    cache: dict = {}
+    t0, done = time.perf_counter(), 0
     for i, r in enumerate(runs, 1):
         tag = f"[{i}/{len(runs)}] {r.id}"
         progress(f"{tag} ({model_label(r.task, r.neuron, r.variant)}, seed {r.seed}) ...")
@@ -594,30 +638,7 @@ def compare_main(argv) -> int:
                      f"{ev['clean']['accuracy'] - ref:+.1f} points (other data, or another dtype?)")
     if not evaluated:
         raise ConfigError("no run could be evaluated: " + "; ".join(f"{i}: {w}" for i, w in skipped))
-
-    rows = compare_table(runs, evaluated, kinds)
-    md = compare_markdown(rows, kinds, args.repeats)
-    print(md, end="")
-    from resonet.runlog import unique_path, write_json
-
-    stem = free_stem(out, COMPARE_STEM, (".md", ".json", ".png"))  # one suffix for all three
-    md_path = unique_path(out / f"{stem}.md")
-    title = ", ".join(Path(d).name for d in args.directories)
-    md_path.write_text(f"# Robustness of trained models: {title}\n\n{md}")
-    print(f"wrote {md_path}")
-    data = {"directories": [str(d) for d in args.directories], "kinds": kinds, "levels": levels_by_task,
-            "repeats": args.repeats, "seed": args.seed, "backend": args.backend, "data": args.data,
-            "data_dir": args.data_dir, "limit": args.limit, "rows": rows, "skipped": skipped,
-            "wall_s": time.perf_counter() - t0,
-            "runs": [{"id": r.id, "dir": str(r.run_dir), "neuron": r.neuron, "seed": r.seed,
-                      "variant": dict(r.variant), "summary_test_acc": r.summary.get("test_acc"),
-                      **{k: evaluated[r.id][k] for k in ("clean", "n_samples", "data", "label_shares")},
-                      "results": evaluated[r.id]["results"]}
-                     for r in runs if r.id in evaluated]}
-    print(f"wrote {write_json(out / f'{stem}.json', to_jsonable(data), unique=True)}")
-    if not args.no_figure:
-        print(f"wrote {save_figure(plot_compare(rows, kinds), out / f'{stem}.png')}")
-    return 0
+    return evaluated
 
 
 def _check_levels(k: str, lv) -> None:
@@ -635,7 +656,7 @@ def main(argv=None) -> int:
         return compare_main(argv[1:])
     args = build_parser().parse_args(argv)
     kinds = _parse_kinds(args.kinds)
-    levels = {}
+    levels: dict[str, list] = {}
     for k in kinds:
         lv = getattr(args, f"{k}_levels") or DEFAULT_LEVELS[k]
         _check_levels(k, lv)

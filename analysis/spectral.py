@@ -38,6 +38,7 @@ the neuron's free dynamics, i.e. the frozen Jacobian; it holds exactly within th
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -126,7 +127,7 @@ def network_jacobian(spec: NetworkSpec, params: dict, state: tuple, x_t: np.ndar
     """
     check_params(spec, params)
     neuron, c = _hidden(spec, params)
-    H, I = spec.n_hidden, spec.n_in  # noqa: E741
+    H, I = spec.n_hidden, spec.n_in
     S = len(neuron.STATE_NAMES)
     W = np.asarray(params["hidden.linear.weight"], dtype=np.float64)
     w_in, w_rec = W[:, :I], W[:, I:]
@@ -184,7 +185,8 @@ def spectral_report(spec: NetworkSpec, params: dict, x: np.ndarray, n_states: in
     """Neuron radii at q = 0 and q_max, and network Jacobian radii along a run on ``x`` (T, 1, I)."""
     T = x.shape[0]
     steps = np.unique(np.linspace(0, T - 1, n_states).astype(int))
-    res = {"steps": steps, "frozen": [], "surrogate": [], "max_neuron_radius_at_state": []}
+    res: dict[str, Any] = {"steps": steps, "frozen": [], "surrogate": [],
+                           "max_neuron_radius_at_state": []}
     for k, (st, xt) in enumerate(run_states(spec, params, x, steps)):
         if verbose:
             progress(f"  Jacobian {k + 1}/{len(steps)} (step {steps[k]})")

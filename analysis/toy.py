@@ -54,7 +54,7 @@ def train_toy(neuron: str = DEFAULT_NEURON, hidden: int = 12, steps: int = 40, s
     for _ in range(steps):
         idx = rng.choice(n_train, min(64, n_train), replace=False)
         res = be.run(spec, params, train[0][:, idx], train[1][idx])
-        opt.step(res.grads)
+        opt.step(res.grads or {})  # labels given: grads are there
     return spec, params, train, test
 
 

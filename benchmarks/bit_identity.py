@@ -72,7 +72,7 @@ def scale_until_spiking(spec, p: dict, x) -> float:
     from resonet.backends import get_backend
 
     ref = get_backend("reference")
-    I = spec.n_in  # noqa: E741
+    I = spec.n_in
     W = p["hidden.linear.weight"]
     base = W[:, :I].copy()
     rate = 0.0
@@ -86,7 +86,7 @@ def scale_until_spiking(spec, p: dict, x) -> float:
     return rate
 
 
-def make_net(neuron: str, spec_kw: dict, I: int, H: int, C: int, seed: int, x):  # noqa: E741
+def make_net(neuron: str, spec_kw: dict, I: int, H: int, C: int, seed: int, x):
     """A seeded network whose input weights are scaled until it spikes (see SCALES)."""
     from resonet.network import NetworkSpec, init_params
 
@@ -101,7 +101,7 @@ def make_net(neuron: str, spec_kw: dict, I: int, H: int, C: int, seed: int, x): 
     return spec, p, rate
 
 
-def make_x(T: int, B: int, I: int, seed: int, density: float = 0.3, values: bool = False):  # noqa: E741
+def make_x(T: int, B: int, I: int, seed: int, density: float = 0.3, values: bool = False):
     rng = np.random.default_rng(seed)
     x = (rng.random((T, B, I)) < density).astype(np.float64)
     if values:
@@ -116,7 +116,7 @@ def run_cases(backend_name: str) -> dict:
 
     be = get_backend(backend_name)
     small = backend_name == "cuda"  # the simulator runs every CUDA thread as a Python thread
-    T, B, I, H, C = (10, 3, 4, 7, 3) if small else (21, 6, 5, 13, 3)  # noqa: E741
+    T, B, I, H, C = (10, 3, 4, 7, 3) if small else (21, 6, 5, 13, 3)
     out: dict = {}
     for label, neuron, kw in variants():
         x = make_x(T, B, I, seed=1)
@@ -172,7 +172,7 @@ def run_cases(backend_name: str) -> dict:
 
 
 # -------------------------------------------------------------------------------- training
-def _event_data(N, seed, T, I, C):  # noqa: E741
+def _event_data(N, seed, T, I, C):
     from resonet.data import EventDataset
 
     rng = np.random.default_rng(seed)
@@ -188,7 +188,7 @@ def _event_data(N, seed, T, I, C):  # noqa: E741
                         synthetic=True, source="bit_identity")
 
 
-def _dense_data(N, seed, T, I, C, kind):  # noqa: E741
+def _dense_data(N, seed, T, I, C, kind):
     from resonet.data import DenseDataset
 
     rng = np.random.default_rng(seed)
@@ -211,7 +211,7 @@ TRAIN_TASKS = (
 )
 
 
-def make_settings(task, neuron, backend, optimizer, clip, label_last, lr, I, H, C, init,  # noqa: E741
+def make_settings(task, neuron, backend, optimizer, clip, label_last, lr, I, H, C, init,
                   reset="none", truncation=None) -> dict:
     """The settings of a training run as ``resonet.train.resolve_settings`` returns them."""
     from resonet.network import NetworkSpec
@@ -247,7 +247,7 @@ def train_cases(backend_name: str, dtype_names=("float64", "float32")) -> dict:
     from resonet.neurons import get_neuron
     from resonet.rundir import RunDir
 
-    T, I, C, H = 8, 5, 3, 6  # noqa: E741
+    T, I, C, H = 8, 5, 3, 6
     out: dict = {}
     for label, neuron, kw in variants():
         for task, kind, opt, clip, last, lr in TRAIN_TASKS:

@@ -248,7 +248,7 @@ class Check:
         n = len(self.steps)
         print(f"[{n}] {name}: {step['command']}" + (" (CUDA simulator)" if step["simulator"] else "")
               + f"  [timeout {timeout:.0f} s]", flush=True)
-        log = open(self.out / step["log"], "w", encoding="utf-8")  # noqa: SIM115
+        log = open(self.out / step["log"], "w", encoding="utf-8")
         log.write(f"$ {step['command']}\n")
         log.flush()
         step["_log"] = log

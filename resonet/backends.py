@@ -74,7 +74,7 @@ class ReferenceBackend:
                            truncation=truncation, masks=masks)
 
 
-def backend_class(name: str) -> type:
+def backend_class(name: str) -> type[Backend]:
     """The class of the backend called ``name``, for what it declares (``accepts_events``,
     ``train_dtype``, ``estimate_memory`` …) without starting it: no GPU is needed to ask the
     cuda backend. ConfigError if the name is unknown."""

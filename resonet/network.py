@@ -42,7 +42,7 @@ def init_params(spec: NetworkSpec, rng: np.random.Generator, init: dict | None =
     (low, high) for uniform or (mean, std) for normal draws, and ``out_tau`` to (mean, std).
     """
     init = dict(init or {})
-    H, I, C = spec.n_hidden, spec.n_in, spec.n_out  # noqa: E741
+    H, I, C = spec.n_hidden, spec.n_in, spec.n_out
     out_tau = init.pop("out_tau", (20.0, 5.0))
     neuron = get_neuron(spec.neuron)
     hidden = init_hidden(neuron, H, rng, **init)
@@ -132,7 +132,7 @@ def forward(
     check_params(spec, params)
     dtype = np.result_type(params["hidden.linear.weight"], np.float32)
     x = as_dense_input(spec, x, dtype)
-    T, B, I = x.shape  # noqa: E741
+    T, B, I = x.shape
     H = spec.n_hidden
     neuron = get_neuron(spec.neuron)
     fn = spike if callable(spike) else spike_fn(spike, neuron.SURROGATE)
@@ -192,7 +192,7 @@ def backward(
     """
     neuron = get_neuron(spec.neuron)
     x = fwd.x
-    T, B, I = x.shape  # noqa: E741
+    T, B, I = x.shape
     H = spec.n_hidden
     W = params["hidden.linear.weight"]
     w_in, w_rec = W[:, :I], W[:, I:]

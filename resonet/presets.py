@@ -91,6 +91,6 @@ def get_preset(task: str, neuron: str = DEFAULT_NEURON) -> Preset:
         raise ConfigError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
     if neuron not in NEURONS:  # every registered model has a preset for every task
         raise ConfigError(f"unknown neuron {neuron!r}; choose one of {', '.join(NEURONS)}")
-    I, H, C, T = _SIZES[task]  # noqa: E741
+    I, H, C, T = _SIZES[task]
     settings = {**_TASK_DEFAULTS[task], **NEURONS[neuron].PRESETS[task]}
     return Preset(task=task, neuron=neuron, n_in=I, n_hidden=H, n_out=C, T=T, **settings)

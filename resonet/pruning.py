@@ -86,7 +86,7 @@ def recurrent_keep(n_hidden: int, phi: float, seed: int) -> np.ndarray:
 def weight_masks(spec: NetworkSpec, keep: np.ndarray) -> dict:
     """``{"hidden.linear.weight": (H, I+H) bool}``: ``keep`` on the recurrent block, True on the
     input block. The form the training sessions take (``masks=``)."""
-    H, I = spec.n_hidden, spec.n_in  # noqa: E741
+    H, I = spec.n_hidden, spec.n_in
     keep = np.asarray(keep, dtype=bool)
     if keep.shape != (H, H):
         raise ConfigError(f"recurrent mask has shape {keep.shape}, expected (H, H) = {(H, H)}")

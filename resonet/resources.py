@@ -78,7 +78,7 @@ def estimate_memory(s: Settings, T: int | None = None, backend: Any = None) -> d
     """
     spec = s.network
     T = int(T or s.preset["T"])
-    I, C = spec.n_in, spec.n_out  # noqa: E741
+    I, C = spec.n_in, spec.n_out
     B, Be = s.batch, s.eval_batch
     P = spec.n_params()
     item = np.dtype(s.dtype).itemsize

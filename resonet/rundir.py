@@ -144,7 +144,7 @@ class RunDir:
         holds its own lock and its ``resonet.train`` process takes this one, in that order, and
         nothing waits on this one.
         """
-        fh = open(self.log, "a", encoding="utf-8")  # noqa: SIM115 (held while training)
+        fh = open(self.log, "a", encoding="utf-8")  # held while training
         try:
             import fcntl
         except ImportError:  # pragma: no cover - not POSIX: no lock

@@ -93,12 +93,12 @@ class Log:
     """Print to stdout and append to ``train.log`` (flushed per line)."""
 
     def __init__(self, path: Path | None = None, quiet: bool = False):
-        self.fh = open(path, "a", encoding="utf-8") if path else None  # noqa: SIM115
+        self.fh = open(path, "a", encoding="utf-8") if path else None
         self.quiet = quiet
 
     def attach(self, path: Path) -> None:
         if self.fh is None:
-            self.fh = open(path, "a", encoding="utf-8")  # noqa: SIM115
+            self.fh = open(path, "a", encoding="utf-8")
 
     def __call__(self, msg: str = "") -> None:
         if not self.quiet:

@@ -307,9 +307,27 @@ def resolve(given: dict, cfg: dict | None = None, *, source: Source | None = Non
         raise ConfigError("no task given; use: python -m resonet.train shd|ecg|smnist|psmnist")
     neuron = merged.get("neuron", DEFAULT_NEURON)
     preset = get_preset(task, neuron)
+    s = _merge(merged, task, neuron, preset)
+
+    def at(key: str) -> str:
+        return source(key, merged.get(key, s[key]))
+
+    _check_ranges(s, at)
+    resets = get_neuron(neuron).RESETS
+    if s["reset"] not in resets:
+        raise ConfigError(f"{at('reset')} is not defined for the {neuron} neuron "
+                          f"({source('neuron', neuron)}; it has: {', '.join(resets)})")
+    s["spec"] = NetworkSpec(neuron, preset.n_in, s["hidden"], preset.n_out, reset=s["reset"],
+                            sub_seq_length=preset.sub_seq_length, label_last=preset.label_last).to_dict()
+    return Settings(**s)
+
+
+def _merge(merged: dict, task: str, neuron: str, preset) -> dict:
+    """Every setting: the given value (converted to its type) or the default (the preset's, the
+    backend's precision, the dataclass's)."""
     backend = merged.get("backend", DEFAULT_BACKEND)
     clip = merged.get("clip", preset.clip)
-    s = {
+    return {
         "task": task, "neuron": neuron, "backend": backend,
         "dtype": merged.get("dtype", _train_dtype(backend)),
         "epochs": int(merged.get("epochs", preset.epochs)),
@@ -336,19 +354,16 @@ def resolve(given: dict, cfg: dict | None = None, *, source: Source | None = Non
         "prune_recurrent": float(merged.get("prune_recurrent", 0.0)),
     }
 
-    def at(key: str) -> str:
-        return source(key, merged.get(key, s[key]))
 
+def _check_ranges(s: dict, at: Callable[[str], str]) -> None:
+    """The range of every numeric setting of ``s`` (in place: a clip of 0 or inf becomes None,
+    φ its checked float); ``at(key)`` names where a value came from."""
     for key in ("epochs", "batch", "eval_batch", "hidden"):
         if s[key] < 1:
             raise ConfigError(f"{at(key)} must be >= 1")
     if not (math.isfinite(s["lr"]) and s["lr"] > 0):
         raise ConfigError(f"{at('lr')} must be a positive number")
-    if s["clip"] is not None:
-        if not (s["clip"] >= 0):  # also NaN
-            raise ConfigError(f"{at('clip')} must be >= 0 (0 disables clipping)")
-        if s["clip"] == 0 or math.isinf(s["clip"]):
-            s["clip"] = None
+    s["clip"] = _check_clip(s["clip"], at)
     if not (s["save_every"] >= 0):  # also NaN; inf: only at epoch boundaries
         raise ConfigError(f"{at('save_every')} must be >= 0 seconds (0: after every batch)")
     if not (0.0 <= s["prune_recurrent"] <= 1.0):  # also NaN
@@ -361,13 +376,15 @@ def resolve(given: dict, cfg: dict | None = None, *, source: Source | None = Non
     for key, low in (("subset", 1), ("truncation", 1), ("stop_after", 0), ("threads", 1)):
         if s[key] is not None and s[key] < low:
             raise ConfigError(f"{at(key)} must be >= {low}")
-    resets = get_neuron(neuron).RESETS
-    if s["reset"] not in resets:
-        raise ConfigError(f"{at('reset')} is not defined for the {neuron} neuron "
-                          f"({source('neuron', neuron)}; it has: {', '.join(resets)})")
-    s["spec"] = NetworkSpec(neuron, preset.n_in, s["hidden"], preset.n_out, reset=s["reset"],
-                            sub_seq_length=preset.sub_seq_length, label_last=preset.label_last).to_dict()
-    return Settings(**s)
+
+
+def _check_clip(clip: float | None, at: Callable[[str], str]) -> float | None:
+    """The clipping norm, None for "off" (None, 0 or inf)."""
+    if clip is None:
+        return None
+    if not (clip >= 0):  # also NaN
+        raise ConfigError(f"{at('clip')} must be >= 0 (0 disables clipping)")
+    return None if clip == 0 or math.isinf(clip) else clip
 
 
 def _opt_int(v: Any) -> int | None:

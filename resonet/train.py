@@ -47,6 +47,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -111,10 +112,10 @@ class Trainer:
             numba.set_num_threads(int(s.threads))
         self.state = TrainState()
         self.session: Session | None = None  # the training session, started by run()
-        self.masks = None  # pruned recurrent weights (--prune-recurrent; resonet.pruning)
+        self.masks: dict | None = None  # pruned recurrent weights (--prune-recurrent)
         self.signals = StopOnSignals()  # SIGINT/SIGTERM while training
         self.saved_at: tuple[int, int] | None = None  # (epoch, batch) of the last good last.npz
-        self.lock = None  # the run directory's lock (RunDir.lock), held while training
+        self.lock: IO[str] | None = None  # the run directory's lock (RunDir.lock), while training
 
     # the position of the run (TrainState), as attributes of the trainer
     epoch = property(lambda self: self.state.epoch)

@@ -12,8 +12,8 @@ import resonet.kernels.cpu.backend as cpu_backend
 from resonet import verify
 from resonet.gradcheck import build_case
 from resonet.kernels.cpu import CpuBackend, tape_bytes_per_sample
-from resonet.kernels.cpu.common import collect, same_bits, unpack
 from resonet.kernels.cpu.config import checkpoint_interval
+from resonet.kernels.cpu.spikebits import collect, same_bits, unpack
 from resonet.network import NetworkSpec, init_params
 from resonet.neurons import NEURONS
 from tests.conftest import GOLDEN_DIR, golden_files

@@ -50,7 +50,7 @@ def test_xavier_init_bounds():
     assert 2 <= p["hidden.b_offset"].min() and p["hidden.b_offset"].max() <= 3
 
 
-def _case(neuron, T=30, B=3, I=5, H=7, C=4, seed=0, **kw):  # noqa: E741
+def _case(neuron, T=30, B=3, I=5, H=7, C=4, seed=0, **kw):
     rng = np.random.default_rng(seed)
     spec = NetworkSpec(neuron, I, H, C, **kw)
     init = {"omega": (5, 10), "b_offset": (0.1, 1)} if neuron in ("brf", "rf") else None

@@ -160,7 +160,7 @@ def test_rf_resets(omega, b_off, u, v, reset):
     spec = spec_for("rf", reset=reset)
     c = rf.derive({"omega": np.array([omega]), "b_offset": np.array([b_off])}, spec)
     state = (np.zeros((1, 1)), np.array([[u]]), np.array([[v]]))
-    I = np.array([[1e4]])  # noqa: E741 - forces a spike
+    I = np.array([[1e4]])  # forces a spike
     z, u1, v1 = rf.step_forward(c, state, I, heaviside)
     c0 = rf.derive({"omega": np.array([omega]), "b_offset": np.array([b_off])}, spec_for("rf"))
     _, u0, v0 = rf.step_forward(c0, state, I, heaviside)
@@ -210,8 +210,8 @@ def test_linear_surrogate_constants():
 
 
 @SETTINGS
-@given(tau=st.floats(1.0, 200.0), u=st.floats(-5, 0.99), I=st.floats(-5, 0.99))  # noqa: E741
-def test_lif_membrane_moves_towards_the_input(tau, u, I):  # noqa: E741
+@given(tau=st.floats(1.0, 200.0), u=st.floats(-5, 0.99), I=st.floats(-5, 0.99))
+def test_lif_membrane_moves_towards_the_input(tau, u, I):
     """Without a spike ũ = αu + (1 − α)I lies between u and I (0 < α < 1): the leak relaxes the
     membrane towards its input, and a membrane below threshold with input below threshold stays
     below it."""

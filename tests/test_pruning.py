@@ -31,9 +31,9 @@ from resonet.pruning import (
     recurrent_keep,
     weight_masks,
 )
+from resonet.rundir import RunDir
 from resonet.runlog import Log
 from resonet.session import HostSession
-from resonet.rundir import RunDir
 from resonet.settings import build_parser, resolve_settings
 from resonet.train import Trainer
 from tests.conftest import ECG_DIR, ROOT, needs_ecg
@@ -91,7 +91,7 @@ def test_optimizers_leave_pruned_weights_at_plus_zero(name, dtype):
     exactly; the kept ones move. 30 steps take RAdam past its switch to the rectified update
     (ρ_k > 5 from k = 6 on), so both of its branches run."""
     rng = np.random.default_rng(0)
-    H, I = 7, 3  # noqa: E741
+    H, I = 7, 3
     spec = NetworkSpec("brf", I, H, 2)
     masks = weight_masks(spec, recurrent_keep(H, 0.5, 1))
     keep = masks[W]
@@ -124,7 +124,7 @@ def opt_rho(opt: RAdam, k: int) -> float:
 # ECG-like: 4 inputs, 6 classes, per-step labels. ALIF, because it spikes within a few steps
 # (a BRF at ECG's ω needs far longer sequences), and without spikes the recurrent weights get no
 # gradient, so their mask would be kept trivially.
-T, I, C = 24, 4, 6  # noqa: E741
+T, I, C = 24, 4, 6
 
 
 def dense_data(N, seed):

@@ -319,7 +319,7 @@ def test_runs_started_at_once_never_share_a_directory(tmp_path):
     def make():
         try:
             got.append(RunDir.create_default(tmp_path, "ecg", "brf").path)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=make) for _ in range(8)]

@@ -159,7 +159,7 @@ class EventDataset(Dataset):
         return b, self.steps[pos].astype(np.int64), self.chans[pos].astype(np.int64)
 
     def _inputs(self, rows: np.ndarray, *, sparse: bool, dtype: np.dtype) -> np.ndarray | SpikeEvents:
-        B, T, I = rows.shape[0], self.T, self.n_in  # noqa: E741
+        B, T, I = rows.shape[0], self.T, self.n_in
         b, s, c = self._gather(rows)
         if not sparse:
             x = np.zeros((T, B, I), dtype=dtype)  # (T, B, I)
@@ -247,5 +247,6 @@ class TaskData:
         """Write the split indices (and PS-MNIST permutation) to ``run_dir/filename``."""
         path = Path(run_dir) / filename
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, **{k: np.asarray(v) for k, v in self.split.items()})
+        arrays: dict[str, Any] = {k: np.asarray(v) for k, v in self.split.items()}
+        np.savez(path, **arrays)
         return path

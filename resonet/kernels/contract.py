@@ -29,11 +29,20 @@ class CpuKernels(Protocol):
       ``READS_Z``: whether the cell reads z_{t−1} itself (ALIF's adaptation).
     """
 
-    ROWS: int
-    CKPT_ROWS: int
-    STATE_ROWS: dict[str, int]
-    NACC: int
-    READS_Z: bool
+    @property
+    def ROWS(self) -> int: ...
+
+    @property
+    def CKPT_ROWS(self) -> int: ...
+
+    @property
+    def STATE_ROWS(self) -> dict[str, int]: ...
+
+    @property
+    def NACC(self) -> int: ...
+
+    @property
+    def READS_Z(self) -> bool: ...
     cell_forward: Any
     cell_backward: Any
     forward: Any
@@ -55,10 +64,17 @@ class CudaKernels(Protocol):
     - ``NCELL``: rows of ``cell`` (0 for a model without per-neuron constants).
     """
 
-    ROWS: int
-    STATE_ROWS: dict[str, int]
-    NCELL: int
-    NACC: int
+    @property
+    def ROWS(self) -> int: ...
+
+    @property
+    def STATE_ROWS(self) -> dict[str, int]: ...
+
+    @property
+    def NCELL(self) -> int: ...
+
+    @property
+    def NACC(self) -> int: ...
     cell_forward: Any
     cell_backward: Any
     derive: Any
@@ -70,7 +86,8 @@ class CudaKernels(Protocol):
 
 
 def members(protocol: type) -> tuple[str, ...]:
-    """The names a protocol requires (its annotated attributes and its methods)."""
+    """The names a protocol requires (its annotated attributes, properties and methods)."""
     names = set(getattr(protocol, "__annotations__", {}))
-    names |= {n for n, v in vars(protocol).items() if callable(v) and not n.startswith("_")}
+    names |= {n for n, v in vars(protocol).items()
+              if (callable(v) or isinstance(v, property)) and not n.startswith("_")}
     return tuple(sorted(names))

@@ -14,6 +14,8 @@ models"), and the free dynamics of the explicit-Euler step that BRF and RF both 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..errors import ConfigError
@@ -28,7 +30,7 @@ def params(omega: tuple[float, float], b_offset: tuple[float, float]) -> tuple[P
 
 
 # BRF and RF, per task (paper Table 3 and the official scripts; resonet.presets adds the sizes).
-PRESETS = {
+PRESETS: dict[str, dict[str, Any]] = {
     "shd": dict(init={"omega": (5.0, 10.0), "b_offset": (2.0, 3.0), "out_tau": (20.0, 5.0)},
                 lr=0.075, batch=32, epochs=20, best_rule="<"),
     "ecg": dict(init={"omega": (3.0, 5.0), "b_offset": (0.1, 1.0), "out_tau": (20.0, 1.0)},

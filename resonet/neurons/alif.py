@@ -17,7 +17,7 @@ Bounds: 0 ≤ a ≤ 1, hence θ ∈ [θ₀, θ₀ + β_a].
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -45,9 +45,9 @@ REFRACTORY = None  # the adaptation a raises the threshold, but is bounded by 1 
 # Official scripts (docs/official-code.md, "Presets"). The official (P)S-MNIST ALIF uses TBPTT-50 with
 # in-sequence updates and lr 0.001; resonet trains it with full BPTT and one update per batch
 # (see docs/training.md).
-_MNIST = dict(init={"tau_mem": (20.0, 5.0), "tau_adp": (200.0, 50.0), "out_tau": (20.0, 5.0)},
+_MNIST: dict[str, Any] = dict(init={"tau_mem": (20.0, 5.0), "tau_adp": (200.0, 50.0), "out_tau": (20.0, 5.0)},
               lr=0.001, batch=256, epochs=300, best_rule="<=", source="official+resonet")
-PRESETS = {
+PRESETS: dict[str, dict[str, Any]] = {
     "shd": dict(sub_seq_length=10,
                 init={"tau_mem": (20.0, 5.0), "tau_adp": (150.0, 10.0), "out_tau": (20.0, 5.0)},
                 lr=0.075, batch=32, epochs=20, best_rule="<="),
@@ -72,7 +72,7 @@ def derive(params: dict, spec) -> Consts:
     return Consts(np.exp(-1.0 / np.abs(params["tau_mem"])), np.exp(-1.0 / np.abs(params["tau_adp"])))
 
 
-def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:  # noqa: E741
+def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:
     z, u, a = prev
     a_new = a * c.rho + z * (1.0 - c.rho)  # (A1)
     theta = THETA0 + a_new * BETA_ADP  # (A2)
@@ -83,7 +83,7 @@ def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:  # noqa
 
 
 def step_backward(
-    c: Consts, prev: tuple, I: np.ndarray, new: tuple, dnew: tuple, dc: dict,  # noqa: E741
+    c: Consts, prev: tuple, I: np.ndarray, new: tuple, dnew: tuple, dc: dict,
     dspike=dspike,
 ) -> tuple:
     """VJP of one step (docs/derivations/alif.md, eqs. (A7)–(A14)); returns ``(dprev, Ī)``.

@@ -76,7 +76,7 @@ def derive(params: dict, spec) -> Consts:
     return Consts(omega, omega * omega, np.abs(params["b_offset"]), spec.dt)
 
 
-def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:  # noqa: E741
+def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:
     _, u, v, q = prev
     dt = c.dt
     b = (c.omega2 * P_COEF + c.beta) + q  # (H1)
@@ -89,7 +89,7 @@ def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:  # noqa
 
 
 def step_backward(
-    c: Consts, prev: tuple, I: np.ndarray, new: tuple, dnew: tuple, dc: dict,  # noqa: E741
+    c: Consts, prev: tuple, I: np.ndarray, new: tuple, dnew: tuple, dc: dict,
     dspike=dspike,
 ) -> tuple:
     """VJP of one step (docs/derivations/bhrf.md, eqs. (H7)–(H14)); returns ``(dprev, Ī)``."""

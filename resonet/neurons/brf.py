@@ -102,7 +102,7 @@ def derive(params: dict, spec) -> Consts:
     )
 
 
-def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:  # noqa: E741
+def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:
     """One step, eqs. (B2)–(B7); ``spike`` is Θ or the smooth spike S."""
     _, u, v, q = prev
     dt = c.dt
@@ -116,7 +116,7 @@ def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:  # noqa
 
 
 def step_backward(
-    c: Consts, prev: tuple, I: np.ndarray, new: tuple, dnew: tuple, dc: dict,  # noqa: E741
+    c: Consts, prev: tuple, I: np.ndarray, new: tuple, dnew: tuple, dc: dict,
     dspike=dspike,
 ) -> tuple:
     """Vector-Jacobian product of one step (docs/derivations/brf.md, eqs. (B8)–(B14)).

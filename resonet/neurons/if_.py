@@ -56,7 +56,7 @@ def derive(params: dict, spec) -> Consts:
     return Consts()
 
 
-def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:  # noqa: E741
+def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:
     """One step, eqs. (I1)–(I4)."""
     _, u = prev
     u_t = u + I  # (I1)
@@ -65,7 +65,7 @@ def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:  # noqa
 
 
 def step_backward(
-    c: Consts, prev: tuple, I: np.ndarray, new: tuple, dnew: tuple, dc: dict,  # noqa: E741
+    c: Consts, prev: tuple, I: np.ndarray, new: tuple, dnew: tuple, dc: dict,
     dspike=SURROGATE.dspike,
 ) -> tuple:
     """VJP of one step (docs/derivations/if.md, eqs. (I5)–(I7)); returns ``(dprev, Ī)``.

@@ -82,24 +82,48 @@ class NeuronModel(Protocol):
     ``grad_accumulators`` (added to, summed over the batch).
     """
 
-    NAME: str
-    PARAMS: tuple[Param, ...]
-    PARAM_NAMES: tuple[str, ...]
-    STATE_NAMES: tuple[str, ...]
-    RESETS: tuple[str, ...]
-    SURROGATE: Surrogate
-    BOUNDS: tuple[Bound, ...]
-    PRESETS: dict[str, dict]
-    SPIKING_INIT: dict[str, tuple[float, float]]
-    DECAYS: tuple[str, ...]
-    REFRACTORY: str | None
-    ACC_ROWS: tuple[str, ...]
+    # read-only members (a module's constants satisfy them with their narrower types)
+    @property
+    def NAME(self) -> str: ...
+
+    @property
+    def PARAMS(self) -> tuple[Param, ...]: ...
+
+    @property
+    def PARAM_NAMES(self) -> tuple[str, ...]: ...
+
+    @property
+    def STATE_NAMES(self) -> tuple[str, ...]: ...
+
+    @property
+    def RESETS(self) -> tuple[str, ...]: ...
+
+    @property
+    def SURROGATE(self) -> Surrogate: ...
+
+    @property
+    def BOUNDS(self) -> tuple[Bound, ...]: ...
+
+    @property
+    def PRESETS(self) -> dict[str, dict]: ...
+
+    @property
+    def SPIKING_INIT(self) -> dict[str, tuple[float, float]]: ...
+
+    @property
+    def DECAYS(self) -> tuple[str, ...]: ...
+
+    @property
+    def REFRACTORY(self) -> str | None: ...
+
+    @property
+    def ACC_ROWS(self) -> tuple[str, ...]: ...
 
     def derive(self, params: dict, spec: Any) -> Any: ...
 
-    def step_forward(self, c: Any, prev: tuple, I: np.ndarray, spike: Callable) -> tuple: ...  # noqa: E741
+    def step_forward(self, c: Any, prev: tuple, I: np.ndarray, spike: Callable) -> tuple: ...
 
-    def step_backward(self, c: Any, prev: tuple, I: np.ndarray, new: tuple,  # noqa: E741
+    def step_backward(self, c: Any, prev: tuple, I: np.ndarray, new: tuple,
                       dnew: tuple, dc: dict, dspike: Callable = ...) -> tuple: ...
 
     def grad_accumulators(self, c: Any) -> dict: ...
@@ -202,7 +226,7 @@ def _no_surrogate(s):
     return np.zeros_like(s)
 
 
-def frozen_jacobian(model: NeuronModel, c, state: tuple, I, spike: Callable = heaviside  # noqa: E741
+def frozen_jacobian(model: NeuronModel, c, state: tuple, I, spike: Callable = heaviside
                     ) -> tuple:
     """``(A, g_in, g_z, z_new)`` of :class:`FrozenJacobian` at the previous ``state`` (tuple of
     (H,) arrays) and input current ``I`` (H,), with ``z_new`` the step's spikes (``spike``, Θ
@@ -212,7 +236,7 @@ def frozen_jacobian(model: NeuronModel, c, state: tuple, I, spike: Callable = he
     on state variable a (neurons are independent within a step)."""
     H = state[0].shape[0]
     prev = tuple(np.asarray(s, dtype=np.float64).reshape(1, H) for s in state)
-    I = np.asarray(I, dtype=np.float64).reshape(1, H)  # noqa: E741
+    I = np.asarray(I, dtype=np.float64).reshape(1, H)
     new = model.step_forward(c, prev, I, spike)
     z_new = new[0][0]
     if isinstance(model, FrozenJacobian):

@@ -58,7 +58,7 @@ def derive(params: dict, spec) -> Consts:
     return Consts(np.abs(params["omega"]), np.abs(params["b_offset"]), spec.dt, spec.reset)
 
 
-def _pre_reset(c: Consts, u, v, I):  # noqa: E741
+def _pre_reset(c: Consts, u, v, I):
     """ũ, ṽ of eqs. (R2)–(R3), in the official association order."""
     dt = c.dt
     b = -c.beta
@@ -67,7 +67,7 @@ def _pre_reset(c: Consts, u, v, I):  # noqa: E741
     return u_t, v_t
 
 
-def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:  # noqa: E741
+def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:
     _, u, v = prev
     u_t, v_t = _pre_reset(c, u, v, I)
     z = spike(u_t - THETA)  # (R4)–(R5)
@@ -79,7 +79,7 @@ def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:  # noqa
 
 
 def step_backward(
-    c: Consts, prev: tuple, I: np.ndarray, new: tuple, dnew: tuple, dc: dict,  # noqa: E741
+    c: Consts, prev: tuple, I: np.ndarray, new: tuple, dnew: tuple, dc: dict,
     dspike=dspike,
 ) -> tuple:
     """VJP of one step (docs/derivations/rf.md, eqs. (R7)–(R12)); returns ``(dprev, Ī)``."""

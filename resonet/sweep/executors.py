@@ -49,7 +49,7 @@ def run_local(jobs: list[dict], workers: int, resolved: list[dict], on_result: C
             if fut not in reported and not fut.cancelled():
                 try:
                     on_result(fut.result())
-                except Exception:  # noqa: BLE001 (interrupted already; record what we can)
+                except Exception:  # interrupted already; record what we can
                     pass
         raise
     finally:

@@ -25,6 +25,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 from ..checkpoint import atomic_write_text
 from ..errors import ConfigError
@@ -75,7 +76,7 @@ class Driver:
         self.sweep, self.out = sweep, out
         self.executor, self.workers, self.threads, self.scheduler = executor, workers, threads, scheduler
         self.state: dict = {}
-        self.logfh = None
+        self.logfh: IO[str] | None = None
         self.total = len(sweep.trials)
         self.t0 = time.time()
         self.finished_now = 0  # trials that ran and ended in this invocation
@@ -151,7 +152,7 @@ class Driver:
                 if rec["status"] != "done":
                     rd = RunDir(self.out / t.id)
                     rec.update(status="done", error=None, summary=rd.summary(),
-                               final=(rd.history() or [None])[-1])
+                               final=next(reversed(rd.history()), None))
                 continue
             rec["status"] = "pending"
             jobs.append({"id": t.id, "sweep_dir": str(self.out), "threads": self.threads})
@@ -265,7 +266,7 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike | None = None, *, executor: s
     old_term = signal.signal(signal.SIGTERM, _raise_interrupt) \
         if _main_thread() else None
     try:
-        drv.logfh = open(out_dir / "sweep.log", "a", encoding="utf-8")  # noqa: SIM115
+        drv.logfh = open(out_dir / "sweep.log", "a", encoding="utf-8")
         drv.open_state()
         atomic_write_text(out_dir / "sweep.toml", sweep.text)
         jobs = drv.prepare()
@@ -329,7 +330,7 @@ def _dry_run(sweep: Sweep, out: Path, executor: str, workers: int, threads: int)
 def _lock_sweep(out: Path):
     import fcntl
 
-    fh = open(out / ".driver.lock", "a+")  # noqa: SIM115
+    fh = open(out / ".driver.lock", "a+")
     try:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -81,7 +81,7 @@ def run_trial(job: dict) -> dict:
            "wall_s": None, "aside": None, "host": socket.gethostname(), "summary": None,
            "final": None, "notes": [], "started": None}
     p["lock"].parent.mkdir(parents=True, exist_ok=True)
-    lock = open(p["lock"], "a")  # noqa: SIM115 (held until the trial process is gone)
+    lock = open(p["lock"], "a")  # held until the trial process is gone
     try:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -99,7 +99,7 @@ def _run_locked(job: dict, p: dict, res: dict, lock) -> dict:
     threads = int(job["threads"])
     if state == "done":
         res.update(status="done", action="skip", summary=rd.summary())
-        res["final"] = (rd.history() or [None])[-1]
+        res["final"] = next(reversed(rd.history()), None)
         return res
     if state == "aside":
         dest = move_aside(p["run"], p["aside"])
@@ -149,7 +149,7 @@ def _run_locked(job: dict, p: dict, res: dict, lock) -> dict:
         res["wall_s"] = time.perf_counter() - t0
     res["exit_code"] = rc
     summary = rd.summary()
-    res["final"] = (rd.history() or [None])[-1]
+    res["final"] = next(reversed(rd.history()), None)
     if rc == 0 and summary is not None:
         res.update(status="done", summary=summary)
         return res

@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     from resonet.kernels.cuda.optim import get_optim_kernels
     from resonet.neurons import NEURONS
 
-    I, H, C, T, B = 7, 40, 4, 9, 3  # noqa: E741
+    I, H, C, T, B = 7, 40, 4, 9, 3
     cc = (9, 0)
     f64_op = re.compile(r"^\s*(add|sub|mul|div|fma|sqrt|neg|abs|min|max|setp\.\w+)(\.rn)?\.f64",
                         re.M)

@@ -18,7 +18,7 @@ from resonet.optim import make_optimizer
 from resonet.session import HostSession
 from tests.cudasim.cases import make_params, rel
 
-T, I, C = 9, 5, 3  # noqa: E741
+T, I, C = 9, 5, 3
 
 
 def event_data(N, seed, T=T):

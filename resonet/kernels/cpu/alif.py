@@ -18,8 +18,8 @@ from numba import njit, prange
 
 from ...neurons import alif as ref
 from . import network
-from .common import KC_ONE, dspike, surrogate_tuple
 from .config import CACHE, FASTMATH
+from .surrogate import KC_ONE, dspike, surrogate_tuple
 
 ROW_Z, ROW_U, ROW_A, ROW_I = range(4)  # I: the step's input current, for dα (A14)
 ROWS = 4

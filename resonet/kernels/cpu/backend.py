@@ -27,9 +27,11 @@ from ...neurons.model import hidden_of
 from ...session import HostSession
 from ...spec import NetworkSpec, truncation_cuts
 from .. import check_targets, kernel_module, prepare_run
-from .common import common_consts, dense_to_csr, nll_loss, pad_classes
 from .config import checkpoint_interval
+from .csr import dense_to_csr
 from .network import TILE
+from .readout import nll_loss, pad_classes
+from .surrogate import common_consts
 
 
 def cells(spec: NetworkSpec):
@@ -150,7 +152,7 @@ class CpuBackend:
         b_o = 1.0 - a_o
         ev = as_events(spec, x, dtype)
         T, B = ev.T, ev.B
-        H, C, I = spec.n_hidden, spec.n_out, spec.n_in  # noqa: E741
+        H, C, I = spec.n_hidden, spec.n_out, spec.n_in
         rec = spec.recorded(T)
         r0 = int(rec[0])
         targets = None

@@ -17,8 +17,8 @@ from numba import njit, prange
 
 from ...neurons import bhrf as ref
 from . import network
-from .common import dspike, surrogate_tuple
 from .config import CACHE, FASTMATH
+from .surrogate import dspike, surrogate_tuple
 
 ROW_Z, ROW_U, ROW_V, ROW_Q = range(4)
 ROWS = 4

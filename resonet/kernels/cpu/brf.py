@@ -9,7 +9,7 @@ Same arguments, in the same order, in every model module of this package:
   holds the adjoints of the state components of ``new`` coming from step t+1, ``dold``
   receives those of ``old``; ``dI`` receives Ī_t; ``acc`` (NACC, H) accumulates the per-neuron
   sums of (B15) (the model's ACC_ROWS). ``kc`` holds the common constants
-  (resonet.kernels.cpu.common), here the surrogate's.
+  (resonet.kernels.cpu.surrogate), here the surrogate's.
 
 and the same constants: ``ROWS``/``ROW_*`` (the state array, row 0 the spike z; rows 1 …
 CKPT_ROWS are the continuous state kept at checkpoints), ``STATE_ROWS`` (reference state name →
@@ -22,7 +22,7 @@ Here: state rows z, u, v, q (= STATE_NAMES of the reference); ``cell`` rows ω, 
 
 The arithmetic is written in the reference's association order and fastmath is off, so float64
 states agree with the reference to the rounding of I_t (reference-spec §0.1). The surrogate's
-exp is the kernels' own vectorisable one (common.exp_neg, ≤ 1 ulp from np.exp in float64).
+exp is the kernels' own vectorisable one (surrogate.exp_neg, ≤ 1 ulp from np.exp in float64).
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from numba import njit, prange
 
 from ...neurons import brf as ref
 from . import network
-from .common import dspike, surrogate_tuple
 from .config import CACHE, FASTMATH
+from .surrogate import dspike, surrogate_tuple
 
 ROW_Z, ROW_U, ROW_V, ROW_Q = range(4)
 ROWS = 4  # rows of the state array

@@ -8,7 +8,7 @@ same constants and entry points.
 Rows of the state array: ``z, u`` (after the reset) and ``ũ`` (before it, kept so the backward
 step needs no second evaluation of (I1)); row 1 is checkpointed. No per-neuron constants
 (``cell`` has no rows) and nothing to accumulate (NACC = 0); ``k``: ϑ, 1. The surrogate is the
-linear one of eq. (S4) (common.dspike_linear), as the model declares.
+linear one of eq. (S4) (surrogate.dspike_linear), as the model declares.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from numba import njit, prange
 
 from ...neurons import if_ as ref
 from . import network
-from .common import dspike_linear
 from .config import CACHE, FASTMATH
+from .surrogate import dspike_linear
 
 ROW_Z, ROW_U, ROW_UT = range(3)  # ũ: before the reset
 ROWS = 3

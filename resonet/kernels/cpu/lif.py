@@ -7,7 +7,7 @@ same constants and entry points.
 
 Rows of the state array: ``z, u`` and the input current I_t of the step (kept because dα needs
 it, (F9)); row 1 is checkpointed. ``cell`` rows: α, 1 − α; ``k``: ϑ, 1; ``acc`` row Σ ũ̄(u − I).
-The surrogate is the linear one of eq. (S4) (common.dspike_linear), as the model declares.
+The surrogate is the linear one of eq. (S4) (surrogate.dspike_linear), as the model declares.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from numba import njit, prange
 
 from ...neurons import lif as ref
 from . import network
-from .common import dspike_linear
 from .config import CACHE, FASTMATH
+from .surrogate import dspike_linear
 
 ROW_Z, ROW_U, ROW_I = range(3)
 ROWS = 3

@@ -18,8 +18,8 @@ from numba import njit, prange
 
 from ...neurons import rf as ref
 from . import network
-from .common import dspike, surrogate_tuple
 from .config import CACHE, FASTMATH
+from .surrogate import dspike, surrogate_tuple
 
 ROW_Z, ROW_U, ROW_V, ROW_UT, ROW_VT = range(5)  # ũ, ṽ: before the reset
 ROWS = 5

@@ -61,7 +61,7 @@ class CudaBackend:
             from numba import cuda
 
             return int(cuda.current_context().get_memory_info()[0])
-        except Exception:  # noqa: BLE001 - no device, a simulator, an old driver: no check
+        except Exception:  # no device, a simulator, an old driver: no check
             return None
 
     def _engine(self, spec, dtype):

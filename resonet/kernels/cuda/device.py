@@ -21,6 +21,7 @@ Input layouts the kernels read (one block per sample b, storage row ``srows[idx[
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any  # device arrays (numba.cuda has no type stubs)
 
 import numpy as np
 from numba import cuda
@@ -75,16 +76,16 @@ class DevInputs:
 
     mode: int
     binary: int
-    ev_off: object
-    ev_step: object
-    ev_chan: object
-    ev_val: object
-    xd: object
-    perm: object
-    xscale: object
-    srows: object  # int64 (N_split,): storage row of each sample of the split
-    labels: object  # int64 (N_split, L): L = 1 (per sequence) or T (per step, −1 unlabelled)
-    arange: object  # int64 (N_split,): 0..N−1, sliced for evaluation batches (no copies)
+    ev_off: Any
+    ev_step: Any
+    ev_chan: Any
+    ev_val: Any
+    xd: Any
+    perm: Any
+    xscale: Any
+    srows: Any  # int64 (N_split,): storage row of each sample of the split
+    labels: Any  # int64 (N_split, L): L = 1 (per sequence) or T (per step, −1 unlabelled)
+    arange: Any  # int64 (N_split,): 0..N−1, sliced for evaluation batches (no copies)
     T: int
     N: int
     per_step: bool
@@ -191,21 +192,21 @@ def dataset_inputs(spec: NetworkSpec, ds, dtype, cache: dict) -> DevInputs:
 class DevParams:
     """Flat parameters P on the device and the layouts the kernels read."""
 
-    P: object  # (n,) official order
-    cell: object  # (NCELL, H)
-    a_o: object  # (C,)
-    b_o: object  # (C,)
-    WT: object  # (I+H, H) = W_hᵀ
-    w_oT: object  # (H, C)
-    W: object  # (H, I+H) view of P
-    w_o: object  # (C, H) view of P
-    w_inT: object = None  # views made once (slicing a device array costs host time per launch)
-    w_recT: object = None
-    w_in: object = None
-    w_rec: object = None
+    P: Any  # (n,) official order
+    cell: Any  # (NCELL, H)
+    a_o: Any  # (C,)
+    b_o: Any  # (C,)
+    WT: Any  # (I+H, H) = W_hᵀ
+    w_oT: Any  # (H, C)
+    W: Any  # (H, I+H) view of P
+    w_o: Any  # (C, H) view of P
+    w_inT: Any = None  # views made once (slicing a device array costs host time per launch)
+    w_recT: Any = None
+    w_in: Any = None
+    w_rec: Any = None
 
     def __post_init__(self):
-        I = self.WT.shape[0] - self.WT.shape[1]  # noqa: E741
+        I = self.WT.shape[0] - self.WT.shape[1]
         self.w_inT, self.w_recT = self.WT[:I], self.WT[I:]
         self.w_in, self.w_rec = self.W[:, :I], self.W[:, I:]
 
@@ -216,7 +217,7 @@ class Workspace:
 
     def __init__(self, spec: NetworkSpec, T: int, B: int, dtype, keep: bool, want_dx: bool):
         r0 = int(spec.recorded(T)[0])
-        H, I, C = spec.n_hidden, spec.n_in, spec.n_out  # noqa: E741
+        H, I, C = spec.n_hidden, spec.n_in, spec.n_out
         cells = cells_for(spec)
         TR = cells.ROWS - 1  # tape rows: the state rows but the spike
         Wd = (H + 31) // 32
@@ -257,7 +258,7 @@ class Engine:
         self.n_hidden_params = len(spec.model.PARAM_NAMES)
         self.ks = get_kernels(self.dtype, cells, self.n_hidden_params)
         self.R = cells.ROWS
-        H, I, C = spec.n_hidden, spec.n_in, spec.n_out  # noqa: E741
+        H, I, C = spec.n_hidden, spec.n_in, spec.n_out
         self.H, self.I, self.C = H, I, C
         self.k = cuda.to_device(cells.consts_k(spec, self.dtype))
         self.kc = cuda.to_device(common_consts(self.dtype))
@@ -278,7 +279,7 @@ class Engine:
 
     # -- parameters --------------------------------------------------------------------------
     def new_params(self) -> DevParams:
-        H, I, C = self.H, self.I, self.C  # noqa: E741
+        H, I, C = self.H, self.I, self.C
         dt = self.dtype
         P = cuda.device_array(self.n, dt)
         W = P[self.o_w:self.o_w + H * (I + H)].reshape(H, I + H)

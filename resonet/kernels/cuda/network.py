@@ -71,7 +71,7 @@ def get_kernels(dtype, cells, n_params: int):
     return _KERNELS[key]
 
 
-def _build(ft, itemsize, cells, NP):  # noqa: C901 - one closure per kernel, same dtype and model
+def _build(ft, itemsize, cells, NP):
     uoff_div = 4
     cell_forward = cells.cell_forward
     cell_backward = cells.cell_backward
@@ -91,7 +91,7 @@ def _build(ft, itemsize, cells, NP):  # noqa: C901 - one closure per kernel, sam
         T = O.shape[0]
         C = O.shape[2]
         H = w_recT.shape[0]
-        I = w_inT.shape[0]  # noqa: E741
+        I = w_inT.shape[0]
         Wd = (H + 31) // 32
         zero = ft(0)
         nf = R * H + C
@@ -297,7 +297,7 @@ def _build(ft, itemsize, cells, NP):  # noqa: C901 - one closure per kernel, sam
         T = O.shape[0]
         C = O.shape[2]
         H = w_rec.shape[0]
-        I = w_in.shape[1]  # noqa: E741
+        I = w_in.shape[1]
         zero = ft(0)
         fsh = cuda.shared.array(0, ft)
         o_di = R * H + NACC * H
