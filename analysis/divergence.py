@@ -23,7 +23,7 @@ time, b (damping) per unit time. Throughout, r = √(1 − (δω)²) and c = b' 
   code, whatever the cell's dt). With δ_p ≠ δ the stable interval of c is
   [p(ω; δ_p) − p(ω; δ), p(ω; δ_p) + (1 + r)/δ] (``offset_band`` of resonet.neurons.brf).
 
-**BHRF as coded** (symplectic Euler; reference-spec §2.4, §11.4): on (u, v) with I = 0,
+**BHRF as coded** (symplectic Euler; docs/official-code.md §11.2, §12.4): on (u, v) with I = 0,
 A = [[1 − 2δb − δ²ω², −δω²], [δ, 1]],  det A = 1 − 2δb,  tr A = 2 − 2δb − δ²ω²,
 with b = κω² + b' + q, κ = 0.005 hard-coded (= δ/2 at δ = 0.01). By the Jury (Schur–Cohn) test
 the spectral radius is < 1 iff
@@ -161,7 +161,7 @@ def fig9_curves(dts, omega_max: float | None = None, n: int = 400) -> dict:
 
 
 def summary_table(dt: float = 0.01) -> dict:
-    """Per resonator at the ω of docs/official-code.md (section "Mathematical facts"): the
+    """Per resonator at the ω of docs/official-code.md §12.8: the
     stable band of b, and ρ at b' = 0 (where BRF sustains its oscillation and the coded BHRF is
     already damped)."""
     ws = np.array([5.0, 10.0, 50.0, 85.0, 99.0, 100.0])

@@ -1,7 +1,7 @@
 """2-D loss surface around a checkpoint along two filter-normalised random directions (Fig. 13).
 
 Method of Li et al. (2018, "Visualizing the loss landscape of neural nets") as the official
-script applies it (reference-spec §9.5):
+script applies it (docs/official-code.md §10.5):
 
 - two independent directions d₁, d₂ ~ N(0, 1) of the shape of ``hidden.linear.weight`` **only**
   (W_o, ω, b', τ stay fixed);

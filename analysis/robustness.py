@@ -1,4 +1,4 @@
-"""Robustness of a trained network (paper A.10, Fig. 12), following reference-spec §9.1–9.4.
+"""Robustness of a trained network (paper A.10, Fig. 12), following docs/official-code.md §10.
 
 Metrics per (level, repeat): loss (mean NLL per recorded step; for label-last tasks the official
 ``loss.item()``), accuracy (%) and SOPs (hidden spikes per sample over all T steps; /T per step).
@@ -233,7 +233,7 @@ def build_parser():
     ap = make_parser("python -m analysis.robustness", __doc__.split("\n\n")[0] + """
 
 Evaluates a checkpoint under reduced bit precision, input noise, spike deletion and synaptic
-noise (reference-spec §9.1-9.4); writes robustness.png (accuracy and SOPs per level) and
+noise (docs/official-code.md §10); writes robustness.png (accuracy and SOPs per level) and
 robustness.json (every level and repeat).
 
 For several trained models side by side (mean ± sd over seeds), see

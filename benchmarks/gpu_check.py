@@ -28,7 +28,7 @@ bench-smnist-b256   passes when it runs; the speed targets are reported (met/mis
 ==================  ===========================================================================
 
 The two training runs use float64: there the CPU and CUDA engines agree to rounding (relative
-errors of order 1e-15 to 1e-13 on the golden cases, reference-spec §0), so two correct engines
+errors of order 1e-15 to 1e-13 on the golden cases, docs/official-code.md §1), so two correct engines
 give the same accuracy and the 1-point margin only absorbs a rare spike flip late in training. In
 float32 the runs would drift apart like two seeds and the comparison would test nothing (float32
 is what ``verify-float32`` and the benchmarks run). The train-cpu run goes on in the background

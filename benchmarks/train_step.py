@@ -48,7 +48,7 @@ from resonet.presets import get_preset
 
 # I, H, C, T; labels; input density; hidden spike rate the input weights are scaled to (trained
 # nets: SHD BRF ~5.9 %, ECG BRF 5.3 spikes/step of 36 = 15 %, S-MNIST BRF
-# 15,462 SOPs / 784 steps / 256 = 7.7 % (reference-spec §8)); lr, clip (paper Table 3). The
+# 15,462 SOPs / 784 steps / 256 = 7.7 % (docs/official-code.md §6)); lr, clip (paper Table 3). The
 # initial ranges are the neuron's preset for the task (resonet.presets).
 TASKS = {
     "shd": dict(size=(700, 128, 20, 250), labels="sequence", density=0.04, rate=0.06, lr=0.075, clip=None,

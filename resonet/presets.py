@@ -1,5 +1,5 @@
-"""The paper's training presets (Table 3, as the official scripts ran them; docs/official-code.md,
-"Presets").
+"""The paper's training presets (Table 3, as the official scripts ran them; docs/official-code.md
+§4).
 
 Every default of ``python -m resonet.train``: network sizes, recorded steps, initialisation
 ranges, optimizer, learning rate, batch size, epochs and clipping, per task and neuron. What a

@@ -1,7 +1,6 @@
 """``python -m resonet.train shd|ecg|smnist|psmnist [options]`` -- train with the paper's presets.
 
-Protocol (the official scripts', docs/official-code.md, "Training protocol"): for epoch
-e = 0 … E, evaluate the
+Protocol (the official scripts', docs/official-code.md §3): for epoch e = 0 … E, evaluate the
 validation and test sets with the current parameters (e = 0 is the untrained network), keep the
 parameters with the lowest validation loss as ``best.npz``, and, if e < E, train one epoch with
 learning rate lr₀·(1 − e/E). The final table reports the test metrics of the best checkpoint.

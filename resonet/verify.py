@@ -15,8 +15,8 @@ the GPU device check): ``{"backend", "dtype", "tolerance", "passed", "n_failed",
 
 The tolerance: float64 runs of the official code and of resonet differ only by summation order
 (GEMM) and last-ulp differences of exp/sqrt; over these short sequences that leaves relative errors
-of order 1e-15–1e-13 (docs/official-code.md, "Numerical parity"). 1e-9 leaves four orders of
-margin and still catches any wrong equation, which shows up at 1e-3 or worse.
+of order 1e-15–1e-13 (docs/official-code.md §1). 1e-9 leaves four orders of margin and still
+catches any wrong equation, which shows up at 1e-3 or worse.
 """
 
 from __future__ import annotations

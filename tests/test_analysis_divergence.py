@@ -39,8 +39,8 @@ def no_spike(s):
     return np.zeros_like(s)
 
 
-def test_p_values_of_reference_spec_11_8():
-    """Independent values (docs/official-code.md, \"Mathematical facts\")."""
+def test_p_values_of_the_official_code():
+    """Independent values (docs/official-code.md §12.8)."""
     w = np.array([5.0, 10.0, 50.0, 85.0, 100.0])
     expect = [-0.12508, -0.50126, -13.39746, -47.32, -100.0]
     np.testing.assert_allclose(brf_boundary(w[:3], 0.01), expect[:3], atol=5e-6)  # 5 decimals given
@@ -154,7 +154,7 @@ def test_coded_bhrf_is_damped_and_overshoots_for_large_c():
     lo, hi = bhrf_c_interval(w, 0.01)
     assert np.all(lo < 0)  # c = 0 is inside: damped already at b' = q = 0
     np.testing.assert_allclose(hi, 100 - 0.0075 * w * w)
-    # the reference-spec §11.4 radii at b' = 0
+    # the docs/official-code.md §12.4 radii at b' = 0
     rho = bhrf_radius(w[:2], bhrf.P_COEF * w[:2] ** 2, 0.01)
     np.testing.assert_allclose(rho, [0.99499, 0.86603], atol=5e-6)
     for beta, grows in ((np.zeros(3), False), (hi - 0.5, False), (hi + 2.0, True)):
@@ -173,7 +173,7 @@ def test_coded_bhrf_is_damped_and_overshoots_for_large_c():
 
 
 def test_paper_bhrf_scheme_diverges_with_positive_offset():
-    """reference-spec §10.2: the paper's explicit scheme with b = p(ω) − c has det = 1 + 2δc > 1."""
+    """docs/official-code.md §11.2: the paper's explicit scheme with b = p(ω) − c has det = 1 + 2δc > 1."""
     w = np.array([5.0, 20.0, 60.0])
     for c in (0.1, 1.0):
         ev = bhrf_eigenvalues(w, 0.5 * 0.01 * w * w - c, 0.01, "paper")
@@ -182,7 +182,7 @@ def test_paper_bhrf_scheme_diverges_with_positive_offset():
 
 
 def test_rf_interval_and_psmnist_init():
-    """reference-spec §11.3: RF with ω ≥ 15 and b' ≤ 1 always has ρ > 1 (PS-MNIST RF init; the
+    """docs/official-code.md §12.3: RF with ω ≥ 15 and b' ≤ 1 always has ρ > 1 (PS-MNIST RF init; the
     committed epoch-0 checkpoint's max is 1.308)."""
     res = check_ranges("rf", {"omega": (15.0, 85.0), "b_offset": (0.1, 1.0)})
     assert res["frac_stable"] == 0.0

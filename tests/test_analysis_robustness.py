@@ -1,4 +1,4 @@
-"""analysis.robustness (reference-spec §9.1–9.4), analysis.pruning and analysis.landscape on a
+"""analysis.robustness (docs/official-code.md §10), analysis.pruning and analysis.landscape on a
 quickly trained toy checkpoint."""
 
 from __future__ import annotations

@@ -117,7 +117,7 @@ def test_sparse_events_equal_dense_input(neuron):
 
 
 def test_silent_network_still_learns_through_the_surrogate():
-    """reference-spec §11.7: with zero spikes the readout is 0, loss = T_rec ln C, dW_rec, dW_o
+    """docs/official-code.md §12.7: with zero spikes the readout is 0, loss = T_rec ln C, dW_rec, dW_o
     and dτ_o are exactly 0 but the input weights, ω and b' get a gradient."""
     spec, params, x, y = _case("brf", T=20)
     params["hidden.linear.weight"][:] *= 1e-3

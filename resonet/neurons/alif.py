@@ -42,7 +42,7 @@ SPIKING_INIT = {"tau_mem": (20.0, 5.0), "tau_adp": (150.0, 10.0)}  # the officia
 DECAYS = ("alpha", "rho")  # the official low-precision cell (ALIFCellBP) quantises both
 REFRACTORY = None  # the adaptation a raises the threshold, but is bounded by 1 and decays with ρ
 
-# Official scripts (docs/official-code.md, "Presets"). The official (P)S-MNIST ALIF uses TBPTT-50 with
+# Official scripts (docs/official-code.md §4). The official (P)S-MNIST ALIF uses TBPTT-50 with
 # in-sequence updates and lr 0.001; resonet trains it with full BPTT and one update per batch
 # (see docs/training.md).
 _MNIST: dict[str, Any] = dict(init={"tau_mem": (20.0, 5.0), "tau_adp": (200.0, 50.0), "out_tau": (20.0, 5.0)},

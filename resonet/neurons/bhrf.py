@@ -14,8 +14,8 @@ State (z, u, v, q), each (B, H); parameters ω_raw (``hidden.omega``) and b'_raw
 0.005 is hard-coded in the official code (= δ/2 for δ = 0.01). With I = 0 the transition on
 (u, v) has determinant 1 − 2δ·b, so the neuron is always damped (spectral radius
 √(1 − δ²ω² − 2δ(β + q)) at δ = 0.01): unlike the paper's equations, the coded BHRF does not
-sustain oscillation at b = p(ω) (docs/official-code.md, sections 10 and 11; the closed forms
-are at the end of this module).
+sustain oscillation at b = p(ω) (docs/official-code.md §11.2, §12.4; the closed forms are at
+the end of this module).
 """
 
 from __future__ import annotations

@@ -98,7 +98,7 @@ def test_unmasked_session_is_unchanged(cuda_backend, host_backend):
     dp = {k: v.copy() for k, v in params.items()}
     sess = cuda_backend.session(spec, dp, make_optimizer("adam", dp, 0.05), data,
                                        np.float64, masks=None)
-    assert sess.K is None
+    assert sess.keep is None
     for idx in batches:
         sess.train_batch(idx, lr=0.05)
     sess.pull()

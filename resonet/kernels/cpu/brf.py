@@ -21,7 +21,7 @@ Here: state rows z, u, v, q (= STATE_NAMES of the reference); ``cell`` rows ω, 
 ``k``: δ, ϑ, 0.9, 1; ``acc`` rows Σ δ(v̄'u − ū_tot v), Σ b̄.
 
 The arithmetic is written in the reference's association order and fastmath is off, so float64
-states agree with the reference to the rounding of I_t (reference-spec §0.1). The surrogate's
+states agree with the reference to the rounding of I_t (docs/official-code.md §1). The surrogate's
 exp is the kernels' own vectorisable one (surrogate.exp_neg, ≤ 1 ulp from np.exp in float64).
 """
 

@@ -182,7 +182,7 @@ def _build(ft, itemsize, cells, NP):
         counts as class 0 in the loss and the official accuracy, as resonet.train does).
         ``stats`` (float64): with ``accumulate`` = 0 it receives [loss, correct, total,
         correct_labelled, total_labelled, spikes, B]; with 1 it accumulates
-        [Σ loss/|R|·B, …, Σ B] over evaluation batches (resonet.train.evaluate's sums).
+        [Σ loss/|R|·B, …, Σ B] over evaluation batches (resonet.evaluation.evaluate's sums).
         """
         tid = cuda.threadIdx.x
         nt = cuda.blockDim.x

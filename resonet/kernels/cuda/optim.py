@@ -130,18 +130,18 @@ def flat_keep(spec, layout, masks: dict | None) -> np.ndarray | None:
     return keep
 
 
-def launch_mask(G, K) -> None:
-    """Enqueue ``mask``: G[i] = 0 where K[i] == 0 (K from :func:`flat_keep`, on the device)."""
+def launch_mask(G, keep) -> None:
+    """Enqueue ``mask``: G[i] = 0 where keep[i] == 0 (from :func:`flat_keep`, on the device)."""
     tpb = config.flat_threads()
-    get_optim_kernels(G.dtype).mask[-(-G.shape[0] // tpb), tpb](G, K)
+    get_optim_kernels(G.dtype).mask[-(-G.shape[0] // tpb), tpb](G, keep)
 
 
 def _build(ft):
     @cuda.jit(fastmath=FASTMATH)
-    def mask(G, K):
-        """G[i] = 0 where the weight is pruned (K[i] == 0)."""
+    def mask(G, keep):
+        """G[i] = 0 where the weight is pruned (keep[i] == 0)."""
         i = cuda.grid(1)
-        if i < G.shape[0] and K[i] == 0:
+        if i < G.shape[0] and keep[i] == 0:
             G[i] = ft(0)
 
     @cuda.jit(fastmath=FASTMATH)
