@@ -42,7 +42,7 @@ def prepare_run(engine: str, spec, params: dict, dtype, spike: str):
             "spike of the gradient check runs on the reference backend")
     dtype = np.dtype(dtype)
     if dtype.name not in DTYPES:
-        raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype}")
+        raise ConfigError(f"dtype must be {' or '.join(DTYPES)}, got {dtype}")
     check_params(spec, params)
     p = {n: np.asarray(v, dtype=dtype) for n, v in params.items()}
     consts = spec.model.derive(hidden_of(spec.model, p), spec)
