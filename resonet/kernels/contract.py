@@ -22,8 +22,10 @@ class CpuKernels(Protocol):
       (ROWS, H) state arrays, ``cur`` (H,) the input current;
     - ``cell_backward(old, new, dz, dnew, dold, dI, acc, cell, k, kc)``: its VJP; ``acc``
       (NACC, H) accumulates the per-neuron sums of ACC_ROWS;
-    - ``forward(...)`` / ``backward(...)``: the compiled entry points over a whole batch (the
-      templates of :mod:`resonet.kernels.cpu.network` with this model's cell inlined);
+    - ``forward(ev, net, consts, tape, nspk, states)`` / ``backward(ev, net, consts, tape, grad,
+      nchunk)``: the compiled entry points over a whole batch (the templates of
+      :mod:`resonet.kernels.cpu.network` with this model's cell inlined; the argument bundles:
+      :func:`resonet.kernels.cpu.backend.kernel_args`);
     - ``pack(consts, dtype) -> (cell, k)``: the constants from the reference's ``derive``;
     - ``CKPT_ROWS``: the continuous state rows 1 … CKPT_ROWS kept at checkpoints;
       ``READS_Z``: whether the cell reads z_{t−1} itself (ALIF's adaptation).

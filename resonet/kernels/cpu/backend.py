@@ -117,6 +117,22 @@ def as_events(spec: NetworkSpec, x, dtype) -> Events:
     return Events(indptr, indices, values, x.shape[0], x.shape[1])
 
 
+def kernel_args(ev: Events, net: tuple, consts: tuple, tape: Tape) -> tuple:
+    """The argument bundles every model's entry points take (``forward(ev, net, consts, tape,
+    nspk, states)``, ``backward(ev, net, consts, tape, grad, nchunk)``), tuples numba passes as
+    they are:
+
+    - ``ev`` = (indptr, indices, values): the input as CSR events;
+    - ``net`` = (w_inT, w_recT, w_oT, a_o, b_o): the weights in the kernels' layouts and the
+      readout's α, 1 − α;
+    - ``consts`` = (cell, k, kc): the model's per-neuron and scalar constants, the common ones;
+    - ``tape`` = (K, zbits, ckpt, O): the checkpoint interval and the BPTT tape;
+    - ``grad`` = (w_in, w_cat, d_out, r0, trunc, dx): what the backward reads besides (the
+      forward's weights, ∂L/∂o, the first recorded step, the truncation, the input gradient).
+    """
+    return ((ev.indptr, ev.indices, ev.values), net, consts, (tape.K, tape.zbits, tape.ckpt, tape.O))
+
+
 class CpuBackend:
     """Fused numba kernels, float32 or float64 (``dtype``), parallel over the batch."""
 
@@ -177,8 +193,8 @@ class CpuBackend:
         names = spec.model.STATE_NAMES  # rows 0 … len − 1 of the kernels' state array
         ns = len(names)
         states = np.empty((ns, T, B, H) if return_states else (ns, 0, 0, 0), dtype=dtype)
-        mod.forward(ev.indptr, ev.indices, ev.values, w_inT, w_recT, w_oT, a_o, b_o, cell, k, kc,
-                    tape.K, tape.zbits, tape.ckpt, tape.O, nspk, states)
+        bundles = kernel_args(ev, (w_inT, w_recT, w_oT, a_o, b_o), (cell, k, kc), tape)
+        mod.forward(*bundles, nspk, states)
         res = Result(tape.O.transpose(1, 0, 2)[r0:], nspk.astype(dtype))  # (T_rec, B, C) view
         if return_states:
             res.states = {n: states[mod.STATE_ROWS[n]] for n in names}
@@ -198,10 +214,8 @@ class CpuBackend:
         w_cat = np.zeros((H + Cp, H), dtype=dtype)  # [W_rec; W_o; 0]
         w_cat[:H] = W[:, I:]
         w_cat[H:H + C] = w_o
-        dw_inT, gcat, acc, dao, bad = mod.backward(
-            ev.indptr, ev.indices, ev.values, w_inT, w_recT, w_oT, a_o, b_o, cell, k, kc,
-            tape.K, tape.zbits, tape.ckpt, tape.O, w_in, w_cat, d_out, r0,
-            int(truncation or 0), dx, nchunk)
+        grad = (w_in, w_cat, d_out, r0, int(truncation or 0), dx)
+        dw_inT, gcat, acc, dao, bad = mod.backward(*bundles, grad, nchunk)
         if bad:
             raise NumericalError(
                 f"cpu backend: {bad} recomputed spike steps differ from the forward pass "

@@ -70,18 +70,21 @@ def cell_backward(old, new, dz, dnew, dold, dI, acc, cell, k, kc):
 
 
 @njit(parallel=True, fastmath=FASTMATH)
-def forward(indptr, indices, values, w_inT, w_recT, w_oT, a_o, b_o, cell, k, kc, K, zbits, ckpt,
-            O, nspk, states):
-    ev = (indptr, indices, values)
+def forward(ev, net, consts, tape, nspk, states):
+    w_inT, w_recT, w_oT, a_o, b_o = net
+    cell, k, kc = consts
+    K, zbits, ckpt, O = tape
     for b in prange(O.shape[0]):
         network.forward_sample(cell_forward, ROWS, b, ev, w_inT, w_recT, w_oT, a_o, b_o, cell, k,
                                kc, K, zbits, ckpt, O, nspk, states)
 
 
 @njit(parallel=True, fastmath=FASTMATH)
-def backward(indptr, indices, values, w_inT, w_recT, w_oT, a_o, b_o, cell, k, kc, K, zbits, ckpt,
-             O, w_in, w_cat, d_out, r0, trunc, dx, nchunk):
-    ev = (indptr, indices, values)
+def backward(ev, net, consts, tape, grad, nchunk):
+    w_inT, w_recT, w_oT, a_o, b_o = net
+    cell, k, kc = consts
+    K, zbits, ckpt, O = tape
+    w_in, w_cat, d_out, r0, trunc, dx = grad
     buffers = network.gradient_buffers(nchunk, w_inT, w_cat, O, NACC)
     for c in prange(nchunk):
         network.backward_chunk(cell_forward, cell_backward, ROWS, READS_Z, c, nchunk, ev, w_inT,
