@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .rundir import RunDir
+
 
 def _plt():
     import matplotlib
@@ -126,9 +128,9 @@ def plot_final(spec, init: dict, best: dict, backend, test_set, run_dir: Path, *
     else:
         key, name = np.arange(spec.n_hidden), "index"
     label = "" if y.ndim == 2 else f" (label {int(y[0])})"
-    plot_raster(spikes, key, run_dir / "raster.png", title=f"{title}: test sample 0{label}",
+    plot_raster(spikes, key, run_dir / RunDir.RASTER, title=f"{title}: test sample 0{label}",
                 key_name=name)
     from .neurons.model import Resonator
 
     if isinstance(model, Resonator):
-        plot_omega_b(spec, init, best, run_dir / "omega_b.png", title=title)
+        plot_omega_b(spec, init, best, run_dir / RunDir.OMEGA_B, title=title)

@@ -13,8 +13,8 @@ A run directory holds::
     summary.json     the test scores of best.npz, written last: the run is finished
     metrics.csv      one row per evaluated epoch (also metrics.jsonl, one JSON object per line)
     prune_mask.npz   the removed recurrent weights (--prune-recurrent only)
-    split.npz …      the data split (resonet.data.TaskData.save)
-    *.png            figures (learning curves, raster, omega-b before/after)
+    data_split.npz   the train/validation split (resonet.data.TaskData.save)
+    *.png            figures: learning curves, a spike raster, ω–b before/after
 
 What it holds decides what can be done with it (:meth:`RunDir.state`): a complete
 ``summary.json`` -- finished; ``last.npz`` -- resumable; empty or absent -- a run can start
@@ -46,7 +46,10 @@ class RunDir:
     METRICS_CSV = "metrics.csv"
     METRICS_JSONL = "metrics.jsonl"
     MASK = "prune_mask.npz"
+    SPLIT = "data_split.npz"
     CURVES = "learning_curves.png"
+    RASTER = "raster.png"
+    OMEGA_B = "omega_b.png"
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)

@@ -436,7 +436,7 @@ def new_run(s: Settings, log: Log, *, command: str, quiet: bool = False) -> Trai
             "settings": s.to_dict(), "data": _jsonable(data.info), "versions": versions(),
             "command": command, "synthetic_data": bool(data.info.get("synthetic")),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
-        data.save(rd.path)
+        data.save(rd.path, RunDir.SPLIT)
         _banner(s, data, log)
         tr = Trainer(s, rd.path, data, log, quiet=quiet)
         tr.lock = lock
