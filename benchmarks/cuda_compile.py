@@ -30,12 +30,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from resonet.errors import ConfigError  # noqa: E402
-from resonet.events import SpikeEvents  # noqa: E402
-from resonet.network import NetworkSpec, init_params  # noqa: E402
-from resonet.neurons import NEURONS  # noqa: E402
-from resonet.optim import Adam  # noqa: E402
-from resonet.presets import get_preset  # noqa: E402
+from resonet.errors import ConfigError
+from resonet.events import SpikeEvents
+from resonet.network import NetworkSpec, init_params
+from resonet.neurons import NEURONS
+from resonet.optim import Adam
+from resonet.presets import get_preset
 
 KERNELS = ("prepare", "forward", "loss_sample", "loss_batch", "backward", "grad_rec", "reduce")
 

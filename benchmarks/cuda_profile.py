@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from resonet.errors import ConfigError  # noqa: E402
+from resonet.errors import ConfigError
 
 
 def main(argv=None) -> int:
@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     scale, rate = calibrate(backend, spec, params, x, T, dtype, cfg["rate"])
     ds = _tiled_dataset(args.task, spec, x, y, args.batch * (args.repeats + 2))
     p = {k: v.copy() for k, v in params.items()}
-    sess = backend.device_session(spec, p, Adam(p, lr=cfg["lr"]), {"train": ds}, dtype,
+    sess = backend.session(spec, p, Adam(p, lr=cfg["lr"]), {"train": ds}, dtype,
                                   clip=cfg["clip"])
     n = args.batch
     batches = [np.arange(k * n, (k + 1) * n) for k in range(args.repeats + 2)]

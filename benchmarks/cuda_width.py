@@ -35,11 +35,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # train_step's calibration
 
-from resonet.errors import ConfigError  # noqa: E402
-from resonet.events import SpikeEvents  # noqa: E402
-from resonet.network import NetworkSpec, init_params  # noqa: E402
-from resonet.presets import get_preset  # noqa: E402
-from resonet.verify import TOLERANCE, rel_err  # noqa: E402
+from resonet.errors import ConfigError
+from resonet.events import SpikeEvents
+from resonet.network import NetworkSpec, init_params
+from resonet.presets import get_preset
+from resonet.verify import TOLERANCE, rel_err
 
 C_SHD, T_SHD, B_FULL = 20, 250, 256
 DENSITY = 0.04  # SHD input spikes per channel and step

@@ -103,6 +103,7 @@ OUT_FILES = ("gpu_check.json", "summary.txt", "logs.txt", "bench.json", "runs.ta
 TARGET_EPOCH_S = {"bench-shd-b32": 0.5, "bench-shd-b256": 0.1, "bench-ecg-b16": 2.0,
                   "bench-smnist-b256": 10.0}
 MAX_ACC_DIFF = 1.0  # percentage points, train-agree
+NEURON = "brf"  # the benchmarks' model: the paper's (its targets are BRF epochs)
 EPOCHS = 2
 
 # Per step: timeout (s) and the time it is expected to take on an H100/H200-class machine with
@@ -136,13 +137,13 @@ SIM_WIDTH = ["--hidden", "40", "--inputs", "12", "--batch", "2", "--steps", "4",
              "--full-batch", "2", "--full-steps", "6", "--repeats", "1"]
 SIM_ENV = {"NUMBA_ENABLE_CUDASIM": "1", "RESONET_CUDA_TPB": "2", "RESONET_CUDA_TPB_FLAT": "8"}
 # Run in front of every simulated command: the short GIL switch interval and the two simulator
-# race fixes (resonet.kernels.cuda.simfix), without which the simulator is slow and can compute
+# race fixes (resonet.kernels.cuda.simulator), without which the simulator is slow and can compute
 # wrong reductions.
 SIM_PRELUDE = """\
 import sys
 sys.setswitchinterval(1e-4)
-from resonet.kernels.cuda import simfix
-simfix.install()
+from resonet.kernels.cuda import simulator
+simulator.install()
 """
 
 NO_NUMBA_CUDA = ("numba-cuda is not installed; the GPU check needs it: "
@@ -308,7 +309,7 @@ class Check:
         n = len(self.steps)
         print(f"[{n}] {name}: {shown}" + (" (CUDA simulator)" if step["simulator"] else "")
               + f"  [timeout {timeout:.0f} s]", flush=True)
-        log = open(self.work / "logs" / f"{name}.log", "w", encoding="utf-8")  # noqa: SIM115
+        log = open(self.work / "logs" / f"{name}.log", "w", encoding="utf-8")
         log.write(f"$ {shown}\n")
         log.flush()
         step["_log"] = log
@@ -434,8 +435,8 @@ class Check:
             self.finish(step, "fail", f"no golden files of implemented models in {self.args.golden}")
             return None
         step = self.start(name, "module", "resonet.verify",
-                          ["--backend", "cuda", "--dtype", dtype, "--json",
-                           self.work / "bench" / f"{name}.json", *map(_rel, files)], cuda=True)
+                          ["--backend", "cuda", "--dtype", dtype, "--json", *map(_rel, files)],
+                          cuda=True)
         step["_pending"] = [(p.name, m) for p, m in pending]
         step["_nfiles"] = len(files)
         return step
@@ -446,11 +447,15 @@ class Check:
         rc = self.wait(step)
         pending = step.pop("_pending")
         nfiles = step.pop("_nfiles")
-        rep = _read_json(self.work / "bench" / f"{step['name']}.json")
-        per_file = [] if rep is None else [
-            {"file": Path(f["file"]).name, "model": f["model"], "max_rel_err": f["max_rel_err"],
-             "worst": f["worst"], "spike_mismatches": f["spike_mismatches"], "pass": f["pass"],
-             "errors": f["errors"]} for f in rep["files"]]
+        rep = _last_json(self.work / "logs" / f"{step['name']}.log")  # verify --json's object
+        per_file = []
+        for f in (rep or {}).get("files", []):
+            errs = {k: float(v) for k, v in f["errors"].items()}
+            worst = max(errs, key=errs.get)
+            per_file.append({"file": Path(f["path"]).name, "model": f["model"],
+                             "max_rel_err": errs[worst], "worst": worst,
+                             "spike_mismatches": f["spike_mismatches"], "pass": f["passed"],
+                             "errors": errs})
         nums = {"files": per_file, "tolerance": None if rep is None else rep["tolerance"],
                 "skipped": {n: f"model {m} not implemented by resonet" for n, m in pending}}
         n_pass = sum(f["pass"] for f in per_file)
@@ -532,11 +537,11 @@ class Check:
         network size (task, (I, H, C, T)) that replaces the task's."""
         task, batch, repeats, samples = BENCH[name]
         if self.sim:
-            return (["--task", task, "--neuron", "brf", "--backend", "cuda", "--batch",
+            return (["--task", task, "--neuron", NEURON, "--backend", "cuda", "--batch",
                      SIM_BENCH_BATCH[batch], "--repeats", 1, "--warmup", 1, "--hidden-rate", 0,
                      "--epoch-samples", 7, "--infer-batch", 4, "--json", out],
                     (task, SIM_BENCH_SIZE[task]))
-        return (["--task", task, "--neuron", "brf", "--backend", "cuda", "--batch", batch,
+        return (["--task", task, "--neuron", NEURON, "--backend", "cuda", "--batch", batch,
                  "--repeats", repeats, "--epoch-samples", samples, "--json", out], None)
 
     def bench(self, name: str) -> None:
@@ -597,25 +602,28 @@ class Check:
             v32 = self.start_verify("float32")
             self.finish_verify(v64)
             self.finish_verify(v32)
-        cpu = cuda = None
-        if have_data:
-            step, rc = self.run("train-cuda", "module", "resonet.train", self.train_args("cuda"),
-                                cuda=True)
-            cuda = self.finish_train(step, rc)
-        elif train:
-            for name in ("train-cpu", "train-cuda"):
-                self.skip(name, "no synthetic data")
+        cuda = self.train_cuda(have_data) if train else None
         if "bench" in selected:
             for name in GROUPS["bench"]:
                 self.bench(name)
         if "width" in selected:
             self.width()
+        cpu = None
         if cpu_step is not None:
             if cpu_step["status"] == "running":
                 print("    (waiting for train-cpu)", flush=True)
             cpu = self.finish_train(cpu_step, self.wait(cpu_step))
         if train:
             self.train_agree(cpu, cuda)
+
+    def train_cuda(self, have_data: bool) -> dict | None:
+        if not have_data:
+            for name in ("train-cpu", "train-cuda"):
+                self.skip(name, "no synthetic data")
+            return None
+        step, rc = self.run("train-cuda", "module", "resonet.train", self.train_args("cuda"),
+                            cuda=True)
+        return self.finish_train(step, rc)
 
     # -- the five files -----------------------------------------------------------------------
     def pack(self) -> None:
@@ -675,10 +683,12 @@ def golden_files(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
 
 
 def read_run(run_dir: Path) -> dict | None:
-    """The last epoch's numbers of a run directory (metrics.jsonl, summary.json)."""
+    """The last epoch's numbers of a run directory (its history and summary, via RunDir)."""
+    from resonet.rundir import RunDir
+
+    rd = RunDir(run_dir)
     try:
-        rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()
-                if line.strip()]
+        rows = rd.history()
         last = rows[-1]
         res = {"epoch": last["epoch"], "test_acc": float(last["test_acc"]),
                "val_acc": float(last["val_acc"]), "test_loss": float(last["test_loss"]),
@@ -688,11 +698,9 @@ def read_run(run_dir: Path) -> dict | None:
                "eval_s": [r.get("eval_seconds") for r in rows], "run_dir": run_dir.name}
     except (OSError, ValueError, KeyError, IndexError, TypeError):
         return None
-    try:
-        summ = json.loads((run_dir / "summary.json").read_text())
+    summ = rd.summary()
+    if summ:
         res["best_epoch"], res["best_test_acc"] = summ.get("best_epoch"), summ.get("test_acc")
-    except (OSError, ValueError):
-        pass
     return res if math.isfinite(res["test_acc"]) and math.isfinite(res["test_loss"]) else None
 
 
@@ -700,8 +708,10 @@ def param_diff(a: Path, b: Path) -> float | None:
     """Largest max|a − b| / max|a| over the parameters of two runs' last checkpoints."""
     try:
         from resonet.checkpoint import load_checkpoint
+        from resonet.rundir import RunDir
 
-        pa, pb = load_checkpoint(a / "last.npz").params, load_checkpoint(b / "last.npz").params
+        pa = load_checkpoint(RunDir(a).last).params
+        pb = load_checkpoint(RunDir(b).last).params
         worst = 0.0
         for k, x in pa.items():
             scale = float(abs(x).max()) or 1.0
@@ -803,6 +813,17 @@ def _die_with_parent() -> None:
         pass
 
 
+def _last_json(path: Path):
+    """The last line of a log that is a JSON object (a script's ``--json`` output), or None."""
+    for line in reversed(_tail(path, 50)):
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except ValueError:
+                return None
+    return None
+
+
 def _kill(proc: subprocess.Popen) -> None:
     """End a step's process group (started in its own session by us): TERM, then KILL."""
     _kill_all([proc])
@@ -899,43 +920,64 @@ def parse_args(argv):
     return ap.parse_args(argv)
 
 
+def usage_error(args, selected: set[str]) -> str | None:
+    """The one-line error of a bad option or OUT, or None (fills in the default time limit)."""
+    if not selected or selected - set(GROUPS):
+        return (f"--only takes a comma-separated subset of {', '.join(GROUPS)}, "
+                f"got {args.only!r}")
+    if args.simulate and args.dry_run:
+        return "--simulate and --dry-run exclude each other; give one"
+    if args.time_limit is None:
+        args.time_limit = SIM_TIME_LIMIT_S if args.simulate else TIME_LIMIT_S
+    if not args.time_limit > RESERVE_S + MIN_START_S:
+        return (f"--time-limit must be > {RESERVE_S + MIN_START_S:g} seconds ({RESERVE_S:g} s "
+                "are kept for ending the check)")
+    outdir = Path(args.outdir).resolve()
+    if outdir.exists() and (not outdir.is_dir() or any(outdir.iterdir())):
+        return (f"{args.outdir} exists and is not an empty folder; give a new or empty folder "
+                "(nothing is overwritten)")
+    if not (ROOT / "resonet").is_dir():
+        return f"{ROOT} is not a resonet checkout"
+    return None
+
+
+def first_step(check: Check, args, probe: dict, t0: float, selected: set[str]) -> None:
+    """The device step, then the rest (or their skips when the GPU is not usable)."""
+    step = check.new_step("device", seconds=round(time.perf_counter() - t0, 2))
+    if args.dry_run:
+        step.update(status="planned", detail="probe numba.cuda and the GPU (timeout "
+                    f"{TIMEOUTS['device']} s, estimated {ESTIMATES['device']} s)")
+        check.run_all(selected)
+    elif probe.get("kind") != "ok":
+        check.finish(step, "fail", probe.get("error", "unknown"))
+        for group in (g for g in GROUPS if g in selected):
+            for name in GROUPS[group]:
+                check.skip(name, "the GPU is not usable (device step)")
+    else:
+        check.finish(step, "pass", f"{probe['device']}, numba {probe['numba']}, numba-cuda "
+                     f"{probe.get('numba_cuda') or 'built-in'}, numpy {probe['numpy']}"
+                     + (" (row_stack placeholder)" if probe.get(
+                         "numpy_row_stack_placeholder") else ""))
+        check.run_all(selected)
+
+
 def main(argv=None) -> int:
     t0 = time.perf_counter()  # the time limit counts from here, the device probe included
     args = parse_args(argv)
     selected = {g.strip() for g in args.only.split(",") if g.strip()}
-    if not selected or selected - set(GROUPS):
-        print(f"error: --only takes a comma-separated subset of {', '.join(GROUPS)}, "
-              f"got {args.only!r}", file=sys.stderr)
+    if err := usage_error(args, selected):
+        print(f"error: {err}", file=sys.stderr)
         return 2
-    if args.simulate and args.dry_run:
-        print("error: --simulate and --dry-run exclude each other; give one", file=sys.stderr)
-        return 2
-    if args.time_limit is None:
-        args.time_limit = SIM_TIME_LIMIT_S if args.simulate else TIME_LIMIT_S
-    if not args.time_limit > RESERVE_S + MIN_START_S:
-        print(f"error: --time-limit must be > {RESERVE_S + MIN_START_S:g} seconds "
-              f"({RESERVE_S:g} s are kept for ending the check)", file=sys.stderr)
-        return 2
-    outdir = Path(args.outdir).resolve()
-    if outdir.exists() and (not outdir.is_dir() or any(outdir.iterdir())):
-        print(f"error: {args.outdir} exists and is not an empty folder; give a new or empty "
-              "folder (nothing is overwritten)", file=sys.stderr)
-        return 2
-    if not (ROOT / "resonet").is_dir():
-        print(f"error: {ROOT} is not a resonet checkout", file=sys.stderr)
-        return 2
-
     if args.dry_run:
         probe = {"kind": "dry-run", "device": "not probed (--dry-run)"}
     else:
         probe = probe_device(args.simulate, min(TIMEOUTS["device"], args.time_limit - RESERVE_S))
-        if probe.get("kind") == "no-numba-cuda":
-            print(f"error: {NO_NUMBA_CUDA}", file=sys.stderr)
-            return 2
-        if probe.get("kind") == "no-gpu":
-            print(f"error: {NO_GPU}", file=sys.stderr)
+        if probe.get("kind") in ("no-numba-cuda", "no-gpu"):
+            print(f"error: {NO_NUMBA_CUDA if probe['kind'] == 'no-numba-cuda' else NO_GPU}",
+                  file=sys.stderr)
             return 2
 
+    outdir = Path(args.outdir).resolve()
     outdir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="resonet-gpu-check-"))
     check = Check(outdir, work, args, probe, t0)
@@ -951,22 +993,7 @@ def main(argv=None) -> int:
                                              - (time.perf_counter() - t0)))
     code = 0
     try:
-        step = check.new_step("device", seconds=round(time.perf_counter() - t0, 2))
-        if args.dry_run:
-            step.update(status="planned", detail="probe numba.cuda and the GPU (timeout "
-                        f"{TIMEOUTS['device']} s, estimated {ESTIMATES['device']} s)")
-            check.run_all(selected)
-        elif probe.get("kind") != "ok":
-            check.finish(step, "fail", probe.get("error", "unknown"))
-            for group in (g for g in GROUPS if g in selected):
-                for name in GROUPS[group]:
-                    check.skip(name, "the GPU is not usable (device step)")
-        else:
-            check.finish(step, "pass", f"{probe['device']}, numba {probe['numba']}, numba-cuda "
-                         f"{probe.get('numba_cuda') or 'built-in'}, numpy {probe['numpy']}"
-                         + (" (row_stack placeholder)" if probe.get(
-                             "numpy_row_stack_placeholder") else ""))
-            check.run_all(selected)
+        first_step(check, args, probe, t0, selected)
     except (Interrupted, KeyboardInterrupt) as exc:
         why = str(exc) or "interrupted"
         check.report["interrupted"] = why
@@ -981,12 +1008,10 @@ def main(argv=None) -> int:
             check.pack()
         finally:
             shutil.rmtree(work, ignore_errors=True)
-    if code:
-        if code == 130:
-            print("interrupted", file=sys.stderr)
+    if code == 130:
+        print("interrupted", file=sys.stderr)
+    if code or args.dry_run:
         return code
-    if args.dry_run:
-        return 0
     return 0 if check.report["ok"] else 1
 
 

@@ -30,24 +30,23 @@ from typing import Any
 
 import numpy as np
 
-from .contract import Result
+from .contract import Result, feeds_events
 from .errors import CheckpointError, ConfigError
+from .rundir import RunDir
 from .spec import NetworkSpec, check_params
 
 __all__ = ["Run", "load_run", "read_run", "spec_from_dict", "train_run"]
 
 PARAM_PREFIX = "param/"
-CHECKPOINT_FILE = "best.npz"
-CONFIG_FILE = "config.json"
 
 
 # -- reading a run ----------------------------------------------------------------------------
 def _resolve_checkpoint(path: str | Path) -> Path:
     p = Path(path)
-    npz = p / CHECKPOINT_FILE if p.is_dir() else p
+    npz = RunDir(p).best if p.is_dir() else p
     if not npz.exists():
         if p.is_dir():
-            raise CheckpointError(f"{npz}: no {CHECKPOINT_FILE} in the run directory {p}")
+            raise CheckpointError(f"{npz}: no {RunDir.BEST} in the run directory {p}")
         raise CheckpointError(f"{npz}: no such checkpoint (give a run directory or one of its .npz files)")
     return npz
 
@@ -105,7 +104,7 @@ def read_run(path: str | Path) -> tuple[NetworkSpec, dict, dict]:
               for k, v in arrays.items() if k.startswith(PARAM_PREFIX)}
     if not params:
         raise CheckpointError(f"{npz}: no '{PARAM_PREFIX}<name>' arrays (is it a resonet checkpoint?)")
-    cfg_path = npz.parent / CONFIG_FILE
+    cfg_path = RunDir(npz.parent).config
     config = _read_json(cfg_path)
     settings = (config or {}).get("settings") or {}
     if isinstance(meta, dict) and "spec" in meta:
@@ -148,8 +147,9 @@ class Run:
         self.path = self.checkpoint.parent
         self.task = self.config.get("task")
         self.settings = self.config.get("settings") or {}
-        self.summary = _read_json(self.path / "summary.json")
-        self.history = _read_history(self.path / "metrics.jsonl")
+        rd = RunDir(self.path)
+        self.summary = _read_json(rd.summary_file)
+        self.history = rd.history()
         self.dtype = np.dtype(dtype or self.settings.get("dtype") or np.float64).type
         self.backend = get_backend(backend) if isinstance(backend, str) else backend
         self._data = None
@@ -211,7 +211,7 @@ class Run:
             from .settings import Settings
             from .train import _load_data
 
-            s = Settings.from_dict(self.settings, str(self.path / CONFIG_FILE)) \
+            s = Settings.from_dict(self.settings, str(RunDir(self.path).config)) \
                 if self.settings.get("preset") else None
             if s is None:
                 raise ConfigError(f"{self.path}: the run records no training settings; pass a "
@@ -244,16 +244,8 @@ class Run:
                     yield x[:, a:a + batch], yy
 
             return evaluate(self.backend, self.spec, self._params(), batches(), dtype=self.dtype)
-        sparse = getattr(data, "steps", None) is not None and self.backend.name != "reference"
         return evaluate_dataset(self.backend, self.spec, self._params(), data, batch, self.dtype,
-                                sparse)
-
-
-def _read_history(path: Path) -> list[dict]:
-    try:
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    except (OSError, ValueError):
-        return []
+                                feeds_events(self.backend, data))
 
 
 def load_run(path: str | Path, *, backend: str = "cpu", dtype: Any = None) -> Run:

@@ -138,7 +138,7 @@ class DaskProcesses:
         self.wait_for_workers(n_workers, deadline)
 
     def _start(self, name: str, args: list[str]) -> subprocess.Popen:
-        log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
+        log = open(self.root / f"{name}.log", "ab")
         proc = subprocess.Popen([sys.executable, "-m", "dask", *args], stdout=log, stderr=log,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         log.close()

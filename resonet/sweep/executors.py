@@ -43,6 +43,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
+from typing import Any
 
 from ..errors import ConfigError, ResonetError
 from .trial import allow_starts, interrupt_live, run_trial, warm_up
@@ -94,7 +95,7 @@ def run_local(jobs: list[dict], workers: int, resolved: list[dict], on_result: C
             if fut not in reported and not fut.cancelled():
                 try:
                     on_result(fut.result())
-                except Exception:  # noqa: BLE001 (interrupted already; record what we can)
+                except Exception:  # interrupted already; record what we can
                     pass
         raise
     finally:
@@ -316,12 +317,12 @@ def _job_class(jobs: SlurmJobs):
         async def start(self):
             try:
                 await super().start()
-            except Exception as exc:  # noqa: BLE001 (any failure to submit: the driver reports it)
+            except Exception as exc:
                 jobs.failed(submit_error(exc))
                 self.job_id = None  # nothing to scancel
                 self.status = Status.running  # what the cluster expects of a started job
             else:
-                jobs.started(self.job_id, self.name)
+                jobs.started(str(self.job_id), self.name)
 
         async def close(self):
             await super().close()
@@ -348,7 +349,7 @@ def _worker_names(client) -> list[str] | None:
         info = client.scheduler_info(n_workers=-1)
     except TypeError:  # distributed before 2025: no n_workers, every worker is listed
         info = client.scheduler_info()
-    except Exception:  # noqa: BLE001
+    except Exception:
         return None
     return [str(w.get("name")) for w in info.get("workers", {}).values()]
 
@@ -525,7 +526,7 @@ def run_dask(jobs: list[dict], client, resolved: list[dict], on_result: Callable
 def _result(fut, job: dict) -> dict:
     try:
         return fut.result()
-    except BaseException as exc:  # noqa: BLE001 e.g. KilledWorker: the trial's workers kept dying
+    except BaseException as exc:
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
         return _failed(job["id"], f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
@@ -604,7 +605,7 @@ def quiet_dask():
                 logging.disable(_QUIET["before"])
 
 
-_QUIET = {"lock": threading.Lock(), "depth": 0, "before": logging.NOTSET}
+_QUIET: dict[str, Any] = {"lock": threading.Lock(), "depth": 0, "before": logging.NOTSET}
 
 
 def close_cluster(client, cluster, log: Callable, scratch: Path | None = None,
@@ -616,12 +617,12 @@ def close_cluster(client, cluster, log: Callable, scratch: Path | None = None,
         if client is not None:
             try:
                 client.close(timeout=10)
-            except Exception:  # noqa: BLE001 (a client that lost its scheduler may not close cleanly)
+            except Exception:
                 pass
         if cluster is not None:
             try:
                 cluster.close(timeout=60)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 left = ""
                 if jobs is not None:
                     ids = list(jobs.snapshot()[0])

@@ -25,12 +25,14 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 from ..checkpoint import atomic_write_text
 from ..errors import ConfigError
+from ..rundir import RunDir
 from ..runlog import write_json
 from .grid import EXECUTORS, Sweep, to_toml
-from .trial import inspect_run_dir, paths
+from .trial import paths
 
 STATE = "sweep.json"
 STATE_VERSION = 1
@@ -46,7 +48,7 @@ def available_cores() -> int:
 
 def plan(sweep: Sweep, out: Path) -> list[tuple[str, str]]:
     """(trial id, what a run would do: done / resume / start / aside) for every trial."""
-    return [(t.id, inspect_run_dir(out / t.id)) for t in sweep.trials]
+    return [(t.id, RunDir(out / t.id).state()) for t in sweep.trials]
 
 
 def settle_resources(executor: str, workers: int | None, threads: int | None,
@@ -74,7 +76,7 @@ class Driver:
         self.sweep, self.out = sweep, out
         self.executor, self.workers, self.threads, self.scheduler = executor, workers, threads, scheduler
         self.state: dict = {}
-        self.logfh = None
+        self.logfh: IO[str] | None = None
         self.total = len(sweep.trials)
         self.t0 = time.time()
         self.finished_now = 0  # trials that ran and ended in this invocation
@@ -143,15 +145,14 @@ class Driver:
                 settings["data_dir"] = str(Path(settings["data_dir"]).expanduser().resolve())
             settings["threads"] = self.threads
             atomic_write_text(paths(self.out, t.id)["config"], to_toml(settings))
-            what = inspect_run_dir(self.out / t.id)
+            what = RunDir(self.out / t.id).state()
             counts[what] += 1
             rec = self.state["trials"][t.id]
             if what == "done":
-                from .trial import read_history, read_summary
-
                 if rec["status"] != "done":
-                    rec.update(status="done", error=None, summary=read_summary(self.out / t.id),
-                               final=(read_history(self.out / t.id) or [None])[-1])
+                    rd = RunDir(self.out / t.id)
+                    rec.update(status="done", error=None, summary=rd.summary(),
+                               final=next(reversed(rd.history()), None))
                 continue
             rec["status"] = "pending"
             jobs.append({"id": t.id, "sweep_dir": str(self.out), "threads": self.threads})
@@ -276,7 +277,7 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike | None = None, *, executor: s
     drv = Driver(sweep, out_dir, executor, workers, threads, scheduler)
     old_handlers = _catch_signals() if _main_thread() else {}
     try:
-        drv.logfh = open(out_dir / "sweep.log", "a", encoding="utf-8")  # noqa: SIM115
+        drv.logfh = open(out_dir / "sweep.log", "a", encoding="utf-8")
         drv.open_state()
         atomic_write_text(out_dir / "sweep.toml", sweep.text)
         jobs = drv.prepare()
@@ -354,7 +355,7 @@ def _dry_run(sweep: Sweep, out: Path, executor: str, workers: int, threads: int)
 def _lock_sweep(out: Path):
     import fcntl
 
-    fh = open(out / ".driver.lock", "a+")  # noqa: SIM115
+    fh = open(out / ".driver.lock", "a+")
     try:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

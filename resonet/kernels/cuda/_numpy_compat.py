@@ -32,11 +32,11 @@ def ensure() -> bool:
     needed (numpy without ``row_stack``)."""
     if hasattr(np, "row_stack"):
         return False
-    np.row_stack = _row_stack_removed
+    setattr(np, "row_stack", _row_stack_removed)  # noqa: B010 - numpy's stubs declare it
     try:
         importlib.import_module(_MODULE)
     except ImportError:  # no numba-cuda (built-in numba.cuda, or the simulator only)
         pass
     finally:
-        del np.row_stack
+        delattr(np, "row_stack")
     return True

@@ -21,14 +21,16 @@ Input layouts the kernels read (one block per sample b, storage row ``srows[idx[
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any  # device arrays (numba.cuda has no type stubs)
 
 import numpy as np
 from numba import cuda
 
+from ...contract import DTYPES
 from ...errors import ConfigError
 from ...events import SpikeEvents
 from ...spec import NetworkSpec
-from .. import DTYPES, kernel_module
+from .. import kernel_module
 from . import config
 from .common import common_consts, param_consts
 from .network import (
@@ -76,16 +78,16 @@ class DevInputs:
 
     mode: int
     binary: int
-    ev_off: object
-    ev_step: object
-    ev_chan: object
-    ev_val: object
-    xd: object
-    perm: object
-    xscale: object
-    srows: object  # int64 (N_split,): storage row of each sample of the split
-    labels: object  # int64 (N_split, L): L = 1 (per sequence) or T (per step, −1 unlabelled)
-    arange: object  # int64 (N_split,): 0..N−1, sliced for evaluation batches (no copies)
+    ev_off: Any
+    ev_step: Any
+    ev_chan: Any
+    ev_val: Any
+    xd: Any
+    perm: Any
+    xscale: Any
+    srows: Any  # int64 (N_split,): storage row of each sample of the split
+    labels: Any  # int64 (N_split, L): L = 1 (per sequence) or T (per step, −1 unlabelled)
+    arange: Any  # int64 (N_split,): 0..N−1, sliced for evaluation batches (no copies)
     T: int
     N: int
     per_step: bool
@@ -195,18 +197,18 @@ def dataset_inputs(spec: NetworkSpec, ds, dtype, cache: dict) -> DevInputs:
 class DevParams:
     """Flat parameters P on the device and the layouts the kernels read."""
 
-    P: object  # (n,) official order
-    cell: object  # (NCELL, H)
-    a_o: object  # (C,)
-    b_o: object  # (C,)
-    WT: object  # (I+H, H) = W_hᵀ
-    w_oT: object  # (H, C)
-    W: object  # (H, I+H) view of P
-    w_o: object  # (C, H) view of P
-    w_inT: object = None  # views made once (slicing a device array costs host time per launch)
-    w_recT: object = None
-    w_in: object = None
-    w_rec: object = None
+    P: Any  # (n,) official order
+    cell: Any  # (NCELL, H)
+    a_o: Any  # (C,)
+    b_o: Any  # (C,)
+    WT: Any  # (I+H, H) = W_hᵀ
+    w_oT: Any  # (H, C)
+    W: Any  # (H, I+H) view of P
+    w_o: Any  # (C, H) view of P
+    w_inT: Any = None  # views made once (slicing a device array costs host time per launch)
+    w_recT: Any = None
+    w_in: Any = None
+    w_rec: Any = None
 
     def __post_init__(self):
         I = self.WT.shape[0] - self.WT.shape[1]
@@ -288,7 +290,7 @@ class Engine:
     def __init__(self, spec: NetworkSpec, dtype):
         self.spec = spec
         self.dtype = np.dtype(dtype)
-        if self.dtype not in DTYPES:
+        if self.dtype.name not in DTYPES:
             raise ConfigError(f"dtype must be float32 or float64, got {self.dtype}")
         self.cells = cells = cells_for(spec)
         self.n_hidden_params = len(spec.model.PARAM_NAMES)
@@ -370,13 +372,13 @@ class Engine:
         # dW_rec from the Ī tape (no B·H² buffer): grid (words × h-tiles, sample chunks)
         want = config.recurrent_threads(self.H)
         htiles = -(-self.H // want)
-        args = (ws.dIt, ws.zmask, htiles, ws.spc, ws.part)
-        tpb = self._threads("grad_rec", self.ks.grad_rec, args, want)
+        rargs: tuple = (ws.dIt, ws.zmask, htiles, ws.spc, ws.part)
+        tpb = self._threads("grad_rec", self.ks.grad_rec, rargs, want)
         if tpb != want:  # the kernel cannot run that many threads: more, smaller tiles
             htiles = -(-self.H // tpb)
-            args = (ws.dIt, ws.zmask, htiles, ws.spc, ws.part)
+            rargs = (ws.dIt, ws.zmask, htiles, ws.spc, ws.part)
         Wd = (self.H + 31) // 32
-        self.ks.grad_rec[(Wd * htiles, ws.n_chunks), tpb](*args)
+        self.ks.grad_rec[(Wd * htiles, ws.n_chunks), tpb](*rargs)
 
     def reduce(self, dp: DevParams, ws: Workspace, G) -> None:
         nh = self.H if self.n_hidden_params else 0  # one thread per neuron for its parameters

@@ -25,7 +25,7 @@ each kernel; this is the one place where the model is chosen):
   ``loss_batch`` — one thread: the batch sums in order b = 0..B−1.
 - ``backward`` — grid (B,), one block per sample, reverse time, two barriers per step: the
   readout adjoint (L4)–(L7), z̄_t = r̄_t W_o + Ī_{t+1} W_rec + z̄ from the cell (N5)–(N6), the
-  cell VJP (``cells.backward``; its adjoint carries and parameter sums are single-owner rows
+  cell VJP (``cells.cell_backward``; its adjoint carries and parameter sums are single-owner rows
   ``car[b]``, ``acc_b[b]`` in global memory, like the forward state), then this sample's
   contributions to dW_in and dW_o (N7), (L6) into its own slice of per-sample buffers (no two
   threads ever write the same element, no atomics), and Ī_t into the tape ``dIt`` (T, B, H).
@@ -49,7 +49,10 @@ import numba as nb
 import numpy as np
 from numba import cuda
 
+from . import _numpy_compat
 from .config import CACHE, FASTMATH
+
+_numpy_compat.ensure()  # before any kernel of this module compiles (numpy >= 2.5)
 
 _KERNELS: dict = {}
 
@@ -94,10 +97,10 @@ def get_kernels(dtype, cells, n_params: int):
     return _KERNELS[key]
 
 
-def _build(ft, itemsize, cells, NP):  # noqa: C901 - one closure per kernel, same dtype and model
+def _build(ft, itemsize, cells, NP):
     uoff_div = 4
-    cell_forward = cells.forward
-    cell_backward = cells.backward
+    cell_forward = cells.cell_forward
+    cell_backward = cells.cell_backward
     derive = cells.derive
     finish = cells.finish
     NACC = cells.NACC

@@ -32,15 +32,18 @@ the exact expressions of resonet.optim and passed as kernel arguments (no copy).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numba as nb
 import numpy as np
 from numba import cuda
 
 from ...errors import ConfigError
-from . import config
+from . import _numpy_compat, config
 from .common import sign
 from .config import CACHE, FASTMATH, MAX_TPB
+
+_numpy_compat.ensure()  # before any kernel of this module compiles (numpy >= 2.5)
 
 ADAM, RADAM, RMSPROP = range(3)
 OPT_IDS = {"adam": ADAM, "radam": RADAM, "rmsprop": RMSPROP}
@@ -78,7 +81,7 @@ def coefficients(opt, k: int, lr: float) -> tuple:
     raise ValueError(f"no device kernel for optimizer {name!r}")
 
 
-def bounds_layout(spec, layout) -> tuple:
+def bounds_layout(spec, layout) -> tuple[Any, Any]:
     """The model's ``BOUNDS`` as device arrays for ``update``: ``bseg`` int64 (n, 2), the flat
     index range [lo, hi) of each bounded tensor (``layout`` from ``device.param_layout``), and
     ``blim`` float64 (n,), the limit |p| ≤ lim (the same Python float the host uses)."""
@@ -160,19 +163,20 @@ def flat_keep(spec, layout, masks: dict | None) -> np.ndarray | None:
     return keep
 
 
-def launch_mask(G, K) -> None:
-    """Enqueue ``mask``: G[i] = 0 where K[i] == 0 (K from :func:`flat_keep`, on the device)."""
+def launch_mask(G, keep) -> None:
+    """Enqueue ``mask``: G[i] = 0 where keep[i] == 0 (keep from :func:`flat_keep`, on the
+    device)."""
     oks = get_optim_kernels(G.dtype)
-    tpb = config.clamp(config.flat_threads(), _limit(oks, "mask", (G, K)))
-    oks.mask[-(-G.shape[0] // tpb), tpb](G, K)
+    tpb = config.clamp(config.flat_threads(), _limit(oks, "mask", (G, keep)))
+    oks.mask[-(-G.shape[0] // tpb), tpb](G, keep)
 
 
 def _build(ft):
     @cuda.jit(fastmath=FASTMATH, cache=CACHE)
-    def mask(G, K):
-        """G[i] = 0 where the weight is pruned (K[i] == 0)."""
+    def mask(G, keep):
+        """G[i] = 0 where the weight is pruned (keep[i] == 0)."""
         i = cuda.grid(1)
-        if i < G.shape[0] and K[i] == 0:
+        if i < G.shape[0] and keep[i] == 0:
             G[i] = ft(0)
 
     @cuda.jit(fastmath=FASTMATH, cache=CACHE)
