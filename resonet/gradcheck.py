@@ -1,4 +1,4 @@
-"""``python -m resonet.gradcheck --neuron NAME [--T N --hidden N --seed S ...]``
+"""``python -m resonet.gradcheck --neuron NAME [--T N --hidden N[,N2...] --bias --seed S ...]``
 
 Numerical check of the hand-derived BPTT. A random network is run with the *smooth* spike
 S(s) (resonet.surrogate, eq. (S3)) in place of Θ. S' is exactly the surrogate σ', so BPTT is then
@@ -31,7 +31,10 @@ rule over the same cases: at most 3.3e-9 (LIF) and 4.9e-8 (IF).
 
 A network that barely spikes makes the check meaningless (the paths through spikes, q and the
 recurrent weights carry no signal), so the input weights are scaled until the Θ network spikes at
-a rate of at least 2 % (reported), and the check refuses to pass below ``--min-rate``.
+a rate of at least 2 % (reported), and the check refuses to pass below ``--min-rate``. With
+stacked layers (``--hidden 8,6``) each layer's input weights are scaled in turn, from the input
+side, until that layer spikes at that rate (a silent layer would cut the path from the readout to
+every layer below it), and the lowest layer's rate is the one checked.
 """
 
 from __future__ import annotations
@@ -79,29 +82,38 @@ def _loss_and_s(spec, params, x, y) -> tuple[float, np.ndarray]:
     return loss, np.concatenate(probe.seen)
 
 
-def spike_rate(spec, params, x) -> float:
-    """Fraction of hidden neuron-steps with a spike in the Θ (real) network."""
-    return float(forward(spec, params, x, spike="heaviside").spikes.mean())
+def spike_rate(spec, params, x, layer: int | None = None) -> float:
+    """Fraction of hidden neuron-steps with a spike in the Θ (real) network: of layer ``layer``,
+    or of the layer the readout reads (None)."""
+    fwd = forward(spec, params, x, spike="heaviside")
+    if layer is None:
+        return float(fwd.spikes.mean())
+    return float(fwd.states[spec.state_key(layer, "z")].mean())
 
 
-def build_case(neuron: str, T: int, hidden: int, seed: int, n_in: int = 4, n_out: int = 3,
-               batch: int = 2, reset: str = "none", sub_seq: int = 0, label_last: bool = False,
-               per_step: bool = False):
-    """A random network and input that spikes; returns (spec, params, x, y, rate)."""
+def build_case(neuron: str, T: int, hidden: int | tuple[int, ...], seed: int, n_in: int = 4,
+               n_out: int = 3, batch: int = 2, reset: str = "none", sub_seq: int = 0,
+               label_last: bool = False, per_step: bool = False, bias: bool = False):
+    """A random network and input that spikes; returns (spec, params, x, y, rate), ``rate`` the
+    lowest spike rate of its layers."""
     rng = np.random.default_rng(seed)
     spec = NetworkSpec(neuron, n_in, hidden, n_out, reset=reset, sub_seq_length=sub_seq,
-                       label_last=label_last)
+                       label_last=label_last, bias=bias)
     params = init_params(spec, rng, spec.model.SPIKING_INIT)
     x = (rng.random((T, batch, n_in)) < 0.2).astype(np.float64)
     y = rng.integers(0, n_out, (T, batch) if per_step else batch)
-    base = params["hidden.linear.weight"][:, :n_in].copy()
-    rate = 0.0
-    for s in _SCALES:
-        params["hidden.linear.weight"][:, :n_in] = base * s
-        rate = spike_rate(spec, params, x)
-        if rate >= MIN_RATE:
-            break
-    return spec, params, x, y, rate
+    rates = []
+    for l, I in enumerate(spec.layer_inputs):  # from the input side: layer l reads layer l − 1
+        W = params[f"{spec.prefix(l)}.linear.weight"]
+        base = W[:, :I].copy()
+        rate = 0.0
+        for s in _SCALES:
+            W[:, :I] = base * s
+            rate = spike_rate(spec, params, x, l)
+            if rate >= MIN_RATE:
+                break
+        rates.append(rate)
+    return spec, params, x, y, min(rates)
 
 
 def rel_error(a: np.ndarray, b: np.ndarray) -> float:
@@ -197,6 +209,18 @@ def run_check(spec, params, x, y, n_input_entries: int = 48, seed: int = 0) -> d
     return errors
 
 
+def parse_hidden(text: str) -> int | tuple[int, ...]:
+    """``--hidden``: one width (``8``) or one per stacked layer (``8,6``), each >= 1."""
+    from .spec import _widths
+
+    try:
+        ws = tuple(int(v) for v in str(text).split(","))
+        return _widths(ws)
+    except (ValueError, ConfigError):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a width >= 1 or a comma-separated list of them (8 or 8,6)") from None
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m resonet.gradcheck",
@@ -204,7 +228,9 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--neuron", required=True, choices=list(NEURONS), help="the neuron model")
     ap.add_argument("--T", type=int, default=100, help="sequence length (default 100)")
-    ap.add_argument("--hidden", type=int, default=8, help="hidden neurons (default 8)")
+    ap.add_argument("--hidden", type=parse_hidden, default=8,
+                    help="hidden neurons, or one width per stacked layer: 8,6 (default 8)")
+    ap.add_argument("--bias", action="store_true", help="hidden and readout biases")
     ap.add_argument("--inputs", type=int, default=4, help="input channels (default 4)")
     ap.add_argument("--classes", type=int, default=3, help="readout classes (default 3)")
     ap.add_argument("--batch", type=int, default=2, help="batch size (default 2)")
@@ -217,7 +243,7 @@ def main(argv=None) -> int:
     ap.add_argument("--min-rate", type=float, default=MIN_RATE,
                     help=f"refuse to pass below this spike rate (default {MIN_RATE})")
     args = ap.parse_args(argv)
-    for name in ("T", "hidden", "inputs", "classes", "batch"):
+    for name in ("T", "inputs", "classes", "batch"):
         if getattr(args, name) < 1:
             raise ConfigError(f"--{name} must be >= 1")
     if args.classes < 2:
@@ -232,11 +258,13 @@ def main(argv=None) -> int:
 
     spec, params, x, y, rate = build_case(
         args.neuron, args.T, args.hidden, args.seed, args.inputs, args.classes, args.batch,
-        args.reset, args.sub_seq, args.label_last, args.per_step)
-    print(f"gradcheck {args.neuron} (reset={args.reset}) I={args.inputs} H={args.hidden} "
+        args.reset, args.sub_seq, args.label_last, args.per_step, args.bias)
+    print(f"gradcheck {args.neuron} (reset={args.reset}) I={args.inputs} "
+          f"H={','.join(map(str, spec.layers))}{' bias' if args.bias else ''} "
           f"C={args.classes} T={args.T} B={args.batch} seed={args.seed}: smooth spike, float64, "
           f"central differences")
-    print(f"  spike rate of the Θ network: {rate:.3%} of neuron-steps")
+    what = "the Θ network" if spec.n_layers == 1 else "the least active layer of the Θ network"
+    print(f"  spike rate of {what}: {rate:.3%} of neuron-steps")
     errors = run_check(spec, params, x, y, seed=args.seed)
     ok = True
     for name, err in errors.items():

@@ -82,11 +82,13 @@ def load_golden(path: str) -> Golden:
             f"{path}: outputs has shape {arrays['outputs'].shape}, expected {(n_rec, B, spec.n_out)}"
         )
     states = {}
-    for i, name in enumerate(order):
-        key = f"hidden/{i}"
-        if key not in arrays or arrays[key].shape != (T, B, spec.n_hidden):
-            raise DataError(f"{path}: {key} ({name}) missing or not of shape {(T, B, spec.n_hidden)}")
-        states[name] = arrays[key]
+    for l, H in enumerate(spec.layers):
+        group = "hidden" if spec.n_layers == 1 else f"hidden{l + 1}"  # the file's names
+        for i, name in enumerate(order):
+            key = f"{group}/{i}"
+            if key not in arrays or arrays[key].shape != (T, B, H):
+                raise DataError(f"{path}: {key} ({name}) missing or not of shape {(T, B, H)}")
+            states[spec.state_key(l, name)] = arrays[key]
     y = arrays["y"]
     if y.shape not in ((B,), (T, B)):
         raise DataError(f"{path}: y has shape {y.shape}, expected ({B},) or ({T}, {B})")
@@ -108,11 +110,7 @@ def _read_golden(path: str) -> tuple[dict, NetworkSpec, list[str], dict]:
             raise DataError(f"{path}: missing keys {missing}; not a golden file (see golden/README.md)")
         try:
             meta = json.loads(str(data["meta_json"]))
-            spec = NetworkSpec(
-                meta["model"], int(meta["I"]), int(meta["H"]), int(meta["C"]),
-                dt=float(meta["dt"]), sub_seq_length=int(meta["sub_seq_length"]),
-                label_last=bool(meta["label_last"]),
-            )
+            spec = golden_spec(meta)
             order = meta["hidden_state_order"].split(",")
         except (ValueError, KeyError, TypeError) as exc:
             raise DataError(f"{path}: malformed meta_json ({exc})") from None
@@ -121,6 +119,24 @@ def _read_golden(path: str) -> tuple[dict, NetworkSpec, list[str], dict]:
         except (OSError, ValueError, zipfile.BadZipFile) as exc:
             raise DataError(f"{path}: corrupt array data ({exc})") from None
     return meta, spec, order, arrays
+
+
+def golden_spec(meta: dict) -> NetworkSpec:
+    """The network of a golden file's ``meta_json``: one hidden layer (``"H": 128``) or stacked
+    ones (``"H": [10, 8]``), biases if ``"bias"`` is true. A file of the official
+    ``DoubleALIFRNN`` says ``"recorded_steps": "t > sub_seq_length ..."``: that class records the
+    steps t > sub_seq_length (strictly; the one-layer classes t >= sub_seq_length), which is
+    resonet's ``sub_seq_length + 1``. ``dt`` (absent from files of models without one, ALIF)
+    defaults to the spec's."""
+    H = meta["H"]
+    sub_seq = int(meta["sub_seq_length"])
+    if str(meta.get("recorded_steps", "")).replace(" ", "").startswith("t>sub_seq_length"):
+        sub_seq += 1
+    return NetworkSpec(
+        meta["model"], int(meta["I"]), [int(h) for h in H] if isinstance(H, list) else int(H),
+        int(meta["C"]), dt=float(meta.get("dt", NetworkSpec.dt)), sub_seq_length=sub_seq,
+        label_last=bool(meta["label_last"]), bias=bool(meta.get("bias", False)),
+    )
 
 
 def rel_err(ours: np.ndarray, ref: np.ndarray) -> float:
@@ -149,13 +165,14 @@ def check(g: Golden, backend_name: str = "reference", dtype=np.float64) -> tuple
             ("loss", rel_err(np.array(res.loss), np.array(g.loss))),
             ("num_spikes", rel_err(np.array(res.num_spikes.sum()), np.array(g.num_spikes)))]
     states, grads = res.states or {}, res.grads or {}
+    spikes = {g.spec.state_key(l, "z") for l in range(g.spec.n_layers)}
     for name, ref in g.states.items():
-        if name == "z":
+        if name in spikes:
             continue
         rows.append((f"state {name}", rel_err(states[name], ref)))
     for name, ref in g.grads.items():
         rows.append((f"grad {name}", rel_err(grads[name], ref)))
-    mismatches = int(np.sum(states["z"] != g.states["z"]))
+    mismatches = sum(int(np.sum(states[k] != g.states[k])) for k in sorted(spikes))
     return rows, mismatches
 
 
@@ -195,8 +212,10 @@ def _print_table(res: dict) -> None:
     tol = res["tolerance"]
     for f in res["files"]:
         m = f["meta"]
-        print(f"{f['path']}: {m['model']} I={m['I']} H={m['H']} C={m['C']} T={m['T']} B={m['B']} "
-              f"sub_seq={m['sub_seq_length']} label_last={m['label_last']} "
+        H = ",".join(map(str, m["H"])) if isinstance(m["H"], list) else m["H"]
+        print(f"{f['path']}: {m['model']} I={m['I']} H={H} C={m['C']} T={m['T']} B={m['B']} "
+              f"sub_seq={m['sub_seq_length']} label_last={m['label_last']}"
+              f"{' bias' if m.get('bias') else ''} "
               f"[{res['backend']}, {res['dtype']}]")
         for name, err in f["errors"].items():
             print(f"  {name:<28s} max rel err {err:10.3e}  {'ok' if err <= tol else 'FAIL'}")

@@ -37,6 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 GOLDEN_DIR = ROOT / "tests" / "golden"
 SHARED = Path(os.environ.get("RESONET_SHARED") or ROOT.parent / "shared")
 SHARED_GOLDEN_DIR = SHARED / "golden"
+# golden vectors of features added after the first set (stacked layers with biases: alif2_*);
+# a file moves into tests/golden when resonet implements its feature
+SHARED_GOLDEN_NEXT_DIR = SHARED / "golden-next"
 REQUIRE_REAL_DATA = os.environ.get("RESONET_REQUIRE_REAL_DATA", "") not in ("", "0")
 REQUIRE_CUDA_TOOLKIT = os.environ.get("RESONET_REQUIRE_CUDA_TOOLKIT", "") not in ("", "0")
 REQUIRE_CLUSTER = os.environ.get("RESONET_REQUIRE_CLUSTER", "") not in ("", "0")

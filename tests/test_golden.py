@@ -13,13 +13,15 @@ from resonet import verify
 from tests.conftest import (
     GOLDEN_DIR,
     SHARED_GOLDEN_DIR,
+    SHARED_GOLDEN_NEXT_DIR,
     golden_files,
     needs_golden_master,
     pending_golden_files,
 )
 
 SHIPPED = {"alif_seed1.npz", "bhrf_seed1.npz", "brf_seed1.npz", "brf_seed2.npz", "brf_seed3.npz",
-           "lif_seed1.npz", "rf_seed1.npz", "README.md"}
+           "lif_seed1.npz", "rf_seed1.npz", "README.md",
+           "alif2_seed1.npz"}  # from golden-next: two stacked ALIF layers with biases
 
 
 def test_golden_files_ship_with_the_project():
@@ -30,11 +32,19 @@ def test_golden_files_ship_with_the_project():
 
 @needs_golden_master
 def test_shipped_golden_files_equal_the_master_copies():
-    """tests/golden holds byte-identical copies of the master golden vectors (and their README)."""
-    master = sorted(p.name for p in SHARED_GOLDEN_DIR.iterdir() if p.is_file())
-    assert sorted(p.name for p in GOLDEN_DIR.iterdir() if p.is_file()) == master
-    for name in master:
-        assert (GOLDEN_DIR / name).read_bytes() == (SHARED_GOLDEN_DIR / name).read_bytes(), name
+    """tests/golden holds byte-identical copies of every master golden vector (and their README),
+    and of the files of ``golden-next`` whose feature resonet implements (the ``SHIPPED`` ones):
+    nothing else, and nothing that differs from its master."""
+    master = {p.name: p for p in SHARED_GOLDEN_DIR.iterdir() if p.is_file()}
+    nxt = {p.name: p for p in SHARED_GOLDEN_NEXT_DIR.iterdir() if p.is_file()} \
+        if SHARED_GOLDEN_NEXT_DIR.is_dir() else {}
+    shipped = sorted(p.name for p in GOLDEN_DIR.iterdir() if p.is_file())
+    assert set(master) <= set(shipped), sorted(set(master) - set(shipped))
+    assert set(shipped) <= set(master) | set(nxt), sorted(set(shipped) - set(master) - set(nxt))
+    assert SHIPPED - set(master) <= set(nxt), "golden-next is missing a shipped file's master"
+    for name in shipped:
+        src = master.get(name) or nxt[name]
+        assert (GOLDEN_DIR / name).read_bytes() == src.read_bytes(), name
 
 
 @pytest.mark.parametrize("path", golden_files(), ids=lambda p: p.name)
@@ -46,6 +56,12 @@ def test_reference_matches_golden(path):
         assert err <= verify.TOLERANCE, f"{name}: {err:.3e}"
     # every gradient tensor of the file was compared
     assert {n for n, _ in rows if n.startswith("grad ")} == {f"grad {k}" for k in g.grads}
+
+
+def _one_layer():
+    """A golden file of a network with one hidden layer (the keys ``hidden/i``,
+    ``grad/hidden.*``)."""
+    return next(p for p in golden_files() if p.name == "alif_seed1.npz")
 
 
 def run_verify(*args):
@@ -62,7 +78,7 @@ def test_cli_passes_all_golden_files():
 def test_json_output_carries_the_tables_numbers(tmp_path):
     """``--json``: one JSON object with every file's errors (as check() computes them), the
     verdict per file and overall; a failing file fails it with exit code 1 and stays strict JSON."""
-    src = golden_files()[0]
+    src = _one_layer()
     r = run_verify(src, "--json")
     assert r.returncode == 0, r.stdout + r.stderr
     res = json.loads(r.stdout)
@@ -92,7 +108,7 @@ def _rewrite(src, dst, **changes):
 def test_cli_refuses_a_model_it_does_not_implement(tmp_path):
     """A golden file of a model resonet does not implement (a file may arrive before its model,
     as lif_seed1.npz once did) is refused with one line, not a traceback."""
-    src = golden_files()[0]
+    src = _one_layer()
     meta = json.loads(str(np.load(src)["meta_json"]))
     meta["model"] = "qif"
     dst = tmp_path / "qif_seed1.npz"
@@ -105,7 +121,7 @@ def test_cli_refuses_a_model_it_does_not_implement(tmp_path):
 
 @pytest.mark.parametrize("key", ["grad/hidden.linear.weight", "outputs", "hidden/1"])
 def test_cli_fails_on_perturbed_file(tmp_path, key):
-    src = golden_files()[0]
+    src = _one_layer()
     d = np.load(src)
     bad = d[key].copy()
     bad.reshape(-1)[3] *= 1 + 1e-6  # a relative change far above the 1e-9 tolerance
@@ -138,7 +154,7 @@ def test_cli_missing_file_exit_2(tmp_path):
 @pytest.mark.parametrize("case", ["garbage", "no_meta", "bad_shape", "bad_json"])
 def test_cli_malformed_file_exit_2(tmp_path, case):
     dst = tmp_path / f"{case}.npz"
-    src = golden_files()[0]
+    src = _one_layer()
     if case == "garbage":
         dst.write_bytes(b"this is not a zip archive")
     elif case == "no_meta":

@@ -1,10 +1,11 @@
 """LI: the leaky-integrator readout (no spikes, no reset).
 
-Parameters W_o (``out.linear.weight``, (C, H)) and τ_raw (``out.tau_mem``, (C,)), τ in steps.
+Parameters W_o (``out.linear.weight``, (C, H)), τ_raw (``out.tau_mem``, (C,)), τ in steps, and
+optionally b_o (``out.linear.bias``, (C,); the official ``bias=True``, initialised to 0).
 Over a sequence of hidden spikes z_t (B, H) (docs/derivations/li.md, eqs. (L1)–(L3)):
 
     α   = exp(−1/|τ_raw|)                         (L1)
-    r_t = z_t · W_oᵀ                               (L2)  (B, C); the current step's spikes, no delay
+    r_t = z_t · W_oᵀ (+ b_o)                       (L2)  (B, C); the current step's spikes, no delay
     o_t = α·o_{t−1} + (1 − α)·r_t,  o_{−1} = 0     (L3)
 
 Backward, with g_t = ∂L/∂o_t from the loss (zero on unrecorded steps) (eqs. (L4)–(L8)):
@@ -14,6 +15,7 @@ Backward, with g_t = ∂L/∂o_t from the loss (zero on unrecorded steps) (eqs. 
     dW_o = Σ_t r̄_tᵀ z_t,   z̄ᵒ_t = r̄_t W_o          (L6)
     dα   = Σ_{t,b} ō_t·(o_{t−1} − r_t)             (L7)
     dτ_raw = dα · α/τ² · sign(τ_raw)               (L8)
+    db_o = Σ_{t,b} r̄_t                             (L9)  (with a bias)
 """
 
 from __future__ import annotations
@@ -37,10 +39,14 @@ def alpha(tau_raw: np.ndarray) -> np.ndarray:
 
 
 def forward(
-    a: np.ndarray, W_o: np.ndarray, Z: np.ndarray, o0: np.ndarray | None = None
+    a: np.ndarray, W_o: np.ndarray, Z: np.ndarray, o0: np.ndarray | None = None,
+    b_o: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """o (T, B, C) and r (T, B, C) from Z (T, B, H), eqs. (L2)–(L3); o_{−1} = o0 (default 0)."""
+    """o (T, B, C) and r (T, B, C) from Z (T, B, H), eqs. (L2)–(L3); o_{−1} = o0 (default 0),
+    b_o the bias (None: none)."""
     R = Z @ W_o.T  # (T, B, C)
+    if b_o is not None:
+        R = R + b_o
     O = np.empty_like(R)
     o = np.zeros_like(R[0]) if o0 is None else o0
     for t in range(R.shape[0]):
@@ -60,7 +66,8 @@ def backward(
     cut: np.ndarray | None = None,
     o0: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Eqs. (L4)–(L8): accumulate ``grads['weight']``, ``grads['alpha']``; return z̄ᵒ (T, B, H).
+    """Eqs. (L4)–(L9): accumulate ``grads['weight']``, ``grads['alpha']`` (and ``grads['bias']``
+    if it is there); return z̄ᵒ (T, B, H).
 
     ``cut[t]`` True means o_t was detached after step t (truncated BPTT): ō_{t+1} does not flow
     back into ō_t.
@@ -76,6 +83,8 @@ def backward(
         dO[t] = do_next
     dR = (1.0 - a) * dO  # (L5)
     grads["weight"] += np.einsum("tbc,tbh->ch", dR, Z)  # (L6)
+    if "bias" in grads:
+        grads["bias"] += dR.sum(axis=(0, 1))  # (L9)
     first = np.zeros_like(O[:1]) if o0 is None else o0[None]
     O_prev = np.concatenate([first, O[:-1]], axis=0)
     grads["alpha"] += np.einsum("tbc,tbc->c", dO, O_prev - R)  # (L7)

@@ -197,22 +197,38 @@ def init_hidden(model: NeuronModel, H: int, rng: np.random.Generator, **ranges) 
     return out
 
 
-def hidden_of(model: NeuronModel, params: dict) -> dict:
-    """``{name: params["hidden.<name>"]}`` of the model's per-neuron parameters."""
-    return {n: params[f"hidden.{n}"] for n in model.PARAM_NAMES}
+def hidden_of(model: NeuronModel, params: dict, prefix: str = "hidden") -> dict:
+    """``{name: params["<prefix>.<name>"]}`` of the model's per-neuron parameters (``prefix``:
+    ``hidden``, or ``hidden1``, ``hidden2``, … of stacked layers, NetworkSpec.prefix)."""
+    return {n: params[f"{prefix}.{n}"] for n in model.PARAM_NAMES}
+
+
+def derive_layer(model: NeuronModel, spec, params: dict, layer: int = 0) -> Any:
+    """The model's ``derive`` for hidden layer ``layer`` of ``spec`` (its parameters
+    ``<prefix>.<name>`` of ``params``); a refusal names that layer's parameter (``hidden2.omega``
+    rather than the model's generic ``hidden.omega``)."""
+    pre = spec.prefix(layer)
+    try:
+        return model.derive(hidden_of(model, params, pre), spec)
+    except ConfigError as exc:
+        if pre == "hidden":
+            raise
+        raise ConfigError(str(exc).replace("hidden.", f"{pre}.")) from None
 
 
 def project(model: NeuronModel, spec, params: dict) -> int:
-    """Apply the model's ``BOUNDS`` to ``params`` (the full parameter dict) in place: every
-    |p| > limit becomes sign(p)·limit. Returns the number of entries changed."""
+    """Apply the model's ``BOUNDS`` to ``params`` (the full parameter dict, every hidden layer of
+    ``spec``) in place: every |p| > limit becomes sign(p)·limit. Returns the number of entries
+    changed."""
     count = 0
-    for bound in model.BOUNDS:
-        w = params[f"hidden.{bound.param}"]
-        lim = bound.limit(spec)
-        over = np.abs(w) > lim
-        if over.any():
-            count += int(over.sum())
-            w[over] = np.sign(w[over]) * lim
+    for layer in range(spec.n_layers):
+        for bound in model.BOUNDS:
+            w = params[f"{spec.prefix(layer)}.{bound.param}"]
+            lim = bound.limit(spec)
+            over = np.abs(w) > lim
+            if over.any():
+                count += int(over.sum())
+                w[over] = np.sign(w[over]) * lim
     return count
 
 
