@@ -26,7 +26,7 @@ import numpy as np
 from ..contract import DTYPES
 from ..errors import ConfigError
 from ..neurons import li
-from ..neurons.model import NeuronModel, hidden_of
+from ..neurons.model import NeuronModel, derive_layer
 from ..spec import check_params
 
 
@@ -34,7 +34,8 @@ def prepare_run(engine: str, spec, params: dict, dtype, spike: str):
     """The argument checks every fast engine's ``run`` starts with (same errors as the reference).
 
     Returns ``(dtype, p, consts, a_o)``: the dtype as ``np.dtype``, the parameters cast to it, the
-    neuron's derived constants (``derive`` refuses e.g. |ω|·p_dt ≥ 1) and the readout's α.
+    neuron's derived constants of every hidden layer (a list; ``derive`` refuses e.g.
+    |ω|·p_dt ≥ 1) and the readout's α.
     """
     if spike != "heaviside":
         raise ConfigError(
@@ -45,7 +46,7 @@ def prepare_run(engine: str, spec, params: dict, dtype, spike: str):
         raise ConfigError(f"dtype must be {' or '.join(DTYPES)}, got {dtype}")
     check_params(spec, params)
     p = {n: np.asarray(v, dtype=dtype) for n, v in params.items()}
-    consts = spec.model.derive(hidden_of(spec.model, p), spec)
+    consts = [derive_layer(spec.model, spec, p, l) for l in range(spec.n_layers)]
     return dtype, p, consts, li.alpha(p["out.tau_mem"])
 
 

@@ -9,6 +9,11 @@ Everything that is not a hot loop stays in NumPy here: parameter checks (the ref
 ConfigErrors), input conversion to CSR events, the per-chunk gradient reduction and the chain
 rule through the raw parameters (``finish`` of the model, resonet.neurons). The hot loops are
 the entry points ``forward``/``backward`` of the model's kernel module (:func:`cells`).
+
+Stacked layers (eqs. (N13)–(N16)) are a chain of those entry points, one call per layer: the
+forward of layer l reads the spikes of layer l − 1 as binary events (:func:`.csr.bits_to_csr`
+of its spike bits), a layer below the last has no readout (C = 0); BPTT runs from the last
+layer down, each layer's x̄ (N8) becoming the adjoint ``dz_ext`` of the layer below (N15).
 """
 
 from __future__ import annotations
@@ -25,10 +30,10 @@ from ...loss import step_targets
 from ...neurons import li
 from ...neurons.model import hidden_of
 from ...session import HostSession
-from ...spec import NetworkSpec, truncation_cuts
+from ...spec import NetworkSpec, layer_params, truncation_cuts
 from .. import check_targets, kernel_module, prepare_run
-from .config import checkpoint_interval
-from .csr import dense_to_csr
+from .config import checkpoint_interval, lockstep
+from .csr import bits_to_csr, dense_to_csr
 from .network import TILE
 from .readout import nll_loss, pad_classes
 from .surrogate import common_consts
@@ -52,7 +57,7 @@ class Events:
 
 @dataclass
 class Tape:
-    """What the forward keeps for BPTT (docs/cpu-kernels.md, "Tape")."""
+    """What the forward of one layer keeps for BPTT (docs/cpu-kernels.md, "Tape")."""
 
     zbits: np.ndarray  # uint8 (B, T, ⌈H/8⌉): every hidden spike, one bit
     ckpt: np.ndarray  # dtype (B, ⌈T/K⌉, CKPT_ROWS, H): continuous state every K steps
@@ -65,26 +70,38 @@ class Tape:
 
 
 def allocate_tape(spec: NetworkSpec, T: int, B: int, dtype, keep: bool = True,
-                  K: int | None = None) -> Tape:
-    """The arrays the model's ``forward`` fills. ``keep=False`` (inference) allocates no
-    spike bits or checkpoints, only O."""
-    H, C = spec.n_hidden, spec.n_out
+                  K: int | None = None, layer: int = -1) -> Tape:
+    """The arrays the model's ``forward`` fills for hidden layer ``layer`` (default the last,
+    the one with the readout). ``keep=False`` (inference) allocates no checkpoints, and spike
+    bits only for a layer below the last (the next layer reads them); only the last layer has a
+    readout O (a layer below it has C = 0)."""
+    layer %= spec.n_layers
+    H = spec.layers[layer]
+    last = layer == spec.n_layers - 1
+    C = spec.n_out if last else 0
     K = checkpoint_interval(T) if K is None else int(K)
     rows = cells(spec).CKPT_ROWS
     nseg = -(-T // K) if keep else 0
-    zbits = np.empty((B, T if keep else 0, (H + 7) // 8), dtype=np.uint8)
+    zbits = np.empty((B, T if keep or not last else 0, (H + 7) // 8), dtype=np.uint8)
     ckpt = np.empty((B, nseg, rows, H), dtype=dtype)
     O = np.empty((B, T, C), dtype=dtype)  # sample-major: each sample writes contiguously
     return Tape(zbits, ckpt, O, K)
 
 
 def tape_bytes_per_sample(spec: NetworkSpec, T: int, dtype=np.float32, K: int | None = None) -> int:
-    """Bytes the forward keeps for BPTT per sample (spike bits, checkpoints and readout): the
-    arrays of :func:`allocate_tape`, counted without allocating them."""
-    H, C = spec.n_hidden, spec.n_out
+    """Bytes the forward keeps for BPTT per sample (spike bits and checkpoints of every layer,
+    the readout): the arrays of :func:`allocate_tape`, counted without allocating them."""
     K = checkpoint_interval(T) if K is None else int(K)
     item = np.dtype(dtype).itemsize
-    return T * ((H + 7) // 8) + -(-T // K) * cells(spec).CKPT_ROWS * H * item + T * C * item
+    rows = cells(spec).CKPT_ROWS
+    per_layer = sum(T * ((H + 7) // 8) + -(-T // K) * rows * H * item for H in spec.layers)
+    return per_layer + T * spec.n_out * item
+
+
+def between_layers_bytes_per_sample(spec: NetworkSpec, T: int, dtype=np.float32) -> int:
+    """Bytes per sample of the adjoint handed from a layer to the one below during BPTT of a stack
+    (x̄ of (N15), (T, H_{l−1}) per sample; one at a time, the largest counted); 0 for one layer."""
+    return T * max(spec.layers[:-1], default=0) * np.dtype(dtype).itemsize
 
 
 def _writable(a, dtype) -> np.ndarray:
@@ -122,15 +139,29 @@ def kernel_args(ev: Events, net: tuple, consts: tuple, tape: Tape) -> tuple:
     nspk, states)``, ``backward(ev, net, consts, tape, grad, nchunk)``), tuples numba passes as
     they are:
 
-    - ``ev`` = (indptr, indices, values): the input as CSR events;
-    - ``net`` = (w_inT, w_recT, w_oT, a_o, b_o): the weights in the kernels' layouts and the
-      readout's α, 1 − α;
+    - ``ev`` = (indptr, indices, values): the layer's input as CSR events;
+    - ``net`` = (w_inT, w_recT, w_oT, a_o, b_o, bias, r_bias): the weights in the kernels'
+      layouts, the readout's α, 1 − α, the layer's bias and the readout's (zeros without
+      biases; the readout's empty for a layer below the last);
     - ``consts`` = (cell, k, kc): the model's per-neuron and scalar constants, the common ones;
     - ``tape`` = (K, zbits, ckpt, O): the checkpoint interval and the BPTT tape;
-    - ``grad`` = (w_in, w_cat, d_out, r0, trunc, dx): what the backward reads besides (the
-      forward's weights, ∂L/∂o, the first recorded step, the truncation, the input gradient).
+    - ``grad`` = (w_in, w_cat, d_out, r0, trunc, dx, dz_ext, group, cols): what the backward
+      reads besides (the forward's weights, ∂L/∂o, the first recorded step, the truncation, the
+      input gradient, the adjoint from the layer above, the lockstep walk of wide layers).
     """
     return ((ev.indptr, ev.indices, ev.values), net, consts, (tape.K, tape.zbits, tape.ckpt, tape.O))
+
+
+@dataclass
+class _Layer:
+    """One hidden layer of a run: its input events, kernel arguments and tape."""
+
+    ev: Events
+    net: tuple
+    consts: tuple
+    tape: Tape
+    w: np.ndarray  # (H, I + H) = [W_in | W_rec]
+    nspk: np.ndarray  # (B,)
 
 
 class CpuBackend:
@@ -145,13 +176,14 @@ class CpuBackend:
     def estimate_memory(spec: NetworkSpec, *, T: int, batch: int, eval_batch: int, dtype,
                         threads: int | None = None) -> dict[str, int]:
         """The tape of :func:`allocate_tape` for a training batch (spike bits, checkpoints every
-        K ≈ √T steps, readout), the gradient with the working copies of the weights and one set
-        of partial sums per chunk of the batch (a chunk of whole tiles per thread, as ``run``
-        splits it)."""
+        K ≈ √T steps, readout; every layer), with a stack's adjoint between layers, the gradient
+        with the working copies of the weights and one set of partial sums per chunk of the batch
+        (a chunk of whole tiles per thread, as ``run`` splits it)."""
         item = np.dtype(dtype).itemsize
         nchunk = max(1, min(-(-batch // TILE), threads or numba.config.NUMBA_NUM_THREADS))
+        tape = tape_bytes_per_sample(spec, T, dtype) + between_layers_bytes_per_sample(spec, T, dtype)
         return {"gradients": (3 + nchunk) * spec.n_params() * item,
-                "BPTT tape": batch * tape_bytes_per_sample(spec, T, dtype), "batches": 0}
+                "BPTT tape": batch * tape, "batches": 0}
 
     @staticmethod
     def free_device_memory() -> int | None:
@@ -165,10 +197,9 @@ class CpuBackend:
     def run(self, spec, params, x, y=None, *, grads=True, dtype=np.float64, truncation=None,
             return_states=False, return_dx=False, spike="heaviside") -> Result:
         dtype, p, consts, a_o = prepare_run("cpu", spec, params, dtype, spike)
-        b_o = 1.0 - a_o
         ev = as_events(spec, x, dtype)
         T, B = ev.T, ev.B
-        H, C, I = spec.n_hidden, spec.n_out, spec.n_in
+        C = spec.n_out
         rec = spec.recorded(T)
         r0 = int(rec[0])
         targets = None
@@ -179,59 +210,122 @@ class CpuBackend:
         if need_grads:
             truncation_cuts(T, truncation)  # validates truncation >= 1
         mod = cells(spec)
-        cell, k = mod.pack(consts, dtype)
-        kc = common_consts(dtype)
-        W = p["hidden.linear.weight"]
-        w_inT = np.ascontiguousarray(W[:, :I].T)
-        w_recT = np.ascontiguousarray(W[:, I:].T)
-        w_o = np.ascontiguousarray(p["out.linear.weight"])
-        Cp = pad_classes(C, dtype)
-        w_oT = np.zeros((H, Cp), dtype=dtype)  # W_oᵀ, zero columns up to whole vectors
-        w_oT[:, :C] = w_o.T
-        tape = allocate_tape(spec, T, B, dtype, keep=need_grads)
-        nspk = np.empty(B, dtype=np.int64)
         names = spec.model.STATE_NAMES  # rows 0 … len − 1 of the kernels' state array
-        ns = len(names)
-        states = np.empty((ns, T, B, H) if return_states else (ns, 0, 0, 0), dtype=dtype)
-        bundles = kernel_args(ev, (w_inT, w_recT, w_oT, a_o, b_o), (cell, k, kc), tape)
-        mod.forward(*bundles, nspk, states)
-        res = Result(tape.O.transpose(1, 0, 2)[r0:], nspk.astype(dtype))  # (T_rec, B, C) view
+        layers: list[_Layer] = []
+        states_out: dict = {}
+        for l in range(spec.n_layers):  # (N13): layer l reads the spikes of layer l − 1
+            if l > 0:
+                indptr, indices = bits_to_csr(layers[-1].tape.zbits)
+                ev = Events(indptr, indices, np.empty(0, dtype), T, B)
+            layer = self._layer(spec, p, l, consts[l], a_o, ev, dtype, need_grads)
+            states = np.empty((len(names), T, B, spec.layers[l]) if return_states
+                              else (len(names), 0, 0, 0), dtype=dtype)
+            mod.forward(*kernel_args(layer.ev, layer.net, layer.consts, layer.tape), layer.nspk,
+                        states)
+            if return_states:
+                states_out.update({spec.state_key(l, n): states[mod.STATE_ROWS[n]] for n in names})
+            layers.append(layer)
+        O = layers[-1].tape.O
+        nspk = sum(layer.nspk for layer in layers)
+        res = Result(O.transpose(1, 0, 2)[r0:], nspk.astype(dtype))  # (T_rec, B, C) view
         if return_states:
-            res.states = {n: states[mod.STATE_ROWS[n]] for n in names}
+            res.states = states_out
         if targets is None:
             return res
         d_out = np.empty((B, T - r0, C), dtype=dtype)
-        loss = nll_loss(tape.O, r0, targets, d_out, kc)
+        loss = nll_loss(O, r0, targets, d_out, common_consts(dtype))
         res.loss = float(loss)
         if not need_grads:
             return res
+        res.grads, dx = self._backward(spec, p, consts, layers, d_out, r0, truncation, return_dx,
+                                       dtype)
+        if return_dx:
+            res.dx = dx
+        return res
+
+    @staticmethod
+    def _layer(spec: NetworkSpec, p: dict, l: int, consts, a_o, ev: Events, dtype,
+               keep: bool) -> _Layer:
+        """The kernel arguments and the tape of hidden layer ``l`` (the readout only on the last)."""
+        last = l == spec.n_layers - 1
+        T, B = ev.T, ev.B
+        I, H = spec.layer_inputs[l], spec.layers[l]
+        lp = layer_params(spec, p, l)
+        W = lp["weight"]
+        cell, k = cells(spec).pack(consts, dtype)
+        w_inT = np.ascontiguousarray(W[:, :I].T)
+        w_recT = np.ascontiguousarray(W[:, I:].T)
+        bias = np.zeros(H, dtype) if lp["bias"] is None else _writable(lp["bias"], dtype)
+        if last:
+            C = spec.n_out
+            Cp = pad_classes(C, dtype)
+            w_oT = np.zeros((H, Cp), dtype=dtype)  # W_oᵀ, zero columns up to whole vectors
+            w_oT[:, :C] = p["out.linear.weight"].T
+            r_bias = np.zeros(Cp, dtype)
+            if spec.bias:
+                r_bias[:C] = p["out.linear.bias"]
+            ao, bo = _writable(a_o, dtype), _writable(1.0 - a_o, dtype)
+        else:  # no readout: C = 0
+            w_oT = np.zeros((H, 0), dtype=dtype)
+            r_bias = ao = bo = np.zeros(0, dtype)
+        net = (w_inT, w_recT, w_oT, ao, bo, bias, r_bias)
+        tape = allocate_tape(spec, T, B, dtype, keep=keep, layer=l)
+        return _Layer(ev, net, (cell, k, common_consts(dtype)), tape, W,
+                      np.empty(B, dtype=np.int64))
+
+    @staticmethod
+    def _backward(spec: NetworkSpec, p: dict, consts: list, layers: list[_Layer], d_out, r0: int,
+                  truncation, return_dx: bool, dtype) -> tuple[dict, np.ndarray]:
+        """BPTT of every layer from the last down (N15); the gradients by parameter name and x̄."""
+        mod = cells(spec)
+        T, B = layers[0].ev.T, layers[0].ev.B
+        C = spec.n_out
         # one chunk of whole tiles per thread, summed in chunk order (deterministic for a given
         # thread count). numba's dynamic scheduling (set_parallel_chunksize) was measured 10x
         # slower here, so the split is static.
         nchunk = max(1, min(-(-B // TILE), numba.get_num_threads()))
-        dx = np.zeros((T, B, I) if return_dx else (0, 0, 0), dtype=dtype)
-        w_in = np.ascontiguousarray(W[:, :I])
-        w_cat = np.zeros((H + Cp, H), dtype=dtype)  # [W_rec; W_o; 0]
-        w_cat[:H] = W[:, I:]
-        w_cat[H:H + C] = w_o
-        grad = (w_in, w_cat, d_out, r0, int(truncation or 0), dx)
-        dw_inT, gcat, acc, dao, bad = mod.backward(*bundles, grad, nchunk)
-        if bad:
-            raise NumericalError(
-                f"cpu backend: {bad} recomputed spike steps differ from the forward pass "
-                "(non-deterministic arithmetic?); gradients would be wrong")
-        g = {}
-        acc = acc.sum(axis=0)  # (NACC, H): the model's ACC_ROWS
-        for n, v in spec.model.finish(hidden_of(spec.model, p), consts, acc).items():
-            g[f"hidden.{n}"] = v
-        dW = np.empty((H, I + H), dtype=dtype)
-        dW[:, :I] = dw_inT.sum(axis=0).T
-        gcat = gcat.sum(axis=0)  # [dW_recᵀ | dW_oᵀ | 0] (H, H + Cp)
-        dW[:, I:] = gcat[:, :H].T
-        g["hidden.linear.weight"] = dW
-        g["out.tau_mem"] = li.tau_grad(p["out.tau_mem"], dao.sum(axis=0))
-        g["out.linear.weight"] = np.ascontiguousarray(gcat[:, H:H + C].T)
-        res.grads = {n: np.asarray(g[n], dtype=dtype) for n in spec.param_shapes()}
-        if return_dx:
-            res.dx = dx
-        return res
+        g: dict = {}
+        dz_ext = np.zeros((0, 0, 0), dtype=dtype)
+        no_out = np.zeros((B, 0, 0), dtype=dtype)
+        for l in range(spec.n_layers - 1, -1, -1):
+            last = l == spec.n_layers - 1
+            layer = layers[l]
+            I, H = spec.layer_inputs[l], spec.layers[l]
+            pre = spec.prefix(l)
+            W = layer.w
+            want_dx = l > 0 or return_dx
+            dx = np.zeros((T, B, I) if want_dx else (0, 0, 0), dtype=dtype)
+            w_in = np.ascontiguousarray(W[:, :I])
+            Cl = C if last else 0
+            Cp = layer.net[2].shape[1]
+            w_cat = np.zeros((H + Cp, H), dtype=dtype)  # [W_rec; W_o; 0]
+            w_cat[:H] = W[:, I:]
+            if last:
+                w_cat[H:H + C] = p["out.linear.weight"]
+            group, cols = lockstep(H, H + Cl, np.dtype(dtype).itemsize, -(-(-(-B // TILE)) // nchunk))
+            grad = (w_in, w_cat, d_out if last else no_out, r0, int(truncation or 0), dx, dz_ext,
+                    group, cols)
+            dw_inT, gcat, acc, dao, bad, db, dbo = mod.backward(
+                *kernel_args(layer.ev, layer.net, layer.consts, layer.tape), grad, nchunk)
+            if bad:
+                raise NumericalError(
+                    f"cpu backend: {bad} recomputed spike steps differ from the forward pass "
+                    "(non-deterministic arithmetic?); gradients would be wrong")
+            acc = acc.sum(axis=0)  # (NACC, H): the model's ACC_ROWS
+            for n, v in spec.model.finish(hidden_of(spec.model, p, pre), consts[l], acc).items():
+                g[f"{pre}.{n}"] = v
+            dW = np.empty((H, I + H), dtype=dtype)
+            dW[:, :I] = dw_inT.sum(axis=0).T
+            gcat = gcat.sum(axis=0)  # [dW_recᵀ | dW_oᵀ | 0] (H, H + Cp)
+            dW[:, I:] = gcat[:, :H].T
+            g[f"{pre}.linear.weight"] = dW
+            if spec.bias:
+                g[f"{pre}.linear.bias"] = db.sum(axis=0)  # (N16)
+            if last:
+                g["out.tau_mem"] = li.tau_grad(p["out.tau_mem"], dao.sum(axis=0))
+                g["out.linear.weight"] = np.ascontiguousarray(gcat[:, H:H + C].T)
+                if spec.bias:
+                    g["out.linear.bias"] = dbo.sum(axis=0)  # (L9)
+            dz_ext = dx  # (N15): x̄ of this layer is z̄ of the one below
+        grads = {n: np.asarray(g[n], dtype=dtype) for n in spec.param_shapes()}
+        return grads, dz_ext

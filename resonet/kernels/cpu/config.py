@@ -58,3 +58,21 @@ def drop_stale_cache() -> None:
         os.replace(tmp, stamp)
     except OSError:  # read-only install: numba then caches elsewhere or not at all
         pass
+
+
+# Wide layers (docs/cpu-kernels.md, "Wide layers"): from this width on, a chunk's tiles walk back
+# in lockstep and the dense product of BPTT goes column block by column block, each block of the
+# weights at most BLOCK_BYTES (half a core's 1 MB L2: the block, the tiles' operands and outputs
+# stay there while every tile passes over it).
+LOCKSTEP_MIN_H = 256
+BLOCK_BYTES = 512 * 1024
+
+
+def lockstep(H: int, kdim: int, itemsize: int, tiles: int) -> tuple[int, int]:
+    """(group, cols) of the backward's walk (resonet.kernels.cpu.network): ``tiles`` = the tiles
+    of a chunk, ``kdim`` the rows of the product's weights. Narrow layers: (1, H), each tile on
+    its own, the whole width at once (the order of every result before wide layers existed)."""
+    if H < LOCKSTEP_MIN_H:
+        return 1, H
+    cols = max(64, BLOCK_BYTES // (kdim * itemsize) // 64 * 64)
+    return max(1, tiles), min(H, cols)

@@ -81,27 +81,19 @@ def cell_backward(old, new, dz, dnew, dold, dI, acc, cell, k, kc):
 def forward(ev, net, consts, tape, nspk, states):
     """Eqs. (N1)–(N3) for every sample with this cell; see :func:`.network.forward_sample` and,
     for the argument bundles, :func:`resonet.kernels.cpu.backend.kernel_args`."""
-    w_inT, w_recT, w_oT, a_o, b_o = net
-    cell, k, kc = consts
-    K, zbits, ckpt, O = tape
-    for b in prange(O.shape[0]):
-        network.forward_sample(cell_forward, ROWS, b, ev, w_inT, w_recT, w_oT, a_o, b_o, cell, k,
-                               kc, K, zbits, ckpt, O, nspk, states)
+    for b in prange(tape[3].shape[0]):
+        network.forward_sample(cell_forward, ROWS, b, ev, net, consts, tape, nspk, states)
 
 
 @njit(parallel=True, cache=CACHE, fastmath=FASTMATH)
 def backward(ev, net, consts, tape, grad, nchunk):
     """BPTT, eqs. (N5)–(N9), with this cell, one chunk of the batch per thread; see
-    :func:`.network.backward_chunk`. Returns the per-chunk buffers (summed by the caller) and the
-    number of recomputed steps whose spikes differ from the forward's (must be 0)."""
-    w_inT, w_recT, w_oT, a_o, b_o = net
-    cell, k, kc = consts
-    K, zbits, ckpt, O = tape
-    w_in, w_cat, d_out, r0, trunc, dx = grad
-    buffers = network.gradient_buffers(nchunk, w_inT, w_cat, O, NACC)
+    :func:`.network.backward_chunk`. Returns the per-chunk buffers (summed by the caller; the
+    recompute check summed: the number of recomputed steps whose spikes differ from the
+    forward's, must be 0)."""
+    buffers = network.gradient_buffers(nchunk, net[0], grad[1], tape[3], NACC)
     for c in prange(nchunk):
-        network.backward_chunk(cell_forward, cell_backward, ROWS, READS_Z, c, nchunk, ev, w_inT,
-                               w_recT, w_oT, a_o, b_o, cell, k, kc, K, zbits, ckpt, O, w_in, w_cat,
-                               d_out, r0, trunc, dx, buffers)
-    dw_inT, gcat, acc, dao, bad = buffers
-    return dw_inT, gcat, acc, dao, bad.sum()
+        network.backward_chunk(cell_forward, cell_backward, ROWS, READS_Z, c, nchunk, ev, net,
+                               consts, tape, grad, buffers)
+    dw_inT, gcat, acc, dao, bad, db, dbo = buffers
+    return dw_inT, gcat, acc, dao, bad.sum(), db, dbo

@@ -87,15 +87,16 @@ def add_scaled_rows(cur, w, idx, a, n):
 @njit(fastmath=FASTMATH)
 def matvec_rows(out, a, w):
     """out = Σ_k a[k]·w[k] = a @ w for w (K, N): the dense sums z̄ = Ī W_rec, z̄ᵒ = r̄ W_o, x̄ = Ī W_in."""
-    matvec_rows_k(out, a, w, a.shape[0])
+    matvec_rows_k(out, a, w, a.shape[0], 0, out.shape[0])
 
 
 @njit(fastmath=FASTMATH)
-def matvec_rows_k(out, a, w, kdim):
-    """out = a[:kdim] @ w[:kdim], four rows at a time: out += (a₀w₀ + a₁w₁) + (a₂w₂ + a₃w₃), then
-    the remaining rows one by one (the grouping every dense product of these kernels shares)."""
-    N = out.shape[0]
-    for j in range(N):
+def matvec_rows_k(out, a, w, kdim, c0, c1):
+    """out[c0:c1] = a[:kdim] @ w[:kdim, c0:c1], four rows at a time: out += (a₀w₀ + a₁w₁) +
+    (a₂w₂ + a₃w₃), then the remaining rows one by one (the grouping every dense product of
+    these kernels shares; each column is summed alone, so a column range changes nothing)."""
+    N = c1
+    for j in range(c0, N):
         out[j] = 0
     k = 0
     while k + 4 <= kdim:
@@ -107,33 +108,34 @@ def matvec_rows_k(out, a, w, kdim):
         a1 = a[k + 1]
         a2 = a[k + 2]
         a3 = a[k + 3]
-        for j in range(N):
+        for j in range(c0, N):
             out[j] += (a0 * w0[j] + a1 * w1[j]) + (a2 * w2[j] + a3 * w3[j])
         k += 4
     while k < kdim:
         w0 = w[k]
         a0 = a[k]
-        for j in range(N):
+        for j in range(c0, N):
             out[j] += a0 * w0[j]
         k += 1
 
 
 @njit(fastmath=FASTMATH)
-def matvec_tile(out, A, w, nt, kdim):
-    """out[j] = A[j, :kdim] @ w[:kdim] for the nt <= 4 rows of A (4, ≥kdim), w (≥kdim, N).
+def matvec_tile(out, A, w, nt, kdim, cb, ce):
+    """out[j, cb:ce] = A[j, :kdim] @ w[:kdim, cb:ce] for the nt <= 4 rows of A (4, ≥kdim),
+    w (≥kdim, N).
 
     Four samples share each load of a weight row (the per-sample product is bound by loading w).
     float32: whole 16-column blocks by :func:`.intrinsics.tile4_blocks` (accumulators in registers), the
     rest (and all of float64, where that kernel measured slower than this loop) by the loop
     below. Every out[j][n] is summed in exactly the grouping of :func:`matvec_rows_k`, so the
-    result does not depend on the tiling or on which code computed it.
+    result does not depend on the tiling, on the column range or on which code computed it.
     """
     if nt < 4:
         for j in range(nt):
-            matvec_rows_k(out[j], A[j], w, kdim)
+            matvec_rows_k(out[j], A[j], w, kdim, cb, ce)
         return
-    N = out.shape[1]
-    c0 = tile4_blocks(out, A, w, kdim)
+    N = ce
+    c0 = tile4_blocks(out, A, w, kdim, cb, ce)
     if c0 == N:
         return
     o0 = out[0]
@@ -182,14 +184,15 @@ def matvec_tile(out, A, w, nt, kdim):
 
 
 @njit(fastmath=FASTMATH)
-def input_current(cur, row, indptr, indices, values, w_inT, w_recT, idx, n):
-    """cur = x_t W_inᵀ + z_{t−1} W_recᵀ for one sample (eq. (N1)), over active entries only.
+def input_current(cur, row, indptr, indices, values, w_inT, w_recT, idx, n, bias):
+    """cur = b + x_t W_inᵀ + z_{t−1} W_recᵀ for one sample (eq. (N1)), over active entries only.
 
     ``row = t*B + b`` selects the CSR row of the input; ``values`` of length 0 means binary
-    input (every event is 1); ``idx[:n]`` are the neurons that spiked at t−1.
+    input (every event is 1); ``idx[:n]`` are the neurons that spiked at t−1; ``bias`` (H,) is
+    the layer's bias, zeros without one (0 + a = a exactly: the same bits as no bias at all).
     """
     for h in range(cur.shape[0]):
-        cur[h] = 0
+        cur[h] = bias[h]
     e0 = indptr[row]
     ne = indptr[row + 1] - e0
     ev = indices[e0:e0 + ne]

@@ -187,9 +187,11 @@ NB_TILE = 4
 
 
 @intrinsic
-def tile4_blocks(typingctx, out, A, w, kdim):
-    """out[s, :m] = A[s, :kdim] @ w[:kdim, :m] for the four rows s of A, in float32 only;
-    returns m, the columns done (whole 16-column blocks; 0 for float64, whose caller does all).
+def tile4_blocks(typingctx, out, A, w, kdim, c0, c1):
+    """out[s, c0:m] = A[s, :kdim] @ w[:kdim, c0:m] for the four rows s of A, in float32 only;
+    returns m, the end of the columns done (whole 16-column blocks of [c0, c1); c0 for float64,
+    whose caller does all). A column range lets a caller walk a wide product block by block
+    (so that a block of w stays in cache while several tiles of A pass over it).
 
     Written in LLVM IR because the loop order matters and numba cannot express it: for each
     group of NB_TILE blocks of 16 columns (then single blocks for the rest) the 4 · NB_TILE
@@ -204,10 +206,10 @@ def tile4_blocks(typingctx, out, A, w, kdim):
     if not (isinstance(out, types.Array) and isinstance(A, types.Array)
             and isinstance(w, types.Array) and out.ndim == A.ndim == w.ndim == 2):
         return None
-    sig = types.int64(out, A, w, kdim)
+    sig = types.int64(out, A, w, kdim, types.int64, types.int64)
     if out.dtype != types.float32:
         def codegen_none(context, builder, sig, args):
-            return ir.Constant(ir.IntType(64), 0)
+            return args[4]
         return sig, codegen_none
     n = 16
 
@@ -220,10 +222,11 @@ def tile4_blocks(typingctx, out, A, w, kdim):
         a = context.make_array(sig.args[1])(context, builder, args[1])
         wa = context.make_array(sig.args[2])(context, builder, args[2])
         kd = args[3]
+        col0 = args[4]
         os0 = cgutils.unpack_tuple(builder, o.strides, 2)[0]
         as0 = cgutils.unpack_tuple(builder, a.strides, 2)[0]
         ws0 = cgutils.unpack_tuple(builder, wa.strides, 2)[0]
-        ncol = cgutils.unpack_tuple(builder, o.shape, 2)[1]
+        ncol = builder.sub(args[5], col0)
         op = builder.bitcast(o.data, i8p)
         ap = builder.bitcast(a.data, i8p)
         wp = builder.bitcast(wa.data, i8p)
@@ -279,11 +282,12 @@ def tile4_blocks(typingctx, out, A, w, kdim):
                     builder.store(builder.load(accs[v][s]),
                                   builder.bitcast(builder.gep(op, [off]), vt.as_pointer()), align=4)
 
+        base = builder.mul(col0, c(4))  # byte offset of column c0
         nwide = builder.udiv(nblk, c(NB_TILE))
         with cgutils.for_range(builder, nwide) as jl:
-            blocks(builder.mul(jl.index, c(NB_TILE * 4 * n)), NB_TILE)
+            blocks(builder.add(base, builder.mul(jl.index, c(NB_TILE * 4 * n))), NB_TILE)
         with cgutils.for_range_slice(builder, builder.mul(nwide, c(NB_TILE)), nblk, c(1)) as (jb, _):
-            blocks(builder.mul(jb, c(4 * n)), 1)
-        return builder.mul(nblk, c(n))
+            blocks(builder.add(base, builder.mul(jb, c(4 * n))), 1)
+        return builder.add(col0, builder.mul(nblk, c(n)))
 
     return sig, codegen

@@ -1,5 +1,5 @@
-"""The fused forward and BPTT over a whole sequence (docs/derivations/network.md), written once
-for every model.
+"""The fused forward and BPTT of one recurrent layer over a whole sequence
+(docs/derivations/network.md), written once for every model.
 
 Each model's kernel module (:mod:`.brf`, :mod:`.bhrf`, …) defines ``cell_forward`` and
 ``cell_backward`` (one step and its VJP, the same arguments in every model) and two thin
@@ -11,6 +11,12 @@ loops call the templates here with that model's cell functions:
 - :func:`backward_chunk`: eqs. (N5)–(N9) for one chunk of the batch (one per thread), into the
   chunk's own gradient buffers (:func:`gradient_buffers`; no races, the caller sums the chunks
   in chunk order).
+
+A network of stacked layers (eqs. (N13)–(N16)) is a chain of these passes
+(:class:`resonet.kernels.cpu.backend.CpuBackend`): a layer below the last has no readout (C = 0:
+every readout loop is empty) and hands its spikes, as binary events, to the next layer's
+forward; in BPTT a layer below the last takes the adjoint its spikes receive from the layer
+above (``dz_ext``, that layer's x̄, (N15)) where the last one takes the readout's.
 
 The templates take the cell functions as arguments and are inlined (``inline="always"``) into
 each model's entry points, so every model gets its own compiled kernel (no dispatch on a model
@@ -28,6 +34,16 @@ The backward walks the segments [sK, (s+1)K) from the last to the first: it reco
 segment's states from its checkpoint (the same ``cell_forward`` code on the same inputs, so the
 values are bit-identical to the forward's; the recomputed spikes are checked against the stored
 bits and any difference is reported), then walks the segment backwards in time.
+
+Wide layers (docs/cpu-kernels.md, "Wide layers"): the dense product of (N5)–(N6) reads all of
+[W_rec; W_o] every step, and once that no longer fits in a core's cache each tile of 4 samples
+streams it from memory again. A chunk's tiles then walk back in lockstep, ``group`` tiles at a
+time, and the product goes column block by column block (``cols`` columns, a block of the
+weights sized for the L2 cache) with every tile of the group passing over a block before the
+next is loaded. ``group`` = 1 with ``cols`` = H is the narrow layers' order. Every output
+element is summed in the same grouping whatever ``group`` and ``cols`` are (:func:`matvec_tile`),
+but the order in which the samples of a chunk add into the weight gradients follows the walk:
+``group`` > 1 changes the rounding of dW (not of x̄, states or outputs).
 """
 
 from __future__ import annotations
@@ -36,28 +52,33 @@ import numpy as np
 from numba import njit
 
 from .config import FASTMATH
-from .inputs import input_current, input_grad, matvec_rows, matvec_tile, rows_add
+from .inputs import input_current, input_grad, matvec_tile, rows_add
 from .readout import readout_backward, readout_forward
 from .spikebits import collect, same_bytes, unpack
 
-TILE = 4  # samples per thread that walk back in time together (they share W_cat row loads)
+TILE = 4  # samples per tile that walk back in time together (they share W_cat row loads)
 
 
 @njit(fastmath=FASTMATH, inline="always")
-def forward_sample(cell_forward, rows, b, ev, w_inT, w_recT, w_oT, a_o, b_o, cell, k, kc, K, zbits,
-                   ckpt, O, nspk, states):
+def forward_sample(cell_forward, rows, b, ev, net, consts, tape, nspk, states):
     """Eqs. (N1)–(N3) over the whole sequence for sample b, with the model's ``cell_forward`` and
     its ``rows`` (state array rows, z first).
 
     Input: CSR events ``ev`` = (``indptr`` over rows t*B + b, ``indices``, ``values`` or empty
-    for binary); weights ``w_inT`` (I, H), ``w_recT`` (H, H), ``w_oT`` (H, Cp); readout α and 1 − α
-    (C,); the model's ``cell`` (·, H) and ``k`` constants, the common ``kc``; checkpoint
-    interval K. Output: ``zbits`` (B, T, ⌈H/8⌉), ``ckpt`` (B, ⌈T/K⌉, CKPT_ROWS, H), ``O``
-    (B, T, C), ``nspk`` (B,). ``states`` (len(STATE_NAMES), T, B, H) receives every state when
-    its T axis is nonzero (the slower path for verify/tests); pass a (·, 0, 0, 0) array
-    otherwise. ``zbits`` and ``ckpt`` have zero-length T / segment axes for inference.
+    for binary); ``net`` = (``w_inT`` (I, H), ``w_recT`` (H, H), ``w_oT`` (H, Cp), readout α and
+    1 − α (C,), the bias (H,) and the readout's (Cp,), zeros without biases); ``consts`` = the
+    model's ``cell`` (·, H) and ``k`` constants, the common ``kc``; ``tape`` = (checkpoint
+    interval K, ``zbits`` (B, T, ⌈H/8⌉), ``ckpt`` (B, ⌈T/K⌉, CKPT_ROWS, H), ``O`` (B, T, C)).
+    Output: the tape, ``nspk`` (B,). ``states`` (len(STATE_NAMES), T, B, H) receives every
+    state when its T axis is nonzero (the slower path for verify/tests); pass a (·, 0, 0, 0)
+    array otherwise. ``zbits`` and ``ckpt`` have zero-length T / segment axes when nothing needs
+    them (inference: no checkpoints; the spikes are kept when a layer above reads them). C = 0:
+    a layer without readout (below the last of a stack).
     """
     indptr, indices, values = ev
+    w_inT, w_recT, w_oT, a_o, b_o, bias, r_bias = net
+    cell, k, kc = consts
+    K, zbits, ckpt, O = tape
     B, T, C = O.shape
     H = w_recT.shape[0]
     ft = w_inT.dtype
@@ -67,22 +88,25 @@ def forward_sample(cell_forward, rows, b, ev, w_inT, w_recT, w_oT, a_o, b_o, cel
     o = np.zeros(C, dtype=ft)
     r = np.empty(w_oT.shape[1], dtype=ft)  # padded to whole vectors
     nobits = np.empty(0, dtype=np.uint8)
-    tape = ckpt.shape[1] > 0
+    tape_ckpt = ckpt.shape[1] > 0
+    keep_bits = zbits.shape[1] > 0
     record = states.shape[1] > 0
     n = 0
     cnt = 0
     for t in range(T):
         old = st[t & 1]
         new = st[1 - (t & 1)]
-        if tape and t % K == 0:
+        if tape_ckpt and t % K == 0:
             for j in range(ckpt.shape[2]):
                 ckpt[b, t // K, j, :] = old[1 + j]
-        input_current(cur, t * B + b, indptr, indices, values, w_inT, w_recT, idx, n)  # (N1)
+        input_current(cur, t * B + b, indptr, indices, values, w_inT, w_recT, idx, n,
+                      bias)  # (N1)
         cell_forward(cur, old, new, cell, k, kc)  # (N2)
-        n = collect(new[0], idx, zbits[b, t] if tape else nobits)
+        n = collect(new[0], idx, zbits[b, t] if keep_bits else nobits)
         cnt += n
-        readout_forward(o, r, idx, n, w_oT, a_o, b_o)  # (N3)
-        O[b, t, :] = o
+        if C > 0:
+            readout_forward(o, r, idx, n, w_oT, a_o, b_o, r_bias)  # (N3)
+            O[b, t, :] = o
         if record:
             for j in range(states.shape[0]):
                 states[j, t, b, :] = new[j]
@@ -90,8 +114,8 @@ def forward_sample(cell_forward, rows, b, ev, w_inT, w_recT, w_oT, a_o, b_o, cel
 
 
 @njit(fastmath=FASTMATH, inline="always")
-def recompute_segment(cell_forward, b, s, t0, t1, B, ev, w_inT, w_recT, cell, k, kc, zbits, ckpt,
-                      seg, idxs, ns, cur, chk):
+def recompute_segment(cell_forward, b, s, t0, t1, B, ev, w_inT, w_recT, bias, cell, k, kc, zbits,
+                      ckpt, seg, idxs, ns, cur, chk):
     """States of steps [t0, t1) of sample b from checkpoint s into ``seg`` (row 0: before t0),
     spike lists into ``idxs``/``ns``; the same code as the forward, so the same values. Returns
     the number of steps whose recomputed spikes differ from the stored bits (0 unless the
@@ -111,7 +135,7 @@ def recompute_segment(cell_forward, b, s, t0, t1, B, ev, w_inT, w_recT, cell, k,
     for t in range(t0, t1):
         kk = t - t0 + 1
         input_current(cur, t * B + b, indptr, indices, values, w_inT, w_recT, idxs[kk - 1],
-                      ns[kk - 1])  # (N1)
+                      ns[kk - 1], bias)  # (N1)
         cell_forward(cur, seg[kk - 1], seg[kk], cell, k, kc)  # (N2)
         ns[kk] = collect(seg[kk, 0], idxs[kk], chk)
         if not same_bytes(chk, zbits[b, t]):
@@ -120,19 +144,36 @@ def recompute_segment(cell_forward, b, s, t0, t1, B, ev, w_inT, w_recT, cell, k,
 
 
 @njit(fastmath=FASTMATH, inline="always")
-def backward_samples(cell_forward, cell_backward, rows, reads_z, lo, hi, ev, w_inT, w_recT, w_oT,
-                     a_o, b_o, cell, k, kc, K, zbits, ckpt, O, w_in, w_cat, d_out, r0, trunc, dx,
-                     gin, gcat, gacc, gao):
+def product(out, A, w, ng, kdim, cols):
+    """out[j] = A[j, :kdim] @ w[:kdim] for the ng samples of a group (rows of A and out), column
+    block by column block: every tile of 4 passes over a block of w (``cols`` columns, sized for
+    the L2 cache) before the next block is loaded (:func:`matvec_tile`; the grouping of every
+    sum is that of one sample's product)."""
+    N = out.shape[1]
+    for cb in range(0, N, cols):
+        ce = min(N, cb + cols)
+        for j0 in range(0, ng, TILE):
+            matvec_tile(out[j0:j0 + TILE], A[j0:j0 + TILE], w, min(TILE, ng - j0), kdim, cb, ce)
+
+
+@njit(fastmath=FASTMATH, inline="always")
+def backward_samples(cell_forward, cell_backward, rows, reads_z, lo, hi, ev, net, consts, tape,
+                     grad, gin, gcat, gacc, gao, gdb, gdbo):
     """BPTT of samples [lo, hi) into one chunk's gradient buffers; returns the recompute check.
     ``reads_z``: the cell reads z_{t−1} (ALIF's adaptation), so its VJP returns a z̄_{t−1} to add.
 
-    The samples go in tiles of up to TILE that walk back in time in lockstep (j indexes the
-    sample in the tile), so the dense product of (N5)–(N6) reuses each weight row four times.
-    Per sample and step ``ag`` holds [Ī_{t+1}, r̄_t, 0…] (H + Cp): the left operand of that
-    product, and at once the row that the neurons spiking at t add to their row of ``gcat``
-    (dW_recᵀ row, then dW_oᵀ row: one pass instead of two).
+    The samples go in groups of up to ``group`` tiles of TILE that walk back in time in lockstep
+    (j indexes the sample in the group), so the dense product of (N5)–(N6) reuses each weight
+    row for every sample of a tile, and each column block of the weights for every tile of the
+    group (:func:`product`). Per sample and step ``ag`` holds [Ī_{t+1}, r̄_t, 0…] (H + Cp): the
+    left operand of that product, and at once the row that the neurons spiking at t add to their
+    row of ``gcat`` (dW_recᵀ row, then dW_oᵀ row: one pass instead of two).
     """
     indptr, indices, values = ev
+    w_inT, w_recT, w_oT, a_o, b_o, bias, r_bias = net
+    cell, k, kc = consts
+    K, zbits, ckpt, O = tape
+    w_in, w_cat, d_out, r0, trunc, dx, dz_ext, group, cols = grad
     B, T, C = O.shape
     H = w_recT.shape[0]
     L = gcat.shape[1]  # H + Cp
@@ -140,20 +181,22 @@ def backward_samples(cell_forward, cell_backward, rows, reads_z, lo, hi, ev, w_i
     ROWS = rows
     nseg = ckpt.shape[1]
     ft = w_inT.dtype
-    seg = np.zeros((TILE, K + 1, ROWS, H), dtype=ft)  # segment states, [:, 0] = before it
-    idxs = np.empty((TILE, K + 1, H), dtype=np.int64)  # spike lists of the segment
-    ns = np.zeros((TILE, K + 1), dtype=np.int64)
-    dcar = np.zeros((2, TILE, ROWS, H), dtype=ft)  # state adjoints from step t+1 / to t−1
-    ag = np.zeros((2, TILE, L), dtype=ft)  # [Ī_{t+1}, r̄_t, 0…] / [Ī_t, ·] per sample
-    do_n = np.zeros((TILE, C), dtype=ft)  # ō_{t+1}
-    dz = np.empty((TILE, H), dtype=ft)
+    G = TILE * group  # samples that walk back together
+    seg = np.zeros((G, K + 1, ROWS, H), dtype=ft)  # segment states, [:, 0] = before it
+    idxs = np.empty((G, K + 1, H), dtype=np.int64)  # spike lists of the segment
+    ns = np.zeros((G, K + 1), dtype=np.int64)
+    dcar = np.zeros((2, G, ROWS, H), dtype=ft)  # state adjoints from step t+1 / to t−1
+    ag = np.zeros((2, G, L), dtype=ft)  # [Ī_{t+1}, r̄_t, 0…] / [Ī_t, ·] per sample
+    do_n = np.zeros((G, C), dtype=ft)  # ō_{t+1}
+    dz = np.empty((G, H), dtype=ft)
     cur = np.empty(H, dtype=ft)
     r = np.empty(w_oT.shape[1], dtype=ft)
     chk = np.empty(zbits.shape[2], dtype=np.uint8)
     want_dx = dx.shape[0] > 0
+    ext = dz_ext.shape[0] > 0
     bad = 0
-    for b0 in range(lo, hi, TILE):
-        nt = min(TILE, hi - b0)
+    for g0 in range(lo, hi, G):
+        ng = min(G, hi - g0)
         dcar[:] = 0
         ag[:] = 0
         do_n[:] = 0
@@ -161,28 +204,30 @@ def backward_samples(cell_forward, cell_backward, rows, reads_z, lo, hi, ev, w_i
         for s in range(nseg - 1, -1, -1):
             t0 = s * K
             t1 = min(T, t0 + K)
-            for j in range(nt):
-                bad += recompute_segment(cell_forward, b0 + j, s, t0, t1, B, ev, w_inT, w_recT,
-                                         cell, k, kc, zbits, ckpt, seg[j], idxs[j], ns[j], cur,
-                                         chk)
+            for j in range(ng):
+                bad += recompute_segment(cell_forward, g0 + j, s, t0, t1, B, ev, w_inT, w_recT,
+                                         bias, cell, k, kc, zbits, ckpt, seg[j], idxs[j], ns[j],
+                                         cur, chk)
             for t in range(t1 - 1, t0 - 1, -1):  # walk the segment backwards
                 kk = t - t0 + 1
                 cut = trunc > 0 and t != T - 1 and (t + 1) % trunc == 0  # states detached
-                for j in range(nt):
+                for j in range(ng):
                     if cut:
                         do_n[j] = 0
                     agj = ag[a, j]
-                    readout_backward(t, b0 + j, r0, d_out, O, a_o, b_o, do_n[j], agj[H:H + C],
-                                     r, idxs[j, kk], ns[j, kk], w_oT, gao)  # (L4)–(L7)
+                    if C > 0:
+                        readout_backward(t, g0 + j, r0, d_out, O, a_o, b_o, do_n[j],
+                                         agj[H:H + C], r, idxs[j, kk], ns[j, kk], w_oT, r_bias,
+                                         gao, gdbo)  # (L4)–(L7), (L9)
                     # (N7) dW_rec += Ī_{t+1} z_tᵀ and (L6) dW_o += r̄_t z_tᵀ, before a cut
                     # detaches Ī_{t+1} from z_t (z_t is still the input of step t+1)
                     rows_add(gcat, idxs[j, kk], ns[j, kk], agj)
                     if cut:
                         dcar[a, j] = 0
                         agj[:H] = 0
-                matvec_tile(dz, ag[a], w_cat, nt, KD)  # Ī_{t+1} W_rec + r̄_t W_o, (N5)–(N6)
-                for j in range(nt):
-                    b = b0 + j
+                product(dz, ag[a], w_cat, ng, KD, cols)  # Ī_{t+1} W_rec + r̄_t W_o, (N5)–(N6)
+                for j in range(ng):
+                    b = g0 + j
                     dn = dcar[a, j]
                     dI = ag[1 - a, j, :H]
                     dzj = dz[j]
@@ -190,11 +235,17 @@ def backward_samples(cell_forward, cell_backward, rows, reads_z, lo, hi, ev, w_i
                         dn0 = dn[0]
                         for h in range(H):
                             dzj[h] += dn0[h]  # (N6): + z̄_t from the cell of step t+1 (ALIF)
+                    if ext:
+                        ez = dz_ext[t, b]
+                        for h in range(H):
+                            dzj[h] += ez[h]  # (N15): + x̄_t of the layer above
                     cell_backward(seg[j, kk - 1], seg[j, kk], dzj, dn, dcar[1 - a, j], dI,
                                   gacc, cell, k, kc)
                     input_grad(gin, t * B + b, indptr, indices, values, dI)  # (N7)
-                    if want_dx:
-                        matvec_rows(dx[t, b], dI, w_in)  # (N8)
+                    for h in range(H):
+                        gdb[h] += dI[h]  # (N16)
+                if want_dx:
+                    product(dx[t, g0:g0 + ng], ag[1 - a], w_in, ng, H, cols)  # (N8)
                 a = 1 - a
     return bad
 
@@ -203,7 +254,8 @@ def backward_samples(cell_forward, cell_backward, rows, reads_z, lo, hi, ev, w_i
 def gradient_buffers(nchunk, w_inT, w_cat, O, nacc):
     """Zeroed per-chunk gradient buffers of :func:`backward_chunk`: dW_inᵀ (nchunk, I, H),
     [dW_recᵀ | dW_oᵀ | 0] (nchunk, H, H + Cp), the cell sums (nchunk, nacc, H) (the model's
-    ACC_ROWS), dα_o (nchunk, C) and the recompute check (nchunk,)."""
+    ACC_ROWS), dα_o (nchunk, C), the recompute check (nchunk,), db (nchunk, H) and db_o
+    (nchunk, C)."""
     C = O.shape[2]
     I = w_inT.shape[0]
     H = w_inT.shape[1]
@@ -213,33 +265,33 @@ def gradient_buffers(nchunk, w_inT, w_cat, O, nacc):
     acc = np.zeros((nchunk, nacc, H), dtype=ft)
     dao = np.zeros((nchunk, C), dtype=ft)
     bad = np.zeros(nchunk, dtype=np.int64)
-    return dw_inT, gcat, acc, dao, bad
+    db = np.zeros((nchunk, H), dtype=ft)
+    dbo = np.zeros((nchunk, C), dtype=ft)
+    return dw_inT, gcat, acc, dao, bad, db, dbo
 
 
 @njit(fastmath=FASTMATH, inline="always")
-def backward_chunk(cell_forward, cell_backward, rows, reads_z, c, nchunk, ev, w_inT, w_recT, w_oT,
-                   a_o, b_o, cell, k, kc, K, zbits, ckpt, O, w_in, w_cat, d_out, r0, trunc, dx,
-                   buffers):
-    """BPTT, eqs. (N5)–(N9), of chunk c of the batch from the tape of :func:`forward_sample`
-    (same leading arguments), into the chunk's slice of ``buffers`` (:func:`gradient_buffers`).
+def backward_chunk(cell_forward, cell_backward, rows, reads_z, c, nchunk, ev, net, consts, tape,
+                   grad, buffers):
+    """BPTT, eqs. (N5)–(N9), (N15)–(N16), of chunk c of the batch from the tape of
+    :func:`forward_sample` (same bundles), into the chunk's slice of ``buffers``
+    (:func:`gradient_buffers`).
 
-    (The inlined templates take at most 30 arguments, hence the tuples ``ev`` and ``buffers``:
-    CPython passes more as ``*args``, which numba's inliner refuses.)
-
-    ``w_in`` (H, I) = W_h[:, :I]; ``w_cat`` (H + Cp, H) stacks W_rec = W_h[:, I:] over W_o and
-    Cp − C zero rows, so that Ī_{t+1} W_rec + z̄ᵒ_t of (N5)–(N6) is one product
-    [Ī_{t+1}, r̄_t] w_cat. ``d_out`` (B, T − r0, C) is ∂L/∂o_t of the recorded steps t ≥ r0;
-    ``trunc`` > 0 drops the adjoints flowing from step t+1 into step t after every chunk of
-    ``trunc`` steps (resonet.spec.truncation_cuts); ``dx`` (T, B, I) receives x̄ when its T
-    axis is nonzero. The batch is split into ``nchunk`` chunks of whole tiles;
-    ``bad[c]`` receives the number of recomputed steps whose spikes differed from the stored
-    ones (must be 0).
+    ``grad`` = (``w_in`` (H, I) = W_h[:, :I]; ``w_cat`` (H + Cp, H), W_rec = W_h[:, I:] over W_o
+    and Cp − C zero rows, so that Ī_{t+1} W_rec + z̄ᵒ_t of (N5)–(N6) is one product
+    [Ī_{t+1}, r̄_t] w_cat; ``d_out`` (B, T − r0, C), ∂L/∂o_t of the recorded steps t ≥ r0;
+    ``r0``; ``trunc`` > 0 drops the adjoints flowing from step t+1 into step t after every
+    chunk of ``trunc`` steps (resonet.spec.truncation_cuts); ``dx`` (T, B, I) receives x̄ when
+    its T axis is nonzero; ``dz_ext`` (T, B, H) is added to z̄_t when its T axis is nonzero (a
+    layer below the last, (N15)); ``group``, ``cols``: the lockstep walk of wide layers, see the
+    module docstring). The batch is split into ``nchunk`` chunks of whole tiles; ``bad[c]``
+    receives the number of recomputed steps whose spikes differed from the stored ones (must be
+    0).
     """
-    dw_inT, gcat, acc, dao, bad = buffers
-    B = O.shape[0]
+    dw_inT, gcat, acc, dao, bad, db, dbo = buffers
+    B = tape[3].shape[0]
     ntile = (B + TILE - 1) // TILE
     lo = (c * ntile // nchunk) * TILE
     hi = min(B, ((c + 1) * ntile // nchunk) * TILE)
-    bad[c] = backward_samples(cell_forward, cell_backward, rows, reads_z, lo, hi, ev, w_inT,
-                              w_recT, w_oT, a_o, b_o, cell, k, kc, K, zbits, ckpt, O, w_in, w_cat,
-                              d_out, r0, trunc, dx, dw_inT[c], gcat[c], acc[c], dao[c])
+    bad[c] = backward_samples(cell_forward, cell_backward, rows, reads_z, lo, hi, ev, net, consts,
+                              tape, grad, dw_inT[c], gcat[c], acc[c], dao[c], db[c], dbo[c])

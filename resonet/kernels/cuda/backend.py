@@ -111,9 +111,10 @@ class CudaBackend:
         dp.P.copy_to_device(pack_params(spec, p, dtype))
         eng.prepare(dp, derive=False)
         if eng.cells.NCELL:  # a model without per-neuron constants (IF) has none to upload
-            dp.cell.copy_to_device(eng.cells.pack_cell(consts, dtype))
-        dp.a_o.copy_to_device(np.ascontiguousarray(a_o, dtype=dtype))
-        dp.b_o.copy_to_device(np.ascontiguousarray(1.0 - a_o, dtype=dtype))
+            for lp, c in zip(dp.layers, consts):
+                lp.cell.copy_to_device(eng.cells.pack_cell(c, dtype))
+        dp.last.a_o.copy_to_device(np.ascontiguousarray(a_o, dtype=dtype))
+        dp.last.b_o.copy_to_device(np.ascontiguousarray(1.0 - a_o, dtype=dtype))
         keep = need_grads or return_states
         ws = self._workspace(spec, T, B, dtype, keep, need_grads and return_dx)
         eng.forward(dp, inp, ws, inp.arange, B, keep)
@@ -132,7 +133,7 @@ class CudaBackend:
         eng.reduce(dp, ws, G)
         res.grads = unpack_params(spec, G.copy_to_host())
         if return_dx:
-            res.dx = ws.dx.copy_to_host()
+            res.dx = ws.layer(0).dx.copy_to_host()
         return res
 
     def session(self, spec, params, optimizer, datasets, dtype, *, clip=None, truncation=None,

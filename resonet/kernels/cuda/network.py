@@ -10,8 +10,10 @@ module ``cells`` (:mod:`.brf`, :mod:`.alif`, …; contract in :mod:`.common`), a
 each kernel; this is the one place where the model is chosen):
 
 - ``forward`` — grid (B,), one block per sample, threads strided over neurons. Per step t: the
-  input current of each neuron from the sample's active input events (or nonzero dense inputs)
-  and from the neurons that spiked at t−1 (eq. (N1)), read as the set bits of a shared bitmask
+  input current of each neuron (its bias, eq. (N1)) from the sample's active input events (or
+  nonzero dense inputs, or, for a layer above the first of a stack, the set bits of the layer
+  below's spike bitmask of the same step, (N13)) and from the neurons that spiked at t−1 (eq.
+  (N1)), read as the set bits of a shared bitmask
   (ascending order, zeros never touched: the recurrent sum costs Wd + n_spikes loads); the cell
   step (N2) on the neuron's state, which only its own thread touches and which therefore lives in
   a per-sample global scratch row ``stg[b]`` (R·H), not in shared memory (so H is not limited
@@ -24,11 +26,13 @@ each kernel; this is the one place where the model is chosen):
   ∂L/∂o (N10)–(N11) and the accuracy bits (N12), then the sample's sums in step order;
   ``loss_batch`` — one thread: the batch sums in order b = 0..B−1.
 - ``backward`` — grid (B,), one block per sample, reverse time, two barriers per step: the
-  readout adjoint (L4)–(L7), z̄_t = r̄_t W_o + Ī_{t+1} W_rec + z̄ from the cell (N5)–(N6), the
+  readout adjoint (L4)–(L7), (L9), z̄_t = r̄_t W_o + Ī_{t+1} W_rec + z̄ from the cell (N5)–(N6)
+  (+ the layer above's x̄, (N15), for a layer below the last of a stack), the
   cell VJP (``cells.cell_backward``; its adjoint carries and parameter sums are single-owner rows
   ``car[b]``, ``acc_b[b]`` in global memory, like the forward state), then this sample's
-  contributions to dW_in and dW_o (N7), (L6) into its own slice of per-sample buffers (no two
-  threads ever write the same element, no atomics), and Ī_t into the tape ``dIt`` (T, B, H).
+  contributions to dW_in and dW_o (N7), (L6) and to the biases' gradients (N16), (L9) into its
+  own slice of per-sample buffers (no two threads ever write the same element, no atomics), and
+  Ī_t into the tape ``dIt`` (T, B, H).
 - ``grad_rec`` — dW_rec (N7) from the Ī tape and the spike bitmasks, without a per-sample
   B·H² buffer: block (word w of presynaptic neurons, tile of postsynaptic h, chunk of samples);
   each thread sums, per sample in order and over t in descending order, Ī_t[b, h] into the 32
@@ -39,6 +43,12 @@ each kernel; this is the one place where the model is chosen):
   abs()/exp() (N9), (L8); writes the flat gradient.
 - ``prepare`` — transposed weight copies for the forward, and (session only) the cell constants
   and readout decay derived from the raw parameters on the device.
+
+Stacked layers (eqs. (N13)–(N16)) run these kernels once per layer (:mod:`.device`), each on its
+slice of the flat parameter vector: a layer's slice is its neuron parameters, W_h and (with
+biases) b; the last layer's slice continues with the readout's τ_o, W_o and b_o, so every kernel
+sees the one-layer layout (:func:`layer_offsets`). A layer below the last has C = 0 (no readout,
+every readout loop empty).
 """
 
 from __future__ import annotations
@@ -56,7 +66,7 @@ _numpy_compat.ensure()  # before any kernel of this module compiles (numpy >= 2.
 
 _KERNELS: dict = {}
 
-MODE_EVENTS, MODE_DENSE = 0, 1
+MODE_EVENTS, MODE_DENSE, MODE_BITS = 0, 1, 2  # MODE_BITS: the spike bitmask of the layer below
 N_STATS = 8  # loss, correct, total, correct_labelled, total_labelled, spikes, samples, (spare)
 
 
@@ -69,8 +79,20 @@ def forward_shared_bytes(H: int, C: int, itemsize: int) -> int:
 
 
 def backward_shared_bytes(H: int, C: int, itemsize: int) -> int:
-    """Dynamic shared memory of ``backward``: Ī (2, H), r̄ (2, C), ō (C), dα (C)."""
-    return (2 * H + 4 * C) * itemsize
+    """Dynamic shared memory of ``backward``: Ī (2, H), r̄ (2, C), ō (C), dα (C), db_o (C)."""
+    return (2 * H + 5 * C) * itemsize
+
+
+def layer_offsets(NP: int, H: int, I: int, C: int, bias: int) -> tuple[int, int, int, int, int]:
+    """Offsets in a layer's slice of the flat parameters (official order): the NP neuron
+    parameters (H each) at 0, then W_h (H, I + H), b (H, with ``bias``), and for the last layer
+    τ_o (C), W_o (C, H), b_o (C, with ``bias``). Returns (o_w, o_b, o_tau, o_wo, o_bo)."""
+    o_w = NP * H
+    o_b = o_w + H * (I + H)
+    o_tau = o_b + (H if bias else 0)
+    o_wo = o_tau + C
+    o_bo = o_wo + C * H
+    return o_w, o_b, o_tau, o_wo, o_bo
 
 
 def rec_chunks(B: int, H: int, tpb: int) -> tuple[int, int]:
@@ -109,10 +131,14 @@ def _build(ft, itemsize, cells, NP):
 
     @cuda.jit(fastmath=FASTMATH, cache=CACHE)
     def forward(R, idx, srows, mode, binary, ev_off, ev_step, ev_chan, ev_val, xd, perm,
-                xscale, w_inT, w_recT, w_oT, a_o, b_o, cell, k, keep, tape, zmask, O, Rr, nspk,
-                stg):
+                xscale, zin, w_inT, w_recT, w_oT, a_o, b_o, bias, rbias, cell, k, keep, keepz,
+                tape, zmask, O, Rr, nspk, stg, first):
         """Eqs. (N1)–(N3) over the sequence for sample b = blockIdx.x (see the module doc).
-        ``stg`` (B, R·H): the state scratch, row b owned by this block, h by its thread."""
+        ``stg`` (B, R·H): the state scratch, row b owned by this block, h by its thread.
+        ``zin`` (T, B, ⌈I/32⌉): the input spikes of MODE_BITS (the layer below). ``bias`` (H,),
+        ``rbias`` (C,): the biases (zeros without). ``keepz``: keep the spike bitmasks even
+        without the tape (a layer above reads them). ``nspk[b]`` receives the sample's spike
+        count (``first``), or has it added (the layers above the first of a stack)."""
         b = cuda.blockIdx.x
         tid = cuda.threadIdx.x
         nt = cuda.blockDim.x
@@ -139,6 +165,7 @@ def _build(ft, itemsize, cells, NP):
             e = ev_off[row]
             e_end = ev_off[row + 1]
         scaled = xscale[0] != zero
+        Wi = zin.shape[2]
         cnt = 0
         cuda.syncthreads()
         for t in range(T):
@@ -152,8 +179,15 @@ def _build(ft, itemsize, cells, NP):
                 while e1 < e_end and ev_step[e1] == t:
                     e1 += 1
             for h in range(tid, H, nt):
-                cur = zero  # (N1), in the CPU kernels' order: inputs, then recurrent spikes
-                if mode == MODE_EVENTS:
+                cur = bias[h]  # (N1), in the CPU kernels' order: bias, inputs, recurrent spikes
+                if mode == MODE_BITS:  # (N13): the spikes of the layer below at step t
+                    for w in range(Wi):
+                        bits = nb.int64(zin[t, b, w])
+                        while bits != 0:
+                            j = w * 32 + cuda.ffs(bits) - 1
+                            bits = bits & (bits - 1)
+                            cur += w_inT[j, h]
+                elif mode == MODE_EVENTS:
                     # four events per round: their loads are issued together (one memory
                     # latency per round instead of per event), the sum keeps the event order
                     ee = e
@@ -208,8 +242,8 @@ def _build(ft, itemsize, cells, NP):
                         tape[t, b, r - 1, h] = st[r * H + h]
             e = e1
             cuda.syncthreads()
-            for c in range(tid, C, nt):  # (N3): r_t = W_o z_t over the spiking neurons
-                r = zero
+            for c in range(tid, C, nt):  # (N3): r_t = b_o + W_o z_t over the spiking neurons
+                r = rbias[c]
                 for w in range(Wd):
                     bits = nb.int64(ush[cb + w])
                     while bits != 0:
@@ -221,14 +255,17 @@ def _build(ft, itemsize, cells, NP):
                 O[t, b, c] = o
                 if keep:
                     Rr[t, b, c] = r
-            if keep:
+            if keep or keepz:
                 for w in range(tid, Wd, nt):
                     zmask[t, b, w] = ush[cb + w]
             if tid == 0:
                 for w in range(Wd):
                     cnt += cuda.popc(ush[cb + w])
         if tid == 0:
-            nspk[b] = cnt
+            if first:
+                nspk[b] = cnt
+            else:
+                nspk[b] += cnt
 
     @cuda.jit(fastmath=FASTMATH, cache=CACHE)
     def loss_sample(O, r0, idx, labels, d_out, lbt, flags, part, cnt):
@@ -358,16 +395,18 @@ def _build(ft, itemsize, cells, NP):
 
     @cuda.jit(fastmath=FASTMATH, cache=CACHE)
     def backward(R, idx, srows, mode, binary, ev_off, ev_step, ev_chan, ev_val, xd, perm,
-                 xscale, w_rec, w_o, w_in, a_o, b_o, cell, k, kc, tape, zmask, O, Rr, d_out, r0,
-                 trunc, want_dx, dx, gin, dIt, gout, car, acc_b, dao_b):
-        """BPTT (N5)–(N8) of sample b = blockIdx.x over the tape of ``forward``.
+                 xscale, zin, w_rec, w_o, w_in, a_o, b_o, cell, k, kc, tape, zmask, O, Rr, d_out,
+                 r0, trunc, want_dx, dx, ext, dz_ext, gin, dIt, gout, car, acc_b, dao_b, gb,
+                 dbo_b):
+        """BPTT (N5)–(N8), (N15)–(N16) of sample b = blockIdx.x over the tape of ``forward``.
 
         Per-sample outputs (summed over b by ``reduce``): gin (B, I, H) = dW_inᵀ, gout (B, H, C)
-        = dW_oᵀ, acc_b (B, NACC·H) the cell sums, dao_b (B, C) dα_o; dIt (T, B, H) receives Ī_t
-        (for ``grad_rec``); ``dx`` (T, B, I) receives x̄ when ``want_dx``. car (B, R·H) is the
-        scratch of the state adjoints (row b this block's, h its thread's). ``trunc`` > 0 drops
-        the adjoints from step t+1 after every chunk of ``trunc`` steps
-        (resonet.spec.truncation_cuts).
+        = dW_oᵀ, acc_b (B, NACC·H) the cell sums, dao_b (B, C) dα_o, gb (B, H) db, dbo_b (B, C)
+        db_o; dIt (T, B, H) receives Ī_t (for ``grad_rec``); ``dx`` (T, B, I) receives x̄ when
+        ``want_dx``; with ``ext`` the adjoint ``dz_ext`` (T, B, H) from the layer above is added
+        to z̄_t (N15). car (B, R·H) is the scratch of the state adjoints (row b this block's, h
+        its thread's). ``trunc`` > 0 drops the adjoints from step t+1 after every chunk of
+        ``trunc`` steps (resonet.spec.truncation_cuts).
         """
         b = cuda.blockIdx.x
         tid = cuda.threadIdx.x
@@ -384,13 +423,15 @@ def _build(ft, itemsize, cells, NP):
         rbs = fsh[2 * H:]  # (2, C): r̄_t, by parity of t
         dos = fsh[2 * H + 2 * C:]  # (C,): ō_{t+1} → ō_t
         daos = fsh[2 * H + 3 * C:]  # (C,): Σ_t ō_t (o_{t−1} − r_t)
-        for j in range(tid, 2 * H + 4 * C, nt):
+        dbos = fsh[2 * H + 4 * C:]  # (C,): Σ_t r̄_t
+        for j in range(tid, 2 * H + 5 * C, nt):
             fsh[j] = zero
         for h in range(tid, H, nt):
             for r in range(R):
                 dcar[r * H + h] = zero
             for r in range(NACC):
                 acc[r * H + h] = zero
+            gb[b, h] = zero
         for j in range(tid, I * H, nt):  # this sample's slices of the gradient buffers
             gin[b, j // H, j % H] = zero
         for j in range(tid, H * C, nt):
@@ -402,6 +443,7 @@ def _build(ft, itemsize, cells, NP):
             e_start = ev_off[row]
             e1 = ev_off[row + 1]
         scaled = xscale[0] != zero
+        Wi = zin.shape[2]
         cuda.syncthreads()
         for t in range(T - 1, -1, -1):
             cu = t & 1
@@ -417,7 +459,9 @@ def _build(ft, itemsize, cells, NP):
                     dos[c] = zero
                 do = g + a_o[c] * dos[c]  # (L4)
                 dos[c] = do
-                rbs[cu * C + c] = b_o[c] * do  # (L5)
+                rb = b_o[c] * do  # (L5)
+                rbs[cu * C + c] = rb
+                dbos[c] += rb  # (L9)
                 op = O[t - 1, b, c] if t > 0 else zero
                 daos[c] += do * (op - Rr[t, b, c])  # (L7)
             cuda.syncthreads()
@@ -457,6 +501,8 @@ def _build(ft, itemsize, cells, NP):
                         zr += dIs[o + kk] * w_rec[kk, h]
                         kk += 1
                 dz = (dz + zr) + dcar[h]  # (N6)
+                if ext:
+                    dz += dz_ext[t, b, h]  # (N15): x̄_t of the layer above
                 zt = zero
                 if (zmask[t, b, h >> 5] >> (h & 31)) & 1:
                     zt = ft(1)
@@ -466,7 +512,15 @@ def _build(ft, itemsize, cells, NP):
                 dI = cell_backward(h, t, b, tape, zt, zp, dz, dcar, acc, H, cell, k, kc)
                 dIs[cu * H + h] = dI
                 dIt[t, b, h] = dI  # for dW_rec (grad_rec)
-                if mode == MODE_EVENTS:  # (N7) dW_in over the active inputs
+                gb[b, h] += dI  # (N16)
+                if mode == MODE_BITS:  # (N7) dW_in over the spikes of the layer below
+                    for w in range(Wi):
+                        bits = nb.int64(zin[t, b, w])
+                        while bits != 0:
+                            j = w * 32 + cuda.ffs(bits) - 1
+                            bits = bits & (bits - 1)
+                            gin[b, j, h] += dI
+                elif mode == MODE_EVENTS:  # (N7) dW_in over the active inputs
                     # four read-modify-writes per round, loads first: the channels of one step
                     # are distinct (strictly increasing, SpikeEvents and EventDataset), so the
                     # four elements are distinct too
@@ -524,6 +578,7 @@ def _build(ft, itemsize, cells, NP):
                     dx[t, b, i] = s
         for c in range(tid, C, nt):
             dao_b[b, c] = daos[c]
+            dbo_b[b, c] = dbos[c]
 
     @cuda.jit(fastmath=FASTMATH, cache=CACHE)
     def grad_rec(dIt, zmask, htiles, spc, part):
@@ -564,14 +619,15 @@ def _build(ft, itemsize, cells, NP):
                 part[ch, j, h] = tot[q]
 
     @cuda.jit(fastmath=FASTMATH, cache=CACHE)
-    def reduce(H, I, C, P, cell, k, a_o, gin, part, gout, acc_b, dao_b, G):
-        """Flat gradient G (official parameter order) = Σ_b of the per-sample buffers, in order
-        b = 0..B−1 (dW_rec: Σ of the ``grad_rec`` chunk partials in chunk order), with the chain
-        rule through the raw parameters (N9), (L8); deterministic.
+    def reduce(H, I, C, P, cell, k, a_o, gin, part, gout, acc_b, dao_b, gb, dbo_b, bias, G):
+        """Flat gradient G (official parameter order; a layer's slice, :func:`layer_offsets`) =
+        Σ_b of the per-sample buffers, in order b = 0..B−1 (dW_rec: Σ of the ``grad_rec`` chunk
+        partials in chunk order), with the chain rule through the raw parameters (N9), (L8);
+        deterministic.
 
         Thread j: j < H the NP hidden parameters of neuron j (if the model has any); then dW_h
-        (H, I+H) with h fastest (coalesced reads of the buffers); then dτ_o (C); then dW_o (C, H)
-        with c fastest.
+        (H, I+H) with h fastest (coalesced reads of the buffers); then (``bias``) db (H); then
+        dτ_o (C); then dW_o (C, H) with c fastest; then (``bias``) db_o (C).
         """
         j = cuda.grid(1)
         B = acc_b.shape[0]
@@ -579,8 +635,10 @@ def _build(ft, itemsize, cells, NP):
         one = ft(1)
         IH = I + H
         o_w = NP * H
-        o_tau = o_w + H * IH
+        o_b = o_w + H * IH
+        o_tau = o_b + (H if bias else 0)
         o_wo = o_tau + C
+        o_bo = o_wo + C * H
         n_w = H * IH
         nh = NH * H
         if j < nh:
@@ -605,6 +663,14 @@ def _build(ft, itemsize, cells, NP):
             G[o_w + h * IH + col] = s
             return
         j -= n_w
+        if bias:
+            if j < H:
+                s = zero
+                for b in range(B):
+                    s += gb[b, j]
+                G[o_b + j] = s  # (N16)
+                return
+            j -= H
         if j < C:
             s = zero
             for b in range(B):
@@ -621,16 +687,24 @@ def _build(ft, itemsize, cells, NP):
             for b in range(B):
                 s += gout[b, h, c]
             G[o_wo + c * H + h] = s
+            return
+        j -= C * H
+        if bias and j < C:
+            s = zero
+            for b in range(B):
+                s += dbo_b[b, j]
+            G[o_bo + j] = s  # (L9)
 
     @cuda.jit(fastmath=FASTMATH, cache=CACHE)
-    def prepare(H, I, C, P, pk, do_derive, cell, a_o, b_o, WT, w_oT):
-        """Forward layouts from the flat parameters P: WT (I+H, H) = W_hᵀ (rows [0, I) input,
-        [I, I+H) recurrent), w_oT (H, C) = W_oᵀ; with ``do_derive`` also the cell constants
-        (cells.derive) and α_o = exp(−1/|τ_o|), 1 − α_o (eq. (L1))."""
+    def prepare(H, I, C, P, pk, do_derive, bias, cell, a_o, b_o, WT, w_oT):
+        """Forward layouts from the flat parameters P (a layer's slice, :func:`layer_offsets`):
+        WT (I+H, H) = W_hᵀ (rows [0, I) input, [I, I+H) recurrent), w_oT (H, C) = W_oᵀ; with
+        ``do_derive`` also the cell constants (cells.derive) and α_o = exp(−1/|τ_o|), 1 − α_o
+        (eq. (L1))."""
         j = cuda.grid(1)
         IH = I + H
         o_w = NP * H
-        o_tau = o_w + H * IH
+        o_tau = o_w + H * IH + (H if bias else 0)
         o_wo = o_tau + C
         if j < H * IH:
             h = j % H

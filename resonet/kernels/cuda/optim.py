@@ -83,11 +83,13 @@ def coefficients(opt, k: int, lr: float) -> tuple:
 
 def bounds_layout(spec, layout) -> tuple[Any, Any]:
     """The model's ``BOUNDS`` as device arrays for ``update``: ``bseg`` int64 (n, 2), the flat
-    index range [lo, hi) of each bounded tensor (``layout`` from ``device.param_layout``), and
-    ``blim`` float64 (n,), the limit |p| ≤ lim (the same Python float the host uses)."""
+    index range [lo, hi) of each bounded tensor of every hidden layer (``layout`` from
+    ``device.param_layout``), and ``blim`` float64 (n,), the limit |p| ≤ lim (the same Python
+    float the host uses)."""
     offsets = {name: (off, off + int(np.prod(shape))) for name, off, shape in layout}
-    bounds = spec.model.BOUNDS
-    seg = np.array([offsets[f"hidden.{b.param}"] for b in bounds], np.int64).reshape(-1, 2)
+    bounds = [b for _ in range(spec.n_layers) for b in spec.model.BOUNDS]
+    seg = np.array([offsets[f"{spec.prefix(l)}.{b.param}"] for l in range(spec.n_layers)
+                    for b in spec.model.BOUNDS], np.int64).reshape(-1, 2)
     lim = np.array([b.limit(spec) for b in bounds], np.float64)
     if not bounds:  # no zero-length device arrays: one empty range [0, 0) instead
         seg, lim = np.zeros((1, 2), np.int64), np.zeros(1, np.float64)
