@@ -157,7 +157,7 @@ class Run:
     def __repr__(self) -> str:
         s = self.spec
         acc = f", test_acc={self.summary['test_acc']:.2f}" if self.summary else ""
-        return (f"<Run {self.path}: {self.task} {s.neuron} {s.n_in}-{s.n_hidden}-{s.n_out}"
+        return (f"<Run {self.path}: {self.task} {s.neuron} {s.describe()}"
                 f"{acc}>")
 
     @property

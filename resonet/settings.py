@@ -36,15 +36,17 @@ from .spec import RESETS, NetworkSpec
 CONFIG_KEYS = {
     "neuron", "backend", "epochs", "batch", "eval_batch", "lr", "seed", "split_seed", "data_dir",
     "optimizer", "clip", "hidden", "dtype", "reset", "truncation", "subset", "save_every",
-    "synthetic", "download", "threads", "out", "stop_after", "prune_recurrent",
+    "synthetic", "download", "threads", "out", "stop_after", "prune_recurrent", "bias",
 }
 # The type or the choices of every setting (the command line's parser checks its own; a TOML file,
 # config.json or a Python call are checked against these).
-_INTS = {"epochs", "batch", "eval_batch", "seed", "split_seed", "hidden", "truncation", "subset",
+_INTS = {"epochs", "batch", "eval_batch", "seed", "split_seed", "truncation", "subset",
          "threads", "stop_after"}
 _FLOATS = {"lr", "clip", "save_every", "prune_recurrent"}
 _STRINGS = {"data_dir", "out"}
-_BOOLS = {"download"}
+_BOOLS = {"download", "bias"}
+# "hidden" is an integer (one recurrent layer) or a list of them (stacked layers, input side
+# first): ``--hidden 128,128``, ``hidden = [128, 128]`` or ``"128,128"`` (see :func:`parse_hidden`).
 _CHOICES: dict[str, Callable[[], tuple]] = {  # read at call time: a model registered later counts
     "task": lambda: TASKS, "neuron": neuron_names, "backend": lambda: BACKEND_NAMES,
     "optimizer": lambda: tuple(OPTIMIZERS), "dtype": lambda: tuple(DTYPES),
@@ -78,7 +80,8 @@ class Settings(Mapping):
     data_dir: str | None = None
     download: bool = False
     synthetic: str = "auto"  # SHD: "auto" | "yes" | "no"
-    hidden: int = 128
+    hidden: int | list[int] = 128  # H, or [H_1, …, H_L] for stacked recurrent layers
+    bias: bool = False  # hidden and readout biases (the official ``bias=True``)
     reset: str = "none"
     truncation: int | None = None
     subset: int | None = None
@@ -122,6 +125,9 @@ class Settings(Mapping):
         if unknown:
             raise CheckpointError(f"{where}: unknown setting(s) {unknown}; written by a newer "
                                   "resonet?")
+        if isinstance(d.get("hidden"), str):  # config.json stores an int or a list of them
+            raise CheckpointError(f"{where}: hidden = {d['hidden']!r} must be an integer or a "
+                                  "list of integers")
         try:
             for key in sorted(CONFIG_KEYS | {"task"}):
                 check_value(key, d.get(key), lambda k, v: f"{where}: {k} = {v!r}")
@@ -140,11 +146,19 @@ class Settings(Mapping):
         """A hash of every setting that fixes the run (all but :data:`RESUME_MAY_CHANGE`): the
         checkpoints record it and ``--resume`` compares it with ``config.json``'s."""
         d = {k: v for k, v in self.to_dict().items() if k not in RESUME_MAY_CHANGE}
+        # a setting added later hashes only when it departs from its default, so that runs
+        # written before it existed keep their fingerprint (and can be resumed)
+        for key, default in _ADDED_LATER.items():
+            if d.get(key) == default:
+                d.pop(key, None)
+                if isinstance(d.get("spec"), dict) and d["spec"].get(key) == default:
+                    d["spec"] = {k: v for k, v in d["spec"].items() if k != key}
         text = json.dumps(d, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 _FIELDS = tuple(f.name for f in fields(Settings))
+_ADDED_LATER = {"bias": False}  # setting -> its default (see Settings.fingerprint)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -180,7 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="SHD only: use the generated SHD-format stand-in when the real files are "
                          "absent, in the default data directory only (auto, default), always (yes) "
                          "or never (no)")
-    ap.add_argument("--hidden", type=int, help="hidden neurons H (preset: SHD 128, ECG 36, MNIST 256)")
+    ap.add_argument("--hidden", metavar="H[,H2,...]",
+                    help="hidden neurons H (preset: SHD 128, ECG 36, MNIST 256); a comma-separated "
+                         "list stacks recurrent layers, input side first (--hidden 128,128)")
+    ap.add_argument("--bias", action="store_true", default=None,
+                    help="hidden and readout biases (the official bias=True; default: none)")
     ap.add_argument("--reset", choices=list(RESETS),
                     help="reset variant, for the models that have them (rf: none, soft, hard)")
     ap.add_argument("--truncation", type=int,
@@ -279,7 +297,33 @@ def check_value(key: str, value: Any, source: Source) -> Any:
             raise ConfigError(f"{source(key, value)} must be a string (a path)")
     elif key in _BOOLS and not isinstance(value, bool):
         raise ConfigError(f"{source(key, value)} must be true or false")
+    elif key == "hidden":
+        parse_hidden(value, lambda: source(key, value))
     return value
+
+
+def parse_hidden(value: Any, where: Callable[[], str] | None = None) -> int | list[int]:
+    """The hidden width(s) from an int, a list of ints or a comma-separated string
+    (``"128,128"``): an int for one layer, a list [H_1, …, H_L] for stacked layers. A
+    ConfigError naming ``where()`` for anything else (0, negative, non-integer, empty)."""
+    widths: list = []
+    ok = True
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.split(",")]
+        ok = all(p.isdigit() for p in parts)  # digits only: no sign, no point, no empty part
+        widths = [int(p) for p in parts] if ok else []
+    elif isinstance(value, (list, tuple)):
+        widths = list(value)
+    else:
+        widths = [value]
+    ok = ok and bool(widths) and all(
+        isinstance(h, (int, np.integer)) and not isinstance(h, (bool, np.bool_)) and h >= 1
+        for h in widths)
+    if not ok:
+        name = where() if where is not None else f"hidden {value!r}"
+        raise ConfigError(f"{name} must be a positive integer or a comma-separated list of them, "
+                          f"one per stacked layer (e.g. --hidden 128 or --hidden 128,128)")
+    return int(widths[0]) if len(widths) == 1 else [int(h) for h in widths]
 
 
 def resolve_settings(args: argparse.Namespace) -> Settings:
@@ -318,7 +362,8 @@ def resolve(given: dict, cfg: dict | None = None, *, source: Source | None = Non
         raise ConfigError(f"{at('reset')} is not defined for the {neuron} neuron "
                           f"({source('neuron', neuron)}; it has: {', '.join(resets)})")
     s["spec"] = NetworkSpec(neuron, preset.n_in, s["hidden"], preset.n_out, reset=s["reset"],
-                            sub_seq_length=preset.sub_seq_length, label_last=preset.label_last).to_dict()
+                            sub_seq_length=preset.sub_seq_length, label_last=preset.label_last,
+                            bias=s["bias"]).to_dict()
     return Settings(**s)
 
 
@@ -341,7 +386,8 @@ def _merge(merged: dict, task: str, neuron: str, preset) -> dict:
         "data_dir": None if merged.get("data_dir") is None else os.fspath(merged["data_dir"]),
         "download": bool(merged.get("download", False)),
         "synthetic": merged.get("synthetic", "auto"),
-        "hidden": int(merged.get("hidden", preset.n_hidden)),
+        "hidden": parse_hidden(merged.get("hidden", preset.n_hidden)),
+        "bias": bool(merged.get("bias", False)),
         "reset": merged.get("reset", "none"),
         "truncation": _opt_int(merged.get("truncation")),
         "subset": _opt_int(merged.get("subset")),
@@ -358,7 +404,7 @@ def _merge(merged: dict, task: str, neuron: str, preset) -> dict:
 def _check_ranges(s: dict, at: Callable[[str], str]) -> None:
     """The range of every numeric setting of ``s`` (in place: a clip of 0 or inf becomes None,
     φ its checked float); ``at(key)`` names where a value came from."""
-    for key in ("epochs", "batch", "eval_batch", "hidden"):
+    for key in ("epochs", "batch", "eval_batch"):
         if s[key] < 1:
             raise ConfigError(f"{at(key)} must be >= 1")
     if not (math.isfinite(s["lr"]) and s["lr"] > 0):

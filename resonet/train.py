@@ -405,7 +405,7 @@ def _banner(s: Settings, data, log: Log) -> None:
         log("!! the data directory (or use --download) to train on the real data.")
         log(bar)
     spec = s.network
-    log(f"task {s.task}  neuron {s.neuron}  net {spec.n_in}-{spec.n_hidden}-{spec.n_out} "
+    log(f"task {s.task}  neuron {s.neuron}  net {spec.describe()}{' with biases' if spec.bias else ''} "
         f"({spec.n_params():,} parameters)  backend {s.backend} ({s.dtype})")
     log(f"data: train {len(data.train)}, val {len(data.val)}, test {len(data.test)} samples "
         f"from {info.get('source', data.train.source)}")
@@ -433,7 +433,8 @@ def new_run(s: Settings, log: Log, *, command: str, quiet: bool = False) -> Trai
     try:
         log.attach(rd.log)
         rd.write_json(RunDir.CONFIG, {
-            "settings": s.to_dict(), "data": _jsonable(data.info), "versions": versions(),
+            "settings": s.to_dict(), "n_params": s.network.n_params(),
+            "data": _jsonable(data.info), "versions": versions(),
             "command": command, "synthetic_data": bool(data.info.get("synthetic")),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
         data.save(rd.path, RunDir.SPLIT)

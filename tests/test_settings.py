@@ -70,7 +70,7 @@ def toml_resolve(cfg: dict, given: dict | None = None, name: str = "c.toml") -> 
 @pytest.mark.parametrize("cfg,needle", [
     ({"task": "ecg", "epochs": "three"}, "c.toml: epochs = 'three' must be an integer"),
     ({"task": "ecg", "epochs": 2.5}, "c.toml: epochs = 2.5 must be an integer"),
-    ({"task": "ecg", "hidden": True}, "c.toml: hidden = True must be an integer"),
+    ({"task": "ecg", "hidden": True}, "c.toml: hidden = True must be a positive integer"),
     ({"task": "ecg", "lr": "0.1"}, "c.toml: lr = '0.1' must be a number"),
     ({"task": "ecg", "download": "yes"}, "c.toml: download = 'yes' must be true or false"),
     ({"task": "ecg", "neuron": "brff"}, "c.toml: neuron = 'brff' is not one of"),
@@ -184,3 +184,62 @@ def test_the_paper_presets_fit_in_one_gib(task, backend):
     s = toml_resolve({"task": task, "backend": backend})
     assert sum(estimate_memory(s).values()) < GiB
     check_resources(s, available=GiB, threads=64)
+
+
+# ------------------------------------------------------------------- stacked layers and biases
+@pytest.mark.parametrize("value,layers", [("128,128", (128, 128)), ("64", (64,)),
+                                          (" 32, 16 ,8", (32, 16, 8)), ([128, 128], (128, 128)),
+                                          ((20, 10), (20, 10)), (48, (48,))])
+def test_hidden_lists_stack_layers(value, layers):
+    """--hidden 128,128 (the command line), hidden = [128, 128] or "128,128" (TOML), a list or a
+    tuple (Python): one recurrent layer per width; one width stays an int (the old spelling)."""
+    s = toml_resolve({"task": "shd"}, {"hidden": value})
+    assert s.network.layers == layers
+    assert s.hidden == (list(layers) if len(layers) > 1 else layers[0])
+    back = Settings.from_dict(json.loads(json.dumps(s.to_dict())), "config.json")
+    assert back.hidden == s.hidden and back.network == s.network
+    assert back.fingerprint() == s.fingerprint()
+
+
+def test_hidden_and_bias_from_the_command_line():
+    s = resolve_argv("shd", "--neuron", "alif", "--hidden", "128,128", "--bias")
+    assert s.network.layers == (128, 128) and s.bias and s.network.bias
+    assert not resolve_argv("shd").bias
+
+
+def test_table1_shd_alif_network_has_142120_parameters():
+    """Table 1's SHD ALIF row (the official DoubleALIFRNN: 700-128-128-20 ALIF with biases) is
+    --neuron alif --hidden 128,128 --bias."""
+    s = resolve_argv("shd", "--neuron", "alif", "--hidden", "128,128", "--bias")
+    assert s.network.n_params() == 142_120
+    # without biases 128 + 128 + 20 fewer; one layer of 128 is the RSNN's count
+    assert resolve_argv("shd", "--neuron", "alif", "--hidden", "128,128").network.n_params() \
+        == 142_120 - 128 - 128 - 20
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "128,0", "128,", ",", "12.5", "1e3", "abc",
+                                   "128;128", ""])
+def test_bad_hidden_lists_fail_with_one_line(value):
+    with pytest.raises(ConfigError) as e:
+        resolve_argv("shd", "--hidden", value)
+    msg = str(e.value)
+    assert msg.startswith(f"--hidden {value} must be a positive integer or a comma-separated list")
+    assert "\n" not in msg
+
+
+@pytest.mark.parametrize("value", [[128, 0], [], [12.0], [True, 3], -1, 0, "x,y", 2.5])
+def test_bad_hidden_values_from_a_config_file(value):
+    with pytest.raises(ConfigError, match=r"^c.toml: hidden = .* must be a positive integer"):
+        toml_resolve({"task": "ecg", "hidden": value})
+
+
+def test_bias_must_be_a_bool_and_fingerprints_of_older_runs_hold():
+    with pytest.raises(ConfigError, match="c.toml: bias = 'yes' must be true or false"):
+        toml_resolve({"task": "ecg", "bias": "yes"})
+    s = toml_resolve({"task": "ecg"})
+    assert s.replace(bias=True, spec={**s.spec, "bias": True}).fingerprint() != s.fingerprint()
+    # a config.json written before biases existed (no "bias" anywhere) has the same fingerprint
+    old = s.to_dict()
+    old.pop("bias")
+    old["spec"] = {k: v for k, v in old["spec"].items() if k != "bias"}
+    assert Settings.from_dict(old, "config.json").fingerprint() == s.fingerprint()

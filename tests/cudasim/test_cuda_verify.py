@@ -16,7 +16,9 @@ pytestmark = pytest.mark.skipif(not golden_files(), reason=f"no golden files in 
 
 
 def test_verify_cli_cuda_passes_golden_files():
-    files = [GOLDEN_DIR / "brf_seed2.npz", GOLDEN_DIR / "alif_seed1.npz"]  # sub_seq; ALIF
+    # sub_seq; ALIF; two stacked ALIF layers with biases (DoubleALIFRNN)
+    files = [GOLDEN_DIR / "brf_seed2.npz", GOLDEN_DIR / "alif_seed1.npz",
+             GOLDEN_DIR / "alif2_seed1.npz"]
     env = dict(os.environ, RESONET_CUDA_TPB=str(TPB_RECURRENT),
                RESONET_CUDA_TPB_FLAT=str(TPB_FLAT))
     # ``python -m resonet.verify`` with the simulator-friendly switch interval (conftest.py)
@@ -25,7 +27,7 @@ def test_verify_cli_cuda_passes_golden_files():
     r = subprocess.run([sys.executable, "-c", code, "--backend", "cuda", *map(str, files)],
                        capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert r.stdout.count("=> PASS") == 2
+    assert r.stdout.count("=> PASS") == 3
     assert "[cuda, float64]" in r.stdout
 
 
