@@ -63,8 +63,19 @@ def resonator(spec):
 
 
 def effective_damping(spec, params: dict) -> tuple[np.ndarray, np.ndarray]:
-    """(ω, b) per neuron at q = 0, for the models that define it (the resonators)."""
-    return resonator(spec).effective_damping(params, spec)
+    """(ω, b) per neuron at q = 0, for the models that define it (the resonators); with stacked
+    layers every layer's neurons, input side first."""
+    model = resonator(spec)
+    parts = [model.effective_damping(_as_one_layer(spec, params, l), spec)
+             for l in range(spec.n_layers)]
+    return np.concatenate([w for w, _ in parts]), np.concatenate([b for _, b in parts])
+
+
+def _as_one_layer(spec, params: dict, layer: int) -> dict:
+    """The neuron parameters of layer ``layer`` under the one-layer names (``hidden.omega``)
+    that the models' per-neuron functions read."""
+    pre = spec.prefix(layer)
+    return {f"hidden.{n}": params[f"{pre}.{n}"] for n in spec.model.PARAM_NAMES}
 
 
 def plot_stable_band(ax, spec, ws: np.ndarray, bs: np.ndarray) -> None:
@@ -120,13 +131,23 @@ def plot_final(spec, init: dict, best: dict, backend, test_set, run_dir: Path, *
     x, y = test_set.batch(np.array([0]), dtype=dtype)
     res = backend.run(spec, best, x, official_targets(y), grads=False, dtype=dtype,
                       return_states=True)
-    spikes = np.asarray(res.states["z"])[:, 0, :]
+    # stacked layers one above the other (input side at the bottom), each sorted within itself:
+    # the sort key is the layer's index plus a rank in [0, 1)
+    spikes = np.concatenate([np.asarray(res.states[spec.state_key(l, "z")])[:, 0, :]
+                             for l in range(spec.n_layers)], axis=1)
     model = spec.model
-    if model.PARAMS:  # sorted by the model's first per-neuron parameter (ω, τ_m, …)
-        first = model.PARAMS[0]
-        key, name = np.abs(best[f"hidden.{first.name}"]), first.symbol
-    else:
-        key, name = np.arange(spec.n_hidden), "index"
+    keys = []
+    name = "index"
+    for l, H in enumerate(spec.layers):
+        if model.PARAMS:  # sorted by the model's first per-neuron parameter (ω, τ_m, …)
+            first = model.PARAMS[0]
+            k, name = np.abs(best[f"{spec.prefix(l)}.{first.name}"]), first.symbol
+        else:
+            k = np.arange(H)
+        keys.append(l + np.argsort(np.argsort(k, kind="stable")) / H)
+    key = np.concatenate(keys)
+    if spec.n_layers > 1:
+        name += ", per layer"
     label = "" if y.ndim == 2 else f" (label {int(y[0])})"
     plot_raster(spikes, key, run_dir / RunDir.RASTER, title=f"{title}: test sample 0{label}",
                 key_name=name)

@@ -100,7 +100,21 @@ def test_train_run_errors_name_the_argument(tmp_path):
         resonet.train_run("ecg", learning_rate=0.1, out=tmp_path / "x")
     with pytest.raises(ConfigError, match="resume"):
         resonet.train_run("ecg", resume=tmp_path, epochs=2)
+    with pytest.raises(ConfigError, match=r"train_run\(hidden=\[8, 0\]\) must be a positive integer"):
+        resonet.train_run("ecg", hidden=[8, 0], out=tmp_path / "x")
     assert not (tmp_path / "x").exists()
+
+
+@needs_ecg
+def test_train_run_stacked_layers(tmp_path):
+    """hidden=(8, 6), bias=True from Python: a two-layer network with biases, its parameter
+    count in config.json, and the returned Run runs it (outputs of the readout's width)."""
+    run = resonet.train_run("ecg", hidden=(8, 6), bias=True, epochs=1, subset=16, batch=8,
+                            eval_batch=16, threads=1, data_dir=str(ECG_DIR), out=tmp_path / "r",
+                            verbose=False)
+    assert run.spec.layers == (8, 6) and run.spec.bias
+    assert run.config["n_params"] == run.spec.n_params()
+    assert "4-8,6-6" in repr(run)
 
 
 @needs_ecg

@@ -89,6 +89,21 @@ def test_ids_are_stable_and_readable(tmp_path):
         "ecg-brf-hidden8-s0", "ecg-brf-hidden16-s0"]
 
 
+def test_stacked_layers_are_a_string_and_an_axis_of_them_a_list(tmp_path):
+    """hidden = "8,6" is one two-layer network for every trial; a list of such strings is an
+    axis; the resolved settings hold the layer widths, the IDs stay file-name safe."""
+    sw = load(tmp_path, 'task = "ecg"\nhidden = "8,6"\nbias = true\n')
+    (t,) = sw.trials
+    assert t.resolved["hidden"] == [8, 6] and t.resolved["spec"]["n_hidden"] == [8, 6]
+    assert t.resolved["bias"] is True
+    sw = load(tmp_path, 'task = "ecg"\nhidden = ["8", "8,6", "4,4,4"]\n')
+    assert [t.resolved["hidden"] for t in sw.trials] == [8, [8, 6], [4, 4, 4]]
+    assert [t.id for t in sw.trials] == ["ecg-brf-hidden_8-s0", "ecg-brf-hidden_8_6-s0",
+                                         "ecg-brf-hidden_4_4_4-s0"]
+    with pytest.raises(ConfigError, match=r"trial \{hidden='8,0'\}: --hidden 8,0 must be a positive integer"):
+        load(tmp_path, 'task = "ecg"\nhidden = ["8", "8,0"]\n')
+
+
 def test_set_overrides_the_file(tmp_path):
     sets = parse_set(["epochs=3", "seed=[4, 5]", "data_dir=some/dir", "download=true"])
     assert sets == {"epochs": 3, "seed": [4, 5], "data_dir": "some/dir", "download": True}

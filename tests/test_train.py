@@ -86,6 +86,8 @@ def test_run_directory_contents_and_metadata(tmp_path):
     assert {"train_loss", "val_acc", "test_acc", "test_sops", "test_sops_per_step", "lr",
             "epoch_seconds"} <= set(header)
     assert "best checkpoint" in r.stdout and "test accuracy" in r.stdout
+    assert cfg["n_params"] == 2 * 36 + 36 * (4 + 36) + 6 + 6 * 36  # ω, b, W_h, τ_o, W_o
+    assert f"({cfg['n_params']:,} parameters)" in r.stdout
     best = load_checkpoint(out / "best.npz")
     assert set(best.params) == {"hidden.omega", "hidden.b_offset", "hidden.linear.weight",
                                 "out.tau_mem", "out.linear.weight"}
@@ -133,6 +135,9 @@ def test_existing_run_directory_is_never_overwritten(tmp_path):
         (["ecg", "--save-every", "-5"], "--save-every -5.0 must be >= 0"),
         (["ecg", "--save-every", "nan"], "--save-every nan"),
         (["ecg", "--seed", "-1"], "--seed -1 must be >= 0"),
+        (["ecg", "--hidden", "8,0"], "--hidden 8,0 must be a positive integer or a comma-sep"),
+        (["ecg", "--hidden", "-4"], "--hidden -4 must be a positive integer"),
+        (["ecg", "--hidden", "8,x"], "--hidden 8,x must be a positive integer"),
     ],
 )
 def test_bad_input_one_line_exit_2(args, needle, tmp_path):
@@ -266,3 +271,45 @@ def test_main_job_runs_offline_on_the_synthetic_stand_in(tmp_path):
     for f in ("best.npz", "last.npz", "init.npz", "metrics.csv", "learning_curves.png", "raster.png",
               "omega_b.png", "data_split.npz"):
         assert (out / f).exists(), f
+
+
+@needs_ecg
+def test_stacked_layers_with_biases_train_and_resume(tmp_path):
+    """A TOML file's hidden = [8, 6] and bias = true: two recurrent layers with biases train on
+    the cpu engine, every output is written, the log and config.json give the parameter count,
+    the checkpoints hold every layer's parameters, and a killed run resumes bit-identically."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("hidden = [8, 6]\nbias = true\nneuron = \"brf\"\n")
+    args = ["ecg", "--data-dir", str(ECG_DIR), "--subset", "24", "--batch", "8", "--epochs", "1",
+            "--eval-batch", "64", "--quiet", "--threads", "1", "--config", cfg]
+    full = tmp_path / "full"
+    r = train(*args, "--out", full)
+    conf = json.loads((full / "config.json").read_text())
+    # layer 1: ω, b′, W (8, 4 + 8), b; layer 2: ω, b′, W (6, 8 + 6), b; readout τ_o, W, b
+    n = (2 * 8 + 8 * 12 + 8) + (2 * 6 + 6 * 14 + 6) + (6 + 6 * 6 + 6)
+    assert conf["n_params"] == n and conf["settings"]["hidden"] == [8, 6]
+    assert conf["settings"]["spec"]["n_hidden"] == [8, 6] and conf["settings"]["spec"]["bias"]
+    assert f"net 4-8,6-6 with biases ({n:,} parameters)" in r.stdout
+    best = load_checkpoint(full / "best.npz")
+    assert sum(v.size for v in best.params.values()) == n
+    assert {"hidden1.linear.bias", "hidden2.linear.weight", "out.linear.bias"} <= set(best.params)
+    for f in ("summary.json", "learning_curves.png", "raster.png", "omega_b.png"):
+        assert (full / f).exists(), f
+    killed = tmp_path / "killed"
+    r = train(*args, "--out", killed, "--save-every", "0", kill_at="1:2", check=False)
+    assert r.returncode == -9, r.stdout + r.stderr
+    train("--resume", killed)
+    a, b = final_params(full), final_params(killed)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_table1_shd_alif_is_one_command(tmp_path):
+    """Table 1's SHD ALIF network (two recurrent layers of 128 with biases, the official
+    DoubleALIFRNN): the documented command reports 142,120 parameters (a one-batch smoke run)."""
+    out = tmp_path / "run"
+    r = train("shd", "--neuron", "alif", "--hidden", "128,128", "--bias", "--epochs", "1",
+              "--subset", "8", "--batch", "8", "--eval-batch", "8", "--threads", "1", "--quiet",
+              "--synthetic", "yes", "--out", out, env={"RESONET_DATA": str(tmp_path / "data")})
+    assert "net 700-128,128-20 with biases (142,120 parameters)" in r.stdout
+    assert json.loads((out / "config.json").read_text())["n_params"] == 142_120

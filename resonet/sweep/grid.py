@@ -24,6 +24,10 @@ of those trials only (``[overrides.neuron.rf] reset = ["none", "soft", "hard"]``
 whose value no trial takes is an error (a typo would otherwise be ignored silently). Keys of
 numbers are written as strings: ``[overrides.seed.3]``, ``[overrides.lr."0.05"]``.
 
+Stacked recurrent layers are a comma-separated string, since a list is an axis:
+``hidden = "128,128"`` is one network of two layers of 128 for every trial, ``hidden = ["128",
+"128,128", "256,256"]`` an axis of three networks (``--set 'hidden="64,64"'`` likewise).
+
 Trial IDs are readable and depend only on the trial's own axis values, so they stay the same
 when the file is re-read or other axes gain values: ``<task>-<neuron>[-<axis value>...]-s<seed>``,
 e.g. ``ecg-bhrf-s3``, ``ecg-rf-reset_soft-s0``, ``shd-brf-lr0.05-s1``.

@@ -221,7 +221,8 @@ def warm_up(resolved: list[dict]) -> list[str]:
         preset = s["preset"]
         key = (s["dtype"], s["task"] == "shd", preset.get("per_step_labels"), spec.get("neuron"),
                spec.get("reset"), spec.get("sub_seq_length"), spec.get("label_last"),
-               s.get("truncation") is not None)
+               s.get("truncation") is not None, isinstance(spec.get("n_hidden"), list),
+               bool(spec.get("bias")))  # stacked layers and biases take their own kernel paths
         if key in seen:
             continue
         seen.add(key)
@@ -231,7 +232,8 @@ def warm_up(resolved: list[dict]) -> list[str]:
 
         backend = get_backend("cpu")
         dtype = np.dtype(s["dtype"]).type
-        spec["n_hidden"] = min(int(spec["n_hidden"]), 8)
+        widths = spec["n_hidden"] if isinstance(spec["n_hidden"], list) else [spec["n_hidden"]]
+        spec["n_hidden"] = [min(int(h), 8) for h in widths]  # every layer, tiny
         net = NetworkSpec(**spec)
         T, B = 24, 2
         rng = np.random.default_rng(0)

@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 
 from resonet.backends import get_backend
-from resonet.gradcheck import MIN_RATE
 from resonet.events import SpikeEvents
-from resonet.gradcheck import build_case
+from resonet.gradcheck import MIN_RATE, build_case
 from resonet.neurons import NEURONS
 from tests.cudasim.cases import rel
 

@@ -302,7 +302,8 @@ class CpuBackend:
             w_cat[:H] = W[:, I:]
             if last:
                 w_cat[H:H + C] = p["out.linear.weight"]
-            group, cols = lockstep(H, H + Cl, np.dtype(dtype).itemsize, -(-(-(-B // TILE)) // nchunk))
+            tiles = -(-B // TILE)  # ceil(B / TILE)
+            group, cols = lockstep(H, H + Cl, np.dtype(dtype).itemsize, -(-tiles // nchunk))
             grad = (w_in, w_cat, d_out if last else no_out, r0, int(truncation or 0), dx, dz_ext,
                     group, cols)
             dw_inT, gcat, acc, dao, bad, db, dbo = mod.backward(
