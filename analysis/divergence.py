@@ -89,7 +89,7 @@ def _numeric_stability(model: NeuronModel, params: dict, spec: NetworkSpec) -> d
     no input), the margin 1 − ρ."""
     c = model.derive({n: np.asarray(params[f"hidden.{n}"], dtype=np.float64)
                       for n in model.PARAM_NAMES}, spec)
-    H = spec.n_hidden
+    H = spec.width
     state = tuple(s[0] for s in zero_state(model, 1, H))
     A = frozen_jacobian(model, c, state, np.zeros(H))[0]
     rho = np.abs(np.linalg.eigvals(A)).max(axis=-1) if A.shape[-1] else np.zeros(H)

@@ -89,7 +89,7 @@ def prune_recurrent(spec: NetworkSpec, params: dict, fraction: float, method: st
         raise ConfigError(f"pruning fraction must lie in [0, 1], got {fraction}")
     if method not in METHODS:
         raise ConfigError(f"pruning method must be one of {METHODS}, got {method!r}")
-    I, H = spec.n_in, spec.n_hidden
+    I, H = spec.n_in, spec.width
     W = np.asarray(params[W_KEY], dtype=np.float64)
     rec = W[:, I:].ravel()
     k = int(round(fraction * rec.size))

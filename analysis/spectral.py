@@ -81,7 +81,7 @@ def neuron_blocks(spec: NetworkSpec, params: dict, state: tuple | None = None) -
     :func:`network_jacobian`. The model's closed form where it declares one, else its VJP.
     """
     neuron, c = _hidden(spec, params)
-    H = spec.n_hidden
+    H = spec.width
     if state is None:
         state = zero_state(neuron, 1, H)
     state = tuple(np.asarray(s, dtype=np.float64).reshape(H) for s in state)
@@ -93,7 +93,7 @@ def neuron_radii(spec: NetworkSpec, params: dict, q: float = 0.0, with_q: bool =
     ``REFRACTORY`` state; BRF/BHRF: of (u, v), ALIF: of (u, a)). ``with_q=True`` includes the
     refractory variable as a state variable (BRF/BHRF: max(ρ, 0.9))."""
     neuron, _ = _hidden(spec, params)
-    H = spec.n_hidden
+    H = spec.width
     state = list(zero_state(neuron, 1, H))
     refr = neuron.REFRACTORY
     if refr is not None:
@@ -127,7 +127,7 @@ def network_jacobian(spec: NetworkSpec, params: dict, state: tuple, x_t: np.ndar
     """
     check_params(spec, params)
     neuron, c = _hidden(spec, params)
-    H, I = spec.n_hidden, spec.n_in
+    H, I = spec.width, spec.n_in
     S = len(neuron.STATE_NAMES)
     W = np.asarray(params["hidden.linear.weight"], dtype=np.float64)
     w_in, w_rec = W[:, :I], W[:, I:]
@@ -173,7 +173,7 @@ def run_states(spec: NetworkSpec, params: dict, x: np.ndarray, steps) -> list[tu
     out = []
     for t in steps:
         if t == 0:
-            st = tuple(s[0] for s in zero_state(neuron, 1, spec.n_hidden))
+            st = tuple(s[0] for s in zero_state(neuron, 1, spec.width))
         else:
             st = tuple(fwd.states[n][t - 1, 0] for n in neuron.STATE_NAMES)
         out.append((st, x[t, 0]))
@@ -244,7 +244,7 @@ def main(argv=None) -> int:
         params = init_params(spec, rng)
         source = f"init_params(seed={args.seed})"
     x = args.gain * (rng.random((args.T, 1, spec.n_in)) < args.rate).astype(np.float64)
-    progress(f"linearising {spec.neuron} network ({spec.n_hidden} hidden) at {args.states} states")
+    progress(f"linearising {spec.neuron} network ({spec.width} hidden) at {args.states} states")
     rep = spectral_report(spec, params, x, args.states, args.q_max, verbose=True)
     plt = pyplot()
     fig, ax = plt.subplots(1, 3, figsize=(15, 4.5))

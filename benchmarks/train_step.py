@@ -61,11 +61,11 @@ TASKS = {
 
 
 def build(task: str, neuron: str, batch: int, dtype, input_kind: str, seed: int = 0,
-          hidden: int | None = None):
+          hidden: int | tuple[int, ...] | None = None, bias: bool = False):
     cfg = TASKS[task]
     I, H, C, T = cfg["size"]
     H = hidden or H
-    spec = NetworkSpec(neuron, I, H, C, label_last=cfg["labels"] == "last")
+    spec = NetworkSpec(neuron, I, H, C, label_last=cfg["labels"] == "last", bias=bias)
     rng = np.random.default_rng(seed)
     init = dict(get_preset(task, neuron).init)
     params = {k: v.astype(dtype) for k, v in init_params(spec, rng, init).items()}
@@ -95,9 +95,9 @@ def build(task: str, neuron: str, batch: int, dtype, input_kind: str, seed: int 
 
 
 def spike_rate(backend, spec, params, x, T, dtype) -> float:
-    """Fraction of hidden neuron-steps that spike."""
+    """Fraction of hidden neuron-steps that spike (all layers)."""
     res = backend.run(spec, params, x, None, grads=False, dtype=dtype)
-    return float(res.num_spikes.sum() / (T * res.num_spikes.shape[0] * spec.n_hidden))
+    return float(res.num_spikes.sum() / (T * res.num_spikes.shape[0] * sum(spec.layers)))
 
 
 def calibrate(backend, spec, params, x, T, dtype, target: float) -> tuple[float, float]:
@@ -107,7 +107,7 @@ def calibrate(backend, spec, params, x, T, dtype, target: float) -> tuple[float,
     a network with no recurrent or readout work; trained networks spike at a few percent. The
     scale is found by doubling, then bisection in log scale (8 steps); returns (scale, rate).
     """
-    W = params["hidden.linear.weight"]
+    W = params[f"{spec.prefix(0)}.linear.weight"]  # the first layer's input weights
     base = W[:, : spec.n_in].copy()
 
     def rate_at(s):
@@ -177,8 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--neuron", choices=list(NEURONS), default=DEFAULT_NEURON)
     ap.add_argument("--backend", choices=BACKEND_NAMES, default=DEFAULT_BACKEND)
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--hidden", type=int, default=None,
-                    help="hidden neurons (default: the task's, SHD 128, ECG 36, S-MNIST 256)")
+    ap.add_argument("--hidden", default=None, metavar="H[,H2,...]",
+                    help="hidden neurons (default: the task's, SHD 128, ECG 36, S-MNIST 256); a "
+                         "comma-separated list stacks recurrent layers")
+    ap.add_argument("--bias", action="store_true", help="hidden and readout biases")
+    ap.add_argument("--sgemm", action="store_true",
+                    help="also measure this machine's float32 GEMM rate on the backward's "
+                         "per-step product shape and report the dense floor (see dense_floor)")
     ap.add_argument("--infer-batch", type=int, default=None,
                     help="batch of the inference timing (default: --batch)")
     ap.add_argument("--repeats", type=int, default=20)
@@ -198,10 +203,25 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _widths(text: str | None) -> int | tuple[int, ...] | None:
+    """--hidden as NetworkSpec takes it (ConfigError, one line, for a bad list)."""
+    if text is None:
+        return None
+    from resonet.settings import parse_hidden
+
+    h = parse_hidden(text, lambda: f"--hidden {text}")
+    return tuple(h) if isinstance(h, list) else h
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if args.batch < 1 or args.repeats < 1 or (args.hidden is not None and args.hidden < 1):
-        print("error: --batch, --repeats and --hidden must be >= 1", file=sys.stderr)
+    try:
+        args.hidden = _widths(args.hidden)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.batch < 1 or args.repeats < 1:
+        print("error: --batch and --repeats must be >= 1", file=sys.stderr)
         return 2
 
     from resonet.backends import get_backend
@@ -222,7 +242,7 @@ def main(argv=None) -> int:
 
     def setup(batch):
         spec, params, x, y, T = build(args.task, args.neuron, batch, dtype, input_kind,
-                                      hidden=args.hidden)
+                                      hidden=args.hidden, bias=args.bias)
         scale, rate = calibrate(backend, spec, params, x, T, dtype, target) if target > 0 else (
             1.0, spike_rate(backend, spec, params, x, T, dtype))
         return spec, params, x, y, T, scale, rate
@@ -232,7 +252,8 @@ def main(argv=None) -> int:
     t_setup = time.perf_counter() - t_setup
     out = {"task": args.task, "neuron": args.neuron, "backend": args.backend,
            "dtype": args.dtype, "input": input_kind, "batch": args.batch, "T": T,
-           "network": f"{spec.n_in}-{spec.n_hidden}-{spec.n_out}", "repeats": args.repeats,
+           "network": spec.describe(), "layers": list(spec.layers), "bias": spec.bias,
+           "n_params": spec.n_params(), "repeats": args.repeats,
            "machine": machine(), "input_weight_scale": scale, "hidden_spike_rate": rate,
            "setup_s_incl_compile": t_setup}
     print(f"{args.task} {args.neuron} {out['network']} T={T} backend={args.backend} "
@@ -250,12 +271,56 @@ def main(argv=None) -> int:
 
         out["tape_bytes_per_sample"] = tape_bytes_per_sample(spec, T, dtype)
         print(f"  BPTT tape: {out['tape_bytes_per_sample'] / 1e6:.4f} MB per sample ({args.dtype})")
+    if args.sgemm and "train" in out:
+        out["dense_floor"] = dense_floor(spec, args.batch, T, out["train"]["median_s"])
     if args.backend == "cuda" and args.epoch_samples != 0:  # device-resident training, see below
         out["cuda_epoch"] = cuda_epoch(args, backend, spec, params, x, y, dtype, cfg)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
     return 0
+
+
+def sgemm_rate(B: int, H: int, K: int, T: int, repeats: int = 5) -> dict:
+    """GFLOP/s of NumPy's float32 BLAS (this process's threads) on T products (B, K)·(K, H), the
+    shape of the backward's per-step W_recᵀδ (K = H) for a whole sequence; best and median of
+    ``repeats`` sequences."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((B, K)).astype(np.float32)
+    w = rng.standard_normal((K, H)).astype(np.float32)
+    out = np.empty((B, H), dtype=np.float32)
+    np.dot(a, w, out=out)
+    rates = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(T):
+            np.dot(a, w, out=out)
+        rates.append(2.0 * B * K * H * T / (time.perf_counter() - t) / 1e9)
+    return {"best_gflops": max(rates), "median_gflops": statistics.median(rates)}
+
+
+def dense_floor(spec, B: int, T: int, step_s: float) -> dict:
+    """The dense floor of a training step: the work no sparsity removes. The forward's products
+    read spikes (events, a few percent) and so do dW (z_{t−1}) and the readout; what is dense is
+    the backward's adjoint product per step, Ī_{t+1}·W_rec (B, H_l)·(H_l, H_l) of eq. (N6) in
+    every layer and, for stacked layers, Ī·W_in (B, H_l)·(H_l, H_{l−1}) into the layer below
+    (N8)/(N15): flops = Σ_l 2·B·T·H_l·(H_l + H_{l−1}[l > 1]). The floor is those flops at this
+    machine's measured float32 GEMM rate on the same product shape (:func:`sgemm_rate`)."""
+    flops = 0.0
+    rate = None
+    for l, H in enumerate(spec.layers):
+        K = H + (spec.layers[l - 1] if l > 0 else 0)
+        flops += 2.0 * B * T * H * K
+    H = spec.layers[-1]
+    rate = sgemm_rate(B, H, H, T)
+    floor_s = flops / (rate["best_gflops"] * 1e9)
+    d = {"flops": flops, "gflops_of_step": flops / step_s / 1e9, "sgemm": rate,
+         "floor_s": floor_s, "ratio_to_floor": step_s / floor_s}
+    print(f"  dense floor: {flops / 1e9:.2f} GFLOP (backward adjoint products); sgemm "
+          f"{rate['best_gflops']:.0f} GFLOP/s (best; median {rate['median_gflops']:.0f}) -> floor "
+          f"{floor_s * 1e3:.1f} ms; the step runs them at {d['gflops_of_step']:.0f} GFLOP/s, "
+          f"{d['ratio_to_floor']:.2f}x the floor")
+    return d
 
 
 def time_train(args, backend, spec, params, x, y, dtype, cfg) -> dict:

@@ -60,7 +60,7 @@ class ReferenceBackend:
         too); the gradient and the dict of their float copies."""
         item = np.dtype(dtype).itemsize
         rows = len(spec.model.STATE_NAMES) - 1  # continuous states (not spikes)
-        per_step = spec.n_hidden * (rows + 1) * item
+        per_step = sum(spec.layers) * (rows + 1) * item
         return {"gradients": 2 * spec.n_params() * item, "BPTT tape": batch * T * per_step,
                 "batches": eval_batch * T * per_step}
 

@@ -86,7 +86,7 @@ def recurrent_keep(n_hidden: int, phi: float, seed: int) -> np.ndarray:
 def weight_masks(spec: NetworkSpec, keep: np.ndarray) -> dict:
     """``{"hidden.linear.weight": (H, I+H) bool}``: ``keep`` on the recurrent block, True on the
     input block. The form the training sessions take (``masks=``)."""
-    H, I = spec.n_hidden, spec.n_in
+    H, I = spec.width, spec.n_in
     keep = np.asarray(keep, dtype=bool)
     if keep.shape != (H, H):
         raise ConfigError(f"recurrent mask has shape {keep.shape}, expected (H, H) = {(H, H)}")
@@ -153,9 +153,9 @@ def run_masks(spec: NetworkSpec, phi: float, seed: int, mask_path: str | Path | 
     """
     if check_phi(phi) == 0.0:
         return None, None
-    keep = None if create or mask_path is None else load_mask(mask_path, spec.n_hidden)
+    keep = None if create or mask_path is None else load_mask(mask_path, spec.width)
     if keep is None:
-        keep = recurrent_keep(spec.n_hidden, phi, seed)
+        keep = recurrent_keep(spec.width, phi, seed)
         if create and mask_path is not None:
             save_mask(mask_path, keep, phi, seed)
     return weight_masks(spec, keep), keep

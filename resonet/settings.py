@@ -416,6 +416,9 @@ def _check_ranges(s: dict, at: Callable[[str], str]) -> None:
         raise ConfigError(f"{at('prune_recurrent')} must be in [0, 1] (the probability that a "
                           "recurrent weight is removed)")
     s["prune_recurrent"] = check_phi(s["prune_recurrent"])
+    if s["prune_recurrent"] and isinstance(s["hidden"], list):
+        raise ConfigError(f"{at('prune_recurrent')} needs a network with one hidden layer "
+                          f"({at('hidden')} stacks {len(s['hidden'])}); give one width")
     for key in ("seed", "split_seed"):
         if s[key] < 0:
             raise ConfigError(f"{at(key)} must be >= 0")

@@ -153,7 +153,7 @@ class NetworkSpec:
 
 
 def _positive(v) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and v >= 1
+    return bool(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and v >= 1)
 
 
 def _widths(v) -> int | tuple[int, ...]:

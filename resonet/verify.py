@@ -133,7 +133,7 @@ def golden_spec(meta: dict) -> NetworkSpec:
     if str(meta.get("recorded_steps", "")).replace(" ", "").startswith("t>sub_seq_length"):
         sub_seq += 1
     return NetworkSpec(
-        meta["model"], int(meta["I"]), [int(h) for h in H] if isinstance(H, list) else int(H),
+        meta["model"], int(meta["I"]), tuple(int(h) for h in H) if isinstance(H, list) else int(H),
         int(meta["C"]), dt=float(meta.get("dt", NetworkSpec.dt)), sub_seq_length=sub_seq,
         label_last=bool(meta["label_last"]), bias=bool(meta.get("bias", False)),
     )

@@ -243,3 +243,9 @@ def test_bias_must_be_a_bool_and_fingerprints_of_older_runs_hold():
     old.pop("bias")
     old["spec"] = {k: v for k, v in old["spec"].items() if k != "bias"}
     assert Settings.from_dict(old, "config.json").fingerprint() == s.fingerprint()
+
+
+def test_recurrent_pruning_of_stacked_layers_is_refused():
+    with pytest.raises(ConfigError, match=r"--prune-recurrent 0.5 needs a network with one hidden "
+                                          r"layer \(--hidden 8,8 stacks 2\)"):
+        resolve_argv("ecg", "--hidden", "8,8", "--prune-recurrent", "0.5")

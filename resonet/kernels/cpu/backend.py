@@ -226,7 +226,7 @@ class CpuBackend:
                 states_out.update({spec.state_key(l, n): states[mod.STATE_ROWS[n]] for n in names})
             layers.append(layer)
         O = layers[-1].tape.O
-        nspk = sum(layer.nspk for layer in layers)
+        nspk = np.add.reduce([layer.nspk for layer in layers])  # spikes of every layer
         res = Result(O.transpose(1, 0, 2)[r0:], nspk.astype(dtype))  # (T_rec, B, C) view
         if return_states:
             res.states = states_out
