@@ -39,20 +39,24 @@ BACKEND_NAMES = ("cpu", "cuda", "reference")
 CONFIG_KEYS = {
     "neuron", "backend", "epochs", "batch", "eval_batch", "lr", "seed", "split_seed", "data_dir",
     "optimizer", "clip", "hidden", "dtype", "reset", "truncation", "subset", "save_every",
-    "synthetic", "download", "threads", "out", "stop_after", "prune_recurrent",
+    "synthetic", "download", "threads", "out", "stop_after", "prune_recurrent", "init_from",
+    "permutation",
 }
 # The type or the choices of every setting (the command line's parser checks its own; a TOML file,
 # config.json or a Python call are checked against these).
 _INTS = {"epochs", "batch", "eval_batch", "seed", "split_seed", "hidden", "truncation", "subset",
          "threads", "stop_after"}
 _FLOATS = {"lr", "clip", "save_every", "prune_recurrent"}
-_STRINGS = {"data_dir", "out"}
+_STRINGS = {"data_dir", "out", "init_from", "permutation"}
 _BOOLS = {"download"}
 _CHOICES = {"task": TASKS, "neuron": NEURON_NAMES, "backend": BACKEND_NAMES,
             "optimizer": tuple(OPTIMIZERS), "dtype": tuple(DTYPES), "reset": RESETS,
             "synthetic": ("auto", "yes", "no")}
 # Settings a resume may change without changing the run (excluded from the fingerprint).
 RESUME_MAY_CHANGE = ("stop_after",)
+# Settings added after runs were made: left out of the fingerprint while unset, so that those
+# runs still resume (their checkpoints hold the hash of the settings without them).
+UNSET_NOT_HASHED = ("init_from", "permutation")
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,8 @@ class Settings(Mapping):
     best_rule: str = "<"  # "<": keep the first minimum of the validation loss, "<=": the last
     out: str | None = None
     prune_recurrent: float = 0.0  # φ: each recurrent weight removed with probability φ (resonet.pruning)
+    init_from: str | None = None  # start from this checkpoint's parameters (fine-tuning)
+    permutation: str | None = None  # PS-MNIST pixel order: a file or "identity" (else drawn)
 
     @property
     def network(self) -> NetworkSpec:
@@ -141,7 +147,8 @@ class Settings(Mapping):
     def fingerprint(self) -> str:
         """A hash of every setting that fixes the run (all but :data:`RESUME_MAY_CHANGE`): the
         checkpoints record it and ``--resume`` compares it with ``config.json``'s."""
-        d = {k: v for k, v in self.to_dict().items() if k not in RESUME_MAY_CHANGE}
+        d = {k: v for k, v in self.to_dict().items() if k not in RESUME_MAY_CHANGE
+             and not (k in UNSET_NOT_HASHED and v is None)}
         text = json.dumps(d, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -190,6 +197,15 @@ def build_parser() -> argparse.ArgumentParser:
                     help="train from scratch with each recurrent weight removed with probability "
                          "PHI in [0, 1] (a fixed random mask drawn from the seed; 1: no recurrent "
                          "weights; default 0)")
+    ap.add_argument("--init-from", metavar="CKPT",
+                    help="fine-tune: start from the parameters of this checkpoint (a resonet run "
+                         "directory or .npz, or an official PyTorch .pt of the BRF paper) instead of "
+                         "a fresh initialisation; the neuron and hidden size default to its own, the "
+                         "optimizer and the learning-rate schedule start anew")
+    ap.add_argument("--permutation", metavar="FILE",
+                    help="psmnist: the pixel order, a *_permuted_idx.pt, .npy or data_split.npz, or "
+                         "'identity' (default: drawn from --split-seed; with --init-from, the "
+                         "checkpoint's own)")
     ap.add_argument("--dtype", choices=list(DTYPES),
                     help="precision of training (default float32; reference backend float64)")
     ap.add_argument("--stop-after", type=int, metavar="N",
@@ -304,7 +320,8 @@ def resolve(given: dict, cfg: dict | None = None, *, source: Source | None = Non
     task = merged.get("task")
     if task is None:
         raise ConfigError("no task given; use: python -m resonet.train shd|ecg|smnist|psmnist")
-    neuron = merged.get("neuron", "brf")
+    init = _read_init(merged, task, source) if merged.get("init_from") is not None else None
+    neuron = merged.get("neuron", init.spec.neuron if init else "brf")
     preset = get_preset(task, neuron)
     backend = merged.get("backend", "cpu")
     clip = merged.get("clip", preset.clip)
@@ -322,7 +339,7 @@ def resolve(given: dict, cfg: dict | None = None, *, source: Source | None = Non
         "data_dir": None if merged.get("data_dir") is None else os.fspath(merged["data_dir"]),
         "download": bool(merged.get("download", False)),
         "synthetic": merged.get("synthetic", "auto"),
-        "hidden": int(merged.get("hidden", preset.n_hidden)),
+        "hidden": int(merged.get("hidden", init.spec.n_hidden if init else preset.n_hidden)),
         "reset": merged.get("reset", "none"),
         "truncation": _opt_int(merged.get("truncation")),
         "subset": _opt_int(merged.get("subset")),
@@ -333,6 +350,8 @@ def resolve(given: dict, cfg: dict | None = None, *, source: Source | None = Non
         "preset": preset.to_dict(),
         "out": None if merged.get("out") is None else os.fspath(merged["out"]),
         "prune_recurrent": float(merged.get("prune_recurrent", 0.0)),
+        "init_from": None if init is None else str(init.path),
+        "permutation": _permutation_setting(merged, task, init, source),
     }
 
     def at(key: str) -> str:
@@ -366,11 +385,100 @@ def resolve(given: dict, cfg: dict | None = None, *, source: Source | None = Non
                           f"({source('neuron', neuron)}; it has: {', '.join(resets)})")
     s["spec"] = NetworkSpec(neuron, preset.n_in, s["hidden"], preset.n_out, reset=s["reset"],
                             sub_seq_length=preset.sub_seq_length, label_last=preset.label_last).to_dict()
+    if init is not None:
+        init.check_fits(NetworkSpec(**s["spec"]), at)
     return Settings(**s)
 
 
 def _opt_int(v: Any) -> int | None:
     return None if v is None else int(v)
+
+
+class InitCheckpoint:
+    """The checkpoint of ``--init-from`` (:func:`read_init_checkpoint`): ``path`` (absolute),
+    ``spec``, ``params`` (float64), ``official`` (the :class:`resonet.official.OfficialNetwork`
+    or None) and ``permutation_file`` (the PS-MNIST pixel order it was trained with, if known)."""
+
+    def __init__(self, path: Path, spec: NetworkSpec, params: dict, config: dict):
+        self.path, self.spec, self.params = path, spec, params
+        self.official = config.get("official")
+        self.permutation_file: str | None = None
+        if self.official is not None and self.official.permutation_source:
+            src = self.official.permutation_source
+            self.permutation_file = src if Path(src).is_file() else None
+        elif self.official is None and config.get("task") == "psmnist":
+            split = Path(config["path"]).parent / "data_split.npz"  # the run's own pixel order
+            self.permutation_file = str(split) if split.is_file() else None
+
+    def check_fits(self, spec: NetworkSpec, at: Callable[[str], str]) -> None:
+        """ConfigError unless the run's network has this checkpoint's neuron, sizes and reset."""
+        mine = (spec.neuron, spec.n_in, spec.n_hidden, spec.n_out, spec.reset)
+        its = (self.spec.neuron, self.spec.n_in, self.spec.n_hidden, self.spec.n_out, self.spec.reset)
+        if mine != its:
+            raise ConfigError(
+                f"{at('init_from')}: its network is {its[0]} {its[1]}-{its[2]}-{its[3]} (reset "
+                f"{its[4]}), this run's {mine[0]} {mine[1]}-{mine[2]}-{mine[3]} (reset {mine[4]}); "
+                "drop the --neuron/--hidden/--reset that differ, or train on the checkpoint's task")
+        removed = getattr(self.official, "mask_removed", 0)
+        if removed:
+            raise ConfigError(f"{at('init_from')}: its hidden.linear.mask removes {removed} weights; "
+                              "resonet keeps removed weights at zero only for its own "
+                              "--prune-recurrent masks, so it cannot fine-tune this network")
+
+
+def read_init_checkpoint(path: str, task: str, neuron: str | None = None,
+                         permutation: str | None = None) -> InitCheckpoint:
+    """The ``--init-from`` checkpoint ``path`` (any that :func:`resonet.api.read_run` reads),
+    read for a run of ``task``."""
+    from .api import read_run
+    from .official import is_official
+
+    official = {"task": task, "neuron": neuron, "permutation": permutation} \
+        if is_official(path) else {}
+    spec, params, config = read_run(path, **official)
+    return InitCheckpoint(Path(config["path"]).resolve(), spec, params, config)
+
+
+def _read_init(merged: dict, task: str, source: Source) -> InitCheckpoint:
+    path = os.fspath(merged["init_from"])
+    perm = merged.get("permutation") if task == "psmnist" else None
+    try:
+        return read_init_checkpoint(path, task, merged.get("neuron"), perm)
+    except (ConfigError, CheckpointError) as exc:
+        raise ConfigError(f"{source('init_from', path)}: {exc}") from None
+
+
+def _permutation_setting(merged: dict, task: str, init: InitCheckpoint | None,
+                         source: Source) -> str | None:
+    """The PS-MNIST pixel order of the run: ``--permutation`` (checked now), else the
+    ``--init-from`` checkpoint's own, else None (drawn from the split seed)."""
+    given = merged.get("permutation")
+    if given is not None:
+        if task != "psmnist":
+            raise ConfigError(f"{source('permutation', given)} applies to psmnist only")
+        if str(given) != "identity":
+            from .official import read_permutation
+
+            try:
+                read_permutation(given)
+            except CheckpointError as exc:
+                raise ConfigError(f"{source('permutation', given)}: {exc}") from None
+            return str(Path(given).resolve())
+        return "identity"
+    if task == "psmnist" and init is not None:
+        return init.permutation_file
+    return None
+
+
+def load_permutation(setting: str | None):
+    """The pixel order of a ``permutation`` setting (None: drawn from the split seed)."""
+    if setting is None:
+        return None
+    if setting == "identity":
+        return np.arange(784, dtype=np.int64)
+    from .official import read_permutation
+
+    return read_permutation(setting)
 
 
 
