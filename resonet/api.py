@@ -184,6 +184,10 @@ class Run:
     def per_step_labels(self) -> bool:
         """Whether the task labels every step (ECG) rather than every sample."""
         preset = self.settings.get("preset") or {}
+        if not preset and self.official is not None:  # an official file: its task's labelling
+            from .presets import get_preset
+
+            return get_preset(self.task).per_step_labels
         return bool(preset.get("per_step_labels", False))
 
     def _params(self) -> dict:

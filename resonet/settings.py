@@ -399,16 +399,11 @@ class InitCheckpoint:
     ``spec``, ``params`` (float64), ``official`` (the :class:`resonet.official.OfficialNetwork`
     or None) and ``permutation_file`` (the PS-MNIST pixel order it was trained with, if known)."""
 
-    def __init__(self, path: Path, spec: NetworkSpec, params: dict, config: dict):
+    def __init__(self, path: Path, spec: NetworkSpec, params: dict, official=None,
+                 permutation_file: str | None = None):
         self.path, self.spec, self.params = path, spec, params
-        self.official = config.get("official")
-        self.permutation_file: str | None = None
-        if self.official is not None and self.official.permutation_source:
-            src = self.official.permutation_source
-            self.permutation_file = src if Path(src).is_file() else None
-        elif self.official is None and config.get("task") == "psmnist":
-            split = Path(config["path"]).parent / "data_split.npz"  # the run's own pixel order
-            self.permutation_file = str(split) if split.is_file() else None
+        self.official = official
+        self.permutation_file = permutation_file
 
     def check_fits(self, spec: NetworkSpec, at: Callable[[str], str]) -> None:
         """ConfigError unless the run's network has this checkpoint's neuron, sizes and reset."""
@@ -428,15 +423,33 @@ class InitCheckpoint:
 
 def read_init_checkpoint(path: str, task: str, neuron: str | None = None,
                          permutation: str | None = None) -> InitCheckpoint:
-    """The ``--init-from`` checkpoint ``path`` (any that :func:`resonet.api.read_run` reads),
-    read for a run of ``task``."""
-    from .api import read_run
-    from .official import is_official
+    """The ``--init-from`` checkpoint ``path``, read for a run of ``task``: an official PyTorch
+    file (:func:`resonet.official.read_official`), or a resonet run directory (its ``best.npz``)
+    or one of its ``.npz`` checkpoints (spec from the checkpoint's own record)."""
+    from .checkpoint import load_checkpoint
+    from .official import is_official, read_official
 
-    official = {"task": task, "neuron": neuron, "permutation": permutation} \
-        if is_official(path) else {}
-    spec, params, config = read_run(path, **official)
-    return InitCheckpoint(Path(config["path"]).resolve(), spec, params, config)
+    if is_official(path):
+        net = read_official(path, task=task, neuron=neuron, permutation=permutation)
+        src = net.permutation_source
+        perm_file = src if src and Path(src).is_file() else None
+        return InitCheckpoint(net.path.resolve(), net.spec, net.params, net, perm_file)
+    p = Path(path)
+    npz = p / "best.npz" if p.is_dir() else p
+    ck = load_checkpoint(npz)
+    spec_d = ck.meta.get("spec")
+    if not isinstance(spec_d, dict):
+        raise CheckpointError(f"{npz}: its meta_json records no spec; not a checkpoint of "
+                              "python -m resonet.train")
+    try:
+        spec = NetworkSpec(**spec_d)
+    except (TypeError, ConfigError) as exc:
+        raise CheckpointError(f"{npz}: bad spec in its meta_json ({exc})") from None
+    ck.check(spec.param_shapes())
+    params = {k: np.array(ck.params[k], dtype=np.float64) for k in spec.param_shapes()}
+    split = npz.parent / "data_split.npz"  # a PS-MNIST run's own pixel order
+    perm_file = str(split.resolve()) if ck.meta.get("task") == "psmnist" and split.is_file() else None
+    return InitCheckpoint(npz.resolve(), spec, params, None, perm_file)
 
 
 def _read_init(merged: dict, task: str, source: Source) -> InitCheckpoint:

@@ -245,6 +245,12 @@ def test_load_run_of_an_official_psmnist_file(tmp_path, monkeypatch):
     assert 0 <= ev["acc"] <= 100 and np.isfinite(ev["loss"])
     with pytest.raises(ConfigError, match="official PyTorch checkpoints only"):
         resonet.load_run(tmp_path / "nowhere", task="ecg")
+    # the analyses (analysis.common.load_eval_data) feed it the same pixel order
+    from analysis.common import load_eval_data, load_run
+
+    spec, params, config = load_run(p)
+    ev = load_eval_data(None, config)
+    np.testing.assert_array_equal(ev._ds.time_perm, perm)
 
 
 # -- --init-from -------------------------------------------------------------------------------
@@ -269,6 +275,12 @@ def test_init_from_an_official_psmnist_network(tmp_path):
     cfg = json.loads((tmp_path / "ft" / "config.json").read_text())
     assert cfg["init_from_md5"] == hashlib.md5(p.read_bytes()).hexdigest()
     assert cfg["settings"]["permutation"].endswith("_permuted_idx.pt")
+    # python -m resonet.evaluate on a resonet run: its own test split, scored as training did
+    out = tmp_path / "ev.json"
+    assert evaluate_main([str(run.path), "--dtype", "float32", "--json", str(out)]) == 0
+    ev = json.loads(out.read_text())["results"][0]
+    assert ev["acc"] == pytest.approx(run.summary["test_acc"], abs=1e-9)
+    assert ev["sops"] == pytest.approx(run.summary["test_sops"], rel=1e-9)
     # a resonet run as the start: its parameters, and its own pixel order
     run2 = resonet.train_run("psmnist", init_from=str(run.path), out=str(tmp_path / "ft2"), **small)
     best = np.load(run.path / "best.npz")
@@ -403,6 +415,8 @@ def test_ecg_checkpoints_score_as_the_official_code(model, acc, loss, spikes):
                            dtype=np.float64)
     test = load_task("ecg", ECG_DIR).test
     r = run.evaluate(test)
+    x, _ = test.batch([0, 1])
+    assert run.predict(x).shape == (1300 - run.spec.sub_seq_length, 2)  # a class per step
     assert r["acc"] == pytest.approx(acc, abs=1e-4)  # 1 of 183,300 steps = 5.5e-4 %
     assert r["loss"] == pytest.approx(loss, abs=1e-6)
     assert round(r["sops"] * len(test)) == spikes  # spike for spike
