@@ -612,6 +612,19 @@ def resonator_stats(omega_raw, b_offset_raw, neuron: str, dt: float = 0.01,
             "omega": w, "b_offset": b, "b_c": bc}
 
 
+def _outside_init(st: dict, task: str, neuron: str) -> dict:
+    """The share of ω and b′ that left the preset's initial range (the official ones)."""
+    from resonet.presets import get_preset
+
+    init = get_preset(task, neuron).init
+    out = {}
+    for name, v in (("omega", st["omega"]), ("b_offset", st["b_offset"])):
+        lo, hi = init[name]
+        out[f"{name}_init"] = (lo, hi)
+        out[f"{name}_outside_init"] = float(np.mean((v < lo) | (v > hi)))
+    return out
+
+
 def params(args) -> int:
     from resonet.api import read_run
     from resonet.official import read_official
@@ -625,7 +638,7 @@ def params(args) -> int:
         st = resonator_stats(net.params["hidden.omega"], net.params["hidden.b_offset"],
                              net.spec.neuron, net.spec.p_dt, BIN_WIDTH[net.task])
         rows.append({"who": "official", "key": k, "task": net.task, "neuron": net.spec.neuron,
-                     "epoch": net.epoch, **st})
+                     "epoch": net.epoch, **st, **_outside_init(st, net.task, net.spec.neuron)})
     if args.runs:
         from .common import collect_finished_runs
 
@@ -637,7 +650,8 @@ def params(args) -> int:
             st = resonator_stats(prm["hidden.omega"], prm["hidden.b_offset"], spec.neuron, spec.p_dt,
                                  BIN_WIDTH.get(r.task, 2.0))
             rows.append({"who": "resonet", "key": f"{r.task}/{spec.neuron}", "task": r.task,
-                         "neuron": spec.neuron, "seed": r.seed, "run": r.id, **st})
+                         "neuron": spec.neuron, "seed": r.seed, "run": r.id, **st,
+                         **_outside_init(st, r.task, spec.neuron)})
     write_params_report(out, rows)
     return 0
 
@@ -646,8 +660,8 @@ def write_params_report(out: Path, rows: list[dict]) -> None:
     from resonet.runlog import unique_path, write_json
 
     lines = ["| network | ω 10/50/90 % | b′ 10/50/90 % | b_c 10/50/90 % | ω peaks (bin: neurons; "
-             "2 rad/s bins for (P)S-MNIST, 0.5 for ECG, SHD) | max radius | diverging |",
-             "|---" * 7 + "|"]
+             "2 rad/s bins for (P)S-MNIST, 0.5 for ECG, SHD) | ω, b′ outside their initial "
+             "range | max radius | diverging |", "|---" * 8 + "|"]
 
     def q(v):
         return " / ".join(f"{x:.2f}" for x in v)
@@ -657,6 +671,7 @@ def write_params_report(out: Path, rows: list[dict]) -> None:
         pk = ", ".join(f"{a:g}–{b:g}: {n}" for a, b, n in r["omega_peaks"])
         lines.append(f"| {r['task']} {MODEL_LABEL[r['neuron']]} {who} | {q(r['omega_q10_50_90'])} | "
                      f"{q(r['b_offset_q10_50_90'])} | {q(r['b_c_q10_50_90'])} | {pk} | "
+                     f"{100 * r['omega_outside_init']:.0f} %, {100 * r['b_offset_outside_init']:.0f} % | "
                      f"{r['radius_max']:.4f} | {r['diverging']} of {r['n']} |")
     md = unique_path(out / "params_official.md")
     md.write_text("\n".join(lines) + "\n")
