@@ -62,6 +62,7 @@ TORCH_DTYPES = {
     "int8": "CharStorage", "uint8": "ByteStorage", "bool": "BoolStorage",
 }
 MAX_NDIM = 64
+MAX_RATIO = 200  # a compressed entry that would expand more than this is refused (a zip bomb)
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # the first pickle of a pre-1.6 torch.save file
 
 
@@ -123,6 +124,12 @@ def _view(storage: Any, offset: Any, size: Any, stride: Any) -> np.ndarray:
     flat = storage.array
     if 0 in size:
         return np.zeros(size, dtype=flat.dtype)
+    n = 1
+    for k in size:
+        n *= k
+    if n > flat.size:  # a broadcast (stride-0) view: memory must stay bounded by the file's size
+        raise _bad(f"a tensor of size {size} has more elements than its storage {storage.key} "
+                   f"({flat.size})")
     last = offset + sum((n - 1) * s for n, s in zip(size, stride))
     if last >= flat.size:
         raise _bad(f"a tensor of size {size} at offset {offset} reaches element {last} of storage "
@@ -216,7 +223,7 @@ class RestrictedUnpickler(pickle.Unpickler):
             raise _bad(f"{self.where}: a storage outside a zip archive")
         entry = f"{self.prefix}data/{key}"
         try:
-            raw = self.archive.read(entry)
+            raw = _read_entry(self.archive, entry, self.where)
         except KeyError:
             raise _bad(f"{self.where}: storage {key} is missing from the archive (truncated or "
                        "corrupt file); download it again") from None
@@ -232,6 +239,17 @@ class RestrictedUnpickler(pickle.Unpickler):
         st = _Storage(arr, key, stype.code)
         self.storages[key] = st
         return st
+
+
+def _read_entry(z: zipfile.ZipFile, name: str, where: str) -> bytes:
+    """The bytes of entry ``name``; a compressed entry that would expand more than
+    :data:`MAX_RATIO` times is refused (torch stores its entries uncompressed)."""
+    info = z.getinfo(name)
+    if info.compress_type != zipfile.ZIP_STORED and \
+            info.file_size > MAX_RATIO * max(info.compress_size, 1):
+        raise _bad(f"{where}: entry {name} would expand {info.file_size} bytes from "
+                   f"{info.compress_size}; refusing it (a zip bomb?)")
+    return z.read(name)
 
 
 def is_torch_zip(path: str | os.PathLike) -> bool:
@@ -288,7 +306,7 @@ def load(path: str | os.PathLike) -> Any:
                 byteorder = z.read(f"{prefix}byteorder").decode("ascii", "replace").strip()
                 if byteorder not in ("little", "big"):
                     raise _bad(f"{where}: unknown byte order {byteorder[:20]!r}")
-            up = RestrictedUnpickler(z.read(pkls[0]), z, prefix, byteorder, where)
+            up = RestrictedUnpickler(_read_entry(z, pkls[0], where), z, prefix, byteorder, where)
             return up.load()
     except CheckpointError:
         raise

@@ -161,6 +161,18 @@ def test_missing_short_and_overrun_storages(tmp_path):
         torchfile.load(write_pt(tmp_path / "n.pt", {"w": Tensor(w, size=(2,), stride=(-1,))}))
 
 
+def test_memory_stays_bounded_by_the_file(tmp_path):
+    w = np.arange(4, dtype=np.float32)
+    with pytest.raises(CheckpointError, match="more elements than its storage"):  # stride 0
+        torchfile.load(write_pt(tmp_path / "b.pt", {"w": Tensor(w, size=(10**9,), stride=(0,))}))
+    p = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(p, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("a/data.pkl", dumps({"w": Tensor(np.zeros(10**6, np.float32))}, {}))
+        z.writestr("a/data/0", bytes(4 * 10**6))  # 4 MB of zeros in a few kB
+    with pytest.raises(CheckpointError, match="zip bomb"):
+        torchfile.load(p)
+
+
 def test_foreign_files_are_named(tmp_path):
     cases = {
         "random.pt": np.random.default_rng(0).bytes(300),
