@@ -358,7 +358,7 @@ def read_official(path: str | os.PathLike, *, task: str | None = None, neuron: s
             if found is None:
                 raise ConfigError(f"{where}: a PS-MNIST network, but no *{PERM_SUFFIX} with its time "
                                   f"stamp {p.name[:STAMP_LEN]!r} beside it; give --permutation FILE "
-                                  "(or --permutation identity)")
+                                  "or identity (permutation= in Python)")
             perm, perm_src = read_permutation(found), str(found)
             notes.append(f"permutation from {found.name}")
         if perm.shape != (784,) or not np.array_equal(np.sort(perm), np.arange(784)):

@@ -290,6 +290,24 @@ def test_init_from_an_official_psmnist_network(tmp_path):
     np.testing.assert_array_equal(np.load(run2.path / "data_split.npz")["permutation"], perm)
 
 
+def test_init_from_an_official_shd_network_bins_shd_the_official_way(tmp_path):
+    _shd_files(tmp_path / "data", n_train=12, n_test=6)
+    p = _write(tmp_path / "shd_RF(sust_osc,-q).pt",
+               official_state(np.random.default_rng(12), 700, 16, 20, scale=40.0))
+    run = resonet.train_run("shd", init_from=str(p), epochs=1, subset=6, batch=3, eval_batch=6,
+                            synthetic="no", data_dir=str(tmp_path / "data"),
+                            out=str(tmp_path / "ft"), verbose=False)
+    cfg = json.loads((run.path / "config.json").read_text())
+    assert cfg["data"]["binning"]["rule"] == "official"
+    hist = run.history[0]  # epoch 0: the checkpoint itself, on the official binning
+    out = tmp_path / "ev.json"
+    evaluate_main([str(p), "--data-dir", str(tmp_path / "data"), "--dtype", "float32", "--limit",
+                   "6", "--json", str(out)])
+    ev = json.loads(out.read_text())["results"][0]
+    assert hist["test_acc"] == ev["acc"] and hist["test_sops"] == pytest.approx(ev["sops"], rel=1e-6)
+    assert ev["sops"] > 0
+
+
 def test_init_from_refusals(tmp_path):
     rng = np.random.default_rng(10)
     state = official_state(rng, 4, 8, 6)
