@@ -192,7 +192,11 @@ def _robust_settings(cfg: dict, kind: str, level) -> dict:
 
 
 def _reps(kind: str, cfg: dict) -> int:
-    return 1 if kind == "bits" else cfg["repeats"]  # bit precision is deterministic
+    if kind == "bits":  # bit precision is deterministic
+        return 1
+    if kind == "deletion" and cfg.get("deletion_repeats"):
+        return cfg["deletion_repeats"]
+    return cfg["repeats"]
 
 
 def robustness(args) -> int:
@@ -200,8 +204,11 @@ def robustness(args) -> int:
     out = Path(args.out)
     models = _list(args.model_set, MODELS, "--models-of")
     kinds = _list(args.kinds, KINDS, "--kinds")
+    if args.repeats < 1 or (args.deletion_repeats is not None and args.deletion_repeats < 1):
+        raise ConfigError("--repeats and --deletion-repeats must be >= 1")
     cfg = {"data_dir": args.data_dir, "limit": args.limit, "repeats": args.repeats,
-           "seed": args.seed, "backend": args.backend, "batch": args.batch_size, "out": str(out)}
+           "deletion_repeats": args.deletion_repeats, "seed": args.seed, "backend": args.backend,
+           "batch": args.batch_size, "out": str(out)}
     for m in models:  # every file is there before hours of work start
         checkpoint(root, f"smnist/{m}")
         for k in kinds:
@@ -277,9 +284,11 @@ def agreement(r: dict) -> list[dict]:
 def write_robustness_report(out: Path, res: dict, kinds, cfg: dict) -> None:
     from resonet.runlog import unique_path, write_json
 
+    reps = ", ".join(f"{k.replace('_', ' ')} {_reps(k, cfg)}" for k in kinds)
     lines = [f"Robustness of the official S-MNIST networks (resonet's engine, {cfg['backend']} "
              f"backend, float64; {next(iter(next(iter(res.values())).values()))['n_samples']} test "
-             f"images; seed {cfg['seed']}) beside the shipped arrays.", ""]
+             f"images; seed {cfg['seed']}; repetitions: {reps}) beside the shipped arrays (5 "
+             "repetitions).", ""]
     data = {"settings": cfg, "models": {}}
     for m, byk in res.items():
         data["models"][m] = {}
@@ -339,7 +348,7 @@ def plot_robustness(res: dict, kinds):
         ax2.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7, loc="lower right")
-    fig.suptitle("S-MNIST robustness of the official networks: resonet (markers, ± sd over 5 "
+    fig.suptitle("S-MNIST robustness of the official networks: resonet (markers, ± sd over "
                  "repetitions) and the official arrays (lines; band: range of the 5 official models)",
                  fontsize=9)
     fig.tight_layout()
@@ -760,6 +769,9 @@ def build_parser():
     pr.add_argument("--models-of", dest="model_set", default="all",
                     help="brf, rf, alif or all (default all)")
     pr.add_argument("--repeats", type=int, default=REPEATS, help="repetitions of each random level")
+    pr.add_argument("--deletion-repeats", type=int, default=None,
+                    help="repetitions of each spike-deletion level, the slowest perturbation "
+                         "(default: --repeats)")
     pt = sub.add_parser("table1", help="Table 1: every ECG and (P)S-MNIST network on its test set")
     _common(pt)
     pt.add_argument("--ecg-dir", default=None, help="data directory of ECG if not --data-dir")
