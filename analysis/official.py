@@ -175,7 +175,7 @@ def _robust_unit(unit) -> str:
     data = smnist_test(cfg["data_dir"], cfg["limit"])
     m = evaluate_level(kind, level, net.spec, net.params, data,
                        rng=np.random.default_rng([cfg["seed"], i, r]), backend=cfg["backend"],
-                       batch_size=cfg["batch"])
+                       batch_size=cfg["batch"], loop_dtype=np.dtype(cfg["loop_dtype"]).type)
     _write_unit(_unit_path(Path(cfg["out"]), name), _robust_settings(cfg, kind, level),
                 {"model": key, "kind": kind, "level": level, "repeat": r,
                  **{k: m[k] for k in ("loss", "accuracy", "sops")}, "n_samples": data.n})
@@ -183,11 +183,13 @@ def _robust_unit(unit) -> str:
 
 
 def _robust_settings(cfg: dict, kind: str, level) -> dict:
-    """What a unit's result depends on (bit precision and deletion run the float64 loop of
-    analysis.robustness whatever the backend, so it is recorded for the other two only)."""
+    """What a unit's result depends on: input and synaptic noise run on the backend (float64),
+    bit precision and deletion on the loop of analysis.robustness in ``loop_dtype``."""
     s = {"kind": kind, "level": level, "seed": cfg["seed"], "limit": cfg["limit"]}
     if kind in ("input_noise", "synaptic"):
         s["backend"] = cfg["backend"]
+    else:
+        s["loop_dtype"] = cfg["loop_dtype"]
     return s
 
 
@@ -208,7 +210,7 @@ def robustness(args) -> int:
         raise ConfigError("--repeats and --deletion-repeats must be >= 1")
     cfg = {"data_dir": args.data_dir, "limit": args.limit, "repeats": args.repeats,
            "deletion_repeats": args.deletion_repeats, "seed": args.seed, "backend": args.backend,
-           "batch": args.batch_size, "out": str(out)}
+           "loop_dtype": args.loop_dtype, "batch": args.batch_size, "out": str(out)}
     for m in models:  # every file is there before hours of work start
         checkpoint(root, f"smnist/{m}")
         for k in kinds:
@@ -285,10 +287,11 @@ def write_robustness_report(out: Path, res: dict, kinds, cfg: dict) -> None:
     from resonet.runlog import unique_path, write_json
 
     reps = ", ".join(f"{k.replace('_', ' ')} {_reps(k, cfg)}" for k in kinds)
-    lines = [f"Robustness of the official S-MNIST networks (resonet's engine, {cfg['backend']} "
-             f"backend, float64; {next(iter(next(iter(res.values())).values()))['n_samples']} test "
-             f"images; seed {cfg['seed']}; repetitions: {reps}) beside the shipped arrays (5 "
-             "repetitions).", ""]
+    n = next(iter(next(iter(res.values())).values()))["n_samples"]
+    lines = [f"Robustness of the official S-MNIST networks (resonet's engine: input and synaptic "
+             f"noise on the {cfg['backend']} backend in float64, bit precision and deletion on the "
+             f"analysis.robustness loop in {cfg['loop_dtype']}; {n} test images; seed "
+             f"{cfg['seed']}; repetitions: {reps}) beside the shipped arrays (5 repetitions).", ""]
     data = {"settings": cfg, "models": {}}
     for m, byk in res.items():
         data["models"][m] = {}
@@ -769,6 +772,9 @@ def build_parser():
     pr.add_argument("--models-of", dest="model_set", default="all",
                     help="brf, rf, alif or all (default all)")
     pr.add_argument("--repeats", type=int, default=REPEATS, help="repetitions of each random level")
+    pr.add_argument("--loop-dtype", choices=("float32", "float64"), default="float32",
+                    help="precision of the loop that runs bit precision and spike deletion "
+                         "(default float32, as the official runs; float64 takes twice as long)")
     pr.add_argument("--deletion-repeats", type=int, default=None,
                     help="repetitions of each spike-deletion level, the slowest perturbation "
                          "(default: --repeats)")

@@ -114,40 +114,44 @@ class Run:
 
 def perturbed_forward(spec: NetworkSpec, params: dict, x, *, delete_p: float = 0.0,
                       rng: np.random.Generator | None = None, alpha_bits: int | None = None,
-                      return_states: bool = False) -> Run:
+                      return_states: bool = False, dtype=np.float64) -> Run:
     """The network forward pass (as :func:`resonet.network.forward`, Heaviside spikes, float64)
     with spike deletion at rate ``delete_p`` (§9.3) and, with ``alpha_bits``, the per-step decay
     factors quantised (readout α, ALIF α and ρ; §9.1). With neither it equals the engine's forward.
+    ``dtype`` float32 runs the loop in float32, as the official code did (about twice as fast;
+    the uniform draws of the deletion are then float32 too); the spike count stays float64.
     """
     check_params(spec, params)
     if not 0.0 <= delete_p <= 1.0:
         raise ConfigError(f"deletion rate must lie in [0, 1], got {delete_p}")
     if delete_p > 0 and rng is None:
         raise ConfigError("spike deletion needs a random generator (rng)")
-    x = as_dense_input(spec, x, np.float64)
+    dt = np.dtype(dtype).type
+    x = as_dense_input(spec, x, dt)
     T, B, I = x.shape  # noqa: E741
     H = spec.n_hidden
     neuron = get_neuron(spec.neuron)
-    c = neuron.derive({n: np.asarray(params[f"hidden.{n}"], dtype=np.float64) for n in neuron.PARAM_NAMES},
+    c = neuron.derive({n: np.asarray(params[f"hidden.{n}"], dtype=dt) for n in neuron.PARAM_NAMES},
                       spec)
-    a_o = li.alpha(np.asarray(params["out.tau_mem"], dtype=np.float64))
+    a_o = li.alpha(np.asarray(params["out.tau_mem"], dtype=dt))
     if alpha_bits is not None:
-        a_o = quantise(a_o, alpha_bits)
+        a_o = quantise(a_o, alpha_bits).astype(dt)
         if spec.neuron == "alif":  # ALIFCellBP quantises α and ρ after the exp
-            c = c._replace(alpha=quantise(c.alpha, alpha_bits), rho=quantise(c.rho, alpha_bits))
-    W = np.asarray(params["hidden.linear.weight"], dtype=np.float64)
+            c = c._replace(alpha=quantise(c.alpha, alpha_bits).astype(dt),
+                           rho=quantise(c.rho, alpha_bits).astype(dt))
+    W = np.asarray(params["hidden.linear.weight"], dtype=dt)
     w_in, w_rec = W[:, :I], W[:, I:]
-    W_o = np.asarray(params["out.linear.weight"], dtype=np.float64)
+    W_o = np.asarray(params["out.linear.weight"], dtype=dt)
     rec = spec.recorded(T)
     is_rec = np.zeros(T, dtype=bool)
     is_rec[rec] = True
 
-    outputs = np.empty((len(rec), B, spec.n_out))
+    outputs = np.empty((len(rec), B, spec.n_out), dtype=dt)
     n_spikes = np.zeros(B)
-    states = {n: np.empty((T, B, H)) for n in neuron.STATE_NAMES} if return_states else None
-    z_cell = np.empty((T, B, H)) if return_states else None
-    state = neuron.zero_state(B, H)
-    o = np.zeros((B, spec.n_out))
+    states = {n: np.empty((T, B, H), dtype=dt) for n in neuron.STATE_NAMES} if return_states else None
+    z_cell = np.empty((T, B, H), dtype=dt) if return_states else None
+    state = neuron.zero_state(B, H, dtype=dt)
+    o = np.zeros((B, spec.n_out), dtype=dt)
     k = 0
     for t in range(T):
         I_t = x[t] @ w_in.T + state[0] @ w_rec.T  # (N1), z_{t−1} after deletion
@@ -156,7 +160,7 @@ def perturbed_forward(spec: NetworkSpec, params: dict, x, *, delete_p: float = 0
         if return_states:
             z_cell[t] = z
         if delete_p > 0:
-            z = z * (rng.random((B, H)) > delete_p)  # kept iff U[0,1) > p
+            z = z * (rng.random((B, H), dtype=dt) > delete_p)  # kept iff U[0,1) > p
             state = (z,) + tuple(state[1:])
         n_spikes += z.sum(axis=1)
         o = o * a_o + (z @ W_o.T) * (1.0 - a_o)  # (N3), as resonet.neurons.li.forward
@@ -172,13 +176,15 @@ def perturbed_forward(spec: NetworkSpec, params: dict, x, *, delete_p: float = 0
 # -- evaluation per level -------------------------------------------------------------------------
 def evaluate_level(kind: str, level: float, spec: NetworkSpec, params: dict, data, *,
                    rng: np.random.Generator | None = None, backend="reference",
-                   batch_size: int = 256) -> dict:
-    """Loss, accuracy, SOPs at one perturbation level (see the module docstring)."""
+                   batch_size: int = 256, loop_dtype=np.float64) -> dict:
+    """Loss, accuracy, SOPs at one perturbation level (see the module docstring); bit precision
+    and deletion run :func:`perturbed_forward` in ``loop_dtype``."""
     if kind == "bits":
         qp = quantise_params(params, int(level))
 
         def runner(s, p, x):
-            r = perturbed_forward(s, p, quantise(x, int(level)), alpha_bits=int(level))
+            r = perturbed_forward(s, p, quantise(x, int(level)), alpha_bits=int(level),
+                                  dtype=loop_dtype)
             return r.outputs, r.num_spikes
 
         return evaluate(spec, qp, data, runner=runner, batch_size=batch_size)
@@ -190,7 +196,7 @@ def evaluate_level(kind: str, level: float, spec: NetworkSpec, params: dict, dat
     if kind == "deletion":
 
         def runner(s, p, x):
-            r = perturbed_forward(s, p, x, delete_p=level, rng=rng)
+            r = perturbed_forward(s, p, x, delete_p=level, rng=rng, dtype=loop_dtype)
             return r.outputs, r.num_spikes
 
         return evaluate(spec, params, data, runner=runner, batch_size=batch_size)
