@@ -224,6 +224,8 @@ def robustness(args) -> int:
                     name = f"robustness_{m}_{k}_{i}_{r}"
                     if _read_unit(_unit_path(out, name), _robust_settings(cfg, k, lv)) is None:
                         units.append((name, f"smnist/{m}", str(root), k, i, r, lv, cfg))
+    # repetition-major: a job stopped early leaves whole repetitions of every curve behind
+    units.sort(key=lambda u: u[5])
     progress(f"robustness: {len(units)} work unit(s) to run, {args.jobs} process(es)")
     _run_units(units, _robust_unit, args.jobs)
     res = collect_robustness(out, root, models, kinds, cfg)
