@@ -397,8 +397,10 @@ def surface_stats(loss: np.ndarray) -> dict:
     """What the loss-landscape figure shows, as numbers comparable between grids of the same
     size: the minimum, the maximum, the range, where the minimum lies (grid steps from the
     centre), the number of strict local minima (8 neighbours), the roughness (mean |discrete
-    Laplacian| of the interior over the range: 0 for a plane, larger for a bumpy surface) and
-    the convex fraction (interior points whose discrete Hessian is positive definite)."""
+    Laplacian| of the interior over the range: 0 for a plane, larger for a bumpy surface), the
+    convex fraction (interior points whose discrete Hessian is positive definite) and the basin
+    (the share of the grid within 10 % of the range above the minimum: wide for a broad valley,
+    small for a narrow well)."""
     L = np.asarray(loss, dtype=float)
     n = L.shape[0]
     rng_ = float(L.max() - L.min())
@@ -415,7 +417,8 @@ def surface_stats(loss: np.ndarray) -> dict:
             "argmin_from_centre": float(np.hypot(i - centre, j - centre)),
             "local_minima": minima,
             "roughness": float(np.mean(np.abs(dxx + dyy)) / rng_) if rng_ > 0 else 0.0,
-            "convex_fraction": float(convex.mean())}
+            "convex_fraction": float(convex.mean()),
+            "basin": float(np.mean(L <= L.min() + 0.1 * rng_))}
 
 
 def landscape(args) -> int:
@@ -451,7 +454,7 @@ def write_landscape_report(out: Path, res: dict, cfg: dict) -> None:
     from resonet.runlog import unique_path, write_json
 
     keys = ("min", "max", "range", "argmin_from_centre", "local_minima", "roughness",
-            "convex_fraction")
+            "convex_fraction", "basin")
     lines = [f"Loss landscape (label-last NLL) of the official S-MNIST networks on a {cfg['n']}×"
              f"{cfg['n']} grid, α, β ∈ [−1, 1], directions seed {cfg['seed']}, "
              f"{next(iter(res.values()))['n_samples']} test images; beside the shipped "
@@ -459,7 +462,13 @@ def write_landscape_report(out: Path, res: dict, cfg: dict) -> None:
              "| network | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     data = {"settings": cfg, "models": {}}
     for m, r in res.items():
-        for who, L in (("official", r["official"]), ("resonet", r["loss"])):
+        surfaces = [("official", r["official"])]
+        step = max(1, round((r["official"].shape[0] - 1) / max(cfg["n"] - 1, 1)))
+        if step > 1:  # the official grid at about our spacing, for the spacing-dependent numbers
+            surfaces.append((f"official, every {step}nd point" if step == 2 else
+                             f"official, every {step}th point", r["official"][::step, ::step]))
+        surfaces.append(("resonet", r["loss"]))
+        for who, L in surfaces:
             st = surface_stats(L)
             data["models"].setdefault(m, {})[who] = st
             lines.append(f"| {MODEL_LABEL[m]} {who} | " + " | ".join(

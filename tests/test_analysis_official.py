@@ -38,6 +38,9 @@ def test_surface_stats_of_a_bowl_and_of_a_bumpy_surface():
     sb = surface_stats(bumpy)
     assert sb["local_minima"] > 1 and sb["roughness"] > 2 * st["roughness"]
     assert sb["convex_fraction"] < 0.7
+    # the basin: a broad bowl holds more of the grid near its minimum than a narrow well
+    well = 1.0 + 3 * (1 - np.exp(-(A ** 2 + B ** 2) / 0.02))
+    assert surface_stats(well)["basin"] < 0.1 < st["basin"]
     assert surface_stats(bowl[::-1] + 0 * A)["local_minima"] == 1
 
 
