@@ -34,16 +34,17 @@ from typing import Any
 
 import numpy as np
 
-from resonet.api import CHECKPOINT_FILE, CONFIG_FILE, read_run
-from resonet.backends import BACKENDS, get_backend
+from resonet.api import read_run
+from resonet.backends import get_backend
 from resonet.checkpoint import save_checkpoint
+from resonet.contract import BACKEND_NAMES, DEFAULT_BACKEND
 from resonet.errors import CheckpointError, ConfigError, DataError
 from resonet.evaluation import evaluate as _evaluate
 from resonet.network import NetworkSpec
+from resonet.rundir import RunDir
 from resonet.runlog import unique_path, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_BACKEND = "cpu"  # fused numba kernels; "reference" is the float64 NumPy spec
 
 
 # -- checkpoints ----------------------------------------------------------------------------------
@@ -58,19 +59,17 @@ def write_checkpoint(run_dir: str | Path, spec: NetworkSpec, params: dict, task:
 
     Refuses to overwrite an existing ``best.npz``.
     """
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    npz = run_dir / CHECKPOINT_FILE
-    if npz.exists():
-        raise CheckpointError(f"{npz}: exists; refusing to overwrite")
-    save_checkpoint(npz, params, meta={"spec": spec.to_dict(), "task": task})
+    rd = RunDir(run_dir)
+    rd.path.mkdir(parents=True, exist_ok=True)
+    if rd.best.exists():
+        raise CheckpointError(f"{rd.best}: exists; refusing to overwrite")
+    save_checkpoint(rd.best, params, meta={"spec": spec.to_dict(), "task": task})
     cfg = {"settings": {"task": task, "spec": spec.to_dict(), "neuron": spec.neuron, **settings}}
-    (run_dir / CONFIG_FILE).write_text(json.dumps(cfg, indent=2))
-    return npz
+    rd.config.write_text(json.dumps(cfg, indent=2))
+    return rd.best
 
 
 # -- finished runs of sweep directories -----------------------------------------------------------
-SUMMARY_FILE = "summary.json"
 SWEEP_STATE_FILE = "sweep.json"
 # Settings that differ between the runs of one model without changing what is measured (or,
 # preset and spec, that follow from other settings): they never split a group of runs.
@@ -111,7 +110,7 @@ def run_dirs(directory: str | Path) -> list[Path]:
     if not directory.is_dir():
         raise ConfigError(f"{directory}: no such directory (a sweep directory, a folder of run "
                           "directories or a run directory)")
-    if (directory / CONFIG_FILE).is_file():
+    if RunDir(directory).config.is_file():
         return [directory]
     state = directory / SWEEP_STATE_FILE
     if state.is_file():
@@ -120,7 +119,7 @@ def run_dirs(directory: str | Path) -> list[Path]:
             return [directory / t for t, rec in trials.items() if rec.get("in_grid", True)]
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(f"{state}: unreadable ({exc})") from None
-    return [p for p in sorted(directory.iterdir()) if (p / CONFIG_FILE).is_file()]
+    return [p for p in sorted(directory.iterdir()) if RunDir(p).config.is_file()]
 
 
 def _sweep_settings(directory: Path) -> dict[Path, dict]:
@@ -139,8 +138,6 @@ def collect_finished_runs(directories, *, keep=None) -> tuple[list[FinishedRun],
     ``summary.json``) or with an unreadable ``config.json``. ``keep(settings) -> bool`` selects
     runs before they are checked (runs it rejects are neither kept nor reported). A run's id is
     its directory name, prefixed by its parent's name where two runs share a name."""
-    from resonet.sweep.trial import read_summary
-
     if isinstance(directories, (str, Path)):
         directories = [directories]
     found: dict[Path, Path] = {}
@@ -154,24 +151,23 @@ def collect_finished_runs(directories, *, keep=None) -> tuple[list[FinishedRun],
     ids = [f"{d.parent.name}/{d.name}" if names.count(d.name) > 1 else d.name for d in paths]
     runs, skipped = [], []
     for rid, d in zip(ids, paths):
-        if not (d / CONFIG_FILE).exists():  # a trial of a sweep that has not got that far
+        rd = RunDir(d)
+        if not rd.config.exists():  # a trial of a sweep that has not got that far
             if keep is not None and not keep(planned.get(d.resolve(), {})):
                 continue
-            skipped.append((rid, f"unfinished (no {CONFIG_FILE} yet)" if d.exists()
+            skipped.append((rid, f"unfinished (no {RunDir.CONFIG} yet)" if d.exists()
                             else "not started (no run directory)"))
             continue
         try:
-            settings = json.loads((d / CONFIG_FILE).read_text())["settings"]
-            if not isinstance(settings, dict):
-                raise TypeError("'settings' is not an object")
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            skipped.append((rid, f"unreadable {CONFIG_FILE} ({exc})"))
+            settings = rd.run_settings()
+        except CheckpointError as exc:  # names the file and what is wrong with it
+            skipped.append((rid, str(exc)))
             continue
         if keep is not None and not keep(settings):
             continue
-        summary = read_summary(d)
+        summary = rd.summary()
         if summary is None:
-            skipped.append((rid, f"unfinished (no complete {SUMMARY_FILE})"))
+            skipped.append((rid, f"unfinished (no complete {RunDir.SUMMARY})"))
             continue
         runs.append(FinishedRun(rid, d, settings, summary))
     if not runs:
@@ -292,12 +288,13 @@ def load_eval_data(data_path: str | None, config: dict, limit: int | None = None
     if not task:
         raise ConfigError(f"no evaluation data: the checkpoint names no task; {hint}")
     from resonet.data import TASKS, load_task
+    from resonet.presets import task_has_stand_in
 
     if task not in TASKS:
         raise ConfigError(f"no evaluation data: task {task!r} is not one of {', '.join(TASKS)}; {hint}")
     st = config.get("settings") or {}
     kwargs: dict[str, Any] = {}
-    if task == "shd":
+    if task_has_stand_in(task):
         kwargs["synthetic"] = {"auto": None, "yes": True, "no": False}.get(st.get("synthetic", "auto"))
     # an official checkpoint (resonet.official): its PS-MNIST permutation, SHD's official binning
     kwargs.update(config.get("task_options") or {})
@@ -412,7 +409,7 @@ class Parser(argparse.ArgumentParser):
     """ArgumentParser whose usage errors become a ConfigError, so that :func:`resonet.cli.run_main`
     prints them as one line (``error: ...``) and exits with code 2."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str):
         raise ConfigError(f"{self.prog}: {message} (see --help)")
 
 
@@ -432,7 +429,7 @@ def add_out_arg(ap: argparse.ArgumentParser, name: str) -> None:
 
 
 def add_backend_arg(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--backend", default=DEFAULT_BACKEND, choices=list(BACKENDS),
+    ap.add_argument("--backend", default=DEFAULT_BACKEND, choices=list(BACKEND_NAMES),
                     help=f"engine that runs the forward passes (default {DEFAULT_BACKEND})")
 
 

@@ -8,13 +8,12 @@ steps). Input frequencies f are in cycles per time unit too.
 round(k/(f·δ)), k = 0, 1, … -- all trains start with a spike at t = 0 (in phase). Each input
 frequency is one batch element, so one neuron is simulated for all frequencies at once.
 
-**Neurons** (one each, the engine's step functions, I_t = the spike train):
-
-- ``rf``   vanilla RF, b = −b' (no reset: spikes do not act back);
-- ``brf``  BRF, b = p(ω) − b' − q;
-- ``hrf``  harmonic RF with constant damping b = b' and the code's (symplectic) integrator
-           v' = v + δu, u' = u + δI − 2δbu − δω²v' (u is the thresholded variable);
-- ``bhrf`` the coded BHRF, b = 0.005ω² + b' + q.
+**Neurons** (one each, I_t = the spike train): every resonator of the registry (the models with
+an (ω, b) plane, :class:`resonet.neurons.model.Resonator`: RF with b = −b' and no reset, so
+spikes do not act back; BRF with b = p(ω) − b' − q; the coded BHRF with b = 0.005ω² + b' + q),
+run by the engine's step functions, and ``hrf``, this module's harmonic RF with constant damping
+b = b' and the code's (symplectic) integrator v' = v + δu, u' = u + δI − 2δbu − δω²v' (u is the
+thresholded variable).
 
 By default the spike function is replaced by 0 (``spiking=False``): the **sub-threshold** (linear)
 response. With ``spiking=True`` the BRF/BHRF spikes raise q, which damps the response.
@@ -34,7 +33,7 @@ Z = δ·amp/(1 − λ^P) and mean |u| = (1/P) Σ_{m<P} |Re(λ^m Z)| (:func:`peri
 bound and the sweep would report the growth, not a frequency response. :func:`sweep` refuses
 such a neuron (``on_unstable="error"``, the CLI's default) or warns and marks it
 (``on_unstable="warn"``, ``--allow-unstable``). The stable b' per model (:func:`stable_b_offset`,
-from :mod:`analysis.divergence`): RF (1 − r)/δ ≤ b' ≤ (1 + r)/δ with r = √(1 − (δω)²) (ω = 30:
+from the model's ``damping_band``): RF (1 − r)/δ ≤ b' ≤ (1 + r)/δ with r = √(1 − (δω)²) (ω = 30:
 b' ≥ 4.61); BRF p(ω; 0.01) − (−1 + r)/δ ≤ b' ≤ p(ω; 0.01) + (1 + r)/δ; HRF 0 ≤ b' <
 (4 − δ²ω²)/(4δ); BHRF the same for 0.005ω² + b'.
 
@@ -56,13 +55,16 @@ import numpy as np
 from resonet.cli import run_main
 from resonet.errors import ConfigError
 from resonet.network import NetworkSpec
-from resonet.neurons import bhrf, brf, rf
+from resonet.neurons.model import Resonator, zero_state
 from resonet.surrogate import heaviside
 
 from .common import add_out_arg, make_parser, out_dir, progress, pyplot, write_outputs
-from .divergence import bhrf_c_interval, bhrf_interval, brf_c_interval, rf_interval
+from .divergence import resonators
 
-MODELS = ("rf", "brf", "hrf", "bhrf")
+# The harmonic RF with constant damping, this module's own linear comparator (not a model of the
+# registry: it has no threshold dynamics of its own worth training).
+HRF = "hrf"
+MODELS = (*resonators(), HRF)
 
 
 def spike_trains(freqs, T: int, dt: float = 0.01, amp: float = 1.0) -> np.ndarray:
@@ -79,18 +81,30 @@ def spike_trains(freqs, T: int, dt: float = 0.01, amp: float = 1.0) -> np.ndarra
     return x
 
 
-_ENGINE = {"rf": rf, "brf": brf, "bhrf": bhrf}
+def _check_model(model: str) -> None:
+    if model not in MODELS:
+        raise ConfigError(f"model must be one of {MODELS}, got {model!r}")
+
+
+def _spec(model: str, dt: float) -> NetworkSpec:
+    return NetworkSpec(model, 1, 1, 1, dt=dt)
+
+
+def _resonator(spec: NetworkSpec) -> Resonator:
+    m = spec.model
+    if not isinstance(m, Resonator):
+        raise ConfigError(f"{spec.neuron} is not a resonator; choose one of {MODELS}")
+    return m
 
 
 def simulate(model: str, x: np.ndarray, omega: float, b_offset: float, dt: float = 0.01,
              spiking: bool = False) -> np.ndarray:
     """u_t (T, F) of one neuron driven by the currents ``x`` (T, F) (one neuron per column)."""
-    if model not in MODELS:
-        raise ConfigError(f"model must be one of {MODELS}, got {model!r}")
+    _check_model(model)
     T, F = x.shape
     spike = heaviside if spiking else (lambda s: np.zeros_like(s))
     U = np.empty((T, F))
-    if model == "hrf":  # constant damping b = b', the code's symplectic integrator
+    if model == HRF:  # constant damping b = b', the code's symplectic integrator
         u = np.zeros(F)
         v = np.zeros(F)
         w2 = omega * omega
@@ -99,38 +113,42 @@ def simulate(model: str, x: np.ndarray, omega: float, b_offset: float, dt: float
             u = ((u + x[t] * dt) - (b_offset * u) * (2.0 * dt)) - (w2 * v) * dt
             U[t] = u
         return U
-    mod = _ENGINE[model]
-    c = mod.derive({"omega": np.array([omega]), "b_offset": np.array([b_offset])},
-                   NetworkSpec(model, 1, 1, 1, dt=dt))
-    state = mod.zero_state(F, 1)
+    spec = _spec(model, dt)
+    mod = spec.model
+    c = mod.derive({"omega": np.array([omega]), "b_offset": np.array([b_offset])}, spec)
+    state = zero_state(mod, F, 1)
     for t in range(T):
         state = mod.step_forward(c, state, x[t][:, None], spike)
         U[t] = state[1][:, 0]
     return U
 
 
-def transition_eig(model: str, omega: float, b_offset: float, dt: float = 0.01) -> complex:
-    """The eigenvalue with Im ≥ 0 of the neuron's free (u, v) transition (at q = 0)."""
-    if model in ("rf", "brf"):
-        b = -b_offset if model == "rf" else float(brf.boundary(np.array(omega), 0.01)) - b_offset
-        return complex(1.0 + dt * b, dt * omega)
-    b = b_offset if model == "hrf" else bhrf.P_COEF * omega * omega + b_offset
+def _hrf_eigenvalues(omega: float, b: float, dt: float) -> np.ndarray:
+    """Both eigenvalues of the symplectic step with damping b (the coded BHRF's, eq. (D4))."""
     tr = 2.0 - 2.0 * dt * b - dt * dt * omega * omega
     det = 1.0 - 2.0 * dt * b
-    lam = (tr + np.sqrt(complex(tr * tr - 4.0 * det))) / 2.0
+    root = np.sqrt(complex(tr * tr - 4.0 * det))
+    return np.array([(tr + root) / 2.0, (tr - root) / 2.0])
+
+
+def _eigenvalues(model: str, omega: float, b_offset: float, dt: float) -> np.ndarray:
+    _check_model(model)
+    if model == HRF:
+        return _hrf_eigenvalues(omega, b_offset, dt)
+    spec = _spec(model, dt)
+    return np.asarray(_resonator(spec).free_eigenvalues(np.array(omega), np.array(b_offset), spec))
+
+
+def transition_eig(model: str, omega: float, b_offset: float, dt: float = 0.01) -> complex:
+    """The eigenvalue with Im ≥ 0 of the neuron's free (u, v) transition (at q = 0)."""
+    lam = complex(_eigenvalues(model, omega, b_offset, dt)[0])
     return complex(lam.real, abs(lam.imag))
 
 
 def transition_radius(model: str, omega: float, b_offset: float, dt: float = 0.01) -> float:
     """Spectral radius max |λ| of the free (u, v) transition at q = 0 (both eigenvalues: a real
     pair of the HRF/BHRF can leave the unit circle through −1 while the other stays inside)."""
-    if model in ("rf", "brf"):
-        return abs(transition_eig(model, omega, b_offset, dt))
-    b = b_offset if model == "hrf" else bhrf.P_COEF * omega * omega + b_offset
-    tr = 2.0 - 2.0 * dt * b - dt * dt * omega * omega
-    det = 1.0 - 2.0 * dt * b
-    root = np.sqrt(complex(tr * tr - 4.0 * det))
-    return float(max(abs((tr + root) / 2.0), abs((tr - root) / 2.0)))
+    return float(np.abs(_eigenvalues(model, omega, b_offset, dt)).max())
 
 
 def eigenfrequency(model: str, omega: float, b_offset: float, dt: float = 0.01) -> float:
@@ -177,19 +195,22 @@ def gain_at(U: np.ndarray, x: np.ndarray, freqs, dt: float, window: float = 0.5)
 
 def stable_b_offset(model: str, omega: float, dt: float = 0.01) -> tuple[float, float]:
     """(lo, hi): the b' for which the model's free transition has |λ| ≤ 1 at q = 0 (see the module
-    docstring; BRF's p(ω) at δ_p = 0.01 as in the engine). Empty (lo > hi) where none is."""
+    docstring; BRF's p(ω) at δ_p = 0.01 as in the engine). Empty (lo > hi) where none is.
+
+    From the model's stable band of b (``damping_band``) through its b at q = 0
+    (``effective_damping``), which is b(0) ± b' for every resonator."""
+    _check_model(model)
     w = np.array(float(omega))
-    if model == "rf":
-        lo, hi = rf_interval(w, dt)
-    elif model == "brf":
-        lo, hi = brf_c_interval(w, dt, p_dt=0.01)
-    elif model == "hrf":
-        lo, hi = bhrf_interval(w, dt)
-    elif model == "bhrf":
-        lo, hi = bhrf_c_interval(w, dt)
-    else:
-        raise ConfigError(f"model must be one of {MODELS}, got {model!r}")
-    return float(lo), float(hi)
+    if model == HRF:  # b = b', eq. (D4)
+        return 0.0, float((4.0 - dt * dt * w * w) / (4.0 * dt))
+    spec = _spec(model, dt)
+    m = _resonator(spec)
+    lo, hi = m.damping_band(w, spec)
+    b0 = m.effective_damping({"hidden.omega": w, "hidden.b_offset": np.array(0.0)}, spec)[1]
+    b1 = m.effective_damping({"hidden.omega": w, "hidden.b_offset": np.array(1.0)}, spec)[1]
+    slope = np.sign(b1 - b0)  # ±1
+    ends = sorted([float((lo - b0) / slope), float((hi - b0) / slope)])
+    return ends[0], ends[1]
 
 
 def unstable_models(models, omega: float, b_offset: float, dt: float = 0.01) -> dict:
@@ -276,12 +297,12 @@ def subharmonic_summary(freqs, resp, fd: float, orders=(2, 3, 4)) -> dict:
 def build_parser():
     ap = make_parser("python -m analysis.freqresp", __doc__.split("\n\n")[0] + """
 
-Sweeps the input frequency for RF, BRF, HRF and BHRF neurons (mean |u| and gain per
+Sweeps the input frequency for the resonators ({models}) (mean |u| and gain per
 frequency, the peak near ω/(2π), the sub-harmonic responses). Frequencies are in cycles per
 time unit; one step is --dt time units. Refuses a neuron whose free dynamics grow (|λ| > 1) unless
 --allow-unstable. BRF's divergence boundary p(ω) is evaluated at δ = 0.01 whatever --dt is (the
 engine's p_dt, as in the official code). Writes freqresp.png and freqresp.json. (LIF vs IF:
-python -m analysis.leak.)""")
+python -m analysis.leak.)""".format(models=", ".join(MODELS)))
     ap.add_argument("--omega", type=float, default=10.0, help="ω in rad per time unit (default 10)")
     ap.add_argument("--b-offset", type=float, default=1.0, help="b' of every resonator (default 1)")
     ap.add_argument("--dt", type=float, default=0.01,

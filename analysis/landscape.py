@@ -1,7 +1,7 @@
 """2-D loss surface around a checkpoint along two filter-normalised random directions (Fig. 13).
 
 Method of Li et al. (2018, "Visualizing the loss landscape of neural nets") as the official
-script applies it (reference-spec §9.5):
+script applies it (docs/official-code.md §10.5):
 
 - two independent directions d₁, d₂ ~ N(0, 1) of the shape of ``hidden.linear.weight`` **only**
   (W_o, ω, b', τ stay fixed);
@@ -59,7 +59,8 @@ def filter_normalise(d: np.ndarray, W: np.ndarray, n_in: int) -> np.ndarray:
 
 def directions(spec: NetworkSpec, params: dict, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     W = params[W_KEY]
-    return tuple(filter_normalise(rng.standard_normal(W.shape), W, spec.n_in) for _ in range(2))
+    d1, d2 = (filter_normalise(rng.standard_normal(W.shape), W, spec.n_in) for _ in range(2))
+    return d1, d2
 
 
 def loss_surface(spec: NetworkSpec, params: dict, data, *, n: int = 25, span: float = 1.0, seed: int = 0,

@@ -4,7 +4,7 @@
 
 **Model** (one neuron, threshold 1, reset 0, time in seconds or any other unit)::
 
-    dv/dt = −v/τ + μ + s(t) + n(t)          v ≥ 1 → spike, v → 0 (held there for τ_ref)   (L1)
+    dv/dt = −v/τ + μ + s(t) + n(t)          v ≥ 1 → spike, v → 0 (held there for τ_ref)   (C1)
     ⟨s(t)s(t')⟩ = 2D_st·δ(t − t'),   ⟨n(t)n(t')⟩ = 2(D − D_st)·δ(t − t')
 
 s is the stimulus, n an independent background noise (D_st = D: all the noise is stimulus, the
@@ -14,22 +14,22 @@ paper's eq. (5). The output spike train is x(t) = Σ_k δ(t − t_k).
 
 **Coherence** (the paper's eq. (3)), ω = 2πf::
 
-    C(ω) = |S_xs(ω)|² / (S_xx(ω)·S_ss(ω)),   S_ss = 2D_st                                (L2)
+    C(ω) = |S_xs(ω)|² / (S_xx(ω)·S_ss(ω)),   S_ss = 2D_st                                (C2)
 
-Any linear filter applied to x or s cancels in (L2): neither the normalisation of the spike
+Any linear filter applied to x or s cancels in (C2): neither the normalisation of the spike
 train (δ pulses, counts per bin, 1/dt spikes) nor one- vs two-sided spectra matter.
 
 **LIF closed form** in the paper's units, x_T = (μ' − 1)/√D', x_R = μ'/√D',
 Δ = (2μ' − 1)/(4D'), 𝒟_ν the parabolic cylinder function, τ_r = τ_ref/τ::
 
-    1/r₀ = τ_r + √π ∫_{(μ'−1)/√(2D')}^{μ'/√(2D')} e^{z²} erfc(z) dz                       (L3)
+    1/r₀ = τ_r + √π ∫_{(μ'−1)/√(2D')}^{μ'/√(2D')} e^{z²} erfc(z) dz                       (C3)
     χ(ω) = r₀ iω / (√D' (iω − 1)) · [𝒟_{iω−1}(x_T) − e^Δ 𝒟_{iω−1}(x_R)]
-                                   / [𝒟_{iω}(x_T) − e^Δ e^{iωτ_r} 𝒟_{iω}(x_R)]           (L4)
-    S_xx(ω) = r₀ [|𝒟_{iω}(x_T)|² − e^{2Δ} |𝒟_{iω}(x_R)|²] / |𝒟_{iω}(x_T) − e^Δ e^{iωτ_r} 𝒟_{iω}(x_R)|²   (L5)
-    S_xs = 2D'_st·χ,   C(ω) = 2D'_st |χ(ω)|² / S_xx(ω)                                       (L6)
+                                   / [𝒟_{iω}(x_T) − e^Δ e^{iωτ_r} 𝒟_{iω}(x_R)]           (C4)
+    S_xx(ω) = r₀ [|𝒟_{iω}(x_T)|² − e^{2Δ} |𝒟_{iω}(x_R)|²] / |𝒟_{iω}(x_T) − e^Δ e^{iωτ_r} 𝒟_{iω}(x_R)|²   (C5)
+    S_xs = 2D'_st·χ,   C(ω) = 2D'_st |χ(ω)|² / S_xx(ω)                                       (C6)
 
 χ is the linear response of the firing rate to a current s added to the drift; χ(0) = dr₀/dμ'
-and S_xx(0) = r₀·CV², the two checks the tests make. With τ_r = 0, (L6) is::
+and S_xx(0) = r₀·CV², the two checks the tests make. With τ_r = 0, (C6) is::
 
     C(ω) = 2D'_st r₀ ω² / (D' (1 + ω²)) · |𝒟_{iω−1}(x_T) − e^Δ 𝒟_{iω−1}(x_R)|²
                                           / (|𝒟_{iω}(x_T)|² − e^{2Δ} |𝒟_{iω}(x_R)|²)
@@ -43,8 +43,8 @@ rules out (docs/analysis.md).
 **IF closed form** (perfect integrator, τ = ∞, τ_ref = 0; from the Fokker–Planck equation with
 a modulated drift, solved in closed form; λ₋ = (μ − √(μ² − 4iωD))/(2D), Re √ > 0)::
 
-    r₀ = μ,   χ(ω) = r₀ λ₋ / (iω),   F(ω) = e^{λ₋}  (inverse-Gaussian ISI density)          (L7)
-    S_xx(ω) = r₀ (1 − |F|²) / |1 − F|²  (renewal),   C = 2D_st |χ|² / S_xx                  (L8)
+    r₀ = μ,   χ(ω) = r₀ λ₋ / (iω),   F(ω) = e^{λ₋}  (inverse-Gaussian ISI density)          (C7)
+    S_xx(ω) = r₀ (1 − |F|²) / |1 − F|²  (renewal),   C = 2D_st |χ|² / S_xx                  (C8)
 
 χ(0) = 1 and C(0) = 1 exactly: the IF counts the integral of its input. |χ| stays ≈ 1 up to
 ω ~ μ²/D: the IF's rate follows the input at all frequencies of interest, but its spike train
@@ -65,10 +65,10 @@ the rate is biased low by O(√δ), without the carry the IF loses O(δ) per spi
 low-frequency coherence falls below 1 (:func:`discretisation_study`).
 
 **Welch estimates** (:func:`welch_coherence`): scipy.signal.csd/welch with a Hann window on
-non-overlapping segments, cross- and auto-spectra averaged over all K segments before (L2) is
+non-overlapping segments, cross- and auto-spectra averaged over all K segments before (C2) is
 formed. For K independent segments the estimate Ĉ has (Carter, Knapp & Nuttall 1973)::
 
-    E[Ĉ] − C ≈ (1 − C)²/K,    sd(Ĉ) ≈ √(2C/K)·(1 − C)    (at C = 0: Beta(1, K − 1), sd ≈ 1/K)   (L9)
+    E[Ĉ] − C ≈ (1 − C)²/K,    sd(Ĉ) ≈ √(2C/K)·(1 − C)    (at C = 0: Beta(1, K − 1), sd ≈ 1/K)   (C9)
 
 Segments must be long against the spike train's correlation time (several inter-spike
 intervals; for a regular neuron many), or the window's resolution smooths the spectra.
@@ -81,7 +81,7 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import integrate, optimize, signal, special
@@ -106,7 +106,7 @@ def _mpmath():
 
 
 class Neuron(NamedTuple):
-    """One IF/LIF neuron with its input, eq. (L1). Units: any time unit (seconds in the CLI)."""
+    """One IF/LIF neuron with its input, eq. (C1). Units: any time unit (seconds in the CLI)."""
 
     tau: float  # membrane time constant; math.inf = IF (no leak)
     mu: float  # mean drive μ (threshold units per time unit)
@@ -143,7 +143,7 @@ def _paper_units(n: Neuron) -> tuple[float, float, float, float]:
 
 # -- LIF closed form (paper units) ----------------------------------------------------------------
 def lif_rate(mu: float, D: float, tau_ref: float = 0.0) -> float:
-    """r₀ of eq. (L3) in units of 1/τ (e^{z²}erfc(z) = erfcx(z): no overflow for z > 0)."""
+    """r₀ of eq. (C3) in units of 1/τ (e^{z²}erfc(z) = erfcx(z): no overflow for z > 0)."""
     lo, hi = (mu - 1.0) / math.sqrt(2.0 * D), mu / math.sqrt(2.0 * D)
     if lo < -25.0:  # e^{z²} beyond 1e271: the neuron practically never fires
         return 0.0
@@ -169,8 +169,8 @@ def lif_cv2(mu: float, D: float, tau_ref: float = 0.0) -> float:
 
 
 def _lif_ratios(omega, mu: float, D: float, tau_ref: float):
-    """r₀, ω and, per ω, N/Q and P/|Q|², with N, Q the numerator and denominator of χ in (L4) and
-    P = |𝒟_{iω}(x_T)|² − e^{2Δ}|𝒟_{iω}(x_R)|² of (L5). The ratios are formed in mpmath: for a
+    """r₀, ω and, per ω, N/Q and P/|Q|², with N, Q the numerator and denominator of χ in (C4) and
+    P = |𝒟_{iω}(x_T)|² − e^{2Δ}|𝒟_{iω}(x_R)|² of (C5). The ratios are formed in mpmath: for a
     strongly driven, weakly noisy LIF the 𝒟_ν themselves underflow double precision (e^{−x²/4})."""
     mp = _mpmath()
     r0 = lif_rate(mu, D, tau_ref)
@@ -196,7 +196,7 @@ def _lif_ratios(omega, mu: float, D: float, tau_ref: float):
 
 def lif_closed_form(omega, mu: float, D: float, D_st: float | None = None,
                     tau_ref: float = 0.0) -> dict:
-    """χ (L4), S_xx (L5) and C (L6) at angular frequencies ω (rad per τ), paper units, from one set
+    """χ (C4), S_xx (C5) and C (C6) at angular frequencies ω (rad per τ), paper units, from one set
     of 𝒟_ν evaluations; D_st defaults to D (all the noise is stimulus)."""
     D_st = D if D_st is None else D_st
     r0, w, ratio, power = _lif_ratios(omega, mu, D, tau_ref)
@@ -208,22 +208,22 @@ def lif_closed_form(omega, mu: float, D: float, D_st: float | None = None,
 
 
 def lif_susceptibility(omega, mu: float, D: float, tau_ref: float = 0.0) -> np.ndarray:
-    """χ(ω) of eq. (L4), paper units (ω in rad per τ)."""
+    """χ(ω) of eq. (C4), paper units (ω in rad per τ)."""
     return lif_closed_form(omega, mu, D, None, tau_ref)["chi"]
 
 
 def lif_spectrum(omega, mu: float, D: float, tau_ref: float = 0.0) -> np.ndarray:
-    """S_xx(ω) of eq. (L5), paper units."""
+    """S_xx(ω) of eq. (C5), paper units."""
     return lif_closed_form(omega, mu, D, None, tau_ref)["S"]
 
 
 def lif_coherence(omega, mu: float, D: float, D_st: float | None = None, tau_ref: float = 0.0) -> np.ndarray:
-    """C(ω) of eq. (L6), paper units; D_st defaults to D (all the noise is stimulus)."""
+    """C(ω) of eq. (C6), paper units; D_st defaults to D (all the noise is stimulus)."""
     return lif_closed_form(omega, mu, D, D_st, tau_ref)["C"]
 
 
 def paper_eq11(omega, mu: float, D: float, D_st: float | None = None) -> np.ndarray:
-    """The paper's eq. (11) exactly as printed (τ_r = 0): eq. (L6) times (1 + ω²). For the record."""
+    """The paper's eq. (11) exactly as printed (τ_r = 0): eq. (C6) times (1 + ω²). For the record."""
     w = np.atleast_1d(np.asarray(omega, dtype=np.float64))
     return lif_coherence(w, mu, D, D_st) * (1.0 + w * w)
 
@@ -235,13 +235,13 @@ def _pif_root(omega, mu: float, D: float) -> np.ndarray:
 
 
 def pif_susceptibility(omega, mu: float, D: float) -> np.ndarray:
-    """χ(ω) = r₀ λ₋/(iω) of eq. (L7) (threshold 1, reset 0), written as 2μ/(μ + √(μ² − 4iωD)),
+    """χ(ω) = r₀ λ₋/(iω) of eq. (C7) (threshold 1, reset 0), written as 2μ/(μ + √(μ² − 4iωD)),
     since λ₋ = 2iω/(μ + √(μ² − 4iωD)) (no cancellation as ω → 0)."""
     return 2.0 * mu / (mu + _pif_root(omega, mu, D))
 
 
 def pif_spectrum(omega, mu: float, D: float) -> np.ndarray:
-    """S_xx(ω) of eq. (L8): the renewal spectrum of inverse-Gaussian intervals, F = e^{λ₋}
+    """S_xx(ω) of eq. (C8): the renewal spectrum of inverse-Gaussian intervals, F = e^{λ₋}
     (1 − F and 1 − |F|² through expm1: both vanish like ω as ω → 0)."""
     w = np.asarray(omega, dtype=np.float64)
     lam = 2j * w / (mu + _pif_root(w, mu, D))
@@ -274,10 +274,10 @@ def cv(n: Neuron) -> float:
 
 def closed_form(n: Neuron, f) -> dict:
     """χ (rate response per unit of added current), S_xx (two-sided, per time unit) and the
-    coherence C at frequencies f (cycles per time unit), from (L4)–(L6) or (L7)–(L8)."""
+    coherence C at frequencies f (cycles per time unit), from (C4)–(C6) or (C7)–(C8)."""
     check_neuron(n)
     if n.is_if and n.tau_ref > 0:
-        raise ConfigError("the IF closed form (L7)-(L8) has no refractory period; use tau_ref = 0")
+        raise ConfigError("the IF closed form (C7)-(C8) has no refractory period; use tau_ref = 0")
     w = 2.0 * np.pi * np.atleast_1d(np.asarray(f, dtype=np.float64))
     if n.is_if:
         chi, S = pif_susceptibility(w, n.mu, n.D), pif_spectrum(w, n.mu, n.D)
@@ -303,7 +303,7 @@ def coherence(n: Neuron, f) -> np.ndarray:
 
 def match_rate(target: float, tau: float, D: float, D_st: float | None = None,
                tau_ref: float = 0.0) -> Neuron:
-    """The neuron with time constant ``tau`` and noise D whose rate (L3) is ``target``."""
+    """The neuron with time constant ``tau`` and noise D whose rate (C3) is ``target``."""
     if not target > 0 or (tau_ref > 0 and target * tau_ref >= 1):
         raise ConfigError(f"target rate must lie in (0, 1/tau_ref), got {target}")
     if math.isinf(tau):
@@ -329,27 +329,14 @@ def simulate(n: Neuron, dt: float, seg_len: float, n_seg: int, seed: int = 0, bu
     of K = ``n_seg`` independent trials of N = round(seg_len/δ) steps (after ``burn_in``, default
     10 mean intervals + 5τ); see the module docstring for the step, ``crossing``, ``reset`` and
     ``spike_times``."""
-    check_neuron(n)
-    if (crossing not in ("bridge", "grid") or reset not in ("carry", "zero")
-            or spike_times not in ("interpolate", "grid")):
-        raise ConfigError(f"crossing must be 'bridge' or 'grid', reset 'carry' or 'zero', spike_times "
-                          f"'interpolate' or 'grid'; got {crossing!r}, {reset!r}, {spike_times!r}")
-    if not (dt > 0 and seg_len >= 8 * dt and n_seg >= 1):
-        raise ConfigError(f"need dt > 0, a segment of >= 8 steps and >= 1 segment, "
-                          f"got {dt}, {seg_len}, {n_seg}")
-    if not n.is_if and dt > 0.1 * n.tau:
-        raise ConfigError(f"dt = {dt:g} is too coarse for tau = {n.tau:g}; use dt <= tau/10")
+    _check_simulation(n, dt, seg_len, n_seg, crossing, reset, spike_times)
     rng = np.random.default_rng(seed)
     N, K = int(round(seg_len / dt)), int(n_seg)
     if burn_in is None:
         r0 = rate(n)
         burn_in = min(10.0 / r0 if r0 > 0 else np.inf, 4.0 * seg_len) + (0.0 if n.is_if else 5.0 * n.tau)
     nb = int(round(burn_in / dt))
-    if n.is_if:
-        a, g, var = 1.0, dt, 2.0 * n.D * dt
-    else:
-        a = math.exp(-dt / n.tau)
-        g, var = n.tau * (1.0 - a), n.D * n.tau * (1.0 - a * a)
+    a, g, var = _step_constants(n, dt)
     ref_steps = int(round(n.tau_ref / dt))
     sig_s = math.sqrt(2.0 * n.d_st / dt)
     sig_n = math.sqrt(2.0 * (n.D - n.d_st) / dt)
@@ -365,7 +352,7 @@ def simulate(n: Neuron, dt: float, seg_len: float, n_seg: int, seed: int = 0, bu
         I_all = n.mu + xi_s  # (m, K) input current
         if sig_n > 0:
             I_all += rng.standard_normal((m, K)) * sig_n
-        u_all = rng.random((m, K)) if crossing == "bridge" else None
+        u_all = rng.random((m, K)) if crossing == "bridge" else np.empty((m, 0))
         for j in range(m):
             k = start + j
             vn = a * v + g * I_all[j]
@@ -393,6 +380,28 @@ def simulate(n: Neuron, dt: float, seg_len: float, n_seg: int, seed: int = 0, bu
     return s_out, x_out
 
 
+def _check_simulation(n: Neuron, dt: float, seg_len: float, n_seg: int, crossing: str, reset: str,
+                      spike_times: str) -> None:
+    check_neuron(n)
+    if (crossing not in ("bridge", "grid") or reset not in ("carry", "zero")
+            or spike_times not in ("interpolate", "grid")):
+        raise ConfigError(f"crossing must be 'bridge' or 'grid', reset 'carry' or 'zero', spike_times "
+                          f"'interpolate' or 'grid'; got {crossing!r}, {reset!r}, {spike_times!r}")
+    if not (dt > 0 and seg_len >= 8 * dt and n_seg >= 1):
+        raise ConfigError(f"need dt > 0, a segment of >= 8 steps and >= 1 segment, "
+                          f"got {dt}, {seg_len}, {n_seg}")
+    if not n.is_if and dt > 0.1 * n.tau:
+        raise ConfigError(f"dt = {dt:g} is too coarse for tau = {n.tau:g}; use dt <= tau/10")
+
+
+def _step_constants(n: Neuron, dt: float) -> tuple[float, float, float]:
+    """``(a, g, σ²_δ)`` of the exact step v ← a·v + g·I and the variance of its noise."""
+    if n.is_if:
+        return 1.0, dt, 2.0 * n.D * dt
+    a = math.exp(-dt / n.tau)
+    return a, n.tau * (1.0 - a), n.D * n.tau * (1.0 - a * a)
+
+
 def welch_coherence(x: np.ndarray, s: np.ndarray, dt: float, nperseg: int | None = None) -> dict:
     """Welch estimates from (N, K) arrays: cross- and auto-spectra averaged over every Hann-windowed,
     non-overlapping segment of every column, then C = |S_xs|²/(S_xx S_ss). ``n_segments`` is K·⌊N/nperseg⌋."""
@@ -416,12 +425,12 @@ def welch_coherence(x: np.ndarray, s: np.ndarray, dt: float, nperseg: int | None
 
 
 def welch_bias(C, K: int) -> np.ndarray:
-    """E[Ĉ] − C ≈ (1 − C)²/K for K independent segments, eq. (L9)."""
+    """E[Ĉ] − C ≈ (1 − C)²/K for K independent segments, eq. (C9)."""
     return (1.0 - np.asarray(C)) ** 2 / K
 
 
 def welch_sd(C, K: int) -> np.ndarray:
-    """sd(Ĉ) ≈ √(2C/K)(1 − C), with the C = 0 floor 1/K (the Beta(1, K − 1) law), eq. (L9)."""
+    """sd(Ĉ) ≈ √(2C/K)(1 − C), with the C = 0 floor 1/K (the Beta(1, K − 1) law), eq. (C9)."""
     C = np.clip(np.asarray(C, dtype=np.float64), 0.0, 1.0)
     return np.sqrt(2.0 * C * (1.0 - C) ** 2 / K + 1.0 / K ** 2)
 
@@ -463,7 +472,7 @@ def simulated_coherence(n: Neuron, dt: float, seg_len: float, n_seg: int, seed: 
 
 def compare(n: Neuron, f_points, dt: float, seg_len: float, n_seg: int, seed: int = 0, **kw) -> dict:
     """Simulated vs closed-form coherence at the Welch bins nearest ``f_points``, with the
-    estimator's bias and sd of eq. (L9) and z = (Ĉ − C − bias)/sd."""
+    estimator's bias and sd of eq. (C9) and z = (Ĉ − C − bias)/sd."""
     w = simulated_coherence(n, dt, seg_len, n_seg, seed, **kw)
     fw = np.where(w["f"] > 0, w["f"], np.inf)  # never the DC bin (removed by the detrending)
     idx = np.unique([int(np.argmin(np.abs(fw - fp))) for fp in np.atleast_1d(f_points)])
@@ -484,7 +493,7 @@ def noise_table(rate_hz: float = 20.0, sigma_s: float = 0.3, noise=(0.0, 0.3, 1.
     amplitude σ_s (D_st = σ_s²/2) through background noise of amplitude σ_n (D = D_st + σ_n²/2).
 
     Per row: μ, CV, the coherence at ``f_report`` and the information rate up to ``fmax`` from the
-    closed form and (``simulate_too``) from simulation (bias-corrected by eq. (L9)), and the input's
+    closed form and (``simulate_too``) from simulation (bias-corrected by eq. (C9)), and the input's
     own coherence D_st/D, the bound no neuron exceeds (C_xs = C_xI·C_Is, C_Is = D_st/D). ``n_grid``
     sets the closed form's frequency grid (:func:`info_grid`)."""
     rows = []
@@ -506,7 +515,7 @@ def noise_table(rate_hz: float = 20.0, sigma_s: float = 0.3, noise=(0.0, 0.3, 1.
                 w = simulated_coherence(n, dt, seg_len, n_seg, seed)
                 idx = [int(np.argmin(np.abs(w["f"] - fr))) for fr in f_report]
                 K = w["n_segments"]
-                Cu = w["C"] - welch_bias(w["C"], K)  # bias-corrected, eq. (L9)
+                Cu = w["C"] - welch_bias(w["C"], K)  # bias-corrected, eq. (C9)
                 row.update(C_sim=[float(w["C"][i]) for i in idx],
                            sd_sim=[float(welch_sd(w["C"][i], K)) for i in idx],
                            info_sim=info_rate(w["f"][1:], Cu[1:], fmax), rate_sim=w["rate"], K=K)
@@ -532,7 +541,7 @@ DISCRETISATION_VARIANTS = (  # simulate() options; "segment": a factor on the ca
 def discretisation_study(cases=DISCRETISATION_CASES, variants=DISCRETISATION_VARIANTS, seeds=range(8),
                          verbose: bool = False) -> list[dict]:
     """Why simulation and closed form can disagree: the rate and the coherence (mean over ``seeds``,
-    with its standard error from eq. (L9), sd/√seeds) of each case under each variant of the step --
+    with its standard error from eq. (C9), sd/√seeds) of each case under each variant of the step --
     crossing rule, reset rule, spike times on the grid or interpolated, a shorter Welch segment --
     against the closed form."""
     out = []
@@ -619,7 +628,7 @@ def main(argv=None) -> int:
         args.segments, args.segment = min(args.segments, 8), min(args.segment, max(4.0, 20.0 / args.rate))
     dt, L, K, seed = args.dt, args.segment, args.segments, args.seed
     D_st = args.sigma ** 2 / 2.0
-    out = {"settings": {k: v for k, v in vars(args).items() if k != "out"}}
+    out: dict[str, Any] = {"settings": {k: v for k, v in vars(args).items() if k != "out"}}
     taus = [math.inf] + list(args.taus)
 
     progress("closed form vs simulation (paper units)")
@@ -713,10 +722,10 @@ def _plot(out: dict, args):
         if "paper_eq11" in a:
             axis.plot(a["omega"], a["paper_eq11"], ls=":", color=col, label="printed eq. (11)")
     ax[0].set(xlabel="ω (rad per τ)", ylabel="coherence C(ω)", ylim=(0, 1.5),
-              title="LIF, paper units: closed form (L6) vs simulation")
+              title="LIF, paper units: closed form (C6) vs simulation")
     ax[0].axhline(1.0, color="k", lw=0.5)
     ax[1].set(xlabel="ω (rad per time unit)", ylabel="coherence C(ω)", ylim=(0, 1.05),
-              title="IF: closed form (L7)–(L8) vs simulation")
+              title="IF: closed form (C7)–(C8) vs simulation")
     for axis in ax[:2]:
         axis.legend(fontsize=7)
     for panel, mode in ((2, "rate-matched"), (3, "fixed-input")):

@@ -33,6 +33,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -61,7 +62,7 @@ KINDS = ("bits", "input_noise", "deletion", "synaptic")
 # The official levels (reference-spec §9). The bit-precision arrays hold 7 levels where the
 # script lists 6 (1, 2, 4, 8, 16, 32); their 7th equals the 6th in every model, i.e. it leaves
 # float32 unchanged like f = 32 does: any f >= 24 does, and 64 is used here.
-LEVELS = {
+LEVELS: dict[str, list[float]] = {
     "bits": [1, 2, 4, 8, 16, 32, 64],
     "input_noise": [round(v, 10) for v in np.arange(0, 0.4, 0.05)],
     "deletion": [round(v, 10) for v in np.arange(0, 1, 0.1)],
@@ -105,7 +106,7 @@ def _unit_path(out: Path, name: str) -> Path:
     return out / "units" / f"{name}.json"
 
 
-def _read_unit(path: Path, settings: dict) -> dict | None:
+def _read_unit(path: Path, settings: dict) -> Any:
     if not path.is_file():
         return None
     try:
@@ -239,7 +240,7 @@ def collect_robustness(out: Path, root: Path, models, kinds, cfg: dict) -> dict:
     res: dict = {}
     for m in models:
         res[m] = {}
-        clean = None
+        clean: float | None = None
         for k in kinds:
             units = [[_read_unit(_unit_path(out, f"robustness_{m}_{k}_{i}_{r}"),
                                  _robust_settings(cfg, k, lv)) for r in range(_reps(k, cfg))]
@@ -258,7 +259,7 @@ def collect_robustness(out: Path, root: Path, models, kinds, cfg: dict) -> dict:
         for k in kinds:
             r = res[m][k]
             acc0 = r["off_acc"][0].mean(axis=-1) if k != "bits" else r["off_acc"][-2].mean(axis=-1)
-            r["match"] = matching_model(acc0, clean)
+            r["match"] = matching_model(acc0, float(clean))  # type: ignore[arg-type]
             r["clean"] = clean
     return res
 
@@ -530,12 +531,14 @@ def _t1_unit(unit) -> str:
     perm = "identity" if key == "psmnist/rf" else None
     run = Run(checkpoint(Path(root), key), backend=cfg["backend"], dtype=np.dtype(dtype).type,
               permutation=perm)
-    test = load_task(run.task, cfg["data_dir_" + run.task], **run.config["task_options"]).test
+    task = str(run.task)
+    test = load_task(task, cfg["data_dir_" + task], **run.config["task_options"]).test
     if cfg["limit"]:
         test = test.subset(np.arange(min(cfg["limit"], len(test))))
     t0 = time.perf_counter()
     r = run.evaluate(test, batch=cfg["batch"])
     o = run.official
+    assert o is not None  # an official checkpoint
     _write_unit(_unit_path(Path(cfg["out"]), name), _t1_settings(cfg, dtype),
                 {"key": key, "task": run.task, "neuron": run.spec.neuron, "epoch": o.epoch,
                  "n_params": run.spec.n_params(), "n_samples": len(test), "T": test.T,
@@ -640,7 +643,7 @@ def _outside_init(st: dict, task: str, neuron: str) -> dict:
     from resonet.presets import get_preset
 
     init = get_preset(task, neuron).init
-    out = {}
+    out: dict[str, Any] = {}
     for name, v in (("omega", st["omega"]), ("b_offset", st["b_offset"])):
         lo, hi = init[name]
         out[f"{name}_init"] = (lo, hi)

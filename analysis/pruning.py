@@ -41,6 +41,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -49,9 +50,9 @@ from resonet.cli import run_main
 from resonet.errors import ConfigError
 from resonet.evaluation import official_targets
 from resonet.network import NetworkSpec
+from resonet.neurons import neuron_names
 from resonet.optim import Adam
-from resonet.presets import NEURON_NAMES
-from resonet.pruning import MASK_FILE
+from resonet.rundir import RunDir
 
 from .common import (
     RUN_SPECIFIC,
@@ -88,7 +89,7 @@ def prune_recurrent(spec: NetworkSpec, params: dict, fraction: float, method: st
         raise ConfigError(f"pruning fraction must lie in [0, 1], got {fraction}")
     if method not in METHODS:
         raise ConfigError(f"pruning method must be one of {METHODS}, got {method!r}")
-    I, H = spec.n_in, spec.n_hidden  # noqa: E741
+    I, H = spec.n_in, spec.n_hidden
     W = np.asarray(params[W_KEY], dtype=np.float64)
     rec = W[:, I:].ravel()
     k = int(round(fraction * rec.size))
@@ -123,11 +124,11 @@ def retrain_masked(spec: NetworkSpec, params: dict, mask: np.ndarray, train, *, 
         idx = np.sort(rng.choice(train.n, size=min(batch_size, train.n), replace=False))
         x, y = train.take(idx)
         res = be.run(spec, p, x, official_targets(y), grads=True)
-        g = dict(res.grads)
+        g = dict(res.grads or {})  # labels given: grads are there
         g[W_KEY] = g[W_KEY] * mask
         opt.step(g)
         p[W_KEY] *= mask  # pruned weights stay exactly 0
-        losses.append(float(res.loss))
+        losses.append(float(res.loss or 0.0))
     return p, losses
 
 
@@ -135,8 +136,9 @@ def sweep(spec: NetworkSpec, params: dict, data, fractions, *, method: str = "ma
           backend="reference", batch_size: int = 256, retrain_steps: int = 0, train=None,
           lr: float = 1e-3, verbose: bool = False) -> dict:
     """Accuracy, loss and SOPs per pruning fraction (and after masked retraining, if asked)."""
-    res = {"fractions": list(fractions), "method": method, "seed": seed, "retrain_steps": retrain_steps,
-           "pruned": [], "retrained": [] if retrain_steps else None}
+    res: dict[str, Any] = {"fractions": list(fractions), "method": method, "seed": seed,
+                           "retrain_steps": retrain_steps, "pruned": [],
+                           "retrained": [] if retrain_steps else None}
     for i, f in enumerate(fractions):
         rng = np.random.default_rng([seed, i])
         pp, mask = prune_recurrent(spec, params, f, method, rng)
@@ -182,7 +184,7 @@ class PrunedRun:
 
 
 def _removed_fraction(run_dir: Path, phi: float, n_hidden: int) -> float | None:
-    path = run_dir / MASK_FILE
+    path = RunDir(run_dir).mask
     if not path.exists():
         return 0.0 if phi == 0 else None
     try:
@@ -196,8 +198,6 @@ def _removed_fraction(run_dir: Path, phi: float, n_hidden: int) -> float | None:
 def collect_pruned_runs(directory: str | Path) -> tuple[list[PrunedRun], list[tuple[str, str]]]:
     """The finished runs of ``directory`` (:func:`analysis.common.collect_finished_runs`) and
     ``(id, why)`` for the runs left out."""
-    from resonet.sweep.trial import read_history
-
     finished, skipped = collect_finished_runs(directory)
     runs = []
     for fr in finished:
@@ -208,7 +208,7 @@ def collect_pruned_runs(directory: str | Path) -> tuple[list[PrunedRun], list[tu
         except (ValueError, KeyError, TypeError) as exc:
             skipped.append((fr.id, f"unreadable config.json ({exc})"))
             continue
-        hist = [r for r in read_history(d) if r.get("test_acc") is not None]
+        hist = [r for r in RunDir(d).history() if r.get("test_acc") is not None]
         last = hist[-1] if hist else {}
         runs.append(PrunedRun(fr.id, d, settings, phi, float(summary["test_acc"]),
                               last.get("test_acc"), last.get("epoch"), summary.get("test_sops"),
@@ -228,7 +228,7 @@ def pruning_table(runs: list[PrunedRun]) -> list[dict]:
     for r in runs:
         groups.setdefault((r.settings["task"], r.settings["neuron"], r.variant, r.phi), []).append(r)
     rows = []
-    order = {n: i for i, n in enumerate(NEURON_NAMES)}  # the registry's order: BRF before ALIF
+    order = {n: i for i, n in enumerate(neuron_names())}  # the registry's order: BRF before ALIF
     for (task, neuron, variant, phi), rs in sorted(groups.items(), key=lambda kv: (
             kv[0][0], order.get(kv[0][1], len(order)), kv[0][1],
             json.dumps(kv[0][2], sort_keys=True, default=str), kv[0][3])):
@@ -269,7 +269,7 @@ def table_markdown(rows: list[dict]) -> str:
             _pm(r["best_acc_mean"], r["best_acc_sd"]), _pm(r["final_acc_mean"], r["final_acc_sd"]),
             _pm(r["sops_mean"], r["sops_sd"], 0), _pm(r["sops_per_step_mean"], r["sops_per_step_sd"], 3),
         ]) + " |")
-    notes = {}
+    notes: dict[str, set] = {}
     for r in rows:
         notes.setdefault(r["model"], set()).add(r["protocol"])
     lines.append("")

@@ -42,6 +42,7 @@ Reset-to-zero discards the remainder from u⁺ but not from E, so the error accu
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -112,7 +113,7 @@ def quantisation_error(eta, alpha: float, theta: float = 1.0, reset: str = "mod"
     return alexiewicz_norm(s - np.asarray(eta, dtype=np.float64), alpha)
 
 
-COUNTEREXAMPLES = {
+COUNTEREXAMPLES: dict[str, dict[str, Any]] = {
     "supra_threshold_pulse": {"eta_over_theta": [2.5], "alpha": 1.0},
     "reset_to_zero_subthreshold": {"eta_over_theta": [0.625, 0.625, 0.625, 0.625, 0.625], "alpha": 1.0},
 }
@@ -121,7 +122,8 @@ COUNTEREXAMPLES = {
 def trials(amplitudes, alpha: float, theta: float = 1.0, T: int = 50, n: int = 1000, seed: int = 0) -> dict:
     """η_k ~ U(−A, A)·θ for each amplitude A: max and mean error/θ and the violation rate per reset."""
     rng = np.random.default_rng(seed)
-    out = {"amplitudes": list(amplitudes), "alpha": alpha, "theta": theta, "T": T, "n": n}
+    out: dict[str, Any] = {"amplitudes": list(amplitudes), "alpha": alpha, "theta": theta, "T": T,
+                           "n": n}
     for reset in RESETS:
         out[reset] = {"max_err": [], "mean_err": [], "frac_violating": []}
     for A in amplitudes:

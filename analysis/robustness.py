@@ -1,4 +1,4 @@
-"""Robustness of a trained network (paper A.10, Fig. 12), following reference-spec §9.1–9.4.
+"""Robustness of a trained network (paper A.10, Fig. 12), following docs/official-code.md §10.
 
 Metrics per (level, repeat): loss (mean NLL per recorded step; for label-last tasks the official
 ``loss.item()``), accuracy (%) and SOPs (hidden spikes per sample over all T steps; /T per step).
@@ -6,22 +6,22 @@ Metrics per (level, repeat): loss (mean NLL per recorded step; for label-last ta
 1. **Bit precision** (§9.1). Q_f(x) = round(2^f·x)·2^(−f), round half to even, in float32; f is
    the number of fractional bits (the integer part is unbounded). Applied once to **every
    parameter** (W_h, ω_raw, b'_raw / τ_m, τ_a, W_o, τ_out) and to the input, and per step to the
-   readout's α = Q_f(exp(−1/|τ_out|)) (and ALIF's α and ρ). States, currents, p(ω), b and the
-   thresholds are not quantised. (At small f the readout α rounds to 1, (1 − α) = 0, the output
-   stays 0 and every sample is predicted as class 0.)
+   readout's α = Q_f(exp(−1/|τ_out|)) (and the model's ``DECAYS``: ALIF's α and ρ). States,
+   currents, p(ω), b and the thresholds are not quantised. (At small f the readout α rounds to
+   1, (1 − α) = 0, the output stays 0 and every sample is predicted as class 0.)
 2. **Input noise** (§9.2). x̃ = x + σ·ε, ε ~ N(0, 1) per element, **no clipping**.
 3. **Spike deletion** (§9.3). After the cell update of step t each hidden spike is kept iff
    U[0,1) > p. The kept spikes replace z_t for the readout at t, the recurrent input at t+1, ALIF's
    adaptation a_{t+1} and the SOP count; what the cell already did at t with the undeleted spike
-   (BRF's q_t, ALIF's soft reset) stands. This needs its own forward loop
-   (:func:`perturbed_forward`, the engine's neuron steps in a readable loop).
+   (BRF's q_t, ALIF's soft reset) stands (:func:`perturbed_forward`: the reference forward pass
+   with a hook after each step).
 4. **Synaptic noise** (§9.4). Every 2-D parameter (W_h, W_o): W ← W·(1 + σ·ε), ε ~ N(0, 1) per
    element; ω, b', τ untouched.
 
 Default levels are the official ones: f ∈ {1, 2, 4, 8, 16, 32}; σ ∈ {0, 0.05, …, 0.35};
 p ∈ {0, 0.1, …, 0.9}; σ_rel ∈ {0, 0.1, …, 1.0}; 5 repeats of the random ones (seeded:
 ``default_rng([seed, level, repeat])``). Input and synaptic noise run on ``--backend``; bit
-precision and deletion run the float64 loop of this module.
+precision and deletion run the float64 reference forward pass with hooks.
 
 **Several trained models side by side** (``python -m analysis.robustness compare DIR ...``): every
 finished run of sweep directories (or folders of run directories, or run directories) is
@@ -41,14 +41,13 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from resonet.cli import run_main
 from resonet.errors import CheckpointError, ConfigError, DataError
-from resonet.network import NetworkSpec, as_dense_input, check_params
-from resonet.neurons import get_neuron, li
-from resonet.surrogate import heaviside
+from resonet.network import ForwardHooks, NetworkSpec, as_dense_input, check_params, forward
 
 from .common import (
     add_backend_arg,
@@ -74,7 +73,7 @@ from .common import (
 )
 
 KINDS = ("bits", "input_noise", "deletion", "synaptic")
-DEFAULT_LEVELS = {
+DEFAULT_LEVELS: dict[str, list[float]] = {
     "bits": [1, 2, 4, 8, 16, 32],
     "input_noise": [round(v, 10) for v in np.arange(0, 0.4, 0.05)],
     "deletion": [round(v, 10) for v in np.arange(0, 1, 0.1)],
@@ -115,11 +114,12 @@ class Run:
 def perturbed_forward(spec: NetworkSpec, params: dict, x, *, delete_p: float = 0.0,
                       rng: np.random.Generator | None = None, alpha_bits: int | None = None,
                       return_states: bool = False, dtype=np.float64) -> Run:
-    """The network forward pass (as :func:`resonet.network.forward`, Heaviside spikes, float64)
-    with spike deletion at rate ``delete_p`` (§9.3) and, with ``alpha_bits``, the per-step decay
-    factors quantised (readout α, ALIF α and ρ; §9.1). With neither it equals the engine's forward.
-    ``dtype`` float32 runs the loop in float32, as the official code did (about twice as fast;
-    the uniform draws of the deletion are then float32 too); the spike count stays float64.
+    """The network forward pass (:func:`resonet.network.forward`, Heaviside spikes) with spike
+    deletion at rate ``delete_p`` (§9.3) and, with ``alpha_bits``, the per-step decay factors
+    quantised (the readout's α and the model's ``DECAYS``, e.g. ALIF's α and ρ; §9.1), through
+    the forward pass's hooks. With neither it is the engine's forward. ``dtype`` float32 runs
+    the pass in float32, as the official code did (about twice as fast; the uniform draws of
+    the deletion are then float32 too).
     """
     check_params(spec, params)
     if not 0.0 <= delete_p <= 1.0:
@@ -128,57 +128,47 @@ def perturbed_forward(spec: NetworkSpec, params: dict, x, *, delete_p: float = 0
         raise ConfigError("spike deletion needs a random generator (rng)")
     dt = np.dtype(dtype).type
     x = as_dense_input(spec, x, dt)
-    T, B, I = x.shape  # noqa: E741
-    H = spec.n_hidden
-    neuron = get_neuron(spec.neuron)
-    c = neuron.derive({n: np.asarray(params[f"hidden.{n}"], dtype=dt) for n in neuron.PARAM_NAMES},
-                      spec)
-    a_o = li.alpha(np.asarray(params["out.tau_mem"], dtype=dt))
-    if alpha_bits is not None:
-        a_o = quantise(a_o, alpha_bits).astype(dt)
-        if spec.neuron == "alif":  # ALIFCellBP quantises α and ρ after the exp
-            c = c._replace(alpha=quantise(c.alpha, alpha_bits).astype(dt),
-                           rho=quantise(c.rho, alpha_bits).astype(dt))
-    W = np.asarray(params["hidden.linear.weight"], dtype=dt)
-    w_in, w_rec = W[:, :I], W[:, I:]
-    W_o = np.asarray(params["out.linear.weight"], dtype=dt)
-    rec = spec.recorded(T)
-    is_rec = np.zeros(T, dtype=bool)
-    is_rec[rec] = True
+    model = spec.model
+    z_cell: list[np.ndarray] = []
 
-    outputs = np.empty((len(rec), B, spec.n_out), dtype=dt)
-    n_spikes = np.zeros(B)
-    states = {n: np.empty((T, B, H), dtype=dt) for n in neuron.STATE_NAMES} if return_states else None
-    z_cell = np.empty((T, B, H), dtype=dt) if return_states else None
-    state = neuron.zero_state(B, H, dtype=dt)
-    o = np.zeros((B, spec.n_out), dtype=dt)
-    k = 0
-    for t in range(T):
-        I_t = x[t] @ w_in.T + state[0] @ w_rec.T  # (N1), z_{t−1} after deletion
-        state = neuron.step_forward(c, state, I_t, heaviside)  # (N2): q_t, soft reset use the cell's z
-        z = state[0]
+    gen = rng if rng is not None else np.random.default_rng()  # only drawn from if delete_p > 0
+    bits = -1 if alpha_bits is None else int(alpha_bits)
+
+    def after_step(t, new):
+        """(N2) has run with the cell's own spike (BRF's q_t, ALIF's soft reset stand); the
+        kept spikes replace z_t for the readout, the next step's current and the SOP count."""
+        z = new[0]
         if return_states:
-            z_cell[t] = z
+            z_cell.append(z)
         if delete_p > 0:
-            z = z * (rng.random((B, H), dtype=dt) > delete_p)  # kept iff U[0,1) > p
-            state = (z,) + tuple(state[1:])
-        n_spikes += z.sum(axis=1)
-        o = o * a_o + (z @ W_o.T) * (1.0 - a_o)  # (N3), as resonet.neurons.li.forward
-        if is_rec[t]:
-            outputs[k] = o
-            k += 1
-        if return_states:
-            for n, s_ in zip(neuron.STATE_NAMES, state):
-                states[n][t] = s_
-    return Run(outputs, n_spikes, states, z_cell)
+            z = z * (gen.random(z.shape, dtype=dt) > delete_p)  # kept iff U[0,1) > p
+            new = (z, *new[1:])
+        return new
+
+    def quantised_decays(c):  # the low-precision cell quantises its decays after the exp
+        return c._replace(**{f: quantise(getattr(c, f), bits).astype(dt) for f in model.DECAYS})
+
+    hooks = ForwardHooks(consts=quantised_decays if bits >= 0 else None,
+                         readout_alpha=(lambda a: quantise(a, bits).astype(dt)) if bits >= 0
+                         else None,
+                         after_step=after_step if delete_p > 0 or return_states else None)
+    fwd = forward(spec, {k: np.asarray(v, dtype=dt) for k, v in params.items()}, x, hooks=hooks)
+    n_spikes = fwd.num_spikes.astype(np.float64)  # counts: float64 whatever the pass's dtype
+    if not return_states:
+        return Run(fwd.outputs, n_spikes)
+    return Run(fwd.outputs, n_spikes, fwd.states, np.stack(z_cell))
 
 
 # -- evaluation per level -------------------------------------------------------------------------
 def evaluate_level(kind: str, level: float, spec: NetworkSpec, params: dict, data, *,
                    rng: np.random.Generator | None = None, backend="reference",
                    batch_size: int = 256, loop_dtype=np.float64) -> dict:
-    """Loss, accuracy, SOPs at one perturbation level (see the module docstring); bit precision
-    and deletion run :func:`perturbed_forward` in ``loop_dtype``."""
+    """Loss, accuracy, SOPs at one perturbation level (see the module docstring); ``rng`` draws
+    the noise of the random kinds; bit precision and deletion run :func:`perturbed_forward` in
+    ``loop_dtype``."""
+    if kind in ("input_noise", "synaptic") and rng is None:
+        raise ConfigError(f"the {kind} perturbation needs a random generator (rng)")
+    gen = rng if rng is not None else np.random.default_rng()  # noise kinds: rng itself
     if kind == "bits":
         qp = quantise_params(params, int(level))
 
@@ -192,7 +182,7 @@ def evaluate_level(kind: str, level: float, spec: NetworkSpec, params: dict, dat
         if level < 0:
             raise ConfigError(f"input noise sigma must be >= 0, got {level}")
         return evaluate(spec, params, data, backend=backend, batch_size=batch_size,
-                        x_transform=lambda x, i: x + level * rng.standard_normal(x.shape))
+                        x_transform=lambda x, i: x + level * gen.standard_normal(x.shape))
     if kind == "deletion":
 
         def runner(s, p, x):
@@ -203,7 +193,7 @@ def evaluate_level(kind: str, level: float, spec: NetworkSpec, params: dict, dat
     if kind == "synaptic":
         if level < 0:
             raise ConfigError(f"synaptic noise sigma must be >= 0, got {level}")
-        return evaluate(spec, synaptic_noise(params, level, rng), data, backend=backend,
+        return evaluate(spec, synaptic_noise(params, level, gen), data, backend=backend,
                         batch_size=batch_size)
     raise ConfigError(f"unknown perturbation {kind!r}; choose one of {KINDS}")
 
@@ -249,7 +239,7 @@ def build_parser():
     ap = make_parser("python -m analysis.robustness", __doc__.split("\n\n")[0] + """
 
 Evaluates a checkpoint under reduced bit precision, input noise, spike deletion and synaptic
-noise (reference-spec §9.1-9.4); writes robustness.png (accuracy and SOPs per level) and
+noise (docs/official-code.md §10); writes robustness.png (accuracy and SOPs per level) and
 robustness.json (every level and repeat).
 
 For several trained models side by side (mean ± sd over seeds), see
@@ -345,14 +335,14 @@ def compare_table(runs, evaluated: dict, kinds) -> list[dict]:
     the runs (seeds) of the accuracy, of its drop from the run's clean accuracy (points) and of
     the SOPs. Each run's value at a level is its mean over the noise repeats. ``evaluated`` maps
     a run id to :func:`evaluate_run`'s result."""
-    from resonet.presets import NEURON_NAMES
+    from resonet.neurons import neuron_names
     from resonet.sweep.report import mean_sd, protocol_deviations
 
     groups: dict[tuple, list] = {}
     for r in runs:
         if r.id in evaluated:
             groups.setdefault((r.task, r.neuron, r.variant), []).append(r)
-    order = {n: i for i, n in enumerate(NEURON_NAMES)}
+    order = {n: i for i, n in enumerate(neuron_names())}
     rows = []
     for (task, neuron, variant), rs in sorted(groups.items(), key=lambda kv: (
             kv[0][0], order.get(kv[0][1], len(order)), kv[0][1],
@@ -372,7 +362,7 @@ def compare_table(runs, evaluated: dict, kinds) -> list[dict]:
             levels = [list(e["results"][kind]["levels"]) for e in ev]
             if any(lv != levels[0] for lv in levels):
                 raise ConfigError(f"{row['model']}: its runs were evaluated at different {kind} levels")
-            k = {"levels": levels[0]}
+            k: dict[str, Any] = {"levels": levels[0]}
             for m in ("accuracy", "sops", "loss"):
                 # what one network scores at a level: its mean over the noise draws
                 per_run = np.array([_per_run(e, kind, m).mean(axis=1) for e in ev])  # (runs, levels)
@@ -493,7 +483,7 @@ def _fmt_s(seconds: float) -> str:
 
 
 def build_compare_parser():
-    from resonet.presets import NEURON_NAMES
+    from resonet.neurons import neuron_names
 
     ecg = TASK_LEVELS["ecg"]
     ap = make_parser("python -m analysis.robustness compare", f"""\
@@ -525,7 +515,7 @@ docs/analysis.md); on other tasks the official ones (see python -m analysis.robu
                     help=f"noise draws per random level (default {COMPARE_REPEATS})")
     ap.add_argument("--seed", type=int, default=0, help="base seed of the noise (default 0)")
     ap.add_argument("--neurons", default=None, metavar="N,N,...",
-                    help=f"only these neuron models (of {', '.join(NEURON_NAMES)}; default: all found)")
+                    help=f"only these neuron models (of {', '.join(neuron_names())}; default: all found)")
     ap.add_argument("--seeds", type=int_list, default=None, metavar="S,S,...",
                     help="only the runs of these training seeds (default: all found)")
     ap.add_argument("--data", metavar="FILE.npz", default=None,
@@ -543,9 +533,54 @@ docs/analysis.md); on other tasks the official ones (see python -m analysis.robu
 
 
 def compare_main(argv) -> int:
-    from resonet.presets import NEURON_NAMES
-
     args = build_compare_parser().parse_args(argv)
+    kinds, given, neurons = _compare_options(args)
+
+    def keep(settings: dict) -> bool:
+        return ((neurons is None or settings.get("neuron") in neurons)
+                and (args.seeds is None or settings.get("seed") in args.seeds))
+
+    runs, skipped = collect_finished_runs(args.directories, keep=keep)
+    mark_variants(runs)
+    for rid, why in skipped:
+        progress(f"skipping {rid}: {why}")
+    out = out_dir(args.out or args.directories[0], "robustness-compare")
+
+    levels_by_task = {}
+    for task in sorted({r.task for r in runs}):
+        lv = {k: given[k] if given[k] is not None else default_levels(k, task) for k in kinds}
+        levels_by_task[task] = {k: [int(v) for v in lv[k]] if k == "bits" else list(lv[k]) for k in kinds}
+    t0 = time.perf_counter()
+    evaluated = _evaluate_runs(runs, kinds, levels_by_task, args, skipped)
+    rows = compare_table(runs, evaluated, kinds)
+    md = compare_markdown(rows, kinds, args.repeats)
+    print(md, end="")
+    from resonet.runlog import unique_path, write_json
+
+    stem = free_stem(out, COMPARE_STEM, (".md", ".json", ".png"))  # one suffix for all three
+    md_path = unique_path(out / f"{stem}.md")
+    title = ", ".join(Path(d).name for d in args.directories)
+    md_path.write_text(f"# Robustness of trained models: {title}\n\n{md}")
+    print(f"wrote {md_path}")
+    data = {"directories": [str(d) for d in args.directories], "kinds": kinds, "levels": levels_by_task,
+            "repeats": args.repeats, "seed": args.seed, "backend": args.backend, "data": args.data,
+            "data_dir": args.data_dir, "limit": args.limit, "rows": rows, "skipped": skipped,
+            "wall_s": time.perf_counter() - t0,
+            "runs": [{"id": r.id, "dir": str(r.run_dir), "neuron": r.neuron, "seed": r.seed,
+                      "variant": dict(r.variant), "summary_test_acc": r.summary.get("test_acc"),
+                      **{k: evaluated[r.id][k] for k in ("clean", "n_samples", "data", "label_shares")},
+                      "results": evaluated[r.id]["results"]}
+                     for r in runs if r.id in evaluated]}
+    print(f"wrote {write_json(out / f'{stem}.json', to_jsonable(data), unique=True)}")
+    if not args.no_figure:
+        print(f"wrote {save_figure(plot_compare(rows, kinds), out / f'{stem}.png')}")
+    return 0
+
+
+def _compare_options(args) -> tuple[list[str], dict, list[str] | None]:
+    """``(kinds, levels given per kind or None, neurons or None)`` of ``compare``, checked."""
+    from resonet.neurons import neuron_names
+
     kinds = _parse_kinds(args.kinds)
     if args.levels is not None and len(kinds) != 1:
         raise ConfigError(f"--levels needs exactly one perturbation in --kinds (got {', '.join(kinds)}); "
@@ -562,24 +597,15 @@ def compare_main(argv) -> int:
     neurons = None
     if args.neurons:
         neurons = [n.strip().lower() for n in args.neurons.split(",") if n.strip()]
-        bad = [n for n in neurons if n not in NEURON_NAMES]
+        bad = [n for n in neurons if n not in neuron_names()]
         if bad or not neurons:
-            raise ConfigError(f"--neurons: unknown {bad}; choose from {', '.join(NEURON_NAMES)}")
+            raise ConfigError(f"--neurons: unknown {bad}; choose from {', '.join(neuron_names())}")
+    return kinds, given, neurons
 
-    def keep(settings: dict) -> bool:
-        return ((neurons is None or settings.get("neuron") in neurons)
-                and (args.seeds is None or settings.get("seed") in args.seeds))
 
-    runs, skipped = collect_finished_runs(args.directories, keep=keep)
-    mark_variants(runs)
-    for rid, why in skipped:
-        progress(f"skipping {rid}: {why}")
-    out = out_dir(args.out or args.directories[0], "robustness-compare")
-
-    levels_by_task = {}
-    for task in sorted({r.task for r in runs}):
-        lv = {k: given[k] if given[k] is not None else default_levels(k, task) for k in kinds}
-        levels_by_task[task] = {k: [int(v) for v in lv[k]] if k == "bits" else list(lv[k]) for k in kinds}
+def _evaluate_runs(runs, kinds, levels_by_task: dict, args, skipped: list) -> dict[str, dict]:
+    """:func:`evaluate_run` of every run, with progress and an estimate of the time left; a run
+    that cannot be evaluated is added to ``skipped`` (one bad run does not sink the rest)."""
     reps = {k: 1 if k == "bits" else args.repeats for k in kinds}
     n_eval = {t: 1 + sum(len(lv[k]) * reps[k] for k in kinds) for t, lv in levels_by_task.items()}
     total = sum(n_eval[r.task] for r in runs)
@@ -587,8 +613,9 @@ def compare_main(argv) -> int:
              + "; ".join(f"{t}: " + ", ".join(f"{k} {len(lv[k])} levels x {reps[k]}" for k in kinds)
                          for t, lv in levels_by_task.items())
              + f", plus the clean network), backend {args.backend}")
-
-    evaluated, cache, t0, done = {}, {}, time.perf_counter(), 0
+    evaluated: dict[str, dict] = {}
+    cache: dict = {}
+    t0, done = time.perf_counter(), 0
     for i, r in enumerate(runs, 1):
         tag = f"[{i}/{len(runs)}] {r.id}"
         progress(f"{tag} ({model_label(r.task, r.neuron, r.variant)}, seed {r.seed}) ...")
@@ -617,30 +644,7 @@ def compare_main(argv) -> int:
                      f"{ev['clean']['accuracy'] - ref:+.1f} points (other data, or another dtype?)")
     if not evaluated:
         raise ConfigError("no run could be evaluated: " + "; ".join(f"{i}: {w}" for i, w in skipped))
-
-    rows = compare_table(runs, evaluated, kinds)
-    md = compare_markdown(rows, kinds, args.repeats)
-    print(md, end="")
-    from resonet.runlog import unique_path, write_json
-
-    stem = free_stem(out, COMPARE_STEM, (".md", ".json", ".png"))  # one suffix for all three
-    md_path = unique_path(out / f"{stem}.md")
-    title = ", ".join(Path(d).name for d in args.directories)
-    md_path.write_text(f"# Robustness of trained models: {title}\n\n{md}")
-    print(f"wrote {md_path}")
-    data = {"directories": [str(d) for d in args.directories], "kinds": kinds, "levels": levels_by_task,
-            "repeats": args.repeats, "seed": args.seed, "backend": args.backend, "data": args.data,
-            "data_dir": args.data_dir, "limit": args.limit, "rows": rows, "skipped": skipped,
-            "wall_s": time.perf_counter() - t0,
-            "runs": [{"id": r.id, "dir": str(r.run_dir), "neuron": r.neuron, "seed": r.seed,
-                      "variant": dict(r.variant), "summary_test_acc": r.summary.get("test_acc"),
-                      **{k: evaluated[r.id][k] for k in ("clean", "n_samples", "data", "label_shares")},
-                      "results": evaluated[r.id]["results"]}
-                     for r in runs if r.id in evaluated]}
-    print(f"wrote {write_json(out / f'{stem}.json', to_jsonable(data), unique=True)}")
-    if not args.no_figure:
-        print(f"wrote {save_figure(plot_compare(rows, kinds), out / f'{stem}.png')}")
-    return 0
+    return evaluated
 
 
 def _check_levels(k: str, lv) -> None:
@@ -658,7 +662,7 @@ def main(argv=None) -> int:
         return compare_main(argv[1:])
     args = build_parser().parse_args(argv)
     kinds = _parse_kinds(args.kinds)
-    levels = {}
+    levels: dict[str, list] = {}
     for k in kinds:
         lv = getattr(args, f"{k}_levels") or DEFAULT_LEVELS[k]
         _check_levels(k, lv)

@@ -8,9 +8,10 @@
 
 With the refractory variable as a state the BRF/BHRF block on (u, v, q) is
 [[M, ∂(u', v')/∂q], [0, 0.9]] (block triangular: q' = 0.9q + z does not see u, v when the spike
-is held fixed), so its spectral radius is max(ρ(M), 0.9). The closed forms and the exact
-stable intervals are in :mod:`analysis.divergence`; here the radii are computed numerically
-(eigenvalues of the matrices), which the tests compare with the closed forms.
+is held fixed), so its spectral radius is max(ρ(M), 0.9). Each model declares its blocks in
+closed form (``frozen_jacobian`` of its module, :class:`resonet.neurons.model.FrozenJacobian`)
+and its exact stable intervals (``stability``, :mod:`analysis.divergence`); here the radii are
+computed numerically (eigenvalues of the blocks), which the tests compare with the closed forms.
 
 **A whole network**, linearised at a state (z_{t−1}, u, v, q) and an input x_t, maps the state
 to (z_t, u', v', q') through I_t = W_in x_t + W_rec z_{t−1}. Two Jacobians:
@@ -24,52 +25,43 @@ to (z_t, u', v', q') through I_t = W_in x_t + W_rec z_{t−1}. Two Jacobians:
   the one-step Jacobian BPTT uses. Its radius can exceed 1 with strong recurrent weights near
   threshold even when every neuron is inside its stable interval.
 
-The closed forms above cover BRF, BHRF, RF and ALIF. For every other model (LIF, IF, …) the
-frozen-spike Jacobian is assembled like the surrogate one, from the model's step VJP with σ' = 0
-(the true derivative away from the threshold), so every model of the registry is analysed; the
-tests check that this equals the closed forms where both exist.
+For a model without a closed form (:func:`closed_forms` lists those with one) the frozen-spike
+Jacobian is assembled like the surrogate one, from the model's step VJP with σ' = 0 (the true
+derivative away from the threshold), so every model of the registry is analysed; the tests check
+that this equals the closed forms where both exist.
 
 The paper's A.11 claim (spectral radius at or below 1 under the boundary) is a statement about
 the neuron's free dynamics, i.e. the frozen Jacobian; it holds exactly within the interval of
-:func:`analysis.divergence.brf_interval` (not merely "below the boundary").
+``damping_band`` of the model's module (not merely "below the boundary").
 """
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import numpy as np
 
 from resonet.cli import run_main
 from resonet.errors import ConfigError
 from resonet.network import NetworkSpec, as_dense_input, check_params, forward, init_params
-from resonet.neurons import NEURONS, alif, bhrf, brf, get_neuron
-from resonet.surrogate import heaviside, spike_fn
+from resonet.neurons import DEFAULT_NEURON, NEURONS, get_neuron
+from resonet.neurons.model import FrozenJacobian, frozen_jacobian, zero_state
+from resonet.surrogate import spike_fn
 
 from .common import add_out_arg, load_run, make_parser, out_dir, progress, pyplot, write_outputs
 from .divergence import Q_MAX
 
 
-# -- single-neuron transition matrices ------------------------------------------------------------
-def brf_transition(omega: float, b: float, dt: float = 0.01) -> np.ndarray:
-    """M (2, 2) of the explicit-Euler (u, v) step with damping b (BRF: b = p(ω) − c; RF: −b')."""
-    a = 1.0 + dt * b
-    return np.array([[a, -dt * omega], [dt * omega, a]], dtype=np.float64)
-
-
-def bhrf_transition(omega: float, b: float, dt: float = 0.01, scheme: str = "code") -> np.ndarray:
-    """A (2, 2) of the BHRF (u, v) step: the coded symplectic step or the paper's explicit one."""
-    w2 = omega * omega
-    if scheme == "code":
-        return np.array([[1.0 - 2.0 * dt * b - dt * dt * w2, -dt * w2], [dt, 1.0]])
-    if scheme == "paper":
-        return np.array([[1.0 - 2.0 * dt * b, -dt * w2], [dt, 1.0]])
-    raise ConfigError(f"scheme must be 'code' or 'paper', got {scheme!r}")
-
-
+# -- single neurons -------------------------------------------------------------------------------
 def radius(m: np.ndarray) -> float:
     """Spectral radius max |eig(m)|."""
     return float(np.max(np.abs(np.linalg.eigvals(m))))
+
+
+def closed_forms() -> tuple[str, ...]:
+    """The registered models that declare their frozen-spike Jacobian in closed form."""
+    return tuple(n for n, m in NEURONS.items() if isinstance(m, FrozenJacobian))
 
 
 def _hidden(spec: NetworkSpec, params: dict):
@@ -83,107 +75,33 @@ def neuron_blocks(spec: NetworkSpec, params: dict, state: tuple | None = None) -
     """Per-neuron Jacobians (H, k, k) of the cell state (without z) with spikes held fixed.
 
     ``state`` is the previous state tuple of (H,) (or (1, H)) arrays in ``STATE_NAMES`` order;
-    default: zeros (for BRF/BHRF q = 0). Variables: BRF/BHRF (u, v, q); RF (u, v); ALIF (u, a).
-    For ALIF and hard-reset RF the current spike z_t enters (u' = ũ − z·θ, (1 − z)·ũ); it is
-    recomputed from the state with Θ and zero input current unless given via :func:`network_jacobian`.
+    default: zeros (for BRF/BHRF q = 0). Variables: the model's ``STATE_NAMES[1:]`` (BRF/BHRF
+    u, v, q; RF u, v; ALIF u, a). Where the current spike z_t enters (ALIF's and LIF's soft reset,
+    hard resets) it is recomputed from the state with Θ and zero input current unless given via
+    :func:`network_jacobian`. The model's closed form where it declares one, else its VJP.
     """
     neuron, c = _hidden(spec, params)
     H = spec.n_hidden
     if state is None:
-        state = neuron.zero_state(1, H)
+        state = zero_state(neuron, 1, H)
     state = tuple(np.asarray(s, dtype=np.float64).reshape(H) for s in state)
-    if spec.neuron not in CLOSED_FORMS:
-        return _vjp_blocks(spec, c, state, np.zeros(H))
-    z_new = _cell_spikes(spec, c, state, np.zeros(H))
-    return _blocks(spec, c, state, z_new)
-
-
-def _no_surrogate(s):
-    """σ' = 0: the VJP of a step is then its Jacobian with the spikes held fixed (frozen)."""
-    return np.zeros_like(s)
-
-
-CLOSED_FORMS = ("brf", "bhrf", "rf", "alif")  # models whose frozen blocks are written out below
-
-
-def _vjp_blocks(spec, c, state, I) -> np.ndarray:  # noqa: E741
-    """Per-neuron frozen blocks (H, S−1, S−1) from the model's VJP with σ' = 0: row a is the
-    adjoint of the unit vector on state variable a (neurons are independent within a step)."""
-    neuron = get_neuron(spec.neuron)
-    S, H = len(neuron.STATE_NAMES), spec.n_hidden
-    prev = tuple(s[None, :] for s in state)
-    I = np.asarray(I, dtype=np.float64).reshape(1, H)  # noqa: E741
-    new = neuron.step_forward(c, prev, I, heaviside)
-    J = np.zeros((H, S - 1, S - 1))
-    for a in range(1, S):
-        dnew = tuple(np.full((1, H), float(k == a)) for k in range(S))
-        dprev, _ = neuron.step_backward(c, prev, I, new, dnew, neuron.grad_accumulators(c),
-                                        dspike=_no_surrogate)
-        for b in range(1, S):
-            J[:, a - 1, b - 1] = dprev[b][0]
-    return J
-
-
-def _cell_spikes(spec, c, state, I):  # noqa: E741
-    neuron = get_neuron(spec.neuron)
-    prev = tuple(s[None, :] for s in state)
-    return neuron.step_forward(c, prev, I[None, :], heaviside)[0][0]
-
-
-def _blocks(spec, c, state, z_new) -> np.ndarray:
-    """Analytic frozen-spike per-neuron blocks; see :func:`neuron_blocks`."""
-    dt = getattr(c, "dt", None)
-    H = spec.n_hidden
-    if spec.neuron == "brf":
-        _, u, v, q = state
-        b = (c.p - c.beta) - q
-        J = np.zeros((H, 3, 3))
-        J[:, 0, 0] = J[:, 1, 1] = 1.0 + dt * b
-        J[:, 0, 1] = -dt * c.omega
-        J[:, 1, 0] = dt * c.omega
-        J[:, 0, 2] = -dt * u  # b depends on q
-        J[:, 1, 2] = -dt * v
-        J[:, 2, 2] = brf.Q_DECAY
-        return J
-    if spec.neuron == "bhrf":
-        _, u, v, q = state
-        b = (c.omega2 * bhrf.P_COEF + c.beta) + q
-        J = np.zeros((H, 3, 3))
-        J[:, 0, 0] = 1.0 - 2.0 * dt * b - dt * dt * c.omega2  # u' = u − 2δbu − δω²(v + δu)
-        J[:, 0, 1] = -dt * c.omega2
-        J[:, 0, 2] = -2.0 * dt * u
-        J[:, 1, 0] = dt
-        J[:, 1, 1] = 1.0
-        J[:, 2, 2] = bhrf.Q_DECAY
-        return J
-    if spec.neuron == "rf":
-        keep = (1.0 - z_new) if c.reset == "hard" else np.ones(H)
-        a = 1.0 - dt * c.beta
-        J = np.zeros((H, 2, 2))
-        J[:, 0, 0] = J[:, 1, 1] = keep * a
-        J[:, 0, 1] = -keep * dt * c.omega
-        J[:, 1, 0] = keep * dt * c.omega
-        return J
-    if spec.neuron == "alif":
-        J = np.zeros((H, 2, 2))
-        J[:, 0, 0] = c.alpha
-        J[:, 0, 1] = -z_new * alif.BETA_ADP * c.rho  # u' = ũ − z·(θ₀ + β_a(ρa + (1−ρ)z_prev))
-        J[:, 1, 1] = c.rho
-        return J
-    raise ConfigError(f"no Jacobian for neuron {spec.neuron!r}")
+    return frozen_jacobian(neuron, c, state, np.zeros(H))[0]
 
 
 def neuron_radii(spec: NetworkSpec, params: dict, q: float = 0.0, with_q: bool = False) -> np.ndarray:
-    """(H,) spectral radius of each neuron's free (u, v) transition at refractory level q
-    (ALIF: of (u, a)). ``with_q=True`` includes q as a state variable (BRF/BHRF: max(ρ, 0.9))."""
+    """(H,) spectral radius of each neuron's free transition at refractory level q (the model's
+    ``REFRACTORY`` state; BRF/BHRF: of (u, v), ALIF: of (u, a)). ``with_q=True`` includes the
+    refractory variable as a state variable (BRF/BHRF: max(ρ, 0.9))."""
     neuron, _ = _hidden(spec, params)
     H = spec.n_hidden
-    state = list(neuron.zero_state(1, H))
-    if "q" in neuron.STATE_NAMES:
-        state[neuron.STATE_NAMES.index("q")] = np.full((1, H), float(q))
+    state = list(zero_state(neuron, 1, H))
+    refr = neuron.REFRACTORY
+    if refr is not None:
+        state[neuron.STATE_NAMES.index(refr)] = np.full((1, H), float(q))
     J = neuron_blocks(spec, params, tuple(state))
-    if not with_q and spec.neuron in ("brf", "bhrf"):
-        J = J[:, :2, :2]
+    if not with_q and refr is not None:
+        keep = [i for i, n in enumerate(neuron.STATE_NAMES[1:]) if n != refr]
+        J = J[:, keep][:, :, keep]
     return np.abs(np.linalg.eigvals(J)).max(axis=-1)
 
 
@@ -202,13 +120,14 @@ def network_jacobian(spec: NetworkSpec, params: dict, state: tuple, x_t: np.ndar
     ``STATE_NAMES`` order, z first) and input ``x_t`` (I,) (default 0).
 
     Variables are ordered by state name, then neuron: [z_0..z_{H−1}, u_0.., v_0.., q_0..].
-    ``mode``: ``"frozen"`` (Θ' = 0) or ``"surrogate"`` (Θ' := σ', from the engine's step VJPs).
-    ``spike``: the forward spike function at which coefficients that contain z are evaluated
-    (``"smooth"`` makes the surrogate Jacobian the exact Jacobian of the smooth-spike step).
+    ``mode``: ``"frozen"`` (Θ' = 0: the model's closed form, or its VJP with σ' = 0) or
+    ``"surrogate"`` (Θ' := σ', from the engine's step VJPs). ``spike``: the forward spike
+    function at which coefficients that contain z are evaluated (``"smooth"`` makes the
+    surrogate Jacobian the exact Jacobian of the smooth-spike step).
     """
     check_params(spec, params)
     neuron, c = _hidden(spec, params)
-    H, I = spec.n_hidden, spec.n_in  # noqa: E741
+    H, I = spec.n_hidden, spec.n_in
     S = len(neuron.STATE_NAMES)
     W = np.asarray(params["hidden.linear.weight"], dtype=np.float64)
     w_in, w_rec = W[:, :I], W[:, I:]
@@ -218,37 +137,31 @@ def network_jacobian(spec: NetworkSpec, params: dict, state: tuple, x_t: np.ndar
     x_t = np.zeros(I) if x_t is None else np.asarray(x_t, dtype=np.float64).reshape(I)
     I_t = x_t @ w_in.T + state[0] @ w_rec.T
     n = S * H
-    if mode not in ("frozen", "surrogate"):
-        raise ConfigError(f"mode must be 'frozen' or 'surrogate', got {mode!r}")
-    if mode == "surrogate" or spec.neuron not in CLOSED_FORMS:
+    fn = spike_fn(spike, neuron.SURROGATE)
+    if mode == "surrogate":
         prev = tuple(np.broadcast_to(s, (n, H)).copy() for s in state)
         I_rep = np.broadcast_to(I_t, (n, H)).copy()
-        new = neuron.step_forward(c, prev, I_rep, spike_fn(spike, neuron.SURROGATE))
+        new = neuron.step_forward(c, prev, I_rep, fn)
         eye = np.eye(n).reshape(n, S, H)  # row j = unit adjoint of output variable j
         dnew = tuple(eye[:, k, :] for k in range(S))
-        kw = {} if mode == "surrogate" else {"dspike": _no_surrogate}
-        dprev, dI = neuron.step_backward(c, prev, I_rep, new, dnew, neuron.grad_accumulators(c),
-                                         **kw)
+        dprev, dI = neuron.step_backward(c, prev, I_rep, new, dnew, neuron.grad_accumulators(c))
         rows = [dprev[0] + dI @ w_rec] + [dprev[k] for k in range(1, S)]  # z̄_prev gets Ī·W_rec
         return np.concatenate(rows, axis=1)  # (n, n): J[j, :] = ∂new_j / ∂prev
-    prev1 = tuple(s[None, :] for s in state)
-    z_new = neuron.step_forward(c, prev1, I_t[None, :], spike_fn(spike, neuron.SURROGATE))[0][0]
-    blocks = _blocks(spec, c, state, z_new)  # (H, S−1, S−1)
+    if mode != "frozen":
+        raise ConfigError(f"mode must be 'frozen' or 'surrogate', got {mode!r}")
+    blocks, g_in, g_z, _ = frozen_jacobian(neuron, c, state, I_t, fn)
     J = np.zeros((n, n))
     idx = np.arange(H)
     for a in range(S - 1):
         for b in range(S - 1):
             J[(a + 1) * H + idx, (b + 1) * H + idx] = blocks[:, a, b]
-    # ∂(cell var)/∂z_prev through the current I_t = W_in x + W_rec z_prev (and ALIF's a').
-    if spec.neuron in ("brf", "bhrf"):
-        J[H:2 * H, :H] = c.dt * w_rec
-    elif spec.neuron == "rf":
-        keep = (1.0 - z_new) if c.reset == "hard" else np.ones(H)
-        J[H:2 * H, :H] = (keep * c.dt)[:, None] * w_rec
-    elif spec.neuron == "alif":
-        J[H:2 * H, :H] = (1.0 - c.alpha)[:, None] * w_rec
-        J[H + idx, idx] += -z_new * alif.BETA_ADP * (1.0 - c.rho)
-        J[2 * H + idx, idx] = 1.0 - c.rho
+    # ∂(cell var)/∂z_prev: through the current I_t = W_in x + W_rec z_prev, and the neuron's
+    # own z_prev where the cell reads it (ALIF's adaptation)
+    for a in range(S - 1):
+        if np.any(g_in[:, a]):
+            J[(a + 1) * H:(a + 2) * H, :H] = g_in[:, a][:, None] * w_rec
+        if np.any(g_z[:, a]):
+            J[(a + 1) * H + idx, idx] += g_z[:, a]
     return J
 
 
@@ -260,7 +173,7 @@ def run_states(spec: NetworkSpec, params: dict, x: np.ndarray, steps) -> list[tu
     out = []
     for t in steps:
         if t == 0:
-            st = tuple(s[0] for s in neuron.zero_state(1, spec.n_hidden))
+            st = tuple(s[0] for s in zero_state(neuron, 1, spec.n_hidden))
         else:
             st = tuple(fwd.states[n][t - 1, 0] for n in neuron.STATE_NAMES)
         out.append((st, x[t, 0]))
@@ -272,7 +185,8 @@ def spectral_report(spec: NetworkSpec, params: dict, x: np.ndarray, n_states: in
     """Neuron radii at q = 0 and q_max, and network Jacobian radii along a run on ``x`` (T, 1, I)."""
     T = x.shape[0]
     steps = np.unique(np.linspace(0, T - 1, n_states).astype(int))
-    res = {"steps": steps, "frozen": [], "surrogate": [], "max_neuron_radius_at_state": []}
+    res: dict[str, Any] = {"steps": steps, "frozen": [], "surrogate": [],
+                           "max_neuron_radius_at_state": []}
     for k, (st, xt) in enumerate(run_states(spec, params, x, steps)):
         if verbose:
             progress(f"  Jacobian {k + 1}/{len(steps)} (step {steps[k]})")
@@ -283,7 +197,7 @@ def spectral_report(spec: NetworkSpec, params: dict, x: np.ndarray, n_states: in
         res["last_eigs_frozen"] = np.linalg.eigvals(jf)
         res["last_eigs_surrogate"] = np.linalg.eigvals(js)
     radii0 = neuron_radii(spec, params, 0.0)
-    radii1 = neuron_radii(spec, params, q_max) if spec.neuron in ("brf", "bhrf") else radii0
+    radii1 = neuron_radii(spec, params, q_max) if spec.model.REFRACTORY else radii0
     res.update(neuron_radius_q0=radii0, neuron_radius_qmax=radii1,
                max_neuron_radius_q0=float(radii0.max()), max_neuron_radius_qmax=float(radii1.max()),
                max_frozen=float(max(res["frozen"])), max_surrogate=float(max(res["surrogate"])))
@@ -298,8 +212,8 @@ Per-neuron radii of the free dynamics (at q = 0 and q = --q-max), and the spectr
 frozen-spike and surrogate network Jacobians at states sampled along one run. Writes
 spectral.png and spectral.json. Without a checkpoint a network is drawn with init_params.""")
     ap.add_argument("checkpoint", nargs="?", help="run directory or best.npz (default: a random network)")
-    ap.add_argument("--neuron", default="brf", choices=list(NEURONS),
-                    help="neuron of the random network (default brf)")
+    ap.add_argument("--neuron", default=DEFAULT_NEURON, choices=list(NEURONS),
+                    help=f"neuron of the random network (default {DEFAULT_NEURON})")
     ap.add_argument("--hidden", type=int, default=32, help="hidden size of the random network (default 32)")
     ap.add_argument("--inputs", type=int, default=4, help="inputs of the random network (default 4)")
     ap.add_argument("--T", type=int, default=200, help="length of the run the states come from (default 200)")
@@ -335,7 +249,7 @@ def main(argv=None) -> int:
     plt = pyplot()
     fig, ax = plt.subplots(1, 3, figsize=(15, 4.5))
     ax[0].hist(rep["neuron_radius_q0"], bins=30, alpha=0.6, label="q = 0")
-    if spec.neuron in ("brf", "bhrf"):
+    if spec.model.REFRACTORY:
         ax[0].hist(rep["neuron_radius_qmax"], bins=30, alpha=0.6, label=f"q = {args.q_max:g}")
     ax[0].axvline(1.0, color="k", ls="--")
     ax[0].set(xlabel="spectral radius of the free transition", ylabel="neurons", title=source)

@@ -24,16 +24,10 @@ from resonet.backends import get_backend
 from resonet.cli import run_main
 from resonet.errors import CheckpointError
 from resonet.network import NetworkSpec, init_params
+from resonet.neurons import DEFAULT_NEURON, NEURONS
 from resonet.optim import Adam
 
 from .common import make_parser, write_checkpoint
-
-TOY_INIT = {
-    "brf": {"omega": (5.0, 10.0), "b_offset": (0.1, 1.0)},
-    "bhrf": {"omega": (3.0, 10.0), "b_offset": (0.1, 1.0)},
-    "rf": {"omega": (5.0, 10.0), "b_offset": (1.0, 2.0)},
-    "alif": {"tau_mem": (20.0, 5.0), "tau_adp": (150.0, 10.0)},
-}
 
 
 def make_data(n: int, rng: np.random.Generator, T: int = 40,
@@ -47,12 +41,12 @@ def make_data(n: int, rng: np.random.Generator, T: int = 40,
     return x, y
 
 
-def train_toy(neuron: str = "brf", hidden: int = 12, steps: int = 40, seed: int = 0, T: int = 40,
+def train_toy(neuron: str = DEFAULT_NEURON, hidden: int = 12, steps: int = 40, seed: int = 0, T: int = 40,
               n_train: int = 256, n_test: int = 200, lr: float = 0.05):
     """``(spec, params, (x_train, y_train), (x_test, y_test))`` after ``steps`` Adam steps."""
     rng = np.random.default_rng(seed)
     spec = NetworkSpec(neuron, 4, hidden, 2)
-    params = init_params(spec, rng, TOY_INIT[neuron])
+    params = init_params(spec, rng, spec.model.SPIKING_INIT)  # the model's lively ranges
     train = make_data(n_train, rng, T)
     test = make_data(n_test, rng, T)
     be = get_backend("reference")
@@ -60,7 +54,7 @@ def train_toy(neuron: str = "brf", hidden: int = 12, steps: int = 40, seed: int 
     for _ in range(steps):
         idx = rng.choice(n_train, min(64, n_train), replace=False)
         res = be.run(spec, params, train[0][:, idx], train[1][idx])
-        opt.step(res.grads)
+        opt.step(res.grads or {})  # labels given: grads are there
     return spec, params, train, test
 
 
@@ -81,7 +75,8 @@ def build_parser():
     ap = make_parser("python -m analysis.toy", __doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True, metavar="DIR",
                     help="run directory to create (must not hold a best.npz)")
-    ap.add_argument("--neuron", default="brf", choices=sorted(TOY_INIT), help="hidden neuron (default brf)")
+    ap.add_argument("--neuron", default=DEFAULT_NEURON, choices=list(NEURONS),
+                    help=f"hidden neuron (default {DEFAULT_NEURON})")
     ap.add_argument("--hidden", type=int, default=12, help="hidden neurons (default 12)")
     ap.add_argument("--steps", type=int, default=40, help="Adam steps (default 40)")
     ap.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

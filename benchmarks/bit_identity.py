@@ -17,9 +17,11 @@ in float64 and float32:
   input, inference with and without labels, and (cpu) a wider network whose sizes exercise the
   whole-vector paths, the sample tiles and several checkpoint segments;
 - a few epochs of ``resonet.train.Trainer`` on tiny in-memory tasks (events, per-step labels
-  with unlabelled steps, label-last pixels with clipping; Adam, RAdam and RMSprop; BRF with
-  |ω| next to the projection limit): final and best parameters, optimizer state, the metrics
-  history and the projection count. With ``--backend cuda`` that is the device-resident session.
+  with unlabelled steps, label-last pixels with clipping; Adam, RAdam and RMSprop; each model
+  from its ``SPIKING_INIT`` ranges with the input weights scaled until it spikes, and every
+  parameter with a bound (``BOUNDS``: BRF's |ω|) next to its projection limit): final and best
+  parameters, optimizer state, the metrics history and the projection count. With
+  ``--backend cuda`` that is the device-resident session.
 
 The cuda backend runs under numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``, set for a child
 process started by this script) with tiny thread blocks, on smaller cases; the cpu backend runs
@@ -40,7 +42,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-BACKENDS = ("reference", "cpu", "cuda")
+BACKENDS = ("reference", "cpu", "cuda")  # the engines, in the order they are recorded
 CPU_THREADS = 2
 DTYPES = (np.float64, np.float32)
 # Input-weight scales tried in order until the float64 reference network spikes at >= 3 % of
@@ -51,21 +53,41 @@ MIN_RATE = 0.03
 
 # ----------------------------------------------------------------------------------- cases
 def variants() -> list[tuple[str, str, dict]]:
-    """(label, neuron, extra NetworkSpec fields) for every model; RF with each reset."""
+    """(label, neuron, extra NetworkSpec fields) for every model of the registry; a model with
+    several reset variants (``RESETS``) once with each."""
     from resonet.neurons import NEURONS
 
     out = []
-    for name in NEURONS:
-        if name == "rf":
-            out += [(f"rf-{r}", "rf", {"reset": r}) for r in ("none", "soft", "hard")]
+    for name, model in NEURONS.items():
+        if len(model.RESETS) > 1:
+            out += [(f"{name}-{r}", name, {"reset": r}) for r in model.RESETS]
         else:
             out.append((name, name, {}))
     return out
 
 
-def make_net(neuron: str, spec_kw: dict, I: int, H: int, C: int, seed: int, x):  # noqa: E741
-    """A seeded network whose input weights are scaled until it spikes (see SCALES)."""
+def scale_until_spiking(spec, p: dict, x) -> float:
+    """Scale the input weights of ``p`` (in place) by the first of SCALES at which the float64
+    reference network spikes at >= MIN_RATE of neuron-steps on ``x``; returns the rate."""
     from resonet.backends import get_backend
+
+    ref = get_backend("reference")
+    I = spec.n_in
+    W = p["hidden.linear.weight"]
+    base = W[:, :I].copy()
+    rate = 0.0
+    for s in SCALES:
+        W[:, :I] = base * s
+        res = ref.run(spec, {k: np.asarray(v, np.float64) for k, v in p.items()}, x, None,
+                      grads=False)
+        rate = float(res.num_spikes.sum()) / (x.shape[0] * x.shape[1] * spec.n_hidden)
+        if rate >= MIN_RATE:
+            break
+    return rate
+
+
+def make_net(neuron: str, spec_kw: dict, I: int, H: int, C: int, seed: int, x):
+    """A seeded network whose input weights are scaled until it spikes (see SCALES)."""
     from resonet.network import NetworkSpec, init_params
 
     spec = NetworkSpec(neuron, I, H, C, **spec_kw)
@@ -75,19 +97,11 @@ def make_net(neuron: str, spec_kw: dict, I: int, H: int, C: int, seed: int, x): 
         p[name][::3] *= -1
     p["out.tau_mem"][::2] *= -1
     p["hidden.linear.weight"][:, I:] *= 3.0
-    base = p["hidden.linear.weight"][:, :I].copy()
-    ref = get_backend("reference")
-    rate = 0.0
-    for s in SCALES:
-        p["hidden.linear.weight"][:, :I] = base * s
-        res = ref.run(spec, p, x, None, grads=False)
-        rate = float(res.num_spikes.sum()) / (x.shape[0] * x.shape[1] * H)
-        if rate >= MIN_RATE:
-            break
+    rate = scale_until_spiking(spec, p, x)
     return spec, p, rate
 
 
-def make_x(T: int, B: int, I: int, seed: int, density: float = 0.3, values: bool = False):  # noqa: E741
+def make_x(T: int, B: int, I: int, seed: int, density: float = 0.3, values: bool = False):
     rng = np.random.default_rng(seed)
     x = (rng.random((T, B, I)) < density).astype(np.float64)
     if values:
@@ -102,7 +116,7 @@ def run_cases(backend_name: str) -> dict:
 
     be = get_backend(backend_name)
     small = backend_name == "cuda"  # the simulator runs every CUDA thread as a Python thread
-    T, B, I, H, C = (10, 3, 4, 7, 3) if small else (21, 6, 5, 13, 3)  # noqa: E741
+    T, B, I, H, C = (10, 3, 4, 7, 3) if small else (21, 6, 5, 13, 3)
     out: dict = {}
     for label, neuron, kw in variants():
         x = make_x(T, B, I, seed=1)
@@ -158,7 +172,7 @@ def run_cases(backend_name: str) -> dict:
 
 
 # -------------------------------------------------------------------------------- training
-def _event_data(N, seed, T, I, C):  # noqa: E741
+def _event_data(N, seed, T, I, C):
     from resonet.data import EventDataset
 
     rng = np.random.default_rng(seed)
@@ -174,7 +188,7 @@ def _event_data(N, seed, T, I, C):  # noqa: E741
                         synthetic=True, source="bit_identity")
 
 
-def _dense_data(N, seed, T, I, C, kind):  # noqa: E741
+def _dense_data(N, seed, T, I, C, kind):
     from resonet.data import DenseDataset
 
     rng = np.random.default_rng(seed)
@@ -197,7 +211,7 @@ TRAIN_TASKS = (
 )
 
 
-def make_settings(task, neuron, backend, optimizer, clip, label_last, lr, I, H, C, init,  # noqa: E741
+def make_settings(task, neuron, backend, optimizer, clip, label_last, lr, I, H, C, init,
                   reset="none", truncation=None) -> dict:
     """The settings of a training run as ``resonet.train.resolve_settings`` returns them."""
     from resonet.network import NetworkSpec
@@ -218,17 +232,22 @@ def make_trainer(s: dict, run_dir: Path, data):
     return Trainer(s, run_dir, data, Log(quiet=True), quiet=True)
 
 
-def clamp_count(tr) -> int:
-    """Entries projected onto the model's bounds (``omega_clamps`` before the registry)."""
-    return int(tr.clamps if hasattr(tr, "clamps") else tr.omega_clamps)
+def near_bounds(spec, p: dict) -> None:
+    """Put the first three entries of every bounded parameter next to its projection limit (and
+    beyond it after an update), one of them negative."""
+    for bound in spec.model.BOUNDS:
+        lim = bound.limit(spec)
+        w = p[f"hidden.{bound.param}"]
+        w[:3] = np.array([lim - 0.01, -(lim - 0.005), lim - 0.001], dtype=w.dtype)
 
 
 def train_cases(backend_name: str, dtype_names=("float64", "float32")) -> dict:
     """Final/best parameters, optimizer state and metrics of short Trainer runs."""
-    from resonet.checkpoint import load_checkpoint
     from resonet.data import TaskData
+    from resonet.neurons import get_neuron
+    from resonet.rundir import RunDir
 
-    T, I, C, H = 8, 5, 3, 6  # noqa: E741
+    T, I, C, H = 8, 5, 3, 6
     out: dict = {}
     for label, neuron, kw in variants():
         for task, kind, opt, clip, last, lr in TRAIN_TASKS:
@@ -238,7 +257,7 @@ def train_cases(backend_name: str, dtype_names=("float64", "float32")) -> dict:
                 full, test = _dense_data(10, 1, T, I, C, kind), _dense_data(4, 2, T, I, C, kind)
             data = TaskData(full.subset(np.arange(7)), full.subset(np.arange(7, 10)), test,
                             info={"synthetic": True})
-            init = {"omega": [5.0, 30.0], "b_offset": [0.1, 1.0]} if neuron in ("brf", "bhrf", "rf") else {}
+            init = {k: list(v) for k, v in get_neuron(neuron).SPIKING_INIT.items()}
             for dtn in dtype_names:
                 trunc = 3 if task == "ecg" else None
                 s = make_settings(task, neuron, backend_name, opt, clip, last, lr, I, H, C, init,
@@ -249,15 +268,14 @@ def train_cases(backend_name: str, dtype_names=("float64", "float32")) -> dict:
                     tr = make_trainer(s, run_dir, data)
                     tr.init_state()
                     p = tr.params
-                    W = p["hidden.linear.weight"]
-                    W[:, :I] *= 150.0 if neuron in ("brf", "bhrf", "rf") else 6.0
-                    if neuron == "brf":  # next to the projection limit 0.999/p_dt = 99.9
-                        w = p["hidden.omega"]
-                        w[:3] = np.array([99.89, -99.895, 99.899], dtype=w.dtype)
+                    xs, _ = data.train.batch(np.arange(len(data.train)), dtype=np.float64)
+                    scale_until_spiking(tr.spec, p, xs)
+                    near_bounds(tr.spec, p)
                     assert tr.run() == 0
                     key = f"train/{label}/{task}/{dtn}"
-                    last_ck = load_checkpoint(run_dir / "last.npz")
-                    best_ck = load_checkpoint(run_dir / "best.npz")
+                    rd = RunDir(run_dir)
+                    last_ck = rd.load(rd.last)
+                    best_ck = rd.load(rd.best)
                     for n, v in last_ck.params.items():
                         out[f"{key}/last/{n}"] = np.asarray(v)
                     for n, v in best_ck.params.items():
@@ -270,7 +288,7 @@ def train_cases(backend_name: str, dtype_names=("float64", "float32")) -> dict:
                             v = row.get(m)
                             if v is not None:
                                 out[f"{key}/history/{row['epoch']}/{m}"] = np.array(v, np.float64)
-                    out[f"{key}/clamps"] = np.array(clamp_count(tr))
+                    out[f"{key}/clamps"] = np.array(tr.clamps)
                     out[f"{key}/best_epoch"] = np.array(tr.best_epoch)
         print(f"  {backend_name} {label}: training runs done", flush=True)
     return out
@@ -295,9 +313,9 @@ def compute(backend_name: str) -> dict:
     ctx = None
     if backend_name == "cuda":
         sys.setswitchinterval(1e-4)  # the simulator's threads, not its poller, get the GIL
-        from tests.cudasim import _simfix  # the simulator's own races (see that module)
+        from resonet.kernels.cuda import simulator  # the simulator's own races (see that module)
 
-        _simfix.install()
+        simulator.install()
         from resonet.kernels.cuda import config
 
         ctx = config.override(recurrent=4, flat=8)  # strided loops, several blocks

@@ -1,67 +1,90 @@
-"""One command that checks the CUDA engine on a GPU: parity, speed and training, into one JSON file.
+"""One command that checks the CUDA engine on a GPU: compile, parity, training, speed, width.
 
-    bash benchmarks/gpu_check.sh OUTDIR          # the same as: python benchmarks/gpu_check.py OUTDIR
-    python benchmarks/gpu_check.py OUTDIR [--only verify,train,bench] [--golden DIR]
-                                          [--time-limit S] [--simulate]
+    bash benchmarks/gpu_check.sh OUT            # the same as: python benchmarks/gpu_check.py OUT
+    python benchmarks/gpu_check.py OUT [--only compile,verify,train,bench,width] [--golden DIR]
+                                       [--time-limit S] [--simulate | --dry-run]
 
-Run it in the repository root's environment, with resonet installed with the CUDA extra
-(``pip install -e ".[cuda]"``). It installs nothing and writes only under OUTDIR (a new or empty
-folder) and a temporary folder for the synthetic data, removed at the end. Each step is a
-subprocess with its own timeout; its output goes to ``OUTDIR/logs/<step>.log``:
+Made for a lent GPU machine that gives one command a few minutes and brings back a handful of
+files: the whole check ends within ``--time-limit`` seconds (default 400, i.e. under 7 minutes)
+counted from its start, and writes exactly five files directly under OUT (a new or empty
+folder), whatever happens:
+
+==================  ===========================================================================
+file                content
+==================  ===========================================================================
+gpu_check.json      every step: command, status, seconds, timeout, numbers; the device and the
+                    versions; rewritten after every step (a hard kill keeps what was measured)
+summary.txt         the table printed at the end
+logs.txt            every step's output, one after the other
+bench.json          the raw JSON of the compile, benchmark and width steps
+runs.tar.gz         the run directories of the two training runs
+==================  ===========================================================================
+
+Everything else (the steps' logs and outputs, the synthetic data, numba's kernel cache) lives in
+a temporary folder that is removed at the end. The steps, in the order they start (steps on one
+line run at the same time; the CPU ones run beside the GPU ones):
 
 ==================  ===========================================================================
 step                what passes
 ==================  ===========================================================================
-device              numba.cuda finds a GPU and compiles and runs a one-line kernel (records the
-                    GPU, driver, numba, numba-cuda and numpy versions)
-verify-float64      ``python -m resonet.verify --backend cuda`` on the golden files of the models
-                    resonet implements (a file whose model is not implemented yet is listed as
-                    skipped): tolerance 1e-9, spikes identical
-verify-float32      the same with ``--dtype float32`` (tolerance 1e-4, resonet/verify.py)
-synthetic-data      ``python -m resonet.data synth``: the SHD-format synthetic stand-in
-train-cpu           ``python -m resonet.train shd`` for 2 epochs on the synthetic data, cpu backend
+device              numba.cuda finds a GPU and compiles and runs a one-line kernel (GPU, driver,
+                    numba, numba-cuda, numpy versions; with numpy ≥ 2.5 through resonet's fix)
+compile,            ``benchmarks/cuda_compile.py``: one BRF float32 training step of a tiny
+synthetic-data      network compiles every kernel (cold; numba's cache starts empty), with each
+                    kernel's registers, spills and launch limit; and the synthetic SHD-format
+                    data set (CPU). If compiling fails with the cache on but works without it
+                    (step ``compile-nocache``), the rest of the check runs with the cache off.
+compile-cached      the same in a new process: the kernels load from the cache (its time is the
+                    per-process start-up cost every later step pays)
+verify-float64,     ``python -m resonet.verify --backend cuda --json`` on the golden files
+verify-float32,     (float64: 1e-9, spikes identical; float32: TOLERANCE_F32);
+train-cpu           ``python -m resonet.train shd`` for 2 epochs on the synthetic data in float64
+                    on the cpu backend (in the background, all but two cores)
 train-cuda          the same on the cuda backend
-train-agree         the two runs' test accuracy after epoch 2 differs by at most 1 point
-bench-shd-b32,      ``benchmarks/train_step.py --backend cuda``, the commands of benchmarks/README.md
-bench-shd-b256,     ("GPU"): training step, inference and a device-resident training epoch;
-bench-smnist-b256   passes when it runs; the speed targets are reported (met/missed), not failed
+bench-shd-b32, …    ``benchmarks/train_step.py --backend cuda`` at the SHD (b32, b256), ECG (b16)
+                    and S-MNIST (b256) sizes: training step, inference and device-resident
+                    epochs; passes when it runs; the speed targets are reported (met/missed)
+width               ``benchmarks/cuda_width.py``: H = 1024 and 2048, parity with the cpu
+                    backend in float64, the memory of a full SHD batch (B = 256), inference and
+                    training-step times
+train-agree         the two training runs' test accuracy after epoch 2 differs by ≤ 1 point
 ==================  ===========================================================================
 
-The two training runs use float64: there the CPU and CUDA engines agree to rounding (relative
-errors of order 1e-15 to 1e-13 on the golden cases, reference-spec §0), so two correct engines
-give the same accuracy and the 1-point margin only absorbs a rare spike flip late in training. In
-float32 the runs would drift apart like two seeds and the comparison would test nothing (float32
-is what ``verify-float32`` and the benchmarks run). The train-cpu run goes on in the background
-during the verify and train-cuda steps (with all but two cores, which the GPU steps' host work
-keeps), so the check takes about the time of its GPU steps.
+The two training runs use float64: there the CPU and CUDA engines agree to rounding, so two
+correct engines give the same accuracy and the 1-point margin only absorbs a rare spike flip late
+in training. In float32 they would drift apart like two seeds (float32 is what the verify and
+benchmark steps run).
 
-Output: ``OUTDIR/gpu_check.json`` (rewritten after every step, so an interrupted check keeps what
-it measured), the run directories ``OUTDIR/runs/shd-{cpu,cuda}``, the benchmark JSON files
-``OUTDIR/bench/*.json``, and a summary table on stdout.
+Time: every step has a timeout (its own, cut to what is left of the check's); a step that would
+start with less than a few seconds left fails as "not started". A watchdog ends the check just
+before the limit whatever a step does. On exit (normal, timeout, Ctrl-C, SIGTERM, SIGHUP, an
+error in this script) every running step's process group is killed and the five files are
+written; on Linux a step also receives SIGTERM if the check is killed outright (SIGKILL).
 
 Exit code 0 if every step passed; 1 if any failed or timed out; 2 (one line, nothing written)
-without numba-cuda or a CUDA GPU, or for a bad OUTDIR or option; 130 on Ctrl-C or SIGTERM. A GPU
-that is there but cannot run a kernel (e.g. numba-cuda 0.30.4 with numpy 2.5) fails the device
-step, with the reason and the fix in the table (exit code 1).
+without numba-cuda or a CUDA GPU, or for a bad OUT or option; 130 on Ctrl-C or SIGTERM.
 
 ``--simulate`` runs the same flow under numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) on
-tiny sizes (a 4-neuron network trained on ``--subset 2`` of 10+4 synthetic samples, 8-step
-benchmark networks), so that the test suite can check the script without a GPU; its numbers mean
-nothing. It uses the simulator fixes and settings of ``tests/cudasim`` (so it needs the
-repository's ``tests`` folder).
+tiny sizes, so that the test suite can check the script without a GPU; its numbers mean nothing.
+``--dry-run`` runs nothing: it prints the plan (each step's command, timeout and estimated time,
+and the estimated total against the limit) and writes the five files with the steps marked
+"planned" (no GPU needed).
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
+import io
 import json
 import math
 import os
-import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -69,51 +92,58 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # resonet from this checkout (as the steps, see step_env)
 
+TIME_LIMIT_S = 400.0  # default: the check, start to end (the lent machine allows 10 minutes)
+SIM_TIME_LIMIT_S = 2400.0  # --simulate on a loaded 2-core machine
+RESERVE_S = 15.0  # kept at the end: stopping the steps still running and writing the files
+WATCHDOG_S = 2.0  # the watchdog fires this long before the limit (the files take < 1 s)
+MIN_START_S = 3.0  # a step is not started with less than this left
+OUT_FILES = ("gpu_check.json", "summary.txt", "logs.txt", "bench.json", "runs.tar.gz")
+
 # The speed targets of benchmarks/README.md ("GPU"): training-epoch seconds on the device.
-TARGET_EPOCH_S = {"bench-shd-b32": 0.5, "bench-shd-b256": 0.1, "bench-smnist-b256": 10.0}
+TARGET_EPOCH_S = {"bench-shd-b32": 0.5, "bench-shd-b256": 0.1, "bench-ecg-b16": 2.0,
+                  "bench-smnist-b256": 10.0}
 MAX_ACC_DIFF = 1.0  # percentage points, train-agree
+NEURON = "brf"  # the benchmarks' model: the paper's (its targets are BRF epochs)
 EPOCHS = 2
-TOTAL_BUDGET_S = 300.0  # what the whole check should take on an H100-class GPU (reported)
 
-# Per-step timeouts in seconds. The comments give estimated times on an H100-class machine with
-# 16 cores (not yet measured; the JSON records the real ones): each process compiles its own
-# kernels (CUDA: a few seconds per model and dtype; the CPU kernels ≈ 45 s when numba's disk
-# cache is cold), the rest is the work itself.
-TIMEOUTS = {
-    "device": 120,  # ≈ 5 s: driver initialisation and one tiny kernel
-    "synthetic-data": 180,  # ≈ 10 s: 8,156 + 2,264 samples
-    "verify-float64": 240,  # ≈ 20 s: 4 models' kernels, 5 tiny files
-    "verify-float32": 240,  # ≈ 20 s
-    "train-cuda": 300,  # ≈ 30 s: compile, 2 epochs of 7,341 samples, 3 evaluations
-    "train-cpu": 420,  # ≈ 90 s in the background: cold compile ≈ 45 s, 2 epochs, 3 evaluations
-    "bench-shd-b32": 180,  # ≈ 25 s: calibration, 23 steps, inference, 3 device epochs
-    "bench-shd-b256": 180,  # ≈ 25 s
-    "bench-smnist-b256": 300,  # ≈ 60 s: 3 device epochs of 54,000 samples (target ≤ 10 s each)
-}
-SIM_TIMEOUT = 600  # the simulator on a loaded 2-core machine: every step gets this much
+# Per step: timeout (s) and the time it is expected to take on an H100/H200-class machine with
+# 16 cores (the plan's estimate; gpu_check.json records the real ones).
+TIMEOUTS = {"device": 60, "synthetic-data": 120, "compile": 180, "compile-nocache": 150,
+            "compile-cached": 60, "verify-float64": 180, "verify-float32": 180, "train-cpu": 300,
+            "train-cuda": 150, "bench-shd-b32": 90, "bench-shd-b256": 90, "bench-ecg-b16": 90,
+            "bench-smnist-b256": 120, "width": 150}
+ESTIMATES = {"device": 8, "synthetic-data": 15, "compile": 45, "compile-nocache": 45,
+             "compile-cached": 8, "verify-float64": 60, "verify-float32": 60, "train-cpu": 90,
+             "train-cuda": 40, "bench-shd-b32": 25, "bench-shd-b256": 25, "bench-ecg-b16": 25,
+             "bench-smnist-b256": 45, "width": 45}
+SIM_TIMEOUT = 900
 
-GROUPS = {"verify": ("verify-float64", "verify-float32"),
+GROUPS = {"compile": ("compile", "compile-cached"),
+          "verify": ("verify-float64", "verify-float32"),
           "train": ("synthetic-data", "train-cpu", "train-cuda", "train-agree"),
-          "bench": ("bench-shd-b32", "bench-shd-b256", "bench-smnist-b256")}
-
+          "bench": ("bench-shd-b32", "bench-shd-b256", "bench-ecg-b16", "bench-smnist-b256"),
+          "width": ("width",)}
 # The commands of benchmarks/README.md ("GPU"): (task, batch, repeats, epoch samples).
 BENCH = {"bench-shd-b32": ("shd", 32, 20, 7341), "bench-shd-b256": ("shd", 256, 20, 7341),
-         "bench-smnist-b256": ("smnist", 256, 5, 54000)}
+         "bench-ecg-b16": ("ecg", 16, 10, 557), "bench-smnist-b256": ("smnist", 256, 5, 54000)}
+WIDTH = ["--hidden", "1024,2048", "--batch", "32", "--steps", "25", "--repeats", "3"]
 
 # --simulate: tiny sizes (the simulator runs every CUDA thread as a Python thread).
-SIM_BENCH_SIZE = {"shd": (12, 4, 3, 8), "smnist": (1, 4, 3, 8)}  # I, H, C, T
-SIM_BENCH_BATCH = {32: 3, 256: 4}
+SIM_BENCH_SIZE = {"shd": (12, 4, 3, 8), "ecg": (4, 4, 3, 8), "smnist": (1, 4, 3, 8)}  # I H C T
+SIM_BENCH_BATCH = {16: 2, 32: 3, 256: 4}
 SIM_DATA = ("--n-train", "10", "--n-test", "4")  # 9 train / 1 validation / 4 test samples ...
 SIM_TRAIN = ("--subset", "2", "--hidden", "4", "--batch", "2", "--eval-batch", "2")  # ... of which 2/1/2
+SIM_WIDTH = ["--hidden", "40", "--inputs", "12", "--batch", "2", "--steps", "4",
+             "--full-batch", "2", "--full-steps", "6", "--repeats", "1"]
 SIM_ENV = {"NUMBA_ENABLE_CUDASIM": "1", "RESONET_CUDA_TPB": "2", "RESONET_CUDA_TPB_FLAT": "8"}
 # Run in front of every simulated command: the short GIL switch interval and the two simulator
-# race fixes of tests/cudasim (conftest.py, _simfix.py), without which the simulator is slow and
-# can compute wrong reductions.
+# race fixes (resonet.kernels.cuda.simulator), without which the simulator is slow and can compute
+# wrong reductions.
 SIM_PRELUDE = """\
 import sys
 sys.setswitchinterval(1e-4)
-from tests.cudasim import _simfix
-_simfix.install()
+from resonet.kernels.cuda import simulator
+simulator.install()
 """
 
 NO_NUMBA_CUDA = ("numba-cuda is not installed; the GPU check needs it: "
@@ -151,6 +181,9 @@ except Exception as exc:
 if not available:
     done("no-gpu")
 try:
+    # resonet's fix for numba-cuda with numpy >= 2.5 (resonet/kernels/cuda/_numpy_compat.py)
+    from resonet.kernels.cuda._numpy_compat import ensure
+    out["numpy_row_stack_placeholder"] = ensure()
     if out["simulator"]:
         out["device"], out["compute_capability"] = "CUDA simulator", None
     else:
@@ -158,6 +191,7 @@ try:
         name = dev.name
         out["device"] = name.decode() if isinstance(name, bytes) else str(name)
         out["compute_capability"] = ".".join(map(str, dev.compute_capability))
+        out["multiprocessors"] = dev.MULTIPROCESSOR_COUNT
         free, total = cuda.current_context().get_memory_info()
         out["memory_gib"] = round(total / 2**30, 1)
         try:
@@ -169,8 +203,6 @@ try:
             out["runtime_cuda_version"] = ".".join(map(str, cuda.runtime.get_version()))
         except Exception:
             pass
-    # Compiling one kernel initialises numba-cuda's typing registries: this is where numba-cuda
-    # 0.30.4 fails with numpy 2.5 (np.row_stack was removed), before any resonet code runs.
     @cuda.jit
     def k(a):
         i = cuda.grid(1)
@@ -181,37 +213,41 @@ try:
     if not np.array_equal(a.copy_to_host(), 2.0 * np.arange(8)):
         done("broken", "a one-line test kernel computed a wrong result")
 except Exception as exc:
-    msg = f"{type(exc).__name__}: {exc}".splitlines()[0]
-    if "row_stack" in msg:
-        msg += (f" -- numba-cuda {out['numba_cuda']} cannot compile kernels with numpy "
-                f"{out['numpy']} (numpy 2.5 removed np.row_stack; NVIDIA/numba-cuda#907): "
-                "install numpy<2.5, e.g. python -m pip install -e '.[cuda]'")
-    done("broken", msg)
+    done("broken", f"{type(exc).__name__}: {exc}".splitlines()[0])
 done("ok")
 """
 
 
-class Check:
-    """Runs the steps, records them in ``gpu_check.json`` and prints progress and the table."""
+class Interrupted(Exception):
+    """Ctrl-C, SIGTERM/SIGHUP, or the watchdog at the time limit."""
 
-    def __init__(self, outdir: Path, args, probe: dict):
-        self.out = outdir
+
+class Check:
+    """Runs the steps, records them in ``gpu_check.json`` and writes the five files."""
+
+    def __init__(self, out: Path, work: Path, args, probe: dict, t0: float):
+        self.out = out  # the user's folder: the five files only
+        self.work = work  # logs, runs, benchmark JSON, synthetic data, numba's cache
         self.args = args
         self.sim = args.simulate
+        self.dry = args.dry_run
         self.steps: list[dict] = []
-        self.t0 = time.perf_counter()
-        self.deadline = self.t0 + args.time_limit
+        self.t0 = t0
+        self.deadline = t0 + args.time_limit - RESERVE_S
         self.procs: dict[str, subprocess.Popen] = {}
         self.data_dir: Path | None = None
+        self.extra_env: dict[str, str] = {}
+        mode = "dry-run" if self.dry else ("simulate" if self.sim else "gpu")
         self.report = {
-            "schema": 1, "mode": "simulate" if self.sim else "gpu",
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "schema": 2, "mode": mode, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "command": "python benchmarks/gpu_check.py " + shlex.join(sys.argv[1:]),
             "device": probe, "versions": {k: probe.get(k) for k in
                                           ("python", "numpy", "numba", "numba_cuda")},
-            "time_limit_s": args.time_limit, "budget_s": TOTAL_BUDGET_S,
-            "steps": self.steps, "ok": None, "total_s": None,
+            "time_limit_s": args.time_limit, "files": list(OUT_FILES),
+            "steps": self.steps, "ok": None, "total_s": None, "interrupted": None,
         }
+        for d in ("logs", "runs", "bench"):
+            (work / d).mkdir(parents=True, exist_ok=True)
 
     # -- commands -----------------------------------------------------------------------------
     def argv(self, kind: str, target: str, args: list[str], cuda: bool, bench_size=None) -> list:
@@ -223,47 +259,74 @@ class Check:
         if kind == "module":
             body = (f"import runpy\nsys.argv[0] = {target!r}\n"
                     f"runpy.run_module({target!r}, run_name='__main__', alter_sys=True)\n")
-        else:  # benchmarks/train_step.py with the task's network shrunk
-            body = ("import importlib.util\n"
-                    f"spec = importlib.util.spec_from_file_location('train_step', {target!r})\n"
-                    "m = importlib.util.module_from_spec(spec)\nspec.loader.exec_module(m)\n"
-                    f"m.TASKS[{bench_size[0]!r}]['size'] = {tuple(bench_size[1])!r}\n"
-                    "sys.exit(m.main(sys.argv[1:]))\n")
+        else:  # a benchmark script, with the task's network shrunk for train_step.py
+            body = (f"import runpy\nsys.argv[0] = {target!r}\n"
+                    f"sys.path.insert(0, {str(Path(target).parent)!r})\n")
+            if bench_size is not None:
+                body += ("import train_step\n"
+                         f"train_step.TASKS[{bench_size[0]!r}]['size'] = "
+                         f"{tuple(bench_size[1])!r}\n"
+                         "sys.exit(train_step.main(sys.argv[1:]))\n")
+            else:
+                body += f"runpy.run_path({target!r}, run_name='__main__')\n"
         return [sys.executable, "-c", SIM_PRELUDE + body, *args]
 
+    def env(self, cuda: bool) -> dict:
+        env = step_env(self.sim, cuda)
+        env.setdefault("NUMBA_CACHE_DIR", str(self.work / "numba-cache"))
+        env.update(self.extra_env)
+        return env
+
     # -- running ------------------------------------------------------------------------------
-    def start(self, name: str, kind: str, target: str, args: list[str], cuda: bool,
-              bench_size=None) -> dict:
-        """Start a step's process (stdout+stderr to logs/NAME.log); the step, already failed if
-        the check's time limit has run out."""
-        step = {"name": name, "status": "running", "command": shlex.join(
-            ["python", *(["-m"] if kind == "module" else []), target, *map(str, args)]),
-            "simulator": self.sim and cuda, "log": f"logs/{name}.log"}
+    def left(self) -> float:
+        return self.deadline - time.perf_counter()
+
+    def new_step(self, name: str, **kw) -> dict:
+        step = {"name": name, "status": "running", **kw}
         self.steps.append(step)
-        left = self.deadline - time.perf_counter()
+        return step
+
+    def start(self, name: str, kind: str, target: str, args: list, cuda: bool,
+              bench_size=None) -> dict:
+        """Start a step's process (stdout+stderr to the work folder's logs/NAME.log); the step,
+        already failed if too little of the check's time is left."""
+        args = list(map(str, args))
+        shown = shlex.join(["python", *(["-m"] if kind == "module" else []), target, *args])
+        if self.data_dir is not None:
+            shown = shown.replace(str(self.data_dir), "DATA")
+        shown = shown.replace(str(self.work), "WORK")
+        step = self.new_step(name, command=shown, simulator=self.sim and cuda,
+                             estimate_s=ESTIMATES.get(name))
         timeout = SIM_TIMEOUT if self.sim else TIMEOUTS[name]
-        step["timeout_s"] = timeout = min(timeout, math.floor(left))
-        if timeout < 1:
+        step["timeout_s"] = timeout = min(timeout, math.floor(self.left()))
+        if self.dry:
+            step["status"] = "planned"
+            step["detail"] = f"timeout {timeout} s, estimated {ESTIMATES.get(name, '?')} s"
+            return step
+        if timeout < MIN_START_S:
+            step["timeout_s"] = 0
             return self.finish(step, "fail", "not started: the check's --time-limit ran out")
         n = len(self.steps)
-        print(f"[{n}] {name}: {step['command']}" + (" (CUDA simulator)" if step["simulator"] else "")
+        print(f"[{n}] {name}: {shown}" + (" (CUDA simulator)" if step["simulator"] else "")
               + f"  [timeout {timeout:.0f} s]", flush=True)
-        log = open(self.out / step["log"], "w", encoding="utf-8")  # noqa: SIM115
-        log.write(f"$ {step['command']}\n")
+        log = open(self.work / "logs" / f"{name}.log", "w", encoding="utf-8")
+        log.write(f"$ {shown}\n")
         log.flush()
         step["_log"] = log
         step["_t0"] = time.perf_counter()
-        # own session: a timeout or Ctrl-C ends the step's whole process group
+        # own session: a timeout or an interrupt ends the step's whole process group
         self.procs[name] = subprocess.Popen(
-            self.argv(kind, target, list(map(str, args)), cuda, bench_size), cwd=ROOT,
-            env=step_env(self.sim, cuda), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)
+            self.argv(kind, target, args, cuda, bench_size), cwd=ROOT, env=self.env(cuda),
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True, preexec_fn=_die_with_parent)
         self.save()
         return step
 
     def wait(self, step: dict) -> int | None:
         """Wait for a started step; its exit code, or None after a timeout (process killed)."""
-        proc = self.procs[step["name"]]  # stays listed while waited for: Ctrl-C must end it too
+        if step["status"] != "running" or step["name"] not in self.procs:
+            return None
+        proc = self.procs[step["name"]]  # stays listed while waited for: an interrupt ends it
         left = step["_t0"] + step["timeout_s"] - time.perf_counter()
         try:
             rc = proc.wait(timeout=max(left, 0.1))
@@ -279,18 +342,18 @@ class Check:
 
     def run(self, name, kind, target, args, cuda, bench_size=None):
         step = self.start(name, kind, target, args, cuda, bench_size)
-        if step["status"] != "running":
-            return step, None
         return step, self.wait(step)
 
     def finish(self, step: dict, status: str, detail: str, numbers: dict | None = None) -> dict:
-        if step.get("exit_code", 0) is None:
+        if step.get("exit_code", 0) is None:  # wait() killed it
             status, detail = "fail", f"timed out after {step['timeout_s']:.0f} s; " + detail
         step["status"], step["detail"] = status, detail
         if numbers is not None:
             step["numbers"] = numbers
-        if status == "fail" and "log" in step:
-            step["log_tail"] = _tail(self.out / step["log"], 8)
+        if status == "fail":
+            tail = _tail(self.work / "logs" / f"{step['name']}.log", 8)
+            if tail:
+                step["log_tail"] = tail
         secs = f"{step['seconds']:.1f} s" if "seconds" in step else ""
         print(f"    {status.upper():<7s} {secs:>8s}  {detail}", flush=True)
         self.save()
@@ -298,7 +361,7 @@ class Check:
 
     def why(self, step: dict, rc) -> str:
         """'exit code N: <the log's last line>' (a CLI's one-line error, or a traceback's end)."""
-        last = _tail(self.out / step["log"], 1)
+        last = _tail(self.work / "logs" / f"{step['name']}.log", 1)
         return f"exit code {rc}" + (f": {last[0].strip()[:160]}" if last else "")
 
     def skip(self, name: str, why: str) -> None:
@@ -307,67 +370,129 @@ class Check:
         self.save()
 
     def save(self) -> None:
+        """gpu_check.json in OUT, rewritten atomically (a hard kill keeps the last version)."""
         rep = dict(self.report, total_s=round(time.perf_counter() - self.t0, 1),
                    steps=[{k: v for k, v in s.items() if not k.startswith("_")} for s in self.steps])
-        tmp = self.out / "gpu_check.json.tmp"
-        tmp.write_text(json.dumps(rep, indent=2) + "\n")
-        os.replace(tmp, self.out / "gpu_check.json")
+        _write(self.out / "gpu_check.json", json.dumps(rep, indent=2) + "\n")
 
-    def kill_all(self) -> None:
-        for proc in self.procs.values():
-            _kill(proc)
+    def kill_all(self, why: str = "interrupted") -> None:
+        _kill_all(list(self.procs.values()))
+        self.procs.clear()
         for s in self.steps:
             if s["status"] == "running":
-                s["status"], s["detail"] = "fail", "interrupted"
+                s["status"], s["detail"] = "fail", why
+                if "_t0" in s:
+                    s["seconds"] = round(time.perf_counter() - s.pop("_t0"), 2)
                 if "_log" in s:
                     s.pop("_log").close()
 
     # -- the steps ----------------------------------------------------------------------------
-    def verify(self, dtype: str) -> None:
+    def compile_steps(self) -> None:
+        """compile (cold), compile-nocache if that failed, compile-cached (a new process)."""
+        step, rc = self.run("compile", "script", "benchmarks/cuda_compile.py",
+                            ["--json", self.work / "bench" / "compile.json"], cuda=True)
+        if self.dry or step["status"] != "running":
+            if self.dry:
+                self.start("compile-cached", "script", "benchmarks/cuda_compile.py",
+                           ["--json", self.work / "bench" / "compile-cached.json"], cuda=True)
+            return
+        ok = self.finish_compile(step, rc, "compile")
+        if not ok:
+            self.extra_env["RESONET_CUDA_CACHE"] = "0"
+            step, rc = self.run("compile-nocache", "script", "benchmarks/cuda_compile.py",
+                                ["--json", self.work / "bench" / "compile-nocache.json"],
+                                cuda=True)
+            if step["status"] == "running" and self.finish_compile(step, rc, "compile-nocache"):
+                self.report["cache"] = "off: compiling with numba-cuda's cache failed, without it"\
+                                       " it works; the other steps ran with RESONET_CUDA_CACHE=0"
+            else:
+                del self.extra_env["RESONET_CUDA_CACHE"]
+            return
+        step, rc = self.run("compile-cached", "script", "benchmarks/cuda_compile.py",
+                            ["--json", self.work / "bench" / "compile-cached.json"], cuda=True)
+        if step["status"] == "running":
+            self.finish_compile(step, rc, "compile-cached")
+
+    def finish_compile(self, step: dict, rc, name: str) -> bool:
+        nums = _read_json(self.work / "bench" / f"{name}.json")
+        if rc != 0 or nums is None:
+            self.finish(step, "fail", self.why(step, rc) if rc else "no JSON written", nums)
+            return False
+        regs = {k: v["registers"] for k, v in (nums.get("kernels") or {}).items() if v}
+        detail = (f"first step {nums['first_step_s']:.1f} s (compile or cache load), session "
+                  f"{nums['session_first_step_s']:.1f} s, warm step "
+                  f"{nums['second_step_s'] * 1e3:.1f} ms")
+        if regs:
+            detail += "; registers " + ", ".join(f"{k} {v}" for k, v in regs.items())
+        self.finish(step, "pass", detail, nums)
+        return True
+
+    def start_verify(self, dtype: str) -> dict | None:
         name = f"verify-{dtype}"
         files, pending = golden_files(Path(self.args.golden))
         if not files:
-            step = {"name": name, "status": "running"}
-            self.steps.append(step)
+            step = self.new_step(name)
             self.finish(step, "fail", f"no golden files of implemented models in {self.args.golden}")
+            return None
+        step = self.start(name, "module", "resonet.verify",
+                          ["--backend", "cuda", "--dtype", dtype, "--json", *map(_rel, files)],
+                          cuda=True)
+        step["_pending"] = [(p.name, m) for p, m in pending]
+        step["_nfiles"] = len(files)
+        return step
+
+    def finish_verify(self, step: dict | None) -> None:
+        if step is None or step["status"] != "running":
             return
-        step, rc = self.run(name, "module", "resonet.verify",
-                            ["--backend", "cuda", "--dtype", dtype, *map(_rel, files)], cuda=True)
-        if step["status"] != "running":
-            return
-        per_file = parse_verify((self.out / step["log"]).read_text(errors="replace"))
-        nums = {"files": per_file, "skipped": {p.name: f"model {m} not implemented by resonet"
-                                               for p, m in pending}}
+        rc = self.wait(step)
+        pending = step.pop("_pending")
+        nfiles = step.pop("_nfiles")
+        rep = _last_json(self.work / "logs" / f"{step['name']}.log")  # verify --json's object
+        per_file = []
+        for f in (rep or {}).get("files", []):
+            errs = {k: float(v) for k, v in f["errors"].items()}
+            worst = max(errs, key=errs.get)
+            per_file.append({"file": Path(f["path"]).name, "model": f["model"],
+                             "max_rel_err": errs[worst], "worst": worst,
+                             "spike_mismatches": f["spike_mismatches"], "pass": f["passed"],
+                             "errors": errs})
+        nums = {"files": per_file, "tolerance": None if rep is None else rep["tolerance"],
+                "skipped": {n: f"model {m} not implemented by resonet" for n, m in pending}}
         n_pass = sum(f["pass"] for f in per_file)
-        worst = max(per_file, key=lambda f: f["max_rel_err"], default=None)
-        detail = f"{n_pass}/{len(files)} files pass"
+        detail = f"{n_pass}/{nfiles} files pass"
+        worst = max(per_file, key=lambda f: float(f["max_rel_err"]), default=None)
         if worst:
             flips = sum(f["spike_mismatches"] for f in per_file)
-            detail += (f"; max rel err {worst['max_rel_err']:.1e} ({worst['model']} "
+            detail += (f"; max rel err {float(worst['max_rel_err']):.1e} ({worst['model']} "
                        f"{worst['worst']}); {flips} spike flips")
         if pending:
             detail += f"; skipped {', '.join(sorted({m for _, m in pending}))} (no model yet)"
-        ok = rc == 0 and n_pass == len(files)
+        ok = rc == 0 and n_pass == nfiles
         if rc not in (0, None):
-            detail = f"exit code {rc}: {detail}"
+            detail = self.why(step, rc) + "; " + detail
         self.finish(step, "pass" if ok else "fail", detail, nums)
 
-    def synthetic_data(self) -> bool:
-        self.data_dir = Path(tempfile.mkdtemp(prefix="resonet-gpu-check-"))
+    def start_synthetic(self) -> dict:
+        self.data_dir = self.work / "data"
+        self.data_dir.mkdir(exist_ok=True)
         args = ["synth", "--out", self.data_dir] + (list(SIM_DATA) if self.sim else [])
-        step, rc = self.run("synthetic-data", "module", "resonet.data", args, cuda=False)
+        return self.start("synthetic-data", "module", "resonet.data", args, cuda=False)
+
+    def finish_synthetic(self, step: dict) -> bool:
+        if self.dry:
+            return True
         if step["status"] != "running":
             return False
+        rc = self.wait(step)
         ok = rc == 0 and (self.data_dir / "shd_train.h5").is_file()
-        step["command"] = step["command"].replace(str(self.data_dir), "TMPDIR")
         self.finish(step, "pass" if ok else "fail",
-                    "synthetic SHD-format data (a temporary folder, removed at the end)" if ok
+                    "synthetic SHD-format data (in the temporary folder)" if ok
                     else self.why(step, rc))
         return ok
 
     def train_args(self, backend: str) -> list:
         args = ["shd", "--backend", backend, "--data-dir", self.data_dir, "--epochs", EPOCHS,
-                "--dtype", "float64", "--out", self.out / "runs" / f"shd-{backend}"]
+                "--dtype", "float64", "--out", self.work / "runs" / f"shd-{backend}"]
         if self.sim:
             args += list(SIM_TRAIN)
         if backend == "cpu":
@@ -375,8 +500,9 @@ class Check:
         return args
 
     def finish_train(self, step: dict, rc) -> dict | None:
-        run_dir = self.out / "runs" / step["name"].replace("train-", "shd-")
-        step["command"] = step["command"].replace(str(self.data_dir), "TMPDIR")
+        if step["status"] != "running":
+            return None
+        run_dir = self.work / "runs" / step["name"].replace("train-", "shd-")
         res = read_run(run_dir)
         ok = rc == 0 and res is not None and res["epoch"] == EPOCHS
         if ok:
@@ -390,17 +516,17 @@ class Check:
         return res if ok else None
 
     def train_agree(self, cpu: dict | None, cuda: dict | None) -> None:
-        if cpu is None or cuda is None:
-            self.skip("train-agree", "a training run failed")
+        if self.dry:
+            self.new_step("train-agree", status="planned", detail="compares the two runs")
             return
-        step = {"name": "train-agree", "status": "running"}
-        self.steps.append(step)
+        if cpu is None or cuda is None:
+            self.skip("train-agree", "a training run failed or did not run")
+            return
+        step = self.new_step("train-agree")
         diff = abs(cuda["test_acc"] - cpu["test_acc"])
+        pd = param_diff(self.work / "runs" / "shd-cpu", self.work / "runs" / "shd-cuda")
         nums = {"test_acc_cpu": cpu["test_acc"], "test_acc_cuda": cuda["test_acc"],
-                "abs_diff_points": diff, "max_points": MAX_ACC_DIFF,
-                "params_max_rel_diff": param_diff(self.out / "runs" / "shd-cpu",
-                                                  self.out / "runs" / "shd-cuda")}
-        pd = nums["params_max_rel_diff"]
+                "abs_diff_points": diff, "max_points": MAX_ACC_DIFF, "params_max_rel_diff": pd}
         detail = (f"test accuracy cuda {cuda['test_acc']:.2f} % vs cpu {cpu['test_acc']:.2f} %: "
                   f"|diff| {diff:.2f} points (limit {MAX_ACC_DIFF:g})"
                   + (f"; final parameters differ by {pd:.1e} (max rel)" if pd is not None else ""))
@@ -411,15 +537,15 @@ class Check:
         network size (task, (I, H, C, T)) that replaces the task's."""
         task, batch, repeats, samples = BENCH[name]
         if self.sim:
-            return (["--task", task, "--neuron", "brf", "--backend", "cuda", "--batch",
+            return (["--task", task, "--neuron", NEURON, "--backend", "cuda", "--batch",
                      SIM_BENCH_BATCH[batch], "--repeats", 1, "--warmup", 1, "--hidden-rate", 0,
                      "--epoch-samples", 7, "--infer-batch", 4, "--json", out],
                     (task, SIM_BENCH_SIZE[task]))
-        return (["--task", task, "--neuron", "brf", "--backend", "cuda", "--batch", batch,
+        return (["--task", task, "--neuron", NEURON, "--backend", "cuda", "--batch", batch,
                  "--repeats", repeats, "--epoch-samples", samples, "--json", out], None)
 
     def bench(self, name: str) -> None:
-        out = self.out / "bench" / f"{name.removeprefix('bench-')}.json"
+        out = self.work / "bench" / f"{name}.json"
         args, size = self.bench_args(name, out)
         step, rc = self.run(name, "script", "benchmarks/train_step.py", args, cuda=True,
                             bench_size=size)
@@ -427,8 +553,8 @@ class Check:
             return
         nums = read_bench(out)
         if rc != 0 or nums is None:
-            self.finish(step, "fail", self.why(step, rc) if rc else
-                        f"no complete benchmark JSON {_rel(out)}", nums)
+            self.finish(step, "fail", self.why(step, rc) if rc else "no complete benchmark JSON",
+                        nums)
             return
         target = None if self.sim else TARGET_EPOCH_S[name]
         nums["target_epoch_s"] = target
@@ -439,53 +565,97 @@ class Check:
             detail += f" (target <= {target:g} s: {'met' if nums['target_met'] else 'MISSED'})"
         self.finish(step, "pass", detail, nums)
 
+    def width(self) -> None:
+        out = self.work / "bench" / "width.json"
+        args = (SIM_WIDTH if self.sim else WIDTH) + ["--json", out]
+        step, rc = self.run("width", "script", "benchmarks/cuda_width.py", args, cuda=True)
+        if step["status"] != "running":
+            return
+        nums = _read_json(out)
+        widths = (nums or {}).get("widths", [])
+        parts = []
+        for w in widths:
+            parts.append(f"H={w['H']}: parity {w['parity']['max_rel_err']:.1e}"
+                         f"{'' if w['parity']['pass'] else ' FAIL'}, B={w['memory']['B']} "
+                         f"workspace {w['memory']['workspace_bytes'] / 2**30:.2f} GiB, train "
+                         f"{w['train']['s_per_sample_step'] * 1e6:.2f} µs/sample-step")
+        ok = rc == 0 and bool(widths)
+        detail = "; ".join(parts) or "no widths measured"
+        if rc != 0:
+            detail = self.why(step, rc) + ("; " + detail if parts else "")
+        self.finish(step, "pass" if ok else "fail", detail, nums)
+
     def run_all(self, selected: set[str]) -> None:
+        """The plan (module docstring): overlapping CPU and GPU work where it does not disturb
+        a measurement."""
         train = "train" in selected
-        cpu_step = cpu = cuda = None
-        if train and self.synthetic_data():
-            cpu_step = self.start("train-cpu", "module", "resonet.train", self.train_args("cpu"),
-                                  cuda=False)
-            if cpu_step["status"] != "running":
-                cpu_step = None
+        syn = self.start_synthetic() if train else None
+        if "compile" in selected:
+            self.compile_steps()
+        have_data = syn is not None and self.finish_synthetic(syn)
+        cpu_step = None
+        if have_data:
+            cpu_step = self.start("train-cpu", "module", "resonet.train",
+                                  self.train_args("cpu"), cuda=False)
         if "verify" in selected:
-            self.verify("float64")
-            self.verify("float32")
-        if train and self.data_dir and (self.data_dir / "shd_train.h5").is_file():
-            step, rc = self.run("train-cuda", "module", "resonet.train", self.train_args("cuda"),
-                                cuda=True)
-            if step["status"] == "running":
-                cuda = self.finish_train(step, rc)
-            if cpu_step is not None:
-                print("    (waiting for train-cpu)", flush=True)
-                cpu = self.finish_train(cpu_step, self.wait(cpu_step))
-            self.train_agree(cpu, cuda)
-        elif train:
-            for name in ("train-cpu", "train-cuda", "train-agree"):
-                self.skip(name, "no synthetic data")
+            v64 = self.start_verify("float64")
+            v32 = self.start_verify("float32")
+            self.finish_verify(v64)
+            self.finish_verify(v32)
+        cuda = self.train_cuda(have_data) if train else None
         if "bench" in selected:
             for name in GROUPS["bench"]:
                 self.bench(name)
+        if "width" in selected:
+            self.width()
+        cpu = None
+        if cpu_step is not None:
+            if cpu_step["status"] == "running":
+                print("    (waiting for train-cpu)", flush=True)
+            cpu = self.finish_train(cpu_step, self.wait(cpu_step))
+        if train:
+            self.train_agree(cpu, cuda)
 
-    def cleanup(self) -> None:
-        if self.data_dir is not None:
-            import shutil
+    def train_cuda(self, have_data: bool) -> dict | None:
+        if not have_data:
+            for name in ("train-cpu", "train-cuda"):
+                self.skip(name, "no synthetic data")
+            return None
+        step, rc = self.run("train-cuda", "module", "resonet.train", self.train_args("cuda"),
+                            cuda=True)
+        return self.finish_train(step, rc)
 
-            shutil.rmtree(self.data_dir, ignore_errors=True)
-
-    def summary(self) -> int:
-        failed = [s["name"] for s in self.steps if s["status"] == "fail"]
+    # -- the five files -----------------------------------------------------------------------
+    def pack(self) -> None:
+        """summary.txt, logs.txt, bench.json, runs.tar.gz and the final gpu_check.json."""
         total = time.perf_counter() - self.t0
-        self.report["ok"] = not failed
+        failed = [s["name"] for s in self.steps if s["status"] == "fail"]
+        self.report["ok"] = None if self.dry else not failed
+        text = table(self.report, self.steps, total, self.sim, self.dry)
+        if not self.dry:
+            text += "\n\n" + (f"FAILED: {', '.join(failed)} (see logs.txt)" if failed else
+                              f"all {sum(s['status'] == 'pass' for s in self.steps)} checks passed")
+        _write(self.out / "summary.txt", text + "\n")
+        logs = []
+        for s in self.steps:
+            p = self.work / "logs" / f"{s['name']}.log"
+            if p.is_file():
+                logs.append(f"===== {s['name']}: {s['status']} "
+                            f"(exit code {s.get('exit_code')}, {s.get('seconds', '?')} s) =====\n"
+                            + p.read_text(errors="replace"))
+        _write(self.out / "logs.txt", "\n".join(logs) if logs else "(no step ran)\n")
+        bench = {p.stem: _read_json(p) for p in sorted((self.work / "bench").glob("*.json"))}
+        _write(self.out / "bench.json", json.dumps(bench, indent=2) + "\n")
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            runs = self.work / "runs"
+            for d in sorted(runs.iterdir()) if runs.is_dir() else []:
+                tar.add(d, arcname=d.name)
+        _write(self.out / "runs.tar.gz", buf.getvalue())
         self.save()
         print()
-        print(table(self.report["device"], self.steps, total, self.sim))
-        print()
-        if failed:
-            print(f"FAILED: {', '.join(failed)} (logs in {self.out / 'logs'})")
-        else:
-            print(f"all {sum(s['status'] == 'pass' for s in self.steps)} checks passed")
-        print(f"results: {self.out / 'gpu_check.json'}")
-        return 1 if failed else 0
+        print(text)
+        print(f"results: {', '.join(str(self.out / f) for f in OUT_FILES)}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -512,49 +682,25 @@ def golden_files(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
     return ok, pending
 
 
-_HEAD = re.compile(r"^(\S+\.npz): (\w+) .*\[cuda, float\d+\]$")
-_ROW = re.compile(r"^\s+(.+?)\s+max rel err\s+(\S+)\s+(ok|FAIL)$")
-_SPIKES = re.compile(r"^\s+spike mismatches\s+(\d+)")
-_RESULT = re.compile(r"^\s+=> (PASS|FAIL)")
-
-
-def parse_verify(text: str) -> list[dict]:
-    """Per file: model, the largest relative error and its quantity, spike flips, pass."""
-    files: list[dict] = []
-    for line in text.splitlines():
-        if m := _HEAD.match(line):
-            files.append({"file": Path(m[1]).name, "model": m[2], "max_rel_err": 0.0,
-                          "worst": None, "spike_mismatches": 0, "pass": False})
-        elif files and (m := _ROW.match(line)):
-            err = float(m[2])
-            if files[-1]["worst"] is None or err > files[-1]["max_rel_err"]:
-                files[-1]["max_rel_err"], files[-1]["worst"] = err, m[1]
-        elif files and (m := _SPIKES.match(line)):
-            files[-1]["spike_mismatches"] = int(m[1])
-        elif files and (m := _RESULT.match(line)):
-            files[-1]["pass"] = m[1] == "PASS"
-    return files
-
-
 def read_run(run_dir: Path) -> dict | None:
-    """The last epoch's numbers of a run directory (metrics.jsonl, summary.json)."""
+    """The last epoch's numbers of a run directory (its history and summary, via RunDir)."""
+    from resonet.rundir import RunDir
+
+    rd = RunDir(run_dir)
     try:
-        rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()
-                if line.strip()]
+        rows = rd.history()
         last = rows[-1]
         res = {"epoch": last["epoch"], "test_acc": float(last["test_acc"]),
                "val_acc": float(last["val_acc"]), "test_loss": float(last["test_loss"]),
                "train_loss": last.get("train_loss"),
                # the first epoch includes compiling the kernels; the last one is warm
                "epoch_s": [r.get("epoch_seconds") for r in rows[1:]],
-               "eval_s": [r.get("eval_seconds") for r in rows], "run_dir": str(run_dir)}
+               "eval_s": [r.get("eval_seconds") for r in rows], "run_dir": run_dir.name}
     except (OSError, ValueError, KeyError, IndexError, TypeError):
         return None
-    try:
-        summ = json.loads((run_dir / "summary.json").read_text())
+    summ = rd.summary()
+    if summ:
         res["best_epoch"], res["best_test_acc"] = summ.get("best_epoch"), summ.get("test_acc")
-    except (OSError, ValueError):
-        pass
     return res if math.isfinite(res["test_acc"]) and math.isfinite(res["test_loss"]) else None
 
 
@@ -562,8 +708,10 @@ def param_diff(a: Path, b: Path) -> float | None:
     """Largest max|a − b| / max|a| over the parameters of two runs' last checkpoints."""
     try:
         from resonet.checkpoint import load_checkpoint
+        from resonet.rundir import RunDir
 
-        pa, pb = load_checkpoint(a / "last.npz").params, load_checkpoint(b / "last.npz").params
+        pa = load_checkpoint(RunDir(a).last).params
+        pb = load_checkpoint(RunDir(b).last).params
         worst = 0.0
         for k, x in pa.items():
             scale = float(abs(x).max()) or 1.0
@@ -574,8 +722,8 @@ def param_diff(a: Path, b: Path) -> float | None:
 
 
 def read_bench(path: Path) -> dict | None:
+    b = _read_json(path)
     try:
-        b = json.loads(path.read_text())
         tr, inf, ep = b["train"], b["infer"], b["cuda_epoch"]
         return {"task": b["task"], "network": b["network"], "T": b["T"], "batch": b["batch"],
                 "dtype": b["dtype"], "hidden_spike_rate": b["hidden_spike_rate"],
@@ -585,13 +733,13 @@ def read_bench(path: Path) -> dict | None:
                 "epoch_s": ep["epoch_median_s"], "epoch_s_all": ep["epoch_s"],
                 "epoch_samples": ep["samples"], "eval_epoch_s": ep["eval_epoch_s"],
                 "setup_s_incl_compile": b.get("setup_s_incl_compile"),
-                "peak_rss_mb": inf.get("peak_rss_mb"), "device": ep.get("device"),
-                "json": str(path)}
-    except (OSError, ValueError, KeyError, TypeError):
+                "peak_rss_mb": inf.get("peak_rss_mb"), "device": ep.get("device")}
+    except (KeyError, TypeError):
         return None
 
 
-def table(dev: dict, steps: list[dict], total: float, sim: bool) -> str:
+def table(report: dict, steps: list[dict], total: float, sim: bool, dry: bool) -> str:
+    dev = report["device"]
     head = (f"GPU check: {dev.get('device')}"
             + (f" (compute capability {dev['compute_capability']}, {dev.get('memory_gib')} GiB)"
                if dev.get("compute_capability") else "")
@@ -599,13 +747,22 @@ def table(dev: dict, steps: list[dict], total: float, sim: bool) -> str:
               f"numpy {dev.get('numpy')}, Python {dev.get('python')}")
     if sim:
         head += "\n(--simulate: CUDA simulator on tiny sizes; the numbers mean nothing)"
+    if dry:
+        head += "\n(--dry-run: nothing ran; timeouts and the estimated times of a GPU run)"
+    if report.get("cache"):
+        head += f"\nkernel cache: {report['cache']}"
     rows = [("step", "status", "seconds", "result")]
     for s in steps:
         secs = f"{s['seconds']:.1f}" if "seconds" in s else ""
         rows.append((s["name"], s["status"].upper(), secs, s.get("detail", "")))
-    within = "within" if total <= TOTAL_BUDGET_S else "OVER"
-    rows.append(("total", "", f"{total:.1f}", f"{within} the {TOTAL_BUDGET_S:.0f} s budget"
-                 + (" (meant for a GPU)" if sim else "")))
+    limit = report["time_limit_s"]
+    if dry:
+        est = plan_estimate([s["name"] for s in steps])
+        rows.append(("total", "", "", f"estimated {est:.0f} s of the {limit:.0f} s limit"
+                     f" ({limit - RESERVE_S:.0f} s for the steps)"))
+    else:
+        rows.append(("total", "", f"{total:.1f}", f"{'within' if total <= limit else 'OVER'} the "
+                     f"{limit:.0f} s limit" + (" (meant for a GPU)" if sim else "")))
     w = [max(len(r[i]) for r in rows) for i in range(3)]
     lines = [head, ""]
     for i, r in enumerate(rows):
@@ -615,25 +772,79 @@ def table(dev: dict, steps: list[dict], total: float, sim: bool) -> str:
     return "\n".join(lines)
 
 
+def plan_estimate(names: list[str]) -> float:
+    """The estimated wall time of a GPU run of these steps: the steps that overlap (module
+    docstring) count once, with the longer of the two."""
+    est = {n: ESTIMATES.get(n, 0) for n in names}
+    par = [("compile", "synthetic-data"), ("verify-float64", "verify-float32")]
+    total = sum(est.values()) - est.get("train-cpu", 0) - est.get("compile-nocache", 0)
+    for a, b in par:
+        total -= min(est.get(a, 0), est.get(b, 0))
+    return float(total)
+
+
 # ---------------------------------------------------------------------------------------------
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
+def _write(path: Path, data) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    if isinstance(data, bytes):
+        tmp.write_bytes(data)
+    else:
+        tmp.write_text(data, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _die_with_parent() -> None:
+    """In a step's process, before it runs: on Linux, SIGTERM when the check itself dies, even
+    by SIGKILL (which no handler of the check can catch; the step runs in its own session, so
+    nothing else would end it)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the check's own handlers still apply
+        pass
+
+
+def _last_json(path: Path):
+    """The last line of a log that is a JSON object (a script's ``--json`` output), or None."""
+    for line in reversed(_tail(path, 50)):
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except ValueError:
+                return None
+    return None
 
 
 def _kill(proc: subprocess.Popen) -> None:
     """End a step's process group (started in its own session by us): TERM, then KILL."""
-    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-        if proc.poll() is not None:
-            return
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-        except subprocess.TimeoutExpired:
-            pass
+    _kill_all([proc])
+
+
+def _kill_all(procs: list) -> None:
+    """TERM to every process group at once, up to 3 s for them to end (a training run saves a
+    checkpoint on SIGTERM), then KILL what is left."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        alive = [p for p in procs if p.poll() is None]
+        for p in alive:
+            try:
+                os.killpg(p.pid, sig)
+            except ProcessLookupError:
+                pass
+        end = time.monotonic() + 3.0
+        for p in alive:
+            try:
+                p.wait(timeout=max(0.01, end - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
 
 
 def _tail(path: Path, n: int) -> list[str]:
@@ -660,7 +871,7 @@ def _cores() -> int:
 
 def step_env(sim: bool, cuda: bool) -> dict:
     """The environment of a step: the checkout's code first on the path, whatever an installed
-    copy points at (entries already there, e.g. a folder of pinned wheels, stay after it); the
+    copy points at (entries already there, e.g. a folder of carried wheels, stay after it); the
     simulator's variables for a CUDA step under --simulate, and never otherwise."""
     env = {k: v for k, v in os.environ.items() if k not in SIM_ENV}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in env.get(
@@ -671,15 +882,15 @@ def step_env(sim: bool, cuda: bool) -> dict:
     return env
 
 
-def probe_device(sim: bool) -> dict:
+def probe_device(sim: bool, timeout: float) -> dict:
     """Run PROBE in a subprocess; its JSON (``kind``: ok, no-numba-cuda, no-gpu, broken)."""
     try:
         r = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=step_env(sim, True),
-                           capture_output=True, text=True, timeout=TIMEOUTS["device"],
+                           capture_output=True, text=True, timeout=timeout,
                            stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         return {"kind": "broken",
-                "error": f"initialising the GPU took over {TIMEOUTS['device']} s (driver hung?)"}
+                "error": f"initialising the GPU took over {timeout:.0f} s (driver hung?)"}
     try:
         return json.loads(r.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
@@ -690,79 +901,118 @@ def probe_device(sim: bool) -> dict:
 def parse_args(argv):
     ap = argparse.ArgumentParser(
         prog="python benchmarks/gpu_check.py",
-        description="Check resonet's CUDA engine on this machine's GPU: golden-vector parity "
-                    "(float64, float32), 2 training epochs on cuda vs cpu, and the GPU "
-                    "benchmarks; one JSON file and a table.")
-    ap.add_argument("outdir", metavar="OUTDIR", help="a new or empty folder for the results")
-    ap.add_argument("--only", default="verify,train,bench",
-                    help="comma-separated groups to run: verify, train, bench (default: all)")
+        description="Check resonet's CUDA engine on this machine's GPU: compile and cache, "
+                    "golden-vector parity (float64, float32), 2 training epochs on cuda vs cpu, "
+                    "the GPU benchmarks and wide layers; five files and a table.")
+    ap.add_argument("outdir", metavar="OUT", help="a new or empty folder for the five files")
+    ap.add_argument("--only", default=",".join(GROUPS),
+                    help=f"comma-separated groups to run: {', '.join(GROUPS)} (default: all)")
     ap.add_argument("--golden", default=str(ROOT / "tests" / "golden"),
                     help="folder of golden .npz files (default: tests/golden)")
-    ap.add_argument("--time-limit", type=float, default=600.0,
-                    help="stop starting steps after this many seconds (default 600; the check "
-                         "takes about 5 minutes on an H100-class GPU)")
+    ap.add_argument("--time-limit", type=float, default=None,
+                    help=f"seconds for the whole check, from its start (default {TIME_LIMIT_S:g}; "
+                         f"{SIM_TIME_LIMIT_S:g} with --simulate)")
     ap.add_argument("--simulate", action="store_true",
-                    help="run the flow under the CUDA simulator on tiny sizes (tests the script "
-                         "without a GPU; the numbers mean nothing)")
+                    help="run the flow under the CUDA simulator on tiny sizes (tests the "
+                         "script without a GPU; the numbers mean nothing)")
+    ap.add_argument("--dry-run", action="store_true",
+                    help="run nothing: print the plan and its time budget, write the files")
     return ap.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    selected = {g.strip() for g in args.only.split(",") if g.strip()}
+def usage_error(args, selected: set[str]) -> str | None:
+    """The one-line error of a bad option or OUT, or None (fills in the default time limit)."""
     if not selected or selected - set(GROUPS):
-        print(f"error: --only takes a comma-separated subset of {', '.join(GROUPS)}, "
-              f"got {args.only!r}", file=sys.stderr)
-        return 2
-    if not args.time_limit > 0:
-        print("error: --time-limit must be > 0 seconds", file=sys.stderr)
-        return 2
+        return (f"--only takes a comma-separated subset of {', '.join(GROUPS)}, "
+                f"got {args.only!r}")
+    if args.simulate and args.dry_run:
+        return "--simulate and --dry-run exclude each other; give one"
+    if args.time_limit is None:
+        args.time_limit = SIM_TIME_LIMIT_S if args.simulate else TIME_LIMIT_S
+    if not args.time_limit > RESERVE_S + MIN_START_S:
+        return (f"--time-limit must be > {RESERVE_S + MIN_START_S:g} seconds ({RESERVE_S:g} s "
+                "are kept for ending the check)")
     outdir = Path(args.outdir).resolve()
     if outdir.exists() and (not outdir.is_dir() or any(outdir.iterdir())):
-        print(f"error: {args.outdir} exists and is not an empty folder; give a new or empty "
-              "folder (nothing is overwritten)", file=sys.stderr)
-        return 2
+        return (f"{args.outdir} exists and is not an empty folder; give a new or empty folder "
+                "(nothing is overwritten)")
     if not (ROOT / "resonet").is_dir():
-        print(f"error: {ROOT} is not a resonet checkout", file=sys.stderr)
-        return 2
+        return f"{ROOT} is not a resonet checkout"
+    return None
 
-    t0 = time.perf_counter()
-    probe = probe_device(args.simulate)
-    if probe.get("kind") == "no-numba-cuda":
-        print(f"error: {NO_NUMBA_CUDA}", file=sys.stderr)
-        return 2
-    if probe.get("kind") == "no-gpu":
-        print(f"error: {NO_GPU}", file=sys.stderr)
-        return 2
 
-    (outdir / "logs").mkdir(parents=True, exist_ok=True)
-    check = Check(outdir, args, probe)
-    check.t0 = t0
-    step = {"name": "device", "status": "running", "seconds": round(time.perf_counter() - t0, 2)}
-    check.steps.append(step)
-    print(f"[1] device: {probe.get('device') or 'not usable'}", flush=True)
-    if probe.get("kind") != "ok":
+def first_step(check: Check, args, probe: dict, t0: float, selected: set[str]) -> None:
+    """The device step, then the rest (or their skips when the GPU is not usable)."""
+    step = check.new_step("device", seconds=round(time.perf_counter() - t0, 2))
+    if args.dry_run:
+        step.update(status="planned", detail="probe numba.cuda and the GPU (timeout "
+                    f"{TIMEOUTS['device']} s, estimated {ESTIMATES['device']} s)")
+        check.run_all(selected)
+    elif probe.get("kind") != "ok":
         check.finish(step, "fail", probe.get("error", "unknown"))
         for group in (g for g in GROUPS if g in selected):
             for name in GROUPS[group]:
                 check.skip(name, "the GPU is not usable (device step)")
-        return check.summary()
-    check.finish(step, "pass", f"{probe['device']}, numba {probe['numba']}, numba-cuda "
-                 f"{probe.get('numba_cuda') or 'built-in'}, numpy {probe['numpy']}")
-    # SIGTERM (a batch system's time limit, kill PID) ends the check as Ctrl-C does: the steps
-    # run in their own sessions and would otherwise outlive it
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
+    else:
+        check.finish(step, "pass", f"{probe['device']}, numba {probe['numba']}, numba-cuda "
+                     f"{probe.get('numba_cuda') or 'built-in'}, numpy {probe['numpy']}"
+                     + (" (row_stack placeholder)" if probe.get(
+                         "numpy_row_stack_placeholder") else ""))
         check.run_all(selected)
-    except KeyboardInterrupt:
-        check.kill_all()
-        check.cleanup()
-        check.summary()
-        print("interrupted", file=sys.stderr)
-        return 130
+
+
+def main(argv=None) -> int:
+    t0 = time.perf_counter()  # the time limit counts from here, the device probe included
+    args = parse_args(argv)
+    selected = {g.strip() for g in args.only.split(",") if g.strip()}
+    if err := usage_error(args, selected):
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        probe = {"kind": "dry-run", "device": "not probed (--dry-run)"}
+    else:
+        probe = probe_device(args.simulate, min(TIMEOUTS["device"], args.time_limit - RESERVE_S))
+        if probe.get("kind") in ("no-numba-cuda", "no-gpu"):
+            print(f"error: {NO_NUMBA_CUDA if probe['kind'] == 'no-numba-cuda' else NO_GPU}",
+                  file=sys.stderr)
+            return 2
+
+    outdir = Path(args.outdir).resolve()
+    outdir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="resonet-gpu-check-"))
+    check = Check(outdir, work, args, probe, t0)
+
+    def interrupt(signum, frame):
+        raise Interrupted("time limit" if signum == signal.SIGALRM else signal.Signals(signum).name)
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
+        signal.signal(sig, interrupt)
+    atexit.register(check.kill_all)  # whatever happens, no step outlives the check
+    # the watchdog: fires just before the limit, leaving the reserve for the files
+    signal.setitimer(signal.ITIMER_REAL, max(1.0, args.time_limit - WATCHDOG_S
+                                             - (time.perf_counter() - t0)))
+    code = 0
+    try:
+        first_step(check, args, probe, t0, selected)
+    except (Interrupted, KeyboardInterrupt) as exc:
+        why = str(exc) or "interrupted"
+        check.report["interrupted"] = why
+        print(f"\n{why}: ending the check", file=sys.stderr, flush=True)
+        code = 1 if why == "time limit" else 130
     finally:
-        check.cleanup()
-    return check.summary()
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # finish the files first
+            signal.signal(sig, signal.SIG_IGN)
+        check.kill_all("stopped at the check's time limit" if code == 1 else "interrupted")
+        try:
+            check.pack()
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    if code == 130:
+        print("interrupted", file=sys.stderr)
+    if code or args.dry_run:
+        return code
+    return 0 if check.report["ok"] else 1
 
 
 if __name__ == "__main__":

@@ -31,8 +31,9 @@ sys.path.insert(0, {root!r})
 import numpy as np
 from resonet.backends import get_backend
 from resonet.gradcheck import build_case
+from resonet.neurons import DEFAULT_NEURON
 backend = get_backend("cpu")
-spec, params, x, y, _ = build_case("brf", 20, 8, 0, n_in=4, n_out=3, batch=2)
+spec, params, x, y, _ = build_case(DEFAULT_NEURON, 20, 8, 0, n_in=4, n_out=3, batch=2)
 t1 = time.perf_counter()
 backend.run(spec, params, x, y, dtype=np.{dtype})
 t2 = time.perf_counter()

@@ -31,7 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def sweep_file(path: Path, trials: int, epochs: int, data_dir: str) -> None:
     seeds = ", ".join(str(s) for s in range(trials))
-    path.write_text(f'task = "ecg"\nneuron = "brf"\nseed = [{seeds}]\nepochs = {epochs}\n'
+    from resonet.neurons import DEFAULT_NEURON  # the paper's model
+
+    path.write_text(f'task = "ecg"\nneuron = "{DEFAULT_NEURON}"\nseed = [{seeds}]\nepochs = {epochs}\n'
                     f'data_dir = "{data_dir}"\n\n[sweep]\nname = "throughput"\n')
 
 

@@ -38,16 +38,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from resonet.errors import ConfigError  # noqa: E402
-from resonet.events import SpikeEvents  # noqa: E402
-from resonet.network import NetworkSpec, init_params  # noqa: E402
-from resonet.neurons import NEURONS  # noqa: E402
-from resonet.optim import Adam, clip_grad_norm  # noqa: E402
-from resonet.presets import get_preset  # noqa: E402
+from resonet.contract import BACKEND_NAMES, DEFAULT_BACKEND, DTYPES
+from resonet.errors import ConfigError
+from resonet.events import SpikeEvents
+from resonet.network import NetworkSpec, init_params
+from resonet.neurons import DEFAULT_NEURON, NEURONS
+from resonet.optim import Adam, clip_grad_norm
+from resonet.presets import get_preset
 
 # I, H, C, T; labels; input density; hidden spike rate the input weights are scaled to (trained
 # nets: SHD BRF ~5.9 %, ECG BRF 5.3 spikes/step of 36 = 15 %, S-MNIST BRF
-# 15,462 SOPs / 784 steps / 256 = 7.7 % (reference-spec §8)); lr, clip (paper Table 3). The
+# 15,462 SOPs / 784 steps / 256 = 7.7 % (docs/official-code.md §6)); lr, clip (paper Table 3). The
 # initial ranges are the neuron's preset for the task (resonet.presets).
 TASKS = {
     "shd": dict(size=(700, 128, 20, 250), labels="sequence", density=0.04, rate=0.06, lr=0.075, clip=None,
@@ -59,9 +60,11 @@ TASKS = {
 }
 
 
-def build(task: str, neuron: str, batch: int, dtype, input_kind: str, seed: int = 0):
+def build(task: str, neuron: str, batch: int, dtype, input_kind: str, seed: int = 0,
+          hidden: int | None = None):
     cfg = TASKS[task]
-    I, H, C, T = cfg["size"]  # noqa: E741
+    I, H, C, T = cfg["size"]
+    H = hidden or H
     spec = NetworkSpec(neuron, I, H, C, label_last=cfg["labels"] == "last")
     rng = np.random.default_rng(seed)
     init = dict(get_preset(task, neuron).init)
@@ -168,17 +171,19 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--task", choices=list(TASKS), default="shd")
-    ap.add_argument("--neuron", choices=list(NEURONS), default="brf")
-    ap.add_argument("--backend", choices=["cpu", "cuda", "reference"], default="cpu")
+    ap.add_argument("--neuron", choices=list(NEURONS), default=DEFAULT_NEURON)
+    ap.add_argument("--backend", choices=BACKEND_NAMES, default=DEFAULT_BACKEND)
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--hidden", type=int, default=None,
+                    help="hidden neurons (default: the task's, SHD 128, ECG 36, S-MNIST 256)")
     ap.add_argument("--infer-batch", type=int, default=None,
                     help="batch of the inference timing (default: --batch)")
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    ap.add_argument("--dtype", choices=list(DTYPES), default="float32")
     ap.add_argument("--input", choices=["events", "dense"], default=None,
                     help="input format (default: events for SHD, dense otherwise)")
     ap.add_argument("--threads", type=int, default=None, help="numba threads (default: all)")
@@ -190,9 +195,13 @@ def main(argv=None) -> int:
     ap.add_argument("--epoch-samples", type=int, default=None,  # --backend cuda only (cuda_epoch)
                     help="cuda: also time whole training epochs of this many samples on the device "
                          "(default: the task's training set, SHD 7341, ECG 557, S-MNIST 54000; 0: skip)")
-    args = ap.parse_args(argv)
-    if args.batch < 1 or args.repeats < 1:
-        print("error: --batch and --repeats must be >= 1", file=sys.stderr)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.batch < 1 or args.repeats < 1 or (args.hidden is not None and args.hidden < 1):
+        print("error: --batch, --repeats and --hidden must be >= 1", file=sys.stderr)
         return 2
 
     from resonet.backends import get_backend
@@ -212,7 +221,8 @@ def main(argv=None) -> int:
     target = cfg["rate"] if args.hidden_rate is None else args.hidden_rate
 
     def setup(batch):
-        spec, params, x, y, T = build(args.task, args.neuron, batch, dtype, input_kind)
+        spec, params, x, y, T = build(args.task, args.neuron, batch, dtype, input_kind,
+                                      hidden=args.hidden)
         scale, rate = calibrate(backend, spec, params, x, T, dtype, target) if target > 0 else (
             1.0, spike_rate(backend, spec, params, x, T, dtype))
         return spec, params, x, y, T, scale, rate
@@ -228,43 +238,13 @@ def main(argv=None) -> int:
     print(f"{args.task} {args.neuron} {out['network']} T={T} backend={args.backend} "
           f"{args.dtype} input={input_kind} threads={out['machine']['threads']}; hidden spike "
           f"rate {rate:.2%} (input weights x{scale:.3g}); setup incl. compile {t_setup:.1f} s")
-
     if not args.no_train:
-        opt = Adam(params, lr=cfg["lr"])
-        saved = {k: v.copy() for k, v in params.items()}
-
-        def train_step():
-            res = backend.run(spec, params, x, y, dtype=dtype)
-            if cfg["clip"] is not None:
-                clip_grad_norm(res.grads, cfg["clip"])
-            opt.step(res.grads)
-
-        def restore():  # untimed: keep the workload (spike rate) the same for every step
-            for k, v in saved.items():
-                params[k][...] = v
-
-        tr = timed(train_step, args.repeats, args.warmup, after=restore)
-        tr["samples_per_s"] = args.batch / tr["median_s"]
-        tr["peak_rss_mb"] = peak_rss_mb()
-        out["train"] = tr
-        print(f"  train  batch {args.batch}: median {tr['median_s'] * 1e3:8.2f} ms  "
-              f"min {tr['min_s'] * 1e3:8.2f}  max {tr['max_s'] * 1e3:8.2f}  "
-              f"{tr['samples_per_s']:9.1f} samples/s  peak RSS {tr['peak_rss_mb']:.0f} MB")
-
+        out["train"] = time_train(args, backend, spec, params, x, y, dtype, cfg)
     ib = args.infer_batch or args.batch
     if ib != args.batch:
         spec, params, x, y, T, scale, rate = setup(ib)
         print(f"  inference batch {ib}: hidden spike rate {rate:.2%} (input weights x{scale:.3g})")
-    inf = timed(lambda: backend.run(spec, params, x, y, grads=False, dtype=dtype),
-                args.repeats, args.warmup)
-    inf["batch"] = ib
-    inf["samples_per_s"] = ib / inf["median_s"]
-    inf["peak_rss_mb"] = peak_rss_mb()
-    out["infer"] = inf
-    print(f"  infer  batch {ib}: median {inf['median_s'] * 1e3:8.2f} ms  "
-          f"min {inf['min_s'] * 1e3:8.2f}  max {inf['max_s'] * 1e3:8.2f}  "
-          f"{inf['samples_per_s']:9.1f} samples/s  peak RSS {inf['peak_rss_mb']:.0f} MB")
-
+    out["infer"] = time_infer(args, backend, spec, params, x, y, dtype, ib)
     if args.backend == "cpu":
         from resonet.kernels.cpu import tape_bytes_per_sample
 
@@ -276,6 +256,45 @@ def main(argv=None) -> int:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
     return 0
+
+
+def time_train(args, backend, spec, params, x, y, dtype, cfg) -> dict:
+    """Median, min and max seconds of a training step (forward, loss, BPTT, Adam), the
+    parameters restored (untimed) after each so that every step sees the same workload."""
+    opt = Adam(params, lr=cfg["lr"])
+    saved = {k: v.copy() for k, v in params.items()}
+
+    def train_step():
+        res = backend.run(spec, params, x, y, dtype=dtype)
+        if cfg["clip"] is not None:
+            clip_grad_norm(res.grads, cfg["clip"])
+        opt.step(res.grads)
+
+    def restore():  # untimed: keep the workload (spike rate) the same for every step
+        for k, v in saved.items():
+            params[k][...] = v
+
+    tr = timed(train_step, args.repeats, args.warmup, after=restore)
+    tr["samples_per_s"] = args.batch / tr["median_s"]
+    tr["peak_rss_mb"] = peak_rss_mb()
+    print(f"  train  batch {args.batch}: median {tr['median_s'] * 1e3:8.2f} ms  "
+          f"min {tr['min_s'] * 1e3:8.2f}  max {tr['max_s'] * 1e3:8.2f}  "
+          f"{tr['samples_per_s']:9.1f} samples/s  peak RSS {tr['peak_rss_mb']:.0f} MB")
+    return tr
+
+
+def time_infer(args, backend, spec, params, x, y, dtype, ib: int) -> dict:
+    """Median, min and max seconds of an inference call with the labels (the loss is computed,
+    as in validation)."""
+    inf = timed(lambda: backend.run(spec, params, x, y, grads=False, dtype=dtype),
+                args.repeats, args.warmup)
+    inf["batch"] = ib
+    inf["samples_per_s"] = ib / inf["median_s"]
+    inf["peak_rss_mb"] = peak_rss_mb()
+    print(f"  infer  batch {ib}: median {inf['median_s'] * 1e3:8.2f} ms  "
+          f"min {inf['min_s'] * 1e3:8.2f}  max {inf['max_s'] * 1e3:8.2f}  "
+          f"{inf['samples_per_s']:9.1f} samples/s  peak RSS {inf['peak_rss_mb']:.0f} MB")
+    return inf
 
 
 # ----------------------------------------------------------------------------------------------
@@ -293,7 +312,7 @@ def _tiled_dataset(task: str, spec, x, y, n: int):
     from resonet.data import DenseDataset, EventDataset
 
     dense = x.to_dense(np.float64) if isinstance(x, SpikeEvents) else np.asarray(x, np.float64)
-    T, B, I = dense.shape  # noqa: E741
+    T, B, I = dense.shape
     reps = np.arange(n) % B
     per_step = np.ndim(y) == 2
     labels = (np.asarray(y).T if per_step else np.asarray(y))[reps]
@@ -321,7 +340,7 @@ def cuda_epoch(args, backend, spec, params, x, y, dtype, cfg) -> dict:
     ds = _tiled_dataset(args.task, spec, x, y, n)
     p = {k: v.copy() for k, v in params.items()}
     t0 = time.perf_counter()
-    sess = backend.device_session(spec, p, Adam(p, lr=cfg["lr"]), {"train": ds}, dtype,
+    sess = backend.session(spec, p, Adam(p, lr=cfg["lr"]), {"train": ds}, dtype,
                                   clip=cfg["clip"])
     upload = time.perf_counter() - t0
     order = np.random.default_rng(0).permutation(n)

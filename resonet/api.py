@@ -30,24 +30,23 @@ from typing import Any
 
 import numpy as np
 
-from .contract import Result
+from .contract import Result, feeds_events
 from .errors import CheckpointError, ConfigError
+from .rundir import RunDir
 from .spec import NetworkSpec, check_params
 
 __all__ = ["Run", "load_run", "read_run", "spec_from_dict", "train_run"]
 
 PARAM_PREFIX = "param/"
-CHECKPOINT_FILE = "best.npz"
-CONFIG_FILE = "config.json"
 
 
 # -- reading a run ----------------------------------------------------------------------------
 def _resolve_checkpoint(path: str | Path) -> Path:
     p = Path(path)
-    npz = p / CHECKPOINT_FILE if p.is_dir() else p
+    npz = RunDir(p).best if p.is_dir() else p
     if not npz.exists():
         if p.is_dir():
-            raise CheckpointError(f"{npz}: no {CHECKPOINT_FILE} in the run directory {p}")
+            raise CheckpointError(f"{npz}: no {RunDir.BEST} in the run directory {p}")
         raise CheckpointError(f"{npz}: no such checkpoint (give a run directory, one of its .npz files "
                               "or an official PyTorch .pt)")
     return npz
@@ -121,7 +120,7 @@ def read_run(path: str | Path, **official: Any) -> tuple[NetworkSpec, dict, dict
               for k, v in arrays.items() if k.startswith(PARAM_PREFIX)}
     if not params:
         raise CheckpointError(f"{npz}: no '{PARAM_PREFIX}<name>' arrays (is it a resonet checkpoint?)")
-    cfg_path = npz.parent / CONFIG_FILE
+    cfg_path = RunDir(npz.parent).config
     config = _read_json(cfg_path)
     settings = (config or {}).get("settings") or {}
     if isinstance(meta, dict) and "spec" in meta:
@@ -167,11 +166,12 @@ class Run:
         self.task = self.config.get("task")
         self.settings = self.config.get("settings") or {}
         official_file = self.official is not None  # no run directory around it
-        self.summary = None if official_file else _read_json(self.path / "summary.json")
-        self.history = [] if official_file else _read_history(self.path / "metrics.jsonl")
+        rd = RunDir(self.path)
+        self.summary = None if official_file else _read_json(rd.summary_file)
+        self.history = [] if official_file else rd.history()
         self.dtype = np.dtype(dtype or self.settings.get("dtype") or np.float64).type
         self.backend = get_backend(backend) if isinstance(backend, str) else backend
-        self._data = None
+        self._data: Any = None
 
     def __repr__(self) -> str:
         s = self.spec
@@ -187,7 +187,7 @@ class Run:
         if not preset and self.official is not None:  # an official file: its task's labelling
             from .presets import get_preset
 
-            return get_preset(self.task).per_step_labels
+            return get_preset(str(self.task)).per_step_labels
         return bool(preset.get("per_step_labels", False))
 
     def _params(self) -> dict:
@@ -236,13 +236,13 @@ class Run:
         if self._data is None and self.official is not None:
             from .data import load_task
 
-            self._data = load_task(self.task, None, **self.config["task_options"])
+            self._data = load_task(str(self.task), None, **self.config["task_options"])
         if self._data is None:
             from .runlog import Log
             from .settings import Settings
             from .train import _load_data
 
-            s = Settings.from_dict(self.settings, str(self.path / CONFIG_FILE)) \
+            s = Settings.from_dict(self.settings, str(RunDir(self.path).config)) \
                 if self.settings.get("preset") else None
             if s is None:
                 raise ConfigError(f"{self.path}: the run records no training settings; pass a "
@@ -275,16 +275,8 @@ class Run:
                     yield x[:, a:a + batch], yy
 
             return evaluate(self.backend, self.spec, self._params(), batches(), dtype=self.dtype)
-        sparse = getattr(data, "steps", None) is not None and self.backend.name != "reference"
         return evaluate_dataset(self.backend, self.spec, self._params(), data, batch, self.dtype,
-                                sparse)
-
-
-def _read_history(path: Path) -> list[dict]:
-    try:
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    except (OSError, ValueError):
-        return []
+                                feeds_events(self.backend, data))
 
 
 def load_run(path: str | Path, *, backend: str = "cpu", dtype: Any = None, **official: Any) -> Run:

@@ -22,6 +22,7 @@ import os
 import secrets
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -94,7 +95,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 def save_checkpoint(path: str | os.PathLike, params: dict, *, optim_state: dict | None = None,
                     train_state: dict | None = None, meta: dict | None = None) -> None:
     """Save atomically. ``train_state`` values must be arrays or numbers."""
-    arrays = {f"param/{k}": np.asarray(v) for k, v in params.items()}
+    arrays: dict[str, Any] = {f"param/{k}": np.asarray(v) for k, v in params.items()}
     for k, v in (optim_state or {}).items():
         arrays[k] = np.asarray(v)
     for k, v in (train_state or {}).items():

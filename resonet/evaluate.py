@@ -33,19 +33,20 @@ from pathlib import Path
 import numpy as np
 
 from .cli import run_main
+from .contract import DTYPES
 from .errors import ConfigError
 
-DTYPES = ("float32", "float64")
 SPLITS = ("test", "val", "train")
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str):
         raise ConfigError(f"{self.prog}: {message} (see --help)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .presets import NEURON_NAMES, TASKS
+    from .neurons import neuron_names
+    from .presets import TASKS
 
     ap = _Parser(prog="python -m resonet.evaluate", description=__doc__.split("\n\n")[0],
                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -53,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="official PyTorch checkpoint (.pt), resonet run directory or .npz checkpoint")
     ap.add_argument("--task", choices=TASKS,
                     help="the task (official files: default from the sizes and the file name)")
-    ap.add_argument("--neuron", choices=NEURON_NAMES,
+    ap.add_argument("--neuron", choices=neuron_names(),
                     help="official resonator files: brf, rf or bhrf where the file name does not say")
     ap.add_argument("--permutation", metavar="FILE",
                     help="PS-MNIST pixel order: a *_permuted_idx.pt, a .npy, a data_split.npz, or "
@@ -140,7 +141,7 @@ def main(argv=None) -> int:
     if args.batch < 1:
         raise ConfigError(f"--batch must be >= 1, got {args.batch}")
     if args.threads is not None:
-        from .settings import usable_threads
+        from .resources import usable_threads
 
         if not 1 <= args.threads <= usable_threads():
             raise ConfigError(f"--threads {args.threads}: use 1 to {usable_threads()}")

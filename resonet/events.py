@@ -33,7 +33,7 @@ class SpikeEvents:
     values: np.ndarray | None  # (nnz,) or None for binary spikes
     T: int
     B: int
-    I: int  # noqa: E741 - the shape letter of the project
+    I: int  # the shape letter of the project
 
     def __post_init__(self) -> None:
         if self.indptr.ndim != 1 or self.indptr.shape[0] != self.T * self.B + 1:
@@ -93,7 +93,7 @@ class SpikeEvents:
 
     @classmethod
     def from_samples(
-        cls, samples: list[tuple[np.ndarray, np.ndarray]], T: int, I: int  # noqa: E741
+        cls, samples: list[tuple[np.ndarray, np.ndarray]], T: int, I: int
     ) -> SpikeEvents:
         """Build a batch from per-sample (steps, channels) event lists (binary spikes).
 

@@ -46,6 +46,7 @@ from .errors import ConfigError
 from .loss import nll_loss, step_targets
 from .network import NetworkSpec, backward, forward, init_params
 from .neurons import NEURONS
+from .spec import RESETS
 
 TOLERANCE = 1e-6
 MIN_RATE = 0.02
@@ -90,10 +91,7 @@ def build_case(neuron: str, T: int, hidden: int, seed: int, n_in: int = 4, n_out
     rng = np.random.default_rng(seed)
     spec = NetworkSpec(neuron, n_in, hidden, n_out, reset=reset, sub_seq_length=sub_seq,
                        label_last=label_last)
-    init = {}
-    if neuron in ("brf", "rf"):
-        init = {"omega": (5.0, 10.0), "b_offset": (0.1, 1.0)}
-    params = init_params(spec, rng, init)
+    params = init_params(spec, rng, spec.model.SPIKING_INIT)
     x = (rng.random((T, batch, n_in)) < 0.2).astype(np.float64)
     y = rng.integers(0, n_out, (T, batch) if per_step else batch)
     base = params["hidden.linear.weight"][:, :n_in].copy()
@@ -204,15 +202,15 @@ def main(argv=None) -> int:
         prog="python -m resonet.gradcheck",
         description="Finite-difference check (float64, smooth spike) of the hand-derived BPTT.",
     )
-    ap.add_argument("--neuron", required=True, choices=list(NEURONS))
+    ap.add_argument("--neuron", required=True, choices=list(NEURONS), help="the neuron model")
     ap.add_argument("--T", type=int, default=100, help="sequence length (default 100)")
     ap.add_argument("--hidden", type=int, default=8, help="hidden neurons (default 8)")
     ap.add_argument("--inputs", type=int, default=4, help="input channels (default 4)")
     ap.add_argument("--classes", type=int, default=3, help="readout classes (default 3)")
     ap.add_argument("--batch", type=int, default=2, help="batch size (default 2)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--reset", default="none", choices=["none", "soft", "hard"],
-                    help="RF reset variant (rf only)")
+    ap.add_argument("--reset", default="none", choices=list(RESETS),
+                    help="reset variant, for the models that have them (the model's RESETS)")
     ap.add_argument("--sub-seq", type=int, default=0, help="sub_seq_length (unrecorded steps)")
     ap.add_argument("--label-last", action="store_true", help="record only the last step")
     ap.add_argument("--per-step", action="store_true", help="a label per step (ECG-style)")

@@ -19,6 +19,7 @@ tape with the hand-derived step VJPs of the neuron modules (eqs. (N5)–(N9)), o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,12 +27,13 @@ import numpy as np
 from .errors import ConfigError
 from .events import SpikeEvents
 from .neurons import get_neuron, li
-from .neurons.model import hidden_of, init_hidden
+from .neurons.model import hidden_of, init_hidden, zero_state
 from .spec import RESETS, NetworkSpec, check_params, truncation_cuts
 from .surrogate import spike_fn
 
-__all__ = ["RESETS", "Forward", "NetworkSpec", "as_dense_input", "backward", "check_params",
-           "forward", "init_params", "truncation_cuts"]
+__all__ = ["RESETS", "Forward", "ForwardHooks", "NetworkSpec", "as_dense_input", "backward",
+           "check_params", "forward", "init_params", "truncation_cuts"]
+
 
 def init_params(spec: NetworkSpec, rng: np.random.Generator, init: dict | None = None) -> dict:
     """Official initialisation: Xavier-uniform W_h and W_o, neuron parameters from ``init``.
@@ -40,7 +42,7 @@ def init_params(spec: NetworkSpec, rng: np.random.Generator, init: dict | None =
     (low, high) for uniform or (mean, std) for normal draws, and ``out_tau`` to (mean, std).
     """
     init = dict(init or {})
-    H, I, C = spec.n_hidden, spec.n_in, spec.n_out  # noqa: E741
+    H, I, C = spec.n_hidden, spec.n_in, spec.n_out
     out_tau = init.pop("out_tau", (20.0, 5.0))
     neuron = get_neuron(spec.neuron)
     hidden = init_hidden(neuron, H, rng, **init)
@@ -64,6 +66,22 @@ def as_dense_input(spec: NetworkSpec, x, dtype=np.float64) -> np.ndarray:
     if not np.all(np.isfinite(x)):
         raise ConfigError("input contains NaN or Inf")
     return x
+
+
+@dataclass(frozen=True)
+class ForwardHooks:
+    """Changes an analysis makes to the forward pass (analysis.robustness: low precision, spike
+    deletion); the engines never see them.
+
+    - ``consts(c) -> c``: replaces the cell's derived constants (e.g. quantised decays);
+    - ``readout_alpha(a) -> a``: replaces the readout's α of eq. (L1);
+    - ``after_step(t, new) -> new``: sees the state tuple a step returns and may replace it
+      before it is stored, read by the readout (N3) and fed to the next step (N1), (N2).
+    """
+
+    consts: Callable | None = None
+    readout_alpha: Callable | None = None
+    after_step: Callable | None = None
 
 
 @dataclass
@@ -98,6 +116,7 @@ def forward(
     *,
     spike="heaviside",
     init_state: dict | None = None,
+    hooks: ForwardHooks | None = None,
 ) -> Forward:
     """Run the network over a whole sequence (eqs. (N1)–(N4)) and keep the tape.
 
@@ -107,22 +126,26 @@ def forward(
     passes S wrapped to see its arguments). ``init_state`` continues from a given state
     instead of zeros: a dict of the neuron's state names (B, H) and ``"o"`` (B, C) -- e.g. the
     last step of a previous chunk; BPTT treats it as a constant (it is where a truncated
-    gradient stops).
+    gradient stops). ``hooks`` (:class:`ForwardHooks`) let an analysis change the pass; a tape
+    made with hooks is not one :func:`backward` differentiates.
     """
     check_params(spec, params)
     dtype = np.result_type(params["hidden.linear.weight"], np.float32)
     x = as_dense_input(spec, x, dtype)
-    T, B, I = x.shape  # noqa: E741
+    T, B, I = x.shape
     H = spec.n_hidden
     neuron = get_neuron(spec.neuron)
     fn = spike if callable(spike) else spike_fn(spike, neuron.SURROGATE)
+    hooks = hooks or ForwardHooks()
     c = neuron.derive(hidden_of(neuron, params), spec)
+    if hooks.consts is not None:
+        c = hooks.consts(c)
     W = params["hidden.linear.weight"]
     w_in, w_rec = W[:, :I], W[:, I:]
 
     states = {n: np.empty((T, B, H), dtype=dtype) for n in neuron.STATE_NAMES}
     currents = np.empty((T, B, H), dtype=dtype)
-    state = neuron.zero_state(B, H, dtype)
+    state = zero_state(neuron, B, H, dtype)
     o0 = None
     if init_state is not None:
         try:
@@ -137,10 +160,14 @@ def forward(
     for t in range(T):
         currents[t] = x[t] @ w_in.T + state[0] @ w_rec.T  # (N1)
         state = neuron.step_forward(c, state, currents[t], fn)  # (N2)
+        if hooks.after_step is not None:
+            state = hooks.after_step(t, state)
         for n, s in zip(neuron.STATE_NAMES, state):
             states[n][t] = s
 
     a_o = li.alpha(params["out.tau_mem"])
+    if hooks.readout_alpha is not None:
+        a_o = hooks.readout_alpha(a_o)
     O, R = li.forward(a_o, params["out.linear.weight"], states["z"], o0)  # (N3)
     rec = spec.recorded(T)
     return Forward(O[rec], states, currents, O, R, x, rec, spike,
@@ -165,7 +192,7 @@ def backward(
     """
     neuron = get_neuron(spec.neuron)
     x = fwd.x
-    T, B, I = x.shape  # noqa: E741
+    T, B, I = x.shape
     H = spec.n_hidden
     W = params["hidden.linear.weight"]
     w_in, w_rec = W[:, :I], W[:, I:]
@@ -200,7 +227,7 @@ def backward(
         if t > 0:
             prev = tuple(fwd.states[n][t - 1] for n in names)
         else:
-            prev = fwd.init_state or neuron.zero_state(B, H, W.dtype)
+            prev = fwd.init_state or zero_state(neuron, B, H, W.dtype)
         new = tuple(fwd.states[n][t] for n in names)
         dprev, dI = neuron.step_backward(c, prev, fwd.currents[t], new, (dz,) + dnext[1:], dc)
         z_prev = prev[0]

@@ -227,15 +227,56 @@ def read_official(path: str | os.PathLike, *, task: str | None = None, neuron: s
                   label_last: bool | None = None) -> OfficialNetwork:
     """Read the official checkpoint ``path`` (see the module docstring). Raises
     :class:`CheckpointError` (file) or :class:`ConfigError` (arguments), one line each."""
-    from .presets import TASKS, get_preset
+    from .presets import get_preset
 
     p = Path(path)
     where = str(p)
     sd, rest = _state_dict(torchfile.load(p), where)
     notes: list[str] = []
     hints = name_hints(p.name)
+    neuron, per = _model_of(sd, where, neuron, hints, notes)
+    H, n_in, C = _sizes(sd, per, where)
+    W, removed = _weights(sd, where, notes)
+    task = _task_of(where, n_in, H, C, task, hints, permutation, notes)
 
-    # -- the model, from the keys (and the name for the resonators) --------------------------
+    # -- recorded steps ------------------------------------------------------------------------
+    preset = get_preset(task, neuron)
+    sub_seq = hints.get("sub_seq_length", preset.sub_seq_length)
+    if label_last is None:
+        label_last = hints.get("label_last", preset.label_last)
+        if "label_last" in hints:
+            notes.append(f"label_last={label_last} from the file name")
+    try:
+        spec = NetworkSpec(neuron, int(n_in), int(H), int(C), sub_seq_length=int(sub_seq),
+                           label_last=bool(label_last))
+    except ConfigError as exc:
+        raise CheckpointError(f"{where}: {exc}") from None
+    params = {k: np.asarray(sd[k], dtype=np.float64) for k in spec.param_shapes()}
+    params["hidden.linear.weight"] = W
+    try:
+        check_params(spec, params)
+        spec.model.derive({n: params[f"hidden.{n}"] for n in spec.model.PARAM_NAMES}, spec)
+    except ConfigError as exc:
+        raise CheckpointError(f"{where}: {exc}") from None
+
+    perm, perm_src = _permutation_of(p, task, permutation, notes)
+    lr = None
+    opt = rest.get("optimizer_state_dict")
+    if isinstance(opt, dict) and isinstance(opt.get("param_groups"), list) and opt["param_groups"]:
+        g = opt["param_groups"][0]
+        lr = _scalar(g.get("lr")) if isinstance(g, dict) else None
+    epoch = _scalar(rest.get("epoch"))
+    return OfficialNetwork(path=p, spec=spec, params=params, task=task, permutation=perm,
+                           permutation_source=perm_src,
+                           epoch=None if epoch is None else int(epoch),
+                           loss=_scalar(rest.get("loss")), lr=lr, md5=_md5(p),
+                           mask_removed=removed, notes=notes)
+
+
+def _model_of(sd: dict, where: str, neuron: str | None, hints: dict,
+              notes: list[str]) -> tuple[str, tuple]:
+    """The neuron model from the state dict's keys (and, for the resonators, whose state dicts
+    are alike, from ``neuron`` or the file name), and its per-neuron parameter keys."""
     keys = set(sd)
     known = set(RESONATOR_KEYS + ALIF_KEYS + COMMON_KEYS + BIAS_KEYS) | {MASK_KEY}
     unknown = sorted(keys - known)
@@ -271,7 +312,11 @@ def read_official(path: str | os.PathLike, *, task: str | None = None, neuron: s
         raise ConfigError(f"{where} is a resonator network (hidden.omega, hidden.b_offset); "
                           f"--neuron {neuron} does not fit it (brf, rf or bhrf)")
 
-    # -- sizes from the shapes -----------------------------------------------------------------
+    return neuron, per
+
+
+def _sizes(sd: dict, per: tuple, where: str) -> tuple[int, int, int]:
+    """(H, inputs, classes) from the tensors' shapes, which must agree with each other."""
     H = sd[per[0]].shape[0] if sd[per[0]].ndim == 1 else 0
     W, tau_o, W_o = sd["hidden.linear.weight"], sd["out.tau_mem"], sd["out.linear.weight"]
     if H < 1 or any(sd[k].shape != (H,) for k in per) or W.ndim != 2 or W.shape[0] != H \
@@ -282,15 +327,19 @@ def read_official(path: str | os.PathLike, *, task: str | None = None, neuron: s
     for k in sd:
         if not np.issubdtype(sd[k].dtype, np.floating):
             raise CheckpointError(f"{where}: {k} has dtype {sd[k].dtype}, expected floating point")
+    return H, n_in, C
 
-    # -- biases and the mask -------------------------------------------------------------------
+
+def _weights(sd: dict, where: str, notes: list[str]) -> tuple[np.ndarray, int]:
+    """W (float64) with ``hidden.linear.mask`` applied, and how many weights the mask removes;
+    all-zero biases are dropped, nonzero ones refused."""
     for k in BIAS_KEYS:
         if k in sd:
             if np.any(sd[k] != 0):
                 raise CheckpointError(f"{where}: {k} is nonzero; resonet's networks have no biases "
                                       "(nor have the published official ones)")
             notes.append(f"{k} (all zero) dropped")
-    W = np.asarray(W, dtype=np.float64)
+    W = np.asarray(sd["hidden.linear.weight"], dtype=np.float64)
     removed = 0
     if MASK_KEY in sd:
         mask = sd[MASK_KEY]
@@ -300,8 +349,15 @@ def read_official(path: str | os.PathLike, *, task: str | None = None, neuron: s
         W = W * mask  # as LinearMask.forward does before every use
         if removed:
             notes.append(f"{MASK_KEY} removes {removed} weights (set to 0)")
+    return W, removed
 
-    # -- the task ------------------------------------------------------------------------------
+
+def _task_of(where: str, n_in: int, H: int, C: int, task: str | None, hints: dict,
+             permutation, notes: list[str]) -> str:
+    """The task: given (and checked against the sizes), else from the sizes, else from the file
+    name or a given permutation (S-MNIST and PS-MNIST networks have the same sizes)."""
+    from .presets import TASKS, get_preset
+
     fits = TASK_SIZES.get((n_in, C), ())
     if task is not None:
         if task not in TASKS:
@@ -323,28 +379,13 @@ def read_official(path: str | os.PathLike, *, task: str | None = None, neuron: s
     else:
         raise ConfigError(f"{where}: a {n_in}-{H}-{C} network fits none of resonet's tasks "
                           "(SHD 700-·-20, ECG 4-·-6, (P)S-MNIST 1-·-10)")
+    return task
 
-    # -- recorded steps ------------------------------------------------------------------------
-    preset = get_preset(task, neuron)
-    sub_seq = hints.get("sub_seq_length", preset.sub_seq_length)
-    if label_last is None:
-        label_last = hints.get("label_last", preset.label_last)
-        if "label_last" in hints:
-            notes.append(f"label_last={label_last} from the file name")
-    try:
-        spec = NetworkSpec(neuron, int(n_in), int(H), int(C), sub_seq_length=int(sub_seq),
-                           label_last=bool(label_last))
-    except ConfigError as exc:
-        raise CheckpointError(f"{where}: {exc}") from None
-    params = {k: np.asarray(sd[k], dtype=np.float64) for k in spec.param_shapes()}
-    params["hidden.linear.weight"] = W
-    try:
-        check_params(spec, params)
-        spec.model.derive({n: params[f"hidden.{n}"] for n in spec.model.PARAM_NAMES}, spec)
-    except ConfigError as exc:
-        raise CheckpointError(f"{where}: {exc}") from None
 
-    # -- the permutation -----------------------------------------------------------------------
+def _permutation_of(p: Path, task: str, permutation, notes: list[str]):
+    """A PS-MNIST network's pixel order and where it came from: given (array, file or
+    "identity") or the ``*_permuted_idx.pt`` with the checkpoint's time stamp beside it."""
+    where = str(p)
     perm, perm_src = None, None
     if task == "psmnist":
         if isinstance(permutation, np.ndarray):
@@ -365,15 +406,4 @@ def read_official(path: str | os.PathLike, *, task: str | None = None, neuron: s
             raise ConfigError("the permutation must be a permutation of 0..783")
     elif permutation is not None:
         raise ConfigError(f"--permutation applies to PS-MNIST only; {where} is a {task} network")
-
-    lr = None
-    opt = rest.get("optimizer_state_dict")
-    if isinstance(opt, dict) and isinstance(opt.get("param_groups"), list) and opt["param_groups"]:
-        g = opt["param_groups"][0]
-        lr = _scalar(g.get("lr")) if isinstance(g, dict) else None
-    epoch = _scalar(rest.get("epoch"))
-    return OfficialNetwork(path=p, spec=spec, params=params, task=task, permutation=perm,
-                           permutation_source=perm_src,
-                           epoch=None if epoch is None else int(epoch),
-                           loss=_scalar(rest.get("loss")), lr=lr, md5=_md5(p),
-                           mask_removed=removed, notes=notes)
+    return perm, perm_src

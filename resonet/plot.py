@@ -3,10 +3,11 @@
 matplotlib with the non-interactive Agg backend (no display needed). The ω–b figure follows the
 paper's Figures 5 and 6: each neuron at (ω, b) with b the effective damping at q = 0, as the
 model defines it (``effective_damping`` of the resonator models: BRF b = p(ω) − b', RF b = −b',
-BHRF b = 0.005ω² + b'), before and after training, with the divergence boundary p(ω) and, for
-BRF, the lower end of its stable interval (−1 − r)/δ, r = √(1 − (δω)²) (model.md, "Facts for
-property tests"). Models without ω get no ω–b figure; the raster sorts the neurons by the
-model's first per-neuron parameter.
+BHRF b = 0.005ω² + b'), before and after training, with the ends of the model's stable band of b
+(``damping_band``: for BRF and RF the divergence boundary p(ω) above and (−1 − r)/δ,
+r = √(1 − (δω)²), below; docs/analysis.md, eq. (D3)) where they lie near the neurons. Models
+without ω get no ω–b figure; the raster sorts the neurons by the model's first per-neuron
+parameter.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
+from .rundir import RunDir
 
 
 def _plt():
@@ -48,19 +51,35 @@ def plot_learning_curves(history: list[dict], path: Path, title: str = "") -> No
     plt.close(fig)
 
 
+def resonator(spec):
+    """The spec's model as a :class:`resonet.neurons.model.Resonator` (it has an (ω, b) plane);
+    ConfigError for the other models."""
+    from .errors import ConfigError
+    from .neurons.model import Resonator
+
+    if not isinstance(spec.model, Resonator):
+        raise ConfigError(f"the {spec.neuron} neuron has no (omega, b) plane")
+    return spec.model
+
+
 def effective_damping(spec, params: dict) -> tuple[np.ndarray, np.ndarray]:
     """(ω, b) per neuron at q = 0, for the models that define it (the resonators)."""
-    from .errors import ConfigError
+    return resonator(spec).effective_damping(params, spec)
 
-    fn = getattr(spec.model, "effective_damping", None)
-    if fn is None:
-        raise ConfigError(f"the {spec.neuron} neuron has no (omega, b) plane")
-    return fn(params, spec)
+
+def plot_stable_band(ax, spec, ws: np.ndarray, bs: np.ndarray) -> None:
+    """The ends of the model's stable band of b over ``ws`` on ``ax``, each only where it comes
+    within the spread of the neurons' ``bs`` (a far end would only squash the figure)."""
+    lo, hi = resonator(spec).damping_band(ws, spec)
+    span = max(float(np.ptp(bs)), 1.0)
+    for end, style, label in ((hi, "k-", "divergence boundary (ρ = 1)"),
+                              (lo, "k:", "lower stability limit (ρ = 1)")):
+        near = np.abs(end - np.clip(end, np.min(bs), np.max(bs))) <= 2.0 * span
+        if np.any(near):
+            ax.plot(ws, end, style, lw=1, label=label, scaley=False)
 
 
 def plot_omega_b(spec, before: dict, after: dict, path: Path, title: str = "") -> None:
-    from .neurons import brf
-
     plt = _plt()
     w0, b0 = effective_damping(spec, before)
     w1, b1 = effective_damping(spec, after)
@@ -68,13 +87,8 @@ def plot_omega_b(spec, before: dict, after: dict, path: Path, title: str = "") -
     ax.scatter(w0, b0, s=12, alpha=0.6, label="before training")
     ax.scatter(w1, b1, s=12, alpha=0.8, label="after training")
     hi = max(float(np.max(w0)), float(np.max(w1))) * 1.1
-    ws = np.linspace(0, min(hi, 0.9999 / spec.p_dt), 400)
-    ax.plot(ws, brf.boundary(ws, spec.p_dt), "k-", lw=1, label="divergence boundary p(ω)")
-    if spec.neuron == "brf":
-        r = np.sqrt(1 - (spec.p_dt * ws) ** 2)
-        lower = (-1 - r) / spec.p_dt
-        if np.min(np.r_[b0, b1]) < 0.5 * lower.max():
-            ax.plot(ws, lower, "k:", lw=1, label="lower stability limit (−1−r)/δ")
+    ws = np.linspace(0, min(hi, 0.9999 / spec.dt), 400)
+    plot_stable_band(ax, spec, ws, np.r_[b0, b1])
     ax.set(xlabel="ω (rad per unit time)", ylabel="b at q = 0", title=title or "ω–b")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -114,7 +128,9 @@ def plot_final(spec, init: dict, best: dict, backend, test_set, run_dir: Path, *
     else:
         key, name = np.arange(spec.n_hidden), "index"
     label = "" if y.ndim == 2 else f" (label {int(y[0])})"
-    plot_raster(spikes, key, run_dir / "raster.png", title=f"{title}: test sample 0{label}",
+    plot_raster(spikes, key, run_dir / RunDir.RASTER, title=f"{title}: test sample 0{label}",
                 key_name=name)
-    if hasattr(model, "effective_damping"):
-        plot_omega_b(spec, init, best, run_dir / "omega_b.png", title=title)
+    from .neurons.model import Resonator
+
+    if isinstance(model, Resonator):
+        plot_omega_b(spec, init, best, run_dir / RunDir.OMEGA_B, title=title)

@@ -1,4 +1,5 @@
-"""The paper's training presets (Table 3, as the official scripts ran them; reference-spec §5.2).
+"""The paper's training presets (Table 3, as the official scripts ran them; docs/official-code.md
+§4).
 
 Every default of ``python -m resonet.train``: network sizes, recorded steps, initialisation
 ranges, optimizer, learning rate, batch size, epochs and clipping, per task and neuron. What a
@@ -14,10 +15,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 
 from .errors import ConfigError
-from .neurons import NEURONS, get_neuron
+from .neurons import DEFAULT_NEURON, NEURONS
 
 TASKS = ("shd", "ecg", "smnist", "psmnist")
-NEURON_NAMES = tuple(NEURONS)  # every registered model has a preset for every task
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,11 @@ _SIZES = {  # I, H, C, T
     "smnist": (1, 256, 10, 784),
     "psmnist": (1, 256, 10, 784),
 }
+# How a task's samples come: spike events (SHD: lists of (step, channel)) or dense arrays. An
+# engine that skips zeros takes events as such (resonet.contract.feeds_events).
+_EVENTS = {"shd": True, "ecg": False, "smnist": False, "psmnist": False}
+# The tasks with a generated stand-in for when the real files are absent (resonet.data.synthetic).
+_STAND_IN = {"shd"}
 _TASK_DEFAULTS = {
     "shd": {},
     "ecg": {"per_step_labels": True},  # a label per step (−1 unlabelled)
@@ -66,13 +71,26 @@ _TASK_DEFAULTS = {
 }
 
 
-def get_preset(task: str, neuron: str = "brf") -> Preset:
+def task_events(task: str) -> bool:
+    """Whether the task's samples are spike events (what its loader returns as an
+    ``EventDataset``)."""
+    if task not in TASKS:
+        raise ConfigError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    return _EVENTS[task]
+
+
+def task_has_stand_in(task: str) -> bool:
+    """Whether the task has a generated stand-in (``--synthetic``) for absent real files."""
+    return task in _STAND_IN
+
+
+def get_preset(task: str, neuron: str = DEFAULT_NEURON) -> Preset:
     """The default settings for ``task`` and ``neuron``: the task's sizes and labelling, then the
     model's own ``PRESETS[task]`` (declared in its module, resonet.neurons.<model>)."""
     if task not in TASKS:
         raise ConfigError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
-    if neuron not in NEURON_NAMES:
-        raise ConfigError(f"unknown neuron {neuron!r}; choose one of {', '.join(NEURON_NAMES)}")
-    I, H, C, T = _SIZES[task]  # noqa: E741
-    settings = {**_TASK_DEFAULTS[task], **get_neuron(neuron).PRESETS[task]}
+    if neuron not in NEURONS:  # every registered model has a preset for every task
+        raise ConfigError(f"unknown neuron {neuron!r}; choose one of {', '.join(NEURONS)}")
+    I, H, C, T = _SIZES[task]
+    settings = {**_TASK_DEFAULTS[task], **NEURONS[neuron].PRESETS[task]}
     return Preset(task=task, neuron=neuron, n_in=I, n_hidden=H, n_out=C, T=T, **settings)

@@ -37,9 +37,10 @@ masked gradients. Table 3's TBPTT column ("truncation step of 50 … in pruning"
 reproduced as it was run: the official TBPTT class has no mask, and resonet's ``--truncation``
 returns one gradient per sequence (docs/analysis.md, "Pruning from scratch").
 
-**In the run directory.** ``prune_mask.npz`` holds ``keep`` (H, H) bool, ``phi``, ``seed`` and
-``stream``. ``--resume`` takes the mask from it (drawing it again from the seed only if the file
-is missing) and checks that the checkpoint's removed weights are still 0.
+**In the run directory.** Its mask file (``prune_mask.npz``, :attr:`resonet.rundir.RunDir.mask`)
+holds ``keep`` (H, H) bool, ``phi``, ``seed`` and ``stream``. ``--resume`` takes the mask from it
+(drawing it again from the seed only if the file is missing) and checks that the checkpoint's
+removed weights are still 0.
 """
 
 from __future__ import annotations
@@ -55,7 +56,6 @@ from .errors import CheckpointError, ConfigError
 from .spec import NetworkSpec
 
 PRUNE_STREAM = 0x7072756E  # "prun": the spawn key of the mask's random stream
-MASK_FILE = "prune_mask.npz"
 W_KEY = "hidden.linear.weight"
 
 
@@ -86,7 +86,7 @@ def recurrent_keep(n_hidden: int, phi: float, seed: int) -> np.ndarray:
 def weight_masks(spec: NetworkSpec, keep: np.ndarray) -> dict:
     """``{"hidden.linear.weight": (H, I+H) bool}``: ``keep`` on the recurrent block, True on the
     input block. The form the training sessions take (``masks=``)."""
-    H, I = spec.n_hidden, spec.n_in  # noqa: E741
+    H, I = spec.n_hidden, spec.n_in
     keep = np.asarray(keep, dtype=bool)
     if keep.shape != (H, H):
         raise ConfigError(f"recurrent mask has shape {keep.shape}, expected (H, H) = {(H, H)}")
@@ -114,12 +114,12 @@ def check_masked(params: dict, masks: dict | None, where: str) -> None:
         bad = int(np.count_nonzero(np.asarray(params[name])[~keep]))
         if bad:
             raise CheckpointError(f"{where}: {bad} pruned weight(s) of {name} are not 0; the "
-                                  f"checkpoint does not belong to this run's {MASK_FILE}")
+                                  "checkpoint does not belong to this run's pruning mask")
 
 
-def save_mask(run_dir: str | Path, keep: np.ndarray, phi: float, seed: int) -> Path:
-    """Write ``prune_mask.npz`` into the run directory (atomically)."""
-    path = Path(run_dir) / MASK_FILE
+def save_mask(path: str | Path, keep: np.ndarray, phi: float, seed: int) -> Path:
+    """Write the mask file ``path`` (a run directory's ``prune_mask.npz``) atomically."""
+    path = Path(path)
     buf = io.BytesIO()
     np.savez(buf, keep=np.asarray(keep, dtype=bool), phi=np.float64(phi), seed=np.int64(seed),
              stream=np.int64(PRUNE_STREAM))
@@ -127,9 +127,9 @@ def save_mask(run_dir: str | Path, keep: np.ndarray, phi: float, seed: int) -> P
     return path
 
 
-def load_mask(run_dir: str | Path, n_hidden: int) -> np.ndarray | None:
-    """``keep`` from the run directory's ``prune_mask.npz``, or None if there is none."""
-    path = Path(run_dir) / MASK_FILE
+def load_mask(path: str | Path, n_hidden: int) -> np.ndarray | None:
+    """``keep`` from the mask file ``path``, or None if there is none."""
+    path = Path(path)
     if not path.exists():
         return None
     try:
@@ -143,19 +143,19 @@ def load_mask(run_dir: str | Path, n_hidden: int) -> np.ndarray | None:
     return keep
 
 
-def run_masks(spec: NetworkSpec, phi: float, seed: int, run_dir: str | Path | None = None,
+def run_masks(spec: NetworkSpec, phi: float, seed: int, mask_path: str | Path | None = None,
               *, create: bool) -> tuple[dict | None, np.ndarray | None]:
     """The masks of a run: ``(masks, keep)``, or ``(None, None)`` for φ = 0 (nothing removed).
 
-    ``create``: a new run, draw the mask and write ``prune_mask.npz`` (when ``run_dir`` is
-    given); otherwise (a resume) read it from ``run_dir``, drawing it again from the seed only
-    if the file is missing.
+    ``create``: a new run, draw the mask and write it to ``mask_path`` (the run directory's mask
+    file, when given); otherwise (a resume) read it from there, drawing it again from the seed
+    only if the file is missing.
     """
     if check_phi(phi) == 0.0:
         return None, None
-    keep = None if create or run_dir is None else load_mask(run_dir, spec.n_hidden)
+    keep = None if create or mask_path is None else load_mask(mask_path, spec.n_hidden)
     if keep is None:
         keep = recurrent_keep(spec.n_hidden, phi, seed)
-        if create and run_dir is not None:
-            save_mask(run_dir, keep, phi, seed)
+        if create and mask_path is not None:
+            save_mask(mask_path, keep, phi, seed)
     return weight_masks(spec, keep), keep

@@ -1,6 +1,6 @@
-"""A training run on the host: the interface of the device-resident session
-(:class:`resonet.kernels.cuda.session.DeviceSession`) for the backends that run on host arrays
-(``reference``, ``cpu``), so that :class:`resonet.train.Trainer` has one path.
+"""A training run on the host: the :class:`resonet.contract.Session` of the backends that run on
+host arrays (``reference``, ``cpu``; ``cuda`` keeps its run on the device), so that
+:class:`resonet.train.Trainer` has one path.
 
 One training step (:meth:`HostSession.train_batch`): the batch of the given sample indices
 (``Dataset.batch``) → ``backend.run`` (forward, loss, BPTT) → the gradients of pruned weights set
@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from .contract import feeds_events
 from .errors import ConfigError
 from .evaluation import evaluate_dataset, official_targets
 from .loss import accuracy_counts
@@ -28,13 +29,15 @@ class HostSession:
     """A training run driven from the host; see the module docstring.
 
     ``datasets`` maps split names (``train``, ``val``, ``test``) to :class:`resonet.data.Dataset`;
-    ``sparse`` feeds the backend SpikeEvents instead of dense batches; ``masks`` maps parameter
-    names to bool arrays, False where a weight is pruned (its gradient is zeroed every step).
+    a split's batches go to the backend as SpikeEvents where both take them
+    (:func:`resonet.contract.feeds_events`), or as ``sparse`` says when it is given; ``masks``
+    maps parameter names to bool arrays, False where a weight is pruned (its gradient is zeroed
+    every step).
     """
 
     def __init__(self, backend, spec, params: dict, optimizer, datasets: dict, dtype, *,
-                 clip: float | None = None, truncation: int | None = None, sparse: bool = False,
-                 masks: dict | None = None):
+                 clip: float | None = None, truncation: int | None = None,
+                 sparse: bool | None = None, masks: dict | None = None):
         self.backend = backend
         self.spec = spec
         self.params = params
@@ -66,7 +69,7 @@ class HostSession:
         with a NaN/Inf gradient, in which case nothing was updated.
         """
         ds = self.data[split]
-        x, y = ds.batch(np.asarray(indices), sparse=self.sparse, dtype=self.dtype)
+        x, y = ds.batch(np.asarray(indices), sparse=self._sparse(ds), dtype=self.dtype)
         if lr is not None:
             self.opt.lr = float(lr)
         res = self.backend.run(self.spec, self.params, x, official_targets(y), dtype=self.dtype,
@@ -96,5 +99,9 @@ class HostSession:
         ``on_batch(done, total)`` after every batch)."""
         if batch < 1:
             raise ConfigError(f"batch must be >= 1, got {batch}")
-        return evaluate_dataset(self.backend, self.spec, self.params, self.data[split], batch,
-                                self.dtype, self.sparse, on_batch=on_batch)
+        ds = self.data[split]
+        return evaluate_dataset(self.backend, self.spec, self.params, ds, batch, self.dtype,
+                                self._sparse(ds), on_batch=on_batch)
+
+    def _sparse(self, ds) -> bool:
+        return feeds_events(self.backend, ds) if self.sparse is None else self.sparse

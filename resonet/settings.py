@@ -8,8 +8,7 @@ hash a checkpoint records, so that a resume refuses an edited ``config.json``.
 
 Everything is checked before a run directory exists: types and choices of every value (a TOML
 file or a Python call can give ``epochs = "three"``; the message names where the value came
-from), ranges, and -- :func:`check_resources` -- the machine: ``--threads`` against the cores
-numba may use, and the memory the run needs (:func:`estimate_memory`) against what is free.
+from), ranges, and -- :func:`resonet.resources.check_resources` -- the machine.
 """
 
 from __future__ import annotations
@@ -26,15 +25,14 @@ from typing import Any
 
 import numpy as np
 
+from .contract import BACKEND_NAMES, DEFAULT_BACKEND, DTYPES
 from .errors import CheckpointError, ConfigError
-from .neurons import get_neuron
+from .neurons import DEFAULT_NEURON, get_neuron, neuron_names
 from .optim import OPTIMIZERS
-from .presets import NEURON_NAMES, TASKS, get_preset
+from .presets import TASKS, get_preset
 from .pruning import check_phi
 from .spec import RESETS, NetworkSpec
 
-DTYPES = {"float32": np.float32, "float64": np.float64}
-BACKEND_NAMES = ("cpu", "cuda", "reference")
 # Settings a --config TOML file may set (the same names as the long options, '-' -> '_').
 CONFIG_KEYS = {
     "neuron", "backend", "epochs", "batch", "eval_batch", "lr", "seed", "split_seed", "data_dir",
@@ -49,9 +47,10 @@ _INTS = {"epochs", "batch", "eval_batch", "seed", "split_seed", "hidden", "trunc
 _FLOATS = {"lr", "clip", "save_every", "prune_recurrent"}
 _STRINGS = {"data_dir", "out", "init_from", "permutation"}
 _BOOLS = {"download"}
-_CHOICES = {"task": TASKS, "neuron": NEURON_NAMES, "backend": BACKEND_NAMES,
-            "optimizer": tuple(OPTIMIZERS), "dtype": tuple(DTYPES), "reset": RESETS,
-            "synthetic": ("auto", "yes", "no")}
+_CHOICES: dict[str, Callable[[], tuple]] = {  # read at call time: a model registered later counts
+    "task": lambda: TASKS, "neuron": neuron_names, "backend": lambda: BACKEND_NAMES,
+    "optimizer": lambda: tuple(OPTIMIZERS), "dtype": lambda: tuple(DTYPES),
+    "reset": lambda: RESETS, "synthetic": lambda: ("auto", "yes", "no")}
 # Settings a resume may change without changing the run (excluded from the fingerprint).
 RESUME_MAY_CHANGE = ("stop_after",)
 # Settings added after runs were made: left out of the fingerprint while unset, so that those
@@ -102,7 +101,7 @@ class Settings(Mapping):
         return NetworkSpec(**self.spec)
 
     @property
-    def np_dtype(self):
+    def np_dtype(self) -> type[np.floating]:
         return DTYPES[self.dtype]
 
     def to_dict(self) -> dict:
@@ -164,11 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "the task and neuron; a --config file overrides them and flags override both.",
     )
     ap.add_argument("task", nargs="?", choices=TASKS, help="which task: shd, ecg, smnist or psmnist")
-    ap.add_argument("--neuron", choices=NEURON_NAMES,
-                    help=f"hidden neuron model: {', '.join(NEURON_NAMES)} (default brf)")
-    ap.add_argument("--backend", choices=["cpu", "cuda", "reference"],
-                    help="engine: cpu (fused numba kernels, default), cuda (numba.cuda) or reference "
-                         "(readable NumPy float64, slow)")
+    ap.add_argument("--neuron", choices=neuron_names(),
+                    help=f"hidden neuron model: {', '.join(neuron_names())} (default "
+                         f"{DEFAULT_NEURON})")
+    ap.add_argument("--backend", choices=BACKEND_NAMES,
+                    help=f"engine: cpu (fused numba kernels), cuda (numba.cuda) or reference "
+                         f"(readable NumPy float64, slow); default {DEFAULT_BACKEND}")
     ap.add_argument("--epochs", type=int, help="training epochs E (preset: SHD 20, ECG 400, MNIST 300)")
     ap.add_argument("--batch", type=int, help="training batch size (preset: SHD 32, ECG 16, MNIST 256)")
     ap.add_argument("--eval-batch", type=int, help="batch size for validation/test (default 256)")
@@ -207,7 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "'identity' (default: drawn from --split-seed; with --init-from, the "
                          "checkpoint's own)")
     ap.add_argument("--dtype", choices=list(DTYPES),
-                    help="precision of training (default float32; reference backend float64)")
+                    help="precision of training (default: the backend's, float32; reference "
+                         "float64)")
     ap.add_argument("--stop-after", type=int, metavar="N",
                     help="stop after N training epochs of the E-epoch schedule (the learning rate still "
                          "decays over E); --resume RUN --stop-after M continues to M")
@@ -281,8 +282,9 @@ def check_value(key: str, value: Any, source: Source) -> Any:
     if value is None:
         return None
     if key in _CHOICES:
-        if not isinstance(value, str) or value not in _CHOICES[key]:
-            raise ConfigError(f"{source(key, value)} is not one of {', '.join(_CHOICES[key])}")
+        choices = _CHOICES[key]()
+        if not isinstance(value, str) or value not in choices:
+            raise ConfigError(f"{source(key, value)} is not one of {', '.join(choices)}")
     elif key in _INTS:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise ConfigError(f"{source(key, value)} must be an integer")
@@ -321,13 +323,34 @@ def resolve(given: dict, cfg: dict | None = None, *, source: Source | None = Non
     if task is None:
         raise ConfigError("no task given; use: python -m resonet.train shd|ecg|smnist|psmnist")
     init = _read_init(merged, task, source) if merged.get("init_from") is not None else None
-    neuron = merged.get("neuron", init.spec.neuron if init else "brf")
+    neuron = merged.get("neuron", init.spec.neuron if init else DEFAULT_NEURON)
     preset = get_preset(task, neuron)
-    backend = merged.get("backend", "cpu")
+    s = _merge(merged, task, neuron, preset, init, source)
+
+    def at(key: str) -> str:
+        return source(key, merged.get(key, s[key]))
+
+    _check_ranges(s, at)
+    resets = get_neuron(neuron).RESETS
+    if s["reset"] not in resets:
+        raise ConfigError(f"{at('reset')} is not defined for the {neuron} neuron "
+                          f"({source('neuron', neuron)}; it has: {', '.join(resets)})")
+    s["spec"] = NetworkSpec(neuron, preset.n_in, s["hidden"], preset.n_out, reset=s["reset"],
+                            sub_seq_length=preset.sub_seq_length, label_last=preset.label_last).to_dict()
+    if init is not None:
+        init.check_fits(NetworkSpec(**s["spec"]), at)
+    return Settings(**s)
+
+
+def _merge(merged: dict, task: str, neuron: str, preset, init: InitCheckpoint | None,
+           source: Callable[[str, Any], str]) -> dict:
+    """Every setting: the given value (converted to its type) or the default (the preset's, the
+    ``--init-from`` checkpoint's width, the backend's precision, the dataclass's)."""
+    backend = merged.get("backend", DEFAULT_BACKEND)
     clip = merged.get("clip", preset.clip)
-    s = {
+    return {
         "task": task, "neuron": neuron, "backend": backend,
-        "dtype": merged.get("dtype", "float64" if backend == "reference" else "float32"),
+        "dtype": merged.get("dtype", _train_dtype(backend)),
         "epochs": int(merged.get("epochs", preset.epochs)),
         "batch": int(merged.get("batch", preset.batch)),
         "eval_batch": int(merged.get("eval_batch", preset.eval_batch)),
@@ -354,19 +377,16 @@ def resolve(given: dict, cfg: dict | None = None, *, source: Source | None = Non
         "permutation": _permutation_setting(merged, task, init, source),
     }
 
-    def at(key: str) -> str:
-        return source(key, merged.get(key, s[key]))
 
+def _check_ranges(s: dict, at: Callable[[str], str]) -> None:
+    """The range of every numeric setting of ``s`` (in place: a clip of 0 or inf becomes None,
+    φ its checked float); ``at(key)`` names where a value came from."""
     for key in ("epochs", "batch", "eval_batch", "hidden"):
         if s[key] < 1:
             raise ConfigError(f"{at(key)} must be >= 1")
     if not (math.isfinite(s["lr"]) and s["lr"] > 0):
         raise ConfigError(f"{at('lr')} must be a positive number")
-    if s["clip"] is not None:
-        if not (s["clip"] >= 0):  # also NaN
-            raise ConfigError(f"{at('clip')} must be >= 0 (0 disables clipping)")
-        if s["clip"] == 0 or math.isinf(s["clip"]):
-            s["clip"] = None
+    s["clip"] = _check_clip(s["clip"], at)
     if not (s["save_every"] >= 0):  # also NaN; inf: only at epoch boundaries
         raise ConfigError(f"{at('save_every')} must be >= 0 seconds (0: after every batch)")
     if not (0.0 <= s["prune_recurrent"] <= 1.0):  # also NaN
@@ -379,15 +399,15 @@ def resolve(given: dict, cfg: dict | None = None, *, source: Source | None = Non
     for key, low in (("subset", 1), ("truncation", 1), ("stop_after", 0), ("threads", 1)):
         if s[key] is not None and s[key] < low:
             raise ConfigError(f"{at(key)} must be >= {low}")
-    resets = get_neuron(neuron).RESETS
-    if s["reset"] not in resets:
-        raise ConfigError(f"{at('reset')} is not defined for the {neuron} neuron "
-                          f"({source('neuron', neuron)}; it has: {', '.join(resets)})")
-    s["spec"] = NetworkSpec(neuron, preset.n_in, s["hidden"], preset.n_out, reset=s["reset"],
-                            sub_seq_length=preset.sub_seq_length, label_last=preset.label_last).to_dict()
-    if init is not None:
-        init.check_fits(NetworkSpec(**s["spec"]), at)
-    return Settings(**s)
+
+
+def _check_clip(clip: float | None, at: Callable[[str], str]) -> float | None:
+    """The clipping norm, None for "off" (None, 0 or inf)."""
+    if clip is None:
+        return None
+    if not (clip >= 0):  # also NaN
+        raise ConfigError(f"{at('clip')} must be >= 0 (0 disables clipping)")
+    return None if clip == 0 or math.isinf(clip) else clip
 
 
 def _opt_int(v: Any) -> int | None:
@@ -494,142 +514,8 @@ def load_permutation(setting: str | None):
     return read_permutation(setting)
 
 
+def _train_dtype(backend: str) -> str:
+    """The precision the backend trains in by default (what it declares)."""
+    from .backends import backend_class
 
-# --------------------------------------------------------------------------------------------
-# the machine: threads and memory, checked before anything is created
-# --------------------------------------------------------------------------------------------
-
-def usable_threads() -> int:
-    """Threads numba may run (``NUMBA_NUM_THREADS``, default: the CPU cores)."""
-    import numba
-
-    return int(numba.config.NUMBA_NUM_THREADS)
-
-
-def available_memory() -> int | None:
-    """Bytes of memory free for a new process: MemAvailable (Linux), capped by the cgroup's
-    limit in a container; the free physical pages elsewhere; None if unknown."""
-    free = None
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    free = int(line.split()[1]) * 1024
-                    break
-    except (OSError, ValueError, IndexError):
-        pass
-    if free is None:
-        try:
-            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (ValueError, OSError, AttributeError):
-            return None
-    try:  # cgroup v2: the container's limit minus what it uses
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
-        if limit != "max":
-            free = min(free, max(0, int(limit) - used))
-    except (OSError, ValueError):
-        pass
-    return free
-
-
-def estimate_memory(s: Settings, T: int | None = None) -> dict[str, int]:
-    """Bytes a training run allocates at least, by what for (host and device together).
-
-    - parameters: the float64 initialisation and the training copy, P·(8 + itemsize);
-    - optimizer state: Adam/RAdam two moments, RMSprop one (P·itemsize each);
-    - gradients: the gradient, the engines' working copies of the weights and their partial
-      sums (cpu: one per thread; cuda: one per sample);
-    - BPTT tape of a training batch (cpu: spike bits, checkpoints every √T steps, readout; the
-      reference and cuda keep every state at every step);
-    - batches: dense inputs and readouts of a training and an evaluation batch.
-
-    ``T`` defaults to the task's sequence length. Shape letters as everywhere: T, B, I, H, C.
-    """
-    spec = s.network
-    T = int(T or s.preset["T"])
-    H, I, C = spec.n_hidden, spec.n_in, spec.n_out  # noqa: E741
-    B, Be = s.batch, s.eval_batch
-    P = spec.n_params()
-    item = np.dtype(s.dtype).itemsize
-    rows = len([n for n in spec.model.STATE_NAMES if n != "z"])  # continuous states (not spikes)
-    est = {"parameters": P * (8 + item),
-           "optimizer state": (1 if s.optimizer == "rmsprop" else 2) * P * item}
-    dense = not (s.task == "shd" and s.backend != "reference")  # SHD runs on spike events
-    if s.backend == "cpu":
-        K = min(64, max(8, math.ceil(math.sqrt(T))))
-        chunks = max(1, min(-(-B // 4), s.threads or usable_threads()))
-        est["gradients"] = (3 + chunks) * P * item
-        est["BPTT tape"] = B * (T * ((H + 7) // 8) + -(-T // K) * rows * H * item + T * C * item)
-        eval_states = 0
-    elif s.backend == "cuda":
-        est["gradients"] = (2 + B) * P * item
-        est["BPTT tape"] = B * T * (rows * H * item + (H + 31) // 32 * 4 + 2 * C * item)
-        eval_states = 0
-    else:
-        est["gradients"] = 2 * P * item
-        est["BPTT tape"] = B * T * H * (rows + 1) * item  # every state and spike, every step
-        eval_states = Be * T * H * (rows + 1) * item  # the reference keeps them when scoring too
-    est["batches"] = (T * (B + Be) * I * item if dense else 0) + T * (B + Be) * C * item \
-        + eval_states
-    return est
-
-
-def format_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if abs(n) < 1024 or unit == "PiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} PiB"  # pragma: no cover
-
-
-def device_free_memory() -> int | None:
-    """Free memory of the current CUDA device (the cuda backend must be loadable); None if
-    unknown (e.g. the CUDA simulator)."""
-    try:
-        from numba import cuda
-
-        return int(cuda.current_context().get_memory_info()[0])
-    except Exception:  # noqa: BLE001 - no device, a simulator, an old driver: no check
-        return None
-
-
-# the parts of estimate_memory that the cuda backend keeps on the host (the rest is on the GPU)
-_CUDA_HOST = ("parameters", "optimizer state", "batches")
-
-
-def check_resources(s: Settings, *, available: int | None = None, threads: int | None = None,
-                    T: int | None = None, device_available: int | None = None) -> None:
-    """Refuse (ConfigError) a run this machine cannot do: more ``threads`` than numba may use,
-    or an estimated memory need (:func:`estimate_memory`) above the free memory (for the cuda
-    backend: host and GPU memory each). ``available``, ``device_available`` and ``threads``
-    default to this machine's."""
-    if s.threads is not None:
-        cores = usable_threads() if threads is None else threads
-        if s.threads > cores:
-            env = os.environ.get("NUMBA_NUM_THREADS")
-            why = f" (NUMBA_NUM_THREADS={env})" if env else ""
-            raise ConfigError(f"--threads {s.threads} is more than the {cores} CPU core(s) numba "
-                              f"can use here{why}; use --threads {cores} or fewer")
-    est = estimate_memory(s, T)
-    checks = [(est, available_memory() if available is None else available, "on this machine")]
-    if s.backend == "cuda":
-        host = {k: v for k, v in est.items() if k in _CUDA_HOST}
-        device = {k: v for k, v in est.items() if k not in _CUDA_HOST}
-        # the device holds the parameters and the optimizer state too, in the training dtype
-        device["parameters"] = s.network.n_params() * np.dtype(s.dtype).itemsize
-        device["optimizer state"] = est["optimizer state"]
-        free_dev = device_free_memory() if device_available is None else device_available
-        checks = [(host, checks[0][1], "on this machine"), (device, free_dev, "on the GPU")]
-    for part, free, where in checks:
-        need = sum(part.values())
-        if free is None or need <= free:
-            continue
-        parts = ", ".join(f"{k} {format_bytes(v)}" for k, v in
-                          sorted(part.items(), key=lambda kv: -kv[1]) if v)
-        big = max(part, key=part.get)
-        hint = "--batch" if big in ("BPTT tape", "batches") else "--hidden"
-        raise ConfigError(
-            f"this run needs at least {format_bytes(need)} of memory {where} (H={s.hidden}, "
-            f"batch {s.batch}, T={T or s.preset['T']}, {s.dtype}, {s.backend} backend: {parts}), "
-            f"more than the {format_bytes(free)} free {where}; use a smaller {hint}")
+    return backend_class(backend).train_dtype

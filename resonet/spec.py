@@ -12,12 +12,12 @@ Shape letters (fixed everywhere in resonet): T time, B batch, I inputs, H hidden
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from types import ModuleType
 
 import numpy as np
 
 from .errors import ConfigError
 from .neurons import get_neuron
+from .neurons.model import NeuronModel
 
 RESETS = ("none", "soft", "hard")
 
@@ -53,7 +53,7 @@ class NetworkSpec:
             raise ConfigError(f"sub_seq_length must be >= 0, got {self.sub_seq_length}")
 
     @property
-    def model(self) -> ModuleType:
+    def model(self) -> NeuronModel:
         """The neuron model's module (its declaration; see :mod:`resonet.neurons`)."""
         return get_neuron(self.neuron)
 
@@ -63,8 +63,8 @@ class NetworkSpec:
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         """Parameter names and shapes, in the official ``named_parameters()`` order."""
-        H, I, C = self.n_hidden, self.n_in, self.n_out  # noqa: E741
-        shapes = {n: (H,) for n in self.hidden_param_names}
+        H, I, C = self.n_hidden, self.n_in, self.n_out
+        shapes: dict[str, tuple[int, ...]] = {n: (H,) for n in self.hidden_param_names}
         shapes["hidden.linear.weight"] = (H, I + H)
         shapes["out.tau_mem"] = (C,)
         shapes["out.linear.weight"] = (C, H)

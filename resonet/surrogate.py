@@ -44,7 +44,7 @@ SIGMA2 = 6.0 * 0.5  # σ₂ = s·σ₁ with s = 6
 GAMMA = 0.5  # γ: overall scale
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 # Normalisation constants 1/(σ√(2π)) in exact float64 (the golden vectors were made in a
-# float64-first process; see reference-spec §3).
+# float64-first process; see docs/official-code.md §2).
 C1 = 1.0 / (SIGMA1 * _SQRT_2PI)
 C2 = 1.0 / (SIGMA2 * _SQRT_2PI)
 

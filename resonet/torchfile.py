@@ -290,23 +290,9 @@ def load(path: str | os.PathLike) -> Any:
                    "kind of file)")
     try:
         with zipfile.ZipFile(p) as z:
-            names = z.namelist()
-            pkls = [n for n in names if _is_data_pkl(n)]
-            if not pkls:
-                if any(n.split("/")[-1] == "constants.pkl" for n in names):
-                    raise _bad(f"{where}: a TorchScript archive (torch.jit.save), not a checkpoint; "
-                               "save the model's state_dict with torch.save instead")
-                raise _bad(f"{where}: a zip archive without <archive>/data.pkl; not a PyTorch "
-                           "checkpoint")
-            if len(pkls) > 1:
-                raise _bad(f"{where}: several data.pkl records ({', '.join(pkls[:3])}); corrupt")
-            prefix = pkls[0][: -len("data.pkl")]
-            byteorder = "little"
-            if f"{prefix}byteorder" in names:
-                byteorder = z.read(f"{prefix}byteorder").decode("ascii", "replace").strip()
-                if byteorder not in ("little", "big"):
-                    raise _bad(f"{where}: unknown byte order {byteorder[:20]!r}")
-            up = RestrictedUnpickler(_read_entry(z, pkls[0], where), z, prefix, byteorder, where)
+            prefix, byteorder = _archive_layout(z, where)
+            up = RestrictedUnpickler(_read_entry(z, f"{prefix}data.pkl", where), z, prefix,
+                                     byteorder, where)
             return up.load()
     except CheckpointError:
         raise
@@ -316,6 +302,27 @@ def load(path: str | os.PathLike) -> Any:
             struct.error, RecursionError, MemoryError, UnicodeDecodeError) as exc:
         raise _bad(f"{where}: unreadable data.pkl ({type(exc).__name__}: "
                    f"{str(exc)[:100]}); the file is corrupt or not a checkpoint") from None
+
+
+def _archive_layout(z: zipfile.ZipFile, where: str) -> tuple[str, str]:
+    """The archive's record prefix (``<archive>/``) and its tensors' byte order."""
+    names = z.namelist()
+    pkls = [n for n in names if _is_data_pkl(n)]
+    if not pkls:
+        if any(n.split("/")[-1] == "constants.pkl" for n in names):
+            raise _bad(f"{where}: a TorchScript archive (torch.jit.save), not a checkpoint; "
+                       "save the model's state_dict with torch.save instead")
+        raise _bad(f"{where}: a zip archive without <archive>/data.pkl; not a PyTorch "
+                   "checkpoint")
+    if len(pkls) > 1:
+        raise _bad(f"{where}: several data.pkl records ({', '.join(pkls[:3])}); corrupt")
+    prefix = pkls[0][: -len("data.pkl")]
+    byteorder = "little"
+    if f"{prefix}byteorder" in names:
+        byteorder = z.read(f"{prefix}byteorder").decode("ascii", "replace").strip()
+        if byteorder not in ("little", "big"):
+            raise _bad(f"{where}: unknown byte order {byteorder[:20]!r}")
+    return prefix, byteorder
 
 
 def _is_legacy(head: bytes) -> bool:

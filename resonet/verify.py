@@ -1,4 +1,4 @@
-"""``python -m resonet.verify FILE.npz [FILE ...] [--backend reference|cpu|cuda]``
+"""``python -m resonet.verify FILE.npz [FILE ...] [--backend reference|cpu|cuda] [--json]``
 
 Check an engine against golden vectors produced by the official PyTorch code (format:
 ``tests/golden/README.md``). For each file: run forward, loss and BPTT in float64 with the
@@ -8,11 +8,15 @@ of mismatching spikes.
 
 Exit code 0 iff every file is within tolerance (relative error ≤ 1e-9 everywhere, spikes
 identical), 1 if any is not, 2 with a one-line message if a file is missing or malformed.
+``--json`` prints the same results as one JSON object instead of the table (for scripts, e.g.
+the GPU device check): ``{"backend", "dtype", "tolerance", "passed", "n_failed", "files":
+[{"path", "model", "meta", "errors": {quantity: max rel err, "inf" where it is infinite},
+"spike_mismatches", "spikes_ok", "passed"}]}``.
 
 The tolerance: float64 runs of the official code and of resonet differ only by summation order
 (GEMM) and last-ulp differences of exp/sqrt; over these short sequences that leaves relative errors
-of order 1e-15–1e-13 (reference-spec §0). 1e-9 leaves four orders of margin and still catches any
-wrong equation, which shows up at 1e-3 or worse.
+of order 1e-15–1e-13 (docs/official-code.md §1). 1e-9 leaves four orders of margin and still
+catches any wrong equation, which shows up at 1e-3 or worse.
 """
 
 from __future__ import annotations
@@ -26,11 +30,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .cli import run_main
+from .contract import BACKEND_NAMES, CHECK_DTYPE, DTYPES
 from .errors import DataError
 from .network import NetworkSpec
 
 TOLERANCE = 1e-9
-_DTYPES = {"float64": np.float64, "float32": np.float32}
 # float32 tolerance (--dtype float32 against the float64 golden data): each rounded operation errs
 # by u = 6e-8 and the errors add up along the ~5 roundings of a step over T steps (the damped
 # dynamics do not amplify them), c·u·T = 5·6e-8·300 = 9e-5 for T <= 300; measured <= 2.2e-5.
@@ -56,33 +60,9 @@ class Golden:
 
 def load_golden(path: str) -> Golden:
     """Load and validate one golden file; DataError (naming the file) if anything is off."""
-    try:
-        data = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
-    with data:
-        files = set(data.files)
-        required = {"meta_json", "x", "y", "outputs", "loss", "num_spikes"}
-        missing = sorted(required - files)
-        if missing:
-            raise DataError(f"{path}: missing keys {missing}; not a golden file (see golden/README.md)")
-        try:
-            meta = json.loads(str(data["meta_json"]))
-            spec = NetworkSpec(
-                meta["model"], int(meta["I"]), int(meta["H"]), int(meta["C"]),
-                dt=float(meta["dt"]), sub_seq_length=int(meta["sub_seq_length"]),
-                label_last=bool(meta["label_last"]),
-            )
-            order = meta["hidden_state_order"].split(",")
-        except (ValueError, KeyError, TypeError) as exc:
-            raise DataError(f"{path}: malformed meta_json ({exc})") from None
-        try:
-            arrays = {k: data[k] for k in data.files}
-        except (OSError, ValueError, zipfile.BadZipFile) as exc:
-            raise DataError(f"{path}: corrupt array data ({exc})") from None
-    params, grads = {}, {}
+    meta, spec, order, arrays = _read_golden(path)
+    params: dict[str, np.ndarray] = {}
+    grads: dict[str, np.ndarray] = {}
     for name, shape in spec.param_shapes().items():
         for prefix, store in (("param/", params), ("grad/", grads)):
             key = prefix + name
@@ -114,6 +94,35 @@ def load_golden(path: str) -> Golden:
                   arrays["outputs"], float(arrays["loss"]), float(arrays["num_spikes"]), states)
 
 
+def _read_golden(path: str) -> tuple[dict, NetworkSpec, list[str], dict]:
+    """``(meta, spec, hidden_state_order, arrays)`` of a golden file, its keys and meta checked."""
+    try:
+        data = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
+    with data:
+        missing = sorted({"meta_json", "x", "y", "outputs", "loss", "num_spikes"} - set(data.files))
+        if missing:
+            raise DataError(f"{path}: missing keys {missing}; not a golden file (see golden/README.md)")
+        try:
+            meta = json.loads(str(data["meta_json"]))
+            spec = NetworkSpec(
+                meta["model"], int(meta["I"]), int(meta["H"]), int(meta["C"]),
+                dt=float(meta["dt"]), sub_seq_length=int(meta["sub_seq_length"]),
+                label_last=bool(meta["label_last"]),
+            )
+            order = meta["hidden_state_order"].split(",")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DataError(f"{path}: malformed meta_json ({exc})") from None
+        try:
+            arrays = {k: data[k] for k in data.files}
+        except (OSError, ValueError, zipfile.BadZipFile) as exc:
+            raise DataError(f"{path}: corrupt array data ({exc})") from None
+    return meta, spec, order, arrays
+
+
 def rel_err(ours: np.ndarray, ref: np.ndarray) -> float:
     """max |ours − ref| / max |ref| (scale-relative; 0/0 counts as 0)."""
     ours = np.asarray(ours, dtype=np.float64)
@@ -139,51 +148,111 @@ def check(g: Golden, backend_name: str = "reference", dtype=np.float64) -> tuple
     rows = [("outputs", rel_err(res.outputs, g.outputs)),
             ("loss", rel_err(np.array(res.loss), np.array(g.loss))),
             ("num_spikes", rel_err(np.array(res.num_spikes.sum()), np.array(g.num_spikes)))]
+    states, grads = res.states or {}, res.grads or {}
     for name, ref in g.states.items():
         if name == "z":
             continue
-        rows.append((f"state {name}", rel_err(res.states[name], ref)))
+        rows.append((f"state {name}", rel_err(states[name], ref)))
     for name, ref in g.grads.items():
-        rows.append((f"grad {name}", rel_err(res.grads[name], ref)))
-    mismatches = int(np.sum(res.states["z"] != g.states["z"]))
+        rows.append((f"grad {name}", rel_err(grads[name], ref)))
+    mismatches = int(np.sum(states["z"] != g.states["z"]))
     return rows, mismatches
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m resonet.verify",
         description="Compare resonet against golden vectors of the official BRF code (float64).",
     )
     ap.add_argument("files", nargs="+", metavar="FILE.npz", help="golden files (tests/golden/*.npz)")
-    ap.add_argument("--backend", default="reference", choices=["reference", "cpu", "cuda"],
+    ap.add_argument("--backend", default="reference", choices=BACKEND_NAMES,
                     help="engine to check (default: reference)")
-    ap.add_argument("--dtype", default="float64", choices=list(_DTYPES),
+    ap.add_argument("--dtype", default=CHECK_DTYPE, choices=list(DTYPES),
                     help="precision of the run; float64 is the parity check (tolerance 1e-9, "
                          "spikes identical); float32 uses a looser tolerance and only reports flips")
     ap.add_argument("--tol", type=float, default=None, help="override the relative tolerance")
-    args = ap.parse_args(argv)
-    dtype = _DTYPES[args.dtype]
+    ap.add_argument("--json", action="store_true",
+                    help="print the results as one JSON object instead of the table")
+    return ap
+
+
+def verify(goldens: list[Golden], backend: str, dtype, tol: float) -> dict:
+    """Every golden case on ``backend``: the results that ``main`` prints (``--json``'s object)."""
+    files = []
+    for g in goldens:
+        rows, mism = check(g, backend, dtype)
+        spikes_ok = mism == 0 or np.dtype(dtype) != np.float64
+        ok = spikes_ok and all(err <= tol for _, err in rows)
+        files.append({"path": g.path, "model": g.meta["model"], "meta": g.meta,
+                      "errors": dict(rows), "spike_mismatches": mism, "spikes_ok": spikes_ok,
+                      "passed": ok})
+    n_failed = sum(not f["passed"] for f in files)
+    return {"backend": backend, "dtype": np.dtype(dtype).name, "tolerance": tol,
+            "passed": n_failed == 0, "n_failed": n_failed, "files": files}
+
+
+def _print_table(res: dict) -> None:
+    tol = res["tolerance"]
+    for f in res["files"]:
+        m = f["meta"]
+        print(f"{f['path']}: {m['model']} I={m['I']} H={m['H']} C={m['C']} T={m['T']} B={m['B']} "
+              f"sub_seq={m['sub_seq_length']} label_last={m['label_last']} "
+              f"[{res['backend']}, {res['dtype']}]")
+        for name, err in f["errors"].items():
+            print(f"  {name:<28s} max rel err {err:10.3e}  {'ok' if err <= tol else 'FAIL'}")
+        print(f"  {'spike mismatches':<28s} {f['spike_mismatches']:10d}  "
+              f"{'ok' if f['spikes_ok'] else 'FAIL'}")
+        print(f"  => {'PASS' if f['passed'] else 'FAIL'} (tolerance {tol:g})")
+    n = len(res["files"])
+    print(f"{n} file(s): " + ("all within tolerance" if res["passed"]
+                              else f"{res['n_failed']} FAILED"))
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    dtype = DTYPES[args.dtype]
     tol = args.tol if args.tol is not None else (TOLERANCE if dtype == np.float64 else TOLERANCE_F32)
     goldens = [load_golden(f) for f in args.files]  # validate every file before running any
+    res = verify(goldens, args.backend, dtype, tol)
+    if args.json:
+        print(json.dumps(_strict(res)))
+    else:
+        _print_table(res)
+    return 0 if res["passed"] else 1
 
-    n_fail = 0
-    for g in goldens:
-        rows, mism = check(g, args.backend, dtype)
-        spikes_ok = mism == 0 or dtype != np.float64
-        ok = spikes_ok and all(err <= tol for _, err in rows)
-        n_fail += not ok
-        m = g.meta
-        print(f"{g.path}: {m['model']} I={m['I']} H={m['H']} C={m['C']} T={m['T']} B={m['B']} "
-              f"sub_seq={m['sub_seq_length']} label_last={m['label_last']} "
-              f"[{args.backend}, {args.dtype}]")
-        for name, err in rows:
-            flag = "ok" if err <= tol else "FAIL"
-            print(f"  {name:<28s} max rel err {err:10.3e}  {flag}")
-        print(f"  {'spike mismatches':<28s} {mism:10d}  {'ok' if spikes_ok else 'FAIL'}")
-        print(f"  => {'PASS' if ok else 'FAIL'} (tolerance {tol:g})")
-    print(f"{len(goldens)} file(s): " + ("all within tolerance" if n_fail == 0
-                                          else f"{n_fail} FAILED"))
-    return 0 if n_fail == 0 else 1
+
+def _strict(o):
+    """``o`` for strict JSON: NumPy scalars as Python numbers, an infinite or NaN error (a shape
+    mismatch, a non-finite result) as the string "inf" / "nan"."""
+    if isinstance(o, dict):
+        return {k: _strict(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_strict(v) for v in o]
+    if isinstance(o, np.generic):
+        o = o.item()
+    if isinstance(o, float) and not np.isfinite(o):
+        return "nan" if np.isnan(o) else "inf"
+    return o
+
+
+def write_json(path: str, obj) -> None:
+    """Write ``obj`` as JSON to ``path`` (atomically; infinite errors as the string "inf")."""
+    import os
+
+    def fix(v):
+        if isinstance(v, float) and not np.isfinite(v):
+            return str(v)
+        if isinstance(v, dict):
+            return {k: fix(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [fix(x) for x in v]
+        return v
+
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(fix(obj), f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

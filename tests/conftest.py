@@ -19,7 +19,14 @@ this order; without it the tests skip with a reason that says how to enable them
 master copy of the golden vectors, which ``tests/test_golden.py`` compares byte for byte.
 
 With ``RESONET_REQUIRE_REAL_DATA=1`` (set by ``.ci/run``) a skipped real-data test (marker
-``real_data``) counts as a failure, so CI cannot pass without running them.
+``real_data``) counts as a failure, so CI cannot pass without running them. Likewise
+``RESONET_REQUIRE_CUDA_TOOLKIT=1`` for the tests that compile CUDA kernels to PTX (marker
+``cuda_toolkit``; they need NVRTC/NVVM, ``pip install -e ".[cuda]"``, but no GPU).
+
+Tests marked ``slurm`` (tests/test_sweep_slurm.py) need a running SLURM cluster (``sinfo`` and
+``sbatch`` that reach it; ``bash .ci/slurm.sh start DIR`` starts a one-node one as root). Without
+it they skip with the reason; with ``RESONET_REQUIRE_CLUSTER=1`` (set by ``.ci/run``, which
+starts that cluster) such a skip counts as a failure.
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ GOLDEN_DIR = ROOT / "tests" / "golden"
 SHARED = Path(os.environ.get("RESONET_SHARED") or ROOT.parent / "shared")
 SHARED_GOLDEN_DIR = SHARED / "golden"
 REQUIRE_REAL_DATA = os.environ.get("RESONET_REQUIRE_REAL_DATA", "") not in ("", "0")
+REQUIRE_CUDA_TOOLKIT = os.environ.get("RESONET_REQUIRE_CUDA_TOOLKIT", "") not in ("", "0")
+REQUIRE_CLUSTER = os.environ.get("RESONET_REQUIRE_CLUSTER", "") not in ("", "0")
 
 # MD5 of the published ECG files (also what the downloader checks: resonet.data.ecg.MAT_MD5)
 ECG_MD5 = {
@@ -186,15 +195,30 @@ def pytest_configure(config):
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
-    if REQUIRE_REAL_DATA and report.skipped and item.get_closest_marker("real_data") is not None:
-        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-        report.outcome = "failed"
-        report.longrepr = f"real-data test skipped although RESONET_REQUIRE_REAL_DATA=1: {reason}"
+    for marker, required, var in (("real_data", REQUIRE_REAL_DATA, "RESONET_REQUIRE_REAL_DATA"),
+                                  ("cuda_toolkit", REQUIRE_CUDA_TOOLKIT,
+                                   "RESONET_REQUIRE_CUDA_TOOLKIT"),
+                                  ("slurm", REQUIRE_CLUSTER, "RESONET_REQUIRE_CLUSTER")):
+        if required and report.skipped and item.get_closest_marker(marker) is not None:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            report.outcome = "failed"
+            report.longrepr = f"{marker} test skipped although {var}=1: {reason}"
 
 
 # The CUDA-simulator tests need NUMBA_ENABLE_CUDASIM=1 set before numba is imported, so they run
 # in their own pytest process (tests/test_cudasim.py starts it); the main run does not collect them.
 collect_ignore = [] if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1" else ["cudasim"]
+
+
+@pytest.fixture(scope="session")
+def sweep_reference(tmp_path_factory):
+    """``ref(base, extra="")``: the sweep directory of that sweep file run by the local executor
+    (one trial at a time, one thread), run once per distinct file in a session
+    (tests/sweep_helpers.py)."""
+    from tests.sweep_helpers import run_reference
+
+    root = tmp_path_factory.mktemp("sweep-reference")
+    return lambda base, extra="": run_reference(base, root, extra)
 
 
 @pytest.fixture(scope="session")

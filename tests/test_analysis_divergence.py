@@ -7,27 +7,30 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis.divergence import (
-    INIT_RANGES,
-    bhrf_c_interval,
-    bhrf_eigenvalues,
-    bhrf_interval,
-    bhrf_radius,
-    brf_boundary,
-    brf_c_interval,
-    brf_interval,
-    brf_radius,
-    brf_radius_c,
-    check_params,
-    check_ranges,
-    fig9_curves,
-    rf_interval,
-    rf_radius,
-)
-from analysis.spectral import bhrf_transition
+from analysis.divergence import INIT_RANGES, check_params, check_ranges, fig9_curves
 from resonet.network import NetworkSpec, init_params
-from resonet.neurons import bhrf, brf, rf
+from resonet.neurons import _resonator, bhrf, brf, rf
+from resonet.neurons.model import zero_state
 from resonet.surrogate import heaviside
+
+# The closed forms, declared by the models' own modules (the explicit-Euler step of BRF and RF in
+# resonet.neurons._resonator).
+brf_interval = _resonator.euler_band
+brf_radius = _resonator.euler_radius
+brf_radius_c = brf.radius_c
+brf_c_interval = brf.offset_band
+bhrf_c_interval = bhrf.offset_band
+bhrf_eigenvalues = bhrf.eigenvalues
+bhrf_interval = bhrf.interval
+bhrf_radius = bhrf.radius
+bhrf_transition = bhrf.transition
+rf_interval = rf.offset_band
+rf_radius = rf.radius
+
+
+def brf_boundary(omega, dt=0.01):
+    """p(ω): the upper end of the stable band, NaN where δω > 1."""
+    return _resonator.euler_band(omega, dt)[1]
 
 SETTINGS = settings(deadline=None, max_examples=60)
 
@@ -36,8 +39,8 @@ def no_spike(s):
     return np.zeros_like(s)
 
 
-def test_p_values_of_reference_spec_11_8():
-    """Independent values (reference-spec §11.8, computed by the spec's probes)."""
+def test_p_values_of_the_official_code():
+    """Independent values (docs/official-code.md §12.8)."""
     w = np.array([5.0, 10.0, 50.0, 85.0, 100.0])
     expect = [-0.12508, -0.50126, -13.39746, -47.32, -100.0]
     np.testing.assert_allclose(brf_boundary(w[:3], 0.01), expect[:3], atol=5e-6)  # 5 decimals given
@@ -151,7 +154,7 @@ def test_coded_bhrf_is_damped_and_overshoots_for_large_c():
     lo, hi = bhrf_c_interval(w, 0.01)
     assert np.all(lo < 0)  # c = 0 is inside: damped already at b' = q = 0
     np.testing.assert_allclose(hi, 100 - 0.0075 * w * w)
-    # the reference-spec §11.4 radii at b' = 0
+    # the docs/official-code.md §12.4 radii at b' = 0
     rho = bhrf_radius(w[:2], bhrf.P_COEF * w[:2] ** 2, 0.01)
     np.testing.assert_allclose(rho, [0.99499, 0.86603], atol=5e-6)
     for beta, grows in ((np.zeros(3), False), (hi - 0.5, False), (hi + 2.0, True)):
@@ -170,7 +173,7 @@ def test_coded_bhrf_is_damped_and_overshoots_for_large_c():
 
 
 def test_paper_bhrf_scheme_diverges_with_positive_offset():
-    """reference-spec §10.2: the paper's explicit scheme with b = p(ω) − c has det = 1 + 2δc > 1."""
+    """docs/official-code.md §11.2: the paper's explicit scheme with b = p(ω) − c has det = 1 + 2δc > 1."""
     w = np.array([5.0, 20.0, 60.0])
     for c in (0.1, 1.0):
         ev = bhrf_eigenvalues(w, 0.5 * 0.01 * w * w - c, 0.01, "paper")
@@ -179,9 +182,9 @@ def test_paper_bhrf_scheme_diverges_with_positive_offset():
 
 
 def test_rf_interval_and_psmnist_init():
-    """reference-spec §11.3: RF with ω ≥ 15 and b' ≤ 1 always has ρ > 1 (PS-MNIST RF init; the
+    """docs/official-code.md §12.3: RF with ω ≥ 15 and b' ≤ 1 always has ρ > 1 (PS-MNIST RF init; the
     committed epoch-0 checkpoint's max is 1.308)."""
-    res = check_ranges("rf", (15.0, 85.0), (0.1, 1.0))
+    res = check_ranges("rf", {"omega": (15.0, 85.0), "b_offset": (0.1, 1.0)})
     assert res["frac_stable"] == 0.0
     assert res["max_radius_q0"] >= 1.308
     lo, hi = rf_interval(np.array([10.0]), 0.01)
@@ -191,7 +194,7 @@ def test_rf_interval_and_psmnist_init():
 
 def test_paper_init_ranges_of_brf_and_bhrf_are_stable_even_at_q_max():
     for (neuron, task), r in INIT_RANGES.items():
-        res = check_ranges(neuron, r["omega"], r["b_offset"])
+        res = check_ranges(neuron, r)
         if neuron in ("brf", "bhrf"):
             assert res["all_stable"], (neuron, task, res)
             assert res["max_radius_q0"] < 1 and res["max_radius_qmax"] < 1
@@ -206,7 +209,7 @@ def test_check_params_radius_is_the_engines_decay_rate(neuron):
     rho = check_params(spec, params)["radius_q0"]
     mod = {"brf": brf, "bhrf": bhrf, "rf": rf}[neuron]
     c = mod.derive({"omega": params["hidden.omega"], "b_offset": params["hidden.b_offset"]}, spec)
-    state = list(mod.zero_state(1, 6))
+    state = list(zero_state(mod, 1, 6))
     state[1] = np.full((1, 6), 1e-3)  # far below threshold: no spike, q stays 0
     state = tuple(state)
     norms = []

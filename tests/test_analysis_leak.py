@@ -1,5 +1,5 @@
-"""analysis.leak: the coherence of IF/LIF neurons from the closed forms (L3)–(L8) against
-simulation with Welch estimates, the estimator's statistics (L9), limits, and the printed
+"""analysis.leak: the coherence of IF/LIF neurons from the closed forms (C3)–(C8) against
+simulation with Welch estimates, the estimator's statistics (C9), limits, and the printed
 formula of the leak paper."""
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ except ImportError:
 needs_mpmath = pytest.mark.skipif(not HAVE_MPMATH, reason="the LIF closed form needs mpmath: "
                                                           "pip install 'resonet[analysis]'")
 
-# Tolerance for closed form vs simulation, in units of the estimator's sd from eq. (L9). Over 12
-# seeds at these settings the spread of z = (Ĉ − C − bias)/sd was 0.3–1.5 (L9)-sds and its mean
+# Tolerance for closed form vs simulation, in units of the estimator's sd from eq. (C9). Over 12
+# seeds at these settings the spread of z = (Ĉ − C − bias)/sd was 0.3–1.5 (C9)-sds and its mean
 # within ±0.5 (docs/analysis.md, section 8), so 5 sd is ≥ 3.3 empirical sds: a correct closed form
 # fails one of the ~20 comparisons below with probability ≲ 2 % (and this seed passes), while an
 # error of a few sds -- such as the printed eq. (11) -- fails.
@@ -73,7 +73,7 @@ def test_closed_form_matches_simulation(name):
 
 @needs_mpmath
 def test_the_printed_eq11_is_rejected_by_the_same_comparison():
-    """Printed eq. (11) is (L6)·(1 + ω²): above 1 at ω = 3, and many sds away from simulation."""
+    """Printed eq. (11) is (C6)·(1 + ω²): above 1 at ω = 3, and many sds away from simulation."""
     n = POINTS["lif-noise-driven"]
     assert paper_eq11([3.0], n.mu, n.D)[0] > 1.0
     c = compare(n, F_POINTS, SIM["dt"], SIM["seg_len"], SIM["n_seg"], SIM["seed"])
@@ -86,7 +86,7 @@ def test_the_printed_eq11_is_rejected_by_the_same_comparison():
 @pytest.mark.parametrize("mu,D,tau_ref",
                          [(0.8, 0.1, 0.0), (1.2, 0.02, 0.0), (1.5, 0.3, 0.2), (0.5, 0.05, 0.0)])
 def test_low_frequency_limit(mu, D, tau_ref):
-    """ω → 0: χ → dr₀/dμ (finite difference of (L3)) and S_xx → r₀·CV² (the double integral of
+    """ω → 0: χ → dr₀/dμ (finite difference of (C3)) and S_xx → r₀·CV² (the double integral of
     lif_cv2, independent of the 𝒟_ν), so C → 2D_st (dr₀/dμ)² / (r₀ CV²)."""
     r = lif_closed_form([1e-5], mu, D, tau_ref=tau_ref)
     h = 1e-5
@@ -129,7 +129,7 @@ def test_coherence_lies_in_the_unit_interval():
 
 
 def test_rate_limits():
-    """Deterministic limit of (L3): r₀ → 1/ln(μ/(μ − 1)) for μ > 1, D → 0; a refractory period
+    """Deterministic limit of (C3): r₀ → 1/ln(μ/(μ − 1)) for μ > 1, D → 0; a refractory period
     adds to every interval."""
     for mu in (1.2, 2.0, 5.0):
         assert lif_rate(mu, 1e-6) == pytest.approx(1.0 / math.log(mu / (mu - 1.0)), rel=1e-2)
@@ -147,7 +147,7 @@ def test_match_rate():
 
 
 def test_welch_estimator_statistics():
-    """(L9) on a linear Gaussian system with known coherence: x = s + g·n (white s, n) has
+    """(C9) on a linear Gaussian system with known coherence: x = s + g·n (white s, n) has
     C = 1/(1 + g²) at every frequency. Over 40 repeats of K = 50 segments the mean of Ĉ is
     C + (1 − C)²/K and its sd is √(2C/K)(1 − C), each within its own sampling error (4 se)."""
     rng = np.random.default_rng(0)
@@ -162,11 +162,11 @@ def test_welch_estimator_statistics():
     sd = welch_sd(C, K)
     n_eff = est.size
     assert abs(est.mean() - C - welch_bias(C, K)) <= 4 * sd / math.sqrt(n_eff)
-    assert est.std() == pytest.approx(sd, rel=4 / math.sqrt(2 * n_eff) + 0.1)  # + 10 %: (L9) is asymptotic
+    assert est.std() == pytest.approx(sd, rel=4 / math.sqrt(2 * n_eff) + 0.1)  # + 10 %: (C9) is asymptotic
 
 
 def test_coherence_ignores_the_spike_train_normalisation():
-    """Any scale of x cancels in (L2): spikes as 1/δ or as counts give the same Ĉ."""
+    """Any scale of x cancels in (C2): spikes as 1/δ or as counts give the same Ĉ."""
     rng = np.random.default_rng(2)
     s = rng.standard_normal((256, 8))
     x = (s + rng.standard_normal(s.shape) > 1.0).astype(float)

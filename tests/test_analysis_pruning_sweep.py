@@ -18,6 +18,7 @@ from analysis.pruning import (
 )
 from resonet.errors import ConfigError
 from resonet.pruning import recurrent_keep, save_mask
+from resonet.rundir import RunDir
 from tests.conftest import ECG_DIR, ROOT, needs_ecg
 from tests.sweep_helpers import sweep_cli
 
@@ -45,7 +46,7 @@ def fake_run(root, name, *, neuron="brf", phi=0.0, seed=0, best=80.0, curve=(20.
             "best_epoch": len(curve) - 1, "best_val_loss": 1.0, "test_loss": 1.0, "test_acc": best,
             "test_sops": sops, "test_sops_per_step": sops / 1300}))
     if phi and mask:
-        save_mask(d, recurrent_keep(6, phi, seed), phi, seed)
+        save_mask(RunDir(d).mask, recurrent_keep(6, phi, seed), phi, seed)
     return d
 
 

@@ -1,4 +1,4 @@
-"""analysis.robustness (reference-spec §9.1–9.4), analysis.pruning and analysis.landscape on a
+"""analysis.robustness (docs/official-code.md §10), analysis.pruning and analysis.landscape on a
 quickly trained toy checkpoint."""
 
 from __future__ import annotations
@@ -209,7 +209,7 @@ def test_default_levels_are_the_official_ones():
 # -- pruning ----------------------------------------------------------------------------------------
 def test_magnitude_pruning_removes_the_smallest_recurrent_weights(toy):
     spec, params, _, _ = toy
-    I, H = spec.n_in, spec.n_hidden  # noqa: E741
+    I, H = spec.n_in, spec.n_hidden
     W = params["hidden.linear.weight"]
     for f in (0.0, 0.3, 1.0):
         pp, mask = prune_recurrent(spec, params, f)

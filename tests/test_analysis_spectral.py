@@ -9,9 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analysis import spectral
-from analysis.divergence import brf_boundary, brf_interval, check_params
+from analysis.divergence import check_params
 from analysis.spectral import (
-    brf_transition,
     network_jacobian,
     network_step,
     neuron_blocks,
@@ -21,8 +20,15 @@ from analysis.spectral import (
 )
 from resonet.errors import ConfigError
 from resonet.network import NetworkSpec, forward, init_params
-from resonet.neurons import brf, get_neuron
+from resonet.neurons import _resonator, brf, get_neuron
 from resonet.surrogate import heaviside
+
+brf_transition = _resonator.euler_transition  # the explicit-Euler step of BRF and RF
+brf_interval = _resonator.euler_band
+
+
+def brf_boundary(omega, dt):
+    return _resonator.euler_band(omega, dt)[1]
 
 SETTINGS = settings(deadline=None, max_examples=60)
 DTS = st.sampled_from([0.001, 0.01, 0.05, 0.1])
@@ -176,7 +182,7 @@ def test_frozen_jacobian_is_the_jacobian_away_from_threshold(neuron, reset):
         assert radius(J) == pytest.approx(max(radius(b) for b in blocks), rel=1e-10)
 
 
-@pytest.mark.parametrize("neuron, reset", [c for c in CASES if c[0] in spectral.CLOSED_FORMS])
+@pytest.mark.parametrize("neuron, reset", [c for c in CASES if c[0] in spectral.closed_forms()])
 def test_frozen_jacobian_from_the_vjp_equals_the_closed_forms(neuron, reset, monkeypatch):
     """The generic frozen Jacobian (the model's VJP with σ' = 0, used for models without closed
     forms) equals the written-out blocks, for the network and per neuron."""
@@ -187,7 +193,7 @@ def test_frozen_jacobian_from_the_vjp_equals_the_closed_forms(neuron, reset, mon
     state = _state(neuron, 5, rng)
     x = rng.normal(size=3)
     J, B = network_jacobian(spec, params, state, x, "frozen"), neuron_blocks(spec, params, state)
-    monkeypatch.setattr(spectral, "CLOSED_FORMS", ())
+    monkeypatch.delattr(get_neuron(neuron), "frozen_jacobian")  # no closed form: the VJP
     np.testing.assert_allclose(network_jacobian(spec, params, state, x, "frozen"), J,
                                rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(neuron_blocks(spec, params, state), B, rtol=1e-12, atol=1e-15)

@@ -214,7 +214,7 @@ def test_params_are_not_modified():
     scale=st.sampled_from([1.0, 30.0, 300.0]),
     seed=st.integers(0, 2**16),
 )
-def test_random_networks_equal_reference(neuron, H, I, C, T, B, sub, label_last, per_step, trunc,  # noqa: E741
+def test_random_networks_equal_reference(neuron, H, I, C, T, B, sub, label_last, per_step, trunc,
                                          scale, seed):
     sub = min(sub, T - 1)
     spec = NetworkSpec(neuron, I, H, C, sub_seq_length=sub, label_last=label_last)

@@ -16,7 +16,7 @@ import pytest
 from resonet.backends import ReferenceBackend
 from resonet.gradcheck import build_case
 from resonet.kernels.cpu import CpuBackend
-from resonet.kernels.cpu.common import KC_EXP, common_consts, dspike, exp_neg, surrogate_tuple
+from resonet.kernels.cpu.surrogate import KC_EXP, common_consts, dspike, exp_neg, surrogate_tuple
 from resonet.network import NetworkSpec, init_params
 from resonet.neurons import NEURONS
 from resonet.surrogate import dspike as ref_dspike

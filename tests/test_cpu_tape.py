@@ -12,8 +12,8 @@ import resonet.kernels.cpu.backend as cpu_backend
 from resonet import verify
 from resonet.gradcheck import build_case
 from resonet.kernels.cpu import CpuBackend, tape_bytes_per_sample
-from resonet.kernels.cpu.common import collect, same_bits, unpack
 from resonet.kernels.cpu.config import checkpoint_interval
+from resonet.kernels.cpu.spikebits import collect, same_bits, unpack
 from resonet.network import NetworkSpec, init_params
 from resonet.neurons import NEURONS
 from tests.conftest import GOLDEN_DIR, golden_files
@@ -90,11 +90,11 @@ def test_gradients_use_the_tape_not_a_second_forward(monkeypatch):
     mod = cpu_backend.cells(spec)
     real = mod.backward
 
-    def corrupt(*args):
-        args = list(args)
-        args[13] = args[13].copy()
-        args[13][:, 1:, 0] += 1e-3  # ckpt: the u of every checkpoint but the first
-        return real(*args)
+    def corrupt(ev, net, consts, tape, grad, nchunk):
+        K, zbits, ckpt, O = tape
+        ckpt = ckpt.copy()
+        ckpt[:, 1:, 0] += 1e-3  # the u of every checkpoint but the first
+        return real(ev, net, consts, (K, zbits, ckpt, O), grad, nchunk)
 
     monkeypatch.setattr(mod, "backward", corrupt)
     try:

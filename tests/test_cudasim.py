@@ -102,6 +102,7 @@ def test_cuda_backend_unavailable_is_one_line(tmp_path, code, message):
 
 
 @pytest.mark.slow
+@pytest.mark.cuda_toolkit
 def test_kernels_compile_for_a_real_gpu():
     """Typing and NVVM compilation of every kernel (what the simulator cannot check)."""
     r = subprocess.run([sys.executable, str(ROOT / "tests" / "cudasim" / "ptx_check.py")], cwd=ROOT,

@@ -19,7 +19,7 @@ from resonet.data import (
 from resonet.errors import ConfigError
 from resonet.events import SpikeEvents
 
-T, I, C = 12, 9, 3  # noqa: E741
+T, I, C = 12, 9, 3
 
 
 def make_event_dataset(n: int = 23, seed: int = 0) -> tuple[EventDataset, list]:

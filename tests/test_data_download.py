@@ -39,7 +39,7 @@ class _Handler(BaseHTTPRequestHandler):
     files: dict[str, bytes] = {}
     log: list[str] = []
 
-    def do_GET(self):  # noqa: N802 - http.server API
+    def do_GET(self):  # http.server API
         name = self.path.lstrip("/")
         self.log.append(name)
         if name.startswith("forbidden/"):  # a host that refuses every download

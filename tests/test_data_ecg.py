@@ -31,7 +31,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword")
 # ----------------------------------------------------------- the published files (real data)
 @needs_ecg
 def test_real_files_shapes_and_label_statistics():
-    """Numbers from reference-spec §6.2 (computed there from the same files)."""
+    """Numbers from docs/official-code.md §7 (computed there from the same files)."""
     td = load_task("ecg", ECG_DIR, split_seed=0)
     assert (len(td.train), len(td.val), len(td.test)) == (557, 61, 141)
     assert (td.train.n_in, td.train.n_out, td.train.T) == (4, 6, 1300)

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def official_binary_image_readout(times, units, dt=4e-3):
-    """Literal transcription of the official ``binary_image_readout`` (reference-spec §6.1)."""
+    """Literal transcription of the official ``binary_image_readout`` (docs/official-code.md §7)."""
     img = []
     N = int(1 / dt)
     for i in range(N):

@@ -59,6 +59,30 @@ def test_cli_passes_all_golden_files():
     assert r.stdout.count("=> PASS") == len(golden_files())
 
 
+def test_json_output_carries_the_tables_numbers(tmp_path):
+    """``--json``: one JSON object with every file's errors (as check() computes them), the
+    verdict per file and overall; a failing file fails it with exit code 1 and stays strict JSON."""
+    src = golden_files()[0]
+    r = run_verify(src, "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    res = json.loads(r.stdout)
+    assert res["passed"] and res["n_failed"] == 0 and res["backend"] == "reference"
+    rows, mism = verify.check(verify.load_golden(str(src)))
+    (f,) = res["files"]
+    assert f["errors"] == pytest.approx(dict(rows), rel=0, abs=0) and f["spike_mismatches"] == mism
+    d = np.load(src)
+    bad = d["outputs"].copy()
+    bad.reshape(-1)[0] = np.inf  # an infinite error: "inf" in strict JSON
+    dst = tmp_path / "perturbed.npz"
+    _rewrite(src, dst, outputs=bad)
+    r = run_verify(src, dst, "--json")
+    assert r.returncode == 1, r.stdout + r.stderr
+    res = json.loads(r.stdout, parse_constant=lambda c: pytest.fail(f"non-strict JSON {c}"))
+    assert not res["passed"] and res["n_failed"] == 1
+    assert [f["passed"] for f in res["files"]] == [True, False]
+    assert res["files"][1]["errors"]["outputs"] == "inf"
+
+
 def _rewrite(src, dst, **changes):
     d = dict(np.load(src))
     d.update(changes)

@@ -54,7 +54,7 @@ def test_check_detects_a_wrong_gradient(monkeypatch):
 
     orig = brf.step_backward
 
-    def broken(c, prev, I, new, dnew, dc):  # noqa: E741
+    def broken(c, prev, I, new, dnew, dc):
         dprev, dI = orig(c, prev, I, new, dnew, dc)
         return (dprev[0], dprev[1], dprev[2], dprev[3] * 0.0), dI  # q̄ lost
 
@@ -74,7 +74,7 @@ def test_check_detects_a_wrong_gradient_of_a_kinked_surrogate(monkeypatch):
 
     orig = lif.step_backward
 
-    def broken(c, prev, I, new, dnew, dc):  # noqa: E741
+    def broken(c, prev, I, new, dnew, dc):
         dz, du_new = dnew
         return orig(c, prev, I, new, (dz + lif.THETA * du_new, du_new), dc)  # z̄ − ϑū' lost
 

@@ -50,7 +50,7 @@ def test_xavier_init_bounds():
     assert 2 <= p["hidden.b_offset"].min() and p["hidden.b_offset"].max() <= 3
 
 
-def _case(neuron, T=30, B=3, I=5, H=7, C=4, seed=0, **kw):  # noqa: E741
+def _case(neuron, T=30, B=3, I=5, H=7, C=4, seed=0, **kw):
     rng = np.random.default_rng(seed)
     spec = NetworkSpec(neuron, I, H, C, **kw)
     init = {"omega": (5, 10), "b_offset": (0.1, 1)} if neuron in ("brf", "rf") else None
@@ -117,7 +117,7 @@ def test_sparse_events_equal_dense_input(neuron):
 
 
 def test_silent_network_still_learns_through_the_surrogate():
-    """reference-spec §11.7: with zero spikes the readout is 0, loss = T_rec ln C, dW_rec, dW_o
+    """docs/official-code.md §12.7: with zero spikes the readout is 0, loss = T_rec ln C, dW_rec, dW_o
     and dτ_o are exactly 0 but the input weights, ω and b' get a gradient."""
     spec, params, x, y = _case("brf", T=20)
     params["hidden.linear.weight"][:] *= 1e-3

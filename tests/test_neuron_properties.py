@@ -127,7 +127,7 @@ def test_alif_threshold_never_below_theta0(tau_m, tau_a, inputs, z0):
 def test_bhrf_as_coded_is_always_damped(omega, b_off, q):
     """The engine's own BHRF transition (I = 0, no spike), read off by stepping the unit vectors,
     is the coded symplectic matrix A = [[1 − 2δb − δ²ω², −δω²], [δ, 1]], b = 0.005ω² + b' + q,
-    and its spectral radius is below 1 (reference-spec §11.4).
+    and its spectral radius is below 1 (docs/official-code.md §12.4).
 
     det A = 1 − 2δb < 1 holds for any b > 0 and proves nothing alone; the radius is below 1 only
     if also |tr A| < 1 + det A (Jury), i.e. 4δb + δ²ω² < 4: that is the condition the ranges
@@ -160,7 +160,7 @@ def test_rf_resets(omega, b_off, u, v, reset):
     spec = spec_for("rf", reset=reset)
     c = rf.derive({"omega": np.array([omega]), "b_offset": np.array([b_off])}, spec)
     state = (np.zeros((1, 1)), np.array([[u]]), np.array([[v]]))
-    I = np.array([[1e4]])  # noqa: E741 - forces a spike
+    I = np.array([[1e4]])  # forces a spike
     z, u1, v1 = rf.step_forward(c, state, I, heaviside)
     c0 = rf.derive({"omega": np.array([omega]), "b_offset": np.array([b_off])}, spec_for("rf"))
     _, u0, v0 = rf.step_forward(c0, state, I, heaviside)
@@ -182,7 +182,7 @@ def test_surrogate_is_even_and_is_the_derivative_of_the_smooth_spike(s):
 
 
 def test_surrogate_constants():
-    """Peak 0.4388365, σ'(±1) = 0.0432205, ∫σ' = 0.425 (reference-spec §3)."""
+    """Peak 0.4388365, σ'(±1) = 0.0432205, ∫σ' = 0.425 (docs/official-code.md §2)."""
     assert dspike(np.array([0.0]))[0] == np.float64(0.5 * (1.15 * 0.7978845608028654
                                                            - 0.3 * 0.1329807601338109))
     assert abs(dspike(np.array([1.0]))[0] - 0.0432205) < 5e-8
@@ -210,8 +210,8 @@ def test_linear_surrogate_constants():
 
 
 @SETTINGS
-@given(tau=st.floats(1.0, 200.0), u=st.floats(-5, 0.99), I=st.floats(-5, 0.99))  # noqa: E741
-def test_lif_membrane_moves_towards_the_input(tau, u, I):  # noqa: E741
+@given(tau=st.floats(1.0, 200.0), u=st.floats(-5, 0.99), I=st.floats(-5, 0.99))
+def test_lif_membrane_moves_towards_the_input(tau, u, I):
     """Without a spike ũ = αu + (1 − α)I lies between u and I (0 < α < 1): the leak relaxes the
     membrane towards its input, and a membrane below threshold with input below threshold stays
     below it."""

@@ -7,7 +7,8 @@ BRF learning rate copied into BHRF, as an earlier version did) fails here.
 
 import pytest
 
-from resonet.presets import NEURON_NAMES, TASKS, get_preset
+from resonet.neurons import neuron_names
+from resonet.presets import TASKS, get_preset
 
 # task -> neuron -> (optimizer, lr, batch, epochs, init ranges)
 TABLE3 = {
@@ -50,7 +51,7 @@ def test_preset_matches_table3(task, neuron):
 
 def test_every_task_and_neuron_has_a_preset():
     for task in TASKS:
-        for neuron in NEURON_NAMES:
+        for neuron in neuron_names():
             assert get_preset(task, neuron).neuron == neuron
 
 

@@ -24,7 +24,6 @@ from resonet.errors import CheckpointError, ConfigError
 from resonet.network import NetworkSpec, init_params
 from resonet.optim import RAdam, make_optimizer
 from resonet.pruning import (
-    MASK_FILE,
     apply_masks,
     check_phi,
     mask_grads,
@@ -32,6 +31,7 @@ from resonet.pruning import (
     recurrent_keep,
     weight_masks,
 )
+from resonet.rundir import RunDir
 from resonet.runlog import Log
 from resonet.session import HostSession
 from resonet.settings import build_parser, resolve_settings
@@ -91,7 +91,7 @@ def test_optimizers_leave_pruned_weights_at_plus_zero(name, dtype):
     exactly; the kept ones move. 30 steps take RAdam past its switch to the rectified update
     (ρ_k > 5 from k = 6 on), so both of its branches run."""
     rng = np.random.default_rng(0)
-    H, I = 7, 3  # noqa: E741
+    H, I = 7, 3
     spec = NetworkSpec("brf", I, H, 2)
     masks = weight_masks(spec, recurrent_keep(H, 0.5, 1))
     keep = masks[W]
@@ -124,7 +124,7 @@ def opt_rho(opt: RAdam, k: int) -> float:
 # ECG-like: 4 inputs, 6 classes, per-step labels. ALIF, because it spikes within a few steps
 # (a BRF at ECG's ω needs far longer sequences), and without spikes the recurrent weights get no
 # gradient, so their mask would be kept trivially.
-T, I, C = 24, 4, 6  # noqa: E741
+T, I, C = 24, 4, 6
 
 
 def dense_data(N, seed):
@@ -146,6 +146,7 @@ class NaNAtPruned:
 
     def __init__(self, inner, keep):
         self.inner, self.keep = inner, keep
+        self.accepts_events = inner.accepts_events  # what the wrapped engine declares
 
     def run(self, *args, **kw):
         res = self.inner.run(*args, **kw)
@@ -226,7 +227,7 @@ def test_phi_zero_is_bit_identical_to_no_option(tmp_path):
     a = run(tmp_path, "none", s0, data)
     b = run(tmp_path, "zero", settings(0.0), data)
     same_run(a, b)
-    assert not (a / MASK_FILE).exists() and not (b / MASK_FILE).exists()
+    assert not RunDir(a).mask.exists() and not RunDir(b).mask.exists()
 
 
 def test_every_phi_starts_from_the_same_network(tmp_path):
@@ -234,7 +235,7 @@ def test_every_phi_starts_from_the_same_network(tmp_path):
     base = trainer(tmp_path, "p0", settings(0.0), data).params
     for phi in (0.3, 1.0):
         tr = trainer(tmp_path, f"p{phi}", settings(phi), data)
-        keep = np.load(tmp_path / f"p{phi}" / MASK_FILE)["keep"]
+        keep = np.load(RunDir(tmp_path / f"p{phi}").mask)["keep"]
         np.testing.assert_array_equal(keep, recurrent_keep(6, phi, 0))
         for k in base:
             if k != W:
@@ -253,7 +254,7 @@ def test_pruned_run_resumes_bit_identical(tmp_path, backend, opt):
     data = task_data()
     s = settings(0.5, backend, optimizer=opt)
     full = run(tmp_path, "full", s, data)
-    keep = np.load(full / MASK_FILE)["keep"]
+    keep = np.load(RunDir(full).mask)["keep"]
     last = load_checkpoint(full / "last.npz")
     assert np.all(last.params[W][:, I:][~keep] == 0) and keep.mean() < 0.75
     assert np.all(last.optim[f"optim/v/{W}"][:, I:][~keep] == 0)
@@ -262,7 +263,7 @@ def test_pruned_run_resumes_bit_identical(tmp_path, backend, opt):
     for name, drop_file in (("part", False), ("redraw", True)):
         run(tmp_path, name, s.replace(stop_after=1), data)
         if drop_file:  # the mask is drawn again from the seed
-            (tmp_path / name / MASK_FILE).unlink()
+            RunDir(tmp_path / name).mask.unlink()
         run(tmp_path, name, s, data, resume=True)
         same_run(full, tmp_path / name)
 
@@ -272,7 +273,7 @@ def test_resume_refuses_a_checkpoint_that_does_not_fit_the_mask(tmp_path):
     s = settings(0.5)
     d = run(tmp_path, "r", s.replace(stop_after=1), data)
     ck = load_checkpoint(d / "last.npz")
-    keep = np.load(d / MASK_FILE)["keep"]
+    keep = np.load(RunDir(d).mask)["keep"]
     i, j = np.argwhere(~keep)[0]
     ck.params[W][i, I + j] = 0.25
     save_checkpoint(d / "last.npz", ck.params, optim_state=ck.optim, train_state=ck.train,
@@ -314,7 +315,7 @@ def test_cli_without_recurrent_weights_on_ecg(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "removed with probability 1" in r.stdout
     assert json.loads((out / "config.json").read_text())["settings"]["prune_recurrent"] == 1.0
-    assert not np.load(out / MASK_FILE)["keep"].any()
+    assert not np.load(RunDir(out).mask)["keep"].any()
     for f in ("init", "last", "best"):
         w = load_checkpoint(out / f"{f}.npz").params[W]
         assert np.all(w[:, 4:] == 0) and np.all(w[:, :4] != 0), f

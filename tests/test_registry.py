@@ -1,5 +1,6 @@
-"""The model registry: every model declares the whole interface in its own module, and both
-engines have its kernels under the same file name (mirrored trees)."""
+"""The model registry: every model declares the whole contract in its own module
+(:class:`resonet.neurons.model.NeuronModel`), and both engines have its kernels under the same
+file name (mirrored trees), declaring their contracts (:mod:`resonet.kernels.contract`)."""
 
 from __future__ import annotations
 
@@ -12,19 +13,23 @@ from types import FunctionType
 import numpy as np
 import pytest
 
+from resonet.kernels.contract import CpuKernels, CudaKernels, members
+from resonet.network import NetworkSpec, init_params
 from resonet.neurons import NEURONS, get_neuron
-from resonet.neurons.model import INITS, Bound, Param
+from resonet.neurons.model import (
+    INITS,
+    Bound,
+    FrozenJacobian,
+    NeuronModel,
+    Param,
+    Resonator,
+    Stability,
+    hidden_of,
+)
 from resonet.presets import TASKS, get_preset
 from resonet.spec import RESETS
 from resonet.surrogate import Surrogate
 from tests.conftest import GOLDEN_DIR, ROOT
-
-FUNCTIONS = ("derive", "finish", "zero_state", "step_forward", "step_backward",
-             "grad_accumulators", "raw_grads")
-CPU_NAMES = ("ROWS", "CKPT_ROWS", "STATE_ROWS", "NACC", "READS_Z", "pack", "cell_forward",
-             "cell_backward", "forward", "backward")
-CUDA_NAMES = ("ROWS", "STATE_ROWS", "NCELL", "NACC", "consts_k", "pack_cell", "forward",
-              "backward", "derive", "finish")
 
 
 def stem(model) -> str:
@@ -42,17 +47,22 @@ def test_model_declares_the_interface(name):
     assert isinstance(m.SURROGATE, Surrogate)
     assert all(isinstance(b, Bound) and b.param in m.PARAM_NAMES for b in m.BOUNDS)
     assert isinstance(m.ACC_ROWS, tuple)
-    for fn in FUNCTIONS:
-        assert isinstance(getattr(m, fn), FunctionType), fn
+    for member in members(NeuronModel):
+        assert hasattr(m, member), member
+        if callable(getattr(NeuronModel, member, None)):
+            assert isinstance(getattr(m, member), FunctionType), member
+    assert set(m.SPIKING_INIT) <= set(m.PARAM_NAMES)
+    spec = NetworkSpec(name, 2, 3, 2)
+    consts = m.derive(hidden_of(m, init_params(spec, np.random.default_rng(0))), spec)
+    assert set(m.DECAYS) <= set(consts._fields)  # fields of the Consts that derive returns
+    assert m.REFRACTORY is None or m.REFRACTORY in m.STATE_NAMES
+    for proto in (FrozenJacobian, Stability, Resonator):  # all of a capability or none of it
+        have = [hasattr(m, n) for n in members(proto)]
+        assert all(have) or not any(have), (proto.__name__, have)
     assert set(m.PRESETS) == set(TASKS)
     for task in TASKS:
         p = get_preset(task, name)
         assert set(p.init) <= set(m.PARAM_NAMES) | {"out_tau"}, (task, p.init)
-
-
-def test_ids_are_distinct_and_order_the_registry():
-    ids = [m.ID for m in NEURONS.values()]
-    assert ids == sorted(ids) and len(set(ids)) == len(ids)
 
 
 @pytest.mark.parametrize("name", list(NEURONS))
@@ -62,8 +72,9 @@ def test_cpu_kernels_mirror_the_model(name):
     m = get_neuron(name)
     k = kernel_module("cpu", m)
     assert stem(k) == stem(m)
-    for attr in CPU_NAMES:
+    for attr in members(CpuKernels):
         assert hasattr(k, attr), attr
+    assert isinstance(k, CpuKernels)
     assert k.NACC == len(m.ACC_ROWS)
     # the first len(STATE_NAMES) rows of the state array are the reference's states, in order
     assert [k.STATE_ROWS[s] for s in m.STATE_NAMES] == list(range(len(m.STATE_NAMES)))
@@ -85,7 +96,7 @@ def test_cuda_kernels_mirror_the_model(name):
                 for n in ast.walk(t):
                     if isinstance(n, ast.Name):
                         defined.add(n.id)
-    assert set(CUDA_NAMES) <= defined, set(CUDA_NAMES) - defined
+    assert set(members(CudaKernels)) <= defined, set(members(CudaKernels)) - defined
 
 
 def test_verify_refuses_a_model_it_does_not_implement(tmp_path):

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from resonet.errors import CheckpointError, ConfigError
-from resonet.runlog import create_run_dir, default_run_dir
+from resonet.rundir import RunDir
 from resonet.sweep.grid import load_sweep, parse_set
 from tests.conftest import ROOT
 from tests.sweep_helpers import state, sweep_cli, write_sweep
@@ -318,8 +318,8 @@ def test_runs_started_at_once_never_share_a_directory(tmp_path):
 
     def make():
         try:
-            got.append(default_run_dir(tmp_path, "ecg", "brf"))
-        except Exception as exc:  # noqa: BLE001
+            got.append(RunDir.create_default(tmp_path, "ecg", "brf").path)
+        except Exception as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=make) for _ in range(8)]
@@ -333,9 +333,9 @@ def test_runs_started_at_once_never_share_a_directory(tmp_path):
 def test_an_existing_directory_is_taken_once_at_most(tmp_path):
     d = tmp_path / "run"
     d.mkdir()  # a user-made empty directory is accepted, by one run only
-    assert create_run_dir(d) == d
+    assert RunDir.create(d).path == d
     with pytest.raises(CheckpointError, match="already exists"):
-        create_run_dir(d)
+        RunDir.create(d)
     with pytest.raises(CheckpointError, match="already exists"):
-        create_run_dir(tmp_path / "run")
-    assert create_run_dir(tmp_path / "a" / "b") == tmp_path / "a" / "b"
+        RunDir.create(tmp_path / "run")
+    assert RunDir.create(tmp_path / "a" / "b").path == tmp_path / "a" / "b"

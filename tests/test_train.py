@@ -80,7 +80,7 @@ def test_run_directory_contents_and_metadata(tmp_path):
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r_["epoch"] for r_ in rows] == [0, 1]
     assert rows[0]["train_loss"] is None and rows[1]["train_loss"] > 0
-    # the untrained resonator net is silent: loss ln 6 per step exactly (reference-spec §8.2)
+    # the untrained resonator net is silent: loss ln 6 per step exactly (docs/official-code.md §9)
     assert rows[0]["val_loss"] == pytest.approx(np.log(6), rel=1e-6)
     header = (out / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"train_loss", "val_acc", "test_acc", "test_sops", "test_sops_per_step", "lr",

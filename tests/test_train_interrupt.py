@@ -207,7 +207,7 @@ def test_the_sweep_lock_and_the_run_lock_do_not_wait_on_each_other(tmp_path):
     import fcntl
 
     from resonet.errors import CheckpointError
-    from resonet.runlog import lock_run_dir
+    from resonet.rundir import RunDir
     from resonet.sweep.trial import paths
 
     p = paths(tmp_path, "t0")
@@ -215,12 +215,12 @@ def test_the_sweep_lock_and_the_run_lock_do_not_wait_on_each_other(tmp_path):
     p["run"].mkdir()
     with open(p["lock"], "a") as sweep_lock:
         fcntl.flock(sweep_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        held = lock_run_dir(p["run"])
+        held = RunDir(p["run"]).lock()
         try:
             with pytest.raises(CheckpointError, match="in use"):
-                lock_run_dir(p["run"])
+                RunDir(p["run"]).lock()
         finally:
             held.close()
-    again = lock_run_dir(p["run"])  # released with its file
+    again = RunDir(p["run"]).lock()  # released with its file
     again.close()
     shutil.rmtree(p["run"])

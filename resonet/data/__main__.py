@@ -64,7 +64,7 @@ def check_file(path: Path) -> dict[str, Any]:
                     "or an official PyTorch checkpoint (.pt)")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m resonet.data", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
 
@@ -108,56 +108,67 @@ def main(argv: Sequence[str] | None = None) -> int:
     pe.add_argument("--annotation", default="q1c")
     pe.add_argument("--test-fraction", type=float, default=0.2)
     pe.add_argument("--seed", type=int, default=0)
+    return p
 
-    a = p.parse_args(argv)
+
+def main(argv: Sequence[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-
-    if a.cmd == "info":
-        opts = {"official_binning": True} if a.official_binning and a.task == "shd" else {}
-        td = load_task(
-            a.task, a.data_dir, split_seed=a.split_seed, download=a.download, synthetic=a.synthetic, **opts
-        )
-        info = {k: v for k, v in td.info.items() if k != "permutation"}
-        _print(info)
-        if td.train.synthetic:
-            print(synthetic.SYNTHETIC_WARNING, file=sys.stderr)
-    elif a.cmd == "fetch":
-        d = resolve_data_dir(a.data_dir)
-        if a.what == "shd":
-            out: Any = shd.fetch_shd(d, base_url=a.base_url)
-        elif a.what == "ecg":
-            out = ecg.fetch_qtdb_mat(d, base_url=a.base_url)
-        elif a.what == "mnist":
-            out = mnist.fetch_mnist(d, base_url=a.base_url)
-        elif a.what == "official-models":
-            out = official_models.fetch_official_models(d, base_url=a.base_url)
-        else:
-            out = ecg.fetch_qtdb_raw(d)
-        _print(out)
-    elif a.cmd == "synth":
-        if a.out:
-            files = synthetic.write_synthetic_shd(a.out, seed=a.seed, n_train=a.n_train, n_test=a.n_test)
-        else:
-            files = synthetic.ensure_synthetic_shd(
-                resolve_data_dir(a.data_dir), seed=a.seed, n_train=a.n_train, n_test=a.n_test
-            )
-        _print({k: str(v) for k, v in files.items()})
-        print(synthetic.SYNTHETIC_WARNING, file=sys.stderr)
-    elif a.cmd == "check":
-        for f in a.files:
-            _print(check_file(f))
-    elif a.cmd == "ecg-raw":
-        res = ecg.qtdb_from_raw(
-            a.raw_dir, annotation=a.annotation, test_fraction=a.test_fraction, seed=a.seed
-        )
-        out = {}
-        for split in ("train", "test"):
-            x, lab = res[split]
-            out[split] = str(ecg.write_qtdb_mat(a.out / ecg.MAT_FILES[split], x, lab))
-            out[f"{split}_segments"] = int(x.shape[0])
-        out["records"] = res["records"]
-        _print(out)
+    {"info": _info, "fetch": _fetch, "synth": _synth, "check": _check, "ecg-raw": _ecg_raw}[a.cmd](a)
     return 0
+
+
+def _info(a: argparse.Namespace) -> None:
+    opts = {"official_binning": True} if a.official_binning and a.task == "shd" else {}
+    td = load_task(
+        a.task, a.data_dir, split_seed=a.split_seed, download=a.download, synthetic=a.synthetic, **opts
+    )
+    info = {k: v for k, v in td.info.items() if k != "permutation"}
+    _print(info)
+    if td.train.synthetic:
+        print(synthetic.SYNTHETIC_WARNING, file=sys.stderr)
+
+
+def _fetch(a: argparse.Namespace) -> None:
+    d = resolve_data_dir(a.data_dir)
+    if a.what == "shd":
+        out: Any = shd.fetch_shd(d, base_url=a.base_url)
+    elif a.what == "ecg":
+        out = ecg.fetch_qtdb_mat(d, base_url=a.base_url)
+    elif a.what == "mnist":
+        out = mnist.fetch_mnist(d, base_url=a.base_url)
+    elif a.what == "official-models":
+        out = official_models.fetch_official_models(d, base_url=a.base_url)
+    else:
+        out = ecg.fetch_qtdb_raw(d)
+    _print(out)
+
+
+def _synth(a: argparse.Namespace) -> None:
+    if a.out:
+        files = synthetic.write_synthetic_shd(a.out, seed=a.seed, n_train=a.n_train, n_test=a.n_test)
+    else:
+        files = synthetic.ensure_synthetic_shd(
+            resolve_data_dir(a.data_dir), seed=a.seed, n_train=a.n_train, n_test=a.n_test
+        )
+    _print({k: str(v) for k, v in files.items()})
+    print(synthetic.SYNTHETIC_WARNING, file=sys.stderr)
+
+
+def _check(a: argparse.Namespace) -> None:
+    for f in a.files:
+        _print(check_file(f))
+
+
+def _ecg_raw(a: argparse.Namespace) -> None:
+    res = ecg.qtdb_from_raw(a.raw_dir, annotation=a.annotation, test_fraction=a.test_fraction, seed=a.seed)
+    out: dict[str, Any] = {}
+    for split in ("train", "test"):
+        x, lab = res[split]
+        out[split] = str(ecg.write_qtdb_mat(a.out / ecg.MAT_FILES[split], x, lab))
+        out[f"{split}_segments"] = int(x.shape[0])
+    out["records"] = res["records"]
+    _print(out)
 
 
 if __name__ == "__main__":

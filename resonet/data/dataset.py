@@ -38,8 +38,12 @@ class Dataset:
     """One split of a task. Subclasses implement :meth:`_inputs` for the stored format.
 
     Attributes: ``name``, ``n_in`` (I), ``n_out`` (C), ``T``, ``per_step_labels``, ``synthetic``,
-    ``source`` (a path, or :data:`SYNTHETIC_SOURCE`), ``labels`` (int64 (N,) or (N, T)).
+    ``source`` (a path, or :data:`SYNTHETIC_SOURCE`), ``labels`` (int64 (N,) or (N, T)), and
+    ``is_events``: whether the samples are spike events (an engine that skips zeros takes them
+    as such, :func:`resonet.contract.feeds_events`).
     """
+
+    is_events = False
 
     def __init__(
         self,
@@ -129,6 +133,8 @@ class EventDataset(Dataset):
     in [0, T)) and ``chans[...]`` (int16, in [0, I)), sorted by (step, channel), no duplicates.
     """
 
+    is_events = True
+
     def __init__(self, *, offsets: np.ndarray, steps: np.ndarray, chans: np.ndarray, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.offsets = np.asarray(offsets, dtype=np.int64)
@@ -153,7 +159,7 @@ class EventDataset(Dataset):
         return b, self.steps[pos].astype(np.int64), self.chans[pos].astype(np.int64)
 
     def _inputs(self, rows: np.ndarray, *, sparse: bool, dtype: np.dtype) -> np.ndarray | SpikeEvents:
-        B, T, I = rows.shape[0], self.T, self.n_in  # noqa: E741
+        B, T, I = rows.shape[0], self.T, self.n_in
         b, s, c = self._gather(rows)
         if not sparse:
             x = np.zeros((T, B, I), dtype=dtype)  # (T, B, I)
@@ -241,5 +247,6 @@ class TaskData:
         """Write the split indices (and PS-MNIST permutation) to ``run_dir/filename``."""
         path = Path(run_dir) / filename
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, **{k: np.asarray(v) for k, v in self.split.items()})
+        arrays: dict[str, Any] = {k: np.asarray(v) for k, v in self.split.items()}
+        np.savez(path, **arrays)
         return path

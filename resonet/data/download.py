@@ -89,6 +89,41 @@ def _unlink_quietly(p: Path) -> None:
         p.unlink()
 
 
+def _fetch_to(fd: int, url: str, dest: Path, timeout: float, hashes: list) -> tuple[int, str | None]:
+    """Stream ``url`` into the open file ``fd`` (closed at the end), updating ``hashes``:
+    ``(bytes read, the Content-Length header)``; DownloadError for a network or HTTP failure."""
+    got = 0
+    try:
+        # default context: TLS certificates and host names are verified
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+            expected_len = resp.headers.get("Content-Length")
+            while True:
+                block = resp.read(_CHUNK)
+                if not block:
+                    break
+                out.write(block)
+                got += len(block)
+                for h in hashes:
+                    h.update(block)
+    except urllib.error.HTTPError as exc:
+        reason = f"HTTP {exc.code} {exc.reason}"
+        raise DownloadError(
+            f"{url}: download failed ({reason}); check the URL or the base-URL setting, or put "
+            f"the file at {dest} by hand",
+            url,
+            reason,
+        ) from exc
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = str(getattr(exc, "reason", exc))
+        raise DownloadError(
+            f"{url}: download failed ({reason}); check your internet connection, or put the "
+            f"file at {dest} by hand",
+            url,
+            reason,
+        ) from exc
+    return got, expected_len
+
+
 def download(
     url: str,
     dest: str | os.PathLike[str],
@@ -110,37 +145,7 @@ def download(
     try:
         h_md5 = hashlib.md5() if md5 else None
         h_sha = hashlib.sha256() if sha256 else None
-        got = 0
-        try:
-            # default context: TLS certificates and host names are verified
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-                expected_len = resp.headers.get("Content-Length")
-                while True:
-                    block = resp.read(_CHUNK)
-                    if not block:
-                        break
-                    out.write(block)
-                    got += len(block)
-                    if h_md5 is not None:
-                        h_md5.update(block)
-                    if h_sha is not None:
-                        h_sha.update(block)
-        except urllib.error.HTTPError as exc:
-            reason = f"HTTP {exc.code} {exc.reason}"
-            raise DownloadError(
-                f"{url}: download failed ({reason}); check the URL or the base-URL setting, or put "
-                f"the file at {dest} by hand",
-                url,
-                reason,
-            ) from exc
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = str(getattr(exc, "reason", exc))
-            raise DownloadError(
-                f"{url}: download failed ({reason}); check your internet connection, or put the "
-                f"file at {dest} by hand",
-                url,
-                reason,
-            ) from exc
+        got, expected_len = _fetch_to(fd, url, dest, timeout, [h for h in (h_md5, h_sha) if h])
         # http.client does not raise when the server closes early; compare the length ourselves
         if expected_len is not None and expected_len.isdigit() and got != int(expected_len):
             reason = f"interrupted transfer, got {got} of {expected_len} bytes"

@@ -25,6 +25,7 @@ the official arrays' suffix ``_rf`` is BRF, ``_vanilla_rf`` RF) and ``landscape/
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import urllib.parse
@@ -206,7 +207,7 @@ def fetch_official_models(data_dir: str | os.PathLike | None = None, *,
             _check(dest, f)
         else:
             download_first([url_of(b, f) for b in bases], dest, md5=f.md5, timeout=timeout,
-                           check=lambda tmp, f=f: _check_size(tmp, f))
+                           check=functools.partial(_check_size, f=f))
             fetched += 1
         out[f.key] = str(dest)
     log.info("official models: %d fetched, %d already there (checked) in %s", fetched,

@@ -205,29 +205,8 @@ def read_shd(
     if dt <= 0:
         raise ConfigError(f"dt must be positive, got {dt}")
     with _open(path) as f:
-        t_base = _vlen_base(path, f, "spikes/times")
-        u_base = _vlen_base(path, f, "spikes/units")
-        if not np.issubdtype(t_base, np.floating):
-            raise _bad(path, f"spikes/times must hold floats (seconds), got {t_base}")
-        if not np.issubdtype(u_base, np.integer):
-            raise _bad(path, f"spikes/units must hold integers, got {u_base}")
-        lab = f.get("labels")
-        if not isinstance(lab, h5py.Dataset):
-            raise _bad(path, "missing dataset 'labels'")
-        try:
-            labels = np.asarray(lab[()])
-        except OSError as exc:
-            raise _bad(path, f"cannot read 'labels' ({exc})") from exc
-        n = labels.shape[0] if labels.ndim == 1 else -1
-        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-            raise _bad(path, f"'labels' must be a 1-D integer array, got {labels.shape} {labels.dtype}")
-        for key in ("spikes/times", "spikes/units"):
-            if f[key].shape[0] != n:
-                raise _bad(path, f"'{key}' has {f[key].shape[0]} samples but 'labels' has {n}")
-        if n and (labels.min() < 0 or labels.max() >= n_classes):
-            raise _bad(
-                path, f"labels must lie in [0, {n_classes}), found {int(labels.min())}..{int(labels.max())}"
-            )
+        labels = _read_labels(path, f, n_classes)
+        n = labels.shape[0]
         attrs = {k: (v.item() if getattr(v, "size", 0) == 1 else v) for k, v in f.attrs.items()}
         synthetic = bool(attrs.get("synthetic", False))
 
@@ -245,39 +224,16 @@ def read_shd(
                 raise _bad(
                     path, f"cannot read samples {a}..{b - 1} ({exc}); the file is truncated or corrupt"
                 ) from exc
-            lens = np.fromiter((len(x) for x in tt), np.int64, count=b - a)
-            ulen = np.fromiter((len(x) for x in uu), np.int64, count=b - a)
-            if np.any(lens != ulen):
-                k = a + int(np.flatnonzero(lens != ulen)[0])
-                raise _bad(path, f"sample {k} has {lens[k - a]} spike times but {ulen[k - a]} units")
-            nb = b - a
-            if lens.sum() == 0:
-                offsets.append(np.full(nb, total, np.int64))
+            binned = _bin_chunk(path, a, tt, uu, dt, n_steps, n_channels, official_binning)
+            if binned is None:  # no spike in these samples
+                offsets.append(np.full(b - a, total, np.int64))
                 continue
-            t = np.concatenate(tt)  # stored dtype (float16 in SHD)
-            u = np.concatenate(uu)
-            n_spikes += t.shape[0]
-            t64 = t.astype(np.float64)
-            if not np.all(np.isfinite(t64)) or t64.min() < 0:
-                raise _bad(path, f"samples {a}..{b - 1}: spike times must be finite and >= 0")
-            if u.min() < 0 or u.max() >= n_channels:
-                raise _bad(
-                    path,
-                    f"samples {a}..{b - 1}: units must lie in [0, {n_channels}), "
-                    f"found {int(u.min())}..{int(u.max())}",
-                )
-            sid = np.repeat(np.arange(nb, dtype=np.int64), lens)
-            keep, s, c = bin_spikes(
-                t, u, dt=dt, n_steps=n_steps, n_channels=n_channels, official=official_binning
-            )
-            key = _sorted_unique((sid[keep] * n_steps + s) * n_channels + c)
-            per = n_steps * n_channels
-            sid_k = key // per
-            rem = key - sid_k * per
-            steps_l.append((rem // n_channels).astype(np.int16))
-            chans_l.append((rem % n_channels).astype(np.int16))
-            offsets.append(total + np.cumsum(np.bincount(sid_k, minlength=nb)))
-            total += key.shape[0]
+            steps, chans, counts, spikes = binned
+            n_spikes += spikes
+            steps_l.append(steps)
+            chans_l.append(chans)
+            offsets.append(total + np.cumsum(counts))
+            total += steps.shape[0]
     return ShdEvents(
         offsets=np.concatenate(offsets),
         steps=np.concatenate(steps_l) if steps_l else np.zeros(0, np.int16),
@@ -287,6 +243,69 @@ def read_shd(
         synthetic=synthetic,
         attrs=attrs,
     )
+
+
+def _read_labels(path: Path, f, n_classes: int) -> np.ndarray:
+    """The labels (N,) of an open SHD file, after checking its layout: float spike times and
+    integer units per sample, N of each, labels in [0, n_classes)."""
+    t_base = _vlen_base(path, f, "spikes/times")
+    u_base = _vlen_base(path, f, "spikes/units")
+    if not np.issubdtype(t_base, np.floating):
+        raise _bad(path, f"spikes/times must hold floats (seconds), got {t_base}")
+    if not np.issubdtype(u_base, np.integer):
+        raise _bad(path, f"spikes/units must hold integers, got {u_base}")
+    lab = f.get("labels")
+    if not isinstance(lab, h5py.Dataset):
+        raise _bad(path, "missing dataset 'labels'")
+    try:
+        labels = np.asarray(lab[()])
+    except OSError as exc:
+        raise _bad(path, f"cannot read 'labels' ({exc})") from exc
+    n = labels.shape[0] if labels.ndim == 1 else -1
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise _bad(path, f"'labels' must be a 1-D integer array, got {labels.shape} {labels.dtype}")
+    for key in ("spikes/times", "spikes/units"):
+        if f[key].shape[0] != n:
+            raise _bad(path, f"'{key}' has {f[key].shape[0]} samples but 'labels' has {n}")
+    if n and (labels.min() < 0 or labels.max() >= n_classes):
+        raise _bad(
+            path, f"labels must lie in [0, {n_classes}), found {int(labels.min())}..{int(labels.max())}"
+        )
+    return labels
+
+
+def _bin_chunk(path: Path, a: int, tt, uu, dt: float, n_steps: int, n_channels: int,
+               official: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, int] | None:
+    """The events of samples a, a+1, … (their spike times ``tt`` and units ``uu``), checked and
+    binned: ``(steps, chans, events per sample, spikes read)``; None if they hold no spike."""
+    nb = len(tt)
+    b = a + nb
+    lens = np.fromiter((len(x) for x in tt), np.int64, count=nb)
+    ulen = np.fromiter((len(x) for x in uu), np.int64, count=nb)
+    if np.any(lens != ulen):
+        k = a + int(np.flatnonzero(lens != ulen)[0])
+        raise _bad(path, f"sample {k} has {lens[k - a]} spike times but {ulen[k - a]} units")
+    if lens.sum() == 0:
+        return None
+    t = np.concatenate(tt)  # stored dtype (float16 in SHD)
+    u = np.concatenate(uu)
+    t64 = t.astype(np.float64)
+    if not np.all(np.isfinite(t64)) or t64.min() < 0:
+        raise _bad(path, f"samples {a}..{b - 1}: spike times must be finite and >= 0")
+    if u.min() < 0 or u.max() >= n_channels:
+        raise _bad(
+            path,
+            f"samples {a}..{b - 1}: units must lie in [0, {n_channels}), "
+            f"found {int(u.min())}..{int(u.max())}",
+        )
+    sid = np.repeat(np.arange(nb, dtype=np.int64), lens)
+    keep, s, c = bin_spikes(t, u, dt=dt, n_steps=n_steps, n_channels=n_channels, official=official)
+    key = np.asarray(_sorted_unique((sid[keep] * n_steps + s) * n_channels + c))
+    per = n_steps * n_channels
+    sid_k = key // per
+    rem = key - sid_k * per
+    return ((rem // n_channels).astype(np.int16), (rem % n_channels).astype(np.int16),
+            np.bincount(sid_k, minlength=nb), int(t.shape[0]))
 
 
 def check_shd_file(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -331,15 +350,15 @@ def write_shd_h5(
         with h5py.File(tmp, "w") as f:
             for key, data, dt_ in (("spikes/times", times, time_dtype), ("spikes/units", units, unit_dtype)):
                 obj = np.empty(n, dtype=object)
-                for k, x in enumerate(data):  # element-wise: equal lengths must not make a 2-D array
-                    obj[k] = np.asarray(x, dtype=dt_)
+                for i, x in enumerate(data):  # element-wise: equal lengths must not make a 2-D array
+                    obj[i] = np.asarray(x, dtype=dt_)
                 # (create_dataset(data=...) also handles equal lengths; `ds[...] = obj` does not)
                 f.create_dataset(key, data=obj, dtype=h5py.vlen_dtype(np.dtype(dt_)))
             f.create_dataset("labels", data=np.asarray(labels, dtype=np.uint8))
-            for k, v in (extra or {}).items():
-                f.create_dataset(f"extra/{k}", data=v)
-            for k, v in (attrs or {}).items():
-                f.attrs[k] = v
+            for name, v in (extra or {}).items():
+                f.create_dataset(f"extra/{name}", data=v)
+            for name, v in (attrs or {}).items():
+                f.attrs[name] = v
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -446,17 +465,17 @@ def fetch_shd(
         if target.is_file():
             verify_shd_file(target, sums)
         else:
-            archive = _archive(folder, name)
-            downloaded = archive is None
-            if downloaded:
+            found = _archive(folder, name)
+            if found is None:
                 gz = f"{name}.gz"
                 want = expected_checksum(sums, gz)
                 urls = [f"{b}/{gz}" for b in shd_base_urls(base_url)]
                 log.info("downloading %s -> %s", gz, folder)
                 archive = download_first(urls, folder / gz, md5=want, timeout=timeout)
-            unpack_shd_archive(archive, target, sums)
-            if downloaded:
+                unpack_shd_archive(archive, target, sums)
                 archive.unlink(missing_ok=True)
+            else:
+                unpack_shd_archive(found, target, sums)
         out[split] = target
     return out
 

@@ -155,7 +155,7 @@ class Phonemes:
 
 def _design(seed: int) -> tuple[Phonemes, np.ndarray]:
     """Phoneme inventory and words (classes × 4 phoneme ids), fixed by ``seed``."""
-    rng = np.random.default_rng([seed, 0xD6])
+    rng: Any = np.random.default_rng([seed, 0xD6])  # Any: uniform(*KNOBS[...]) has no overload
     n_phon = N_PHONEMES
     z = np.zeros((n_phon, MAX_BANDS))
     dur, closure = np.zeros(n_phon), np.zeros(n_phon)
@@ -181,8 +181,8 @@ def _design(seed: int) -> tuple[Phonemes, np.ndarray]:
             width[q, 3], density[q, 3], pitch[q, 3] = 3.0, rng.uniform(400, 700), 1.0
     p = N_VOWELS
     # two fricatives: broad high bands, close to each other
-    a = rng.uniform(490, 560)
-    for q, centre in ((p, a), (p + 1, a + rng.uniform(35, 60))):
+    a_fric = rng.uniform(490, 560)
+    for q, centre in ((p, a_fric), (p + 1, a_fric + rng.uniform(35, 60))):
         dur[q] = rng.uniform(0.08, 0.14)
         c0[q, 0], c1[q, 0] = centre, centre + rng.uniform(-20, 20)
         width[q, 0], density[q, 0], shift[q, 0] = rng.uniform(25, 45), rng.uniform(1800, 2600), 0.5
@@ -193,8 +193,9 @@ def _design(seed: int) -> tuple[Phonemes, np.ndarray]:
         c0[q, 0] = c1[q, 0] = rng.uniform(lo, hi)
         width[q, 0], density[q, 0], shift[q, 0] = rng.uniform(80, 140), 6500.0, 0.5
     # two nasals: low murmur + weak F2 + voicing, close to each other
-    a = rng.uniform(45, 70)
-    nasals = ((p + 4, a, rng.uniform(260, 320)), (p + 5, a + rng.uniform(18, 30), rng.uniform(330, 400)))
+    a_nasal = rng.uniform(45, 70)
+    nasals = ((p + 4, a_nasal, rng.uniform(260, 320)),
+              (p + 5, a_nasal + rng.uniform(18, 30), rng.uniform(330, 400)))
     for q, centre, f2 in nasals:
         dur[q] = rng.uniform(0.06, 0.11)
         c0[q, 0], c1[q, 0] = centre, centre + rng.uniform(-10, 10)
@@ -224,7 +225,7 @@ def _design(seed: int) -> tuple[Phonemes, np.ndarray]:
 
 
 def _speakers(seed: int) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng([seed, 0x5F])
+    rng: Any = np.random.default_rng([seed, 0x5F])  # as above
     n_unseen = N_SPEAKERS - N_TRAIN_SPEAKERS
     shift = rng.uniform(-KNOBS["spk_shift"], KNOBS["spk_shift"], N_SPEAKERS)
     # the test-only speakers: one shifted up, one down (inside the training speakers' range)
@@ -270,7 +271,7 @@ def generate_samples(
 
 
 def _generate_chunk(
-    rng: np.random.Generator,
+    rng: Any,  # a np.random.Generator (uniform(*KNOBS[...]) has no typed overload)
     ph: Phonemes,
     words: np.ndarray,
     spk: dict[str, np.ndarray],

@@ -8,9 +8,12 @@
 
 Each engine keeps one kernel module per neuron model, with the file name of the model's module
 (``kernels/cpu/brf.py`` and ``kernels/cuda/brf.py`` mirror ``neurons/brf.py``) and the same
-contract in every model; :func:`kernel_module` finds it, so the model registry never imports an
-engine. Only that lookup and the pure-Python argument checks shared by the engines live here:
-importing :mod:`resonet.kernels` compiles nothing and never imports CUDA.
+contract in every model (:mod:`resonet.kernels.contract`: ``CpuKernels``, ``CudaKernels``);
+:func:`kernel_module` finds it, so the model registry never imports an engine. A model
+registered from another package is found in that package's mirrored trees
+(``pkg/kernels/cpu/x.py`` for ``pkg/neurons/x.py``). Only that lookup and the pure-Python
+argument checks shared by the engines live here: importing :mod:`resonet.kernels` compiles
+nothing and never imports CUDA.
 """
 
 from __future__ import annotations
@@ -20,12 +23,11 @@ from types import ModuleType
 
 import numpy as np
 
+from ..contract import DTYPES
 from ..errors import ConfigError
 from ..neurons import li
-from ..neurons.model import hidden_of
+from ..neurons.model import NeuronModel, hidden_of
 from ..spec import check_params
-
-DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def prepare_run(engine: str, spec, params: dict, dtype, spike: str):
@@ -39,19 +41,31 @@ def prepare_run(engine: str, spec, params: dict, dtype, spike: str):
             f"the {engine} backend implements spike='heaviside' only (got {spike!r}); the smooth "
             "spike of the gradient check runs on the reference backend")
     dtype = np.dtype(dtype)
-    if dtype not in DTYPES:
-        raise ConfigError(f"dtype must be float32 or float64, got {dtype}")
+    if dtype.name not in DTYPES:
+        raise ConfigError(f"dtype must be {' or '.join(DTYPES)}, got {dtype}")
     check_params(spec, params)
     p = {n: np.asarray(v, dtype=dtype) for n, v in params.items()}
     consts = spec.model.derive(hidden_of(spec.model, p), spec)
     return dtype, p, consts, li.alpha(p["out.tau_mem"])
 
 
-def kernel_module(engine: str, model: ModuleType) -> ModuleType:
-    """The kernels of ``model`` (a module of resonet.neurons) in the engine package
-    ``resonet.kernels.<engine>``: the module with the same file name. ConfigError if the engine
-    has none."""
-    name = f"{__name__}.{engine}.{model.__name__.rpartition('.')[2]}"
+def kernel_module_name(engine: str, model: NeuronModel) -> str:
+    """``<pkg>.kernels.<engine>.<file>`` for the model module ``<pkg>.neurons.<file>``."""
+    module = getattr(model, "__name__", "")
+    base, _, stem = module.rpartition(".")
+    pkg, _, last = base.rpartition(".")
+    if last != "neurons" or not pkg:
+        raise ConfigError(f"the {model.NAME} neuron's module {module!r} is not in a 'neurons' "
+                          "package, so its kernels cannot be found (<pkg>/neurons/<file>.py has "
+                          "them in <pkg>/kernels/<engine>/<file>.py)")
+    return f"{pkg}.kernels.{engine}.{stem}"
+
+
+def kernel_module(engine: str, model: NeuronModel) -> ModuleType:
+    """The kernels of ``model`` (a registered neuron module) for the engine ``engine``: the module
+    with the same file name in the mirrored tree (:func:`kernel_module_name`). ConfigError if the
+    engine has none."""
+    name = kernel_module_name(engine, model)
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:

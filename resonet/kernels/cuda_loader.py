@@ -30,12 +30,14 @@ def load_cuda_backend():
     # warning would fire on every launch. numba-cuda reads its own config module, the numba
     # built-in CUDA target numba's.
     import importlib
+    from typing import Any
 
     for name in ("numba.cuda.core.config", "numba.core.config"):
         try:
-            importlib.import_module(name).CUDA_LOW_OCCUPANCY_WARNINGS = 0
+            config: Any = importlib.import_module(name)
         except ImportError:
-            pass
+            continue
+        config.CUDA_LOW_OCCUPANCY_WARNINGS = 0
     from .cuda import CudaBackend
 
     return CudaBackend()

@@ -17,7 +17,7 @@ Bounds: 0 ≤ a ≤ 1, hence θ ∈ [θ₀, θ₀ + β_a].
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -26,7 +26,6 @@ from ..surrogate import DOUBLE_GAUSSIAN, dspike
 from .model import Param, param_names
 
 NAME = "alif"
-ID = 3
 PARAMS = (  # N(mean, std), official init; the SHD preset's ranges
     Param("tau_mem", "normal", (20.0, 5.0), "τ_m"),
     Param("tau_adp", "normal", (150.0, 10.0), "τ_a"),
@@ -39,13 +38,16 @@ BOUNDS = ()  # α, ρ = exp(−1/|τ|) lie in (0, 1) for every finite nonzero τ
 THETA0 = 0.01
 BETA_ADP = 1.8
 ACC_ROWS = ("alpha", "rho")  # Σ dα terms and Σ dρ terms over batch and time (A14)
+SPIKING_INIT = {"tau_mem": (20.0, 5.0), "tau_adp": (150.0, 10.0)}  # the official defaults
+DECAYS = ("alpha", "rho")  # the official low-precision cell (ALIFCellBP) quantises both
+REFRACTORY = None  # the adaptation a raises the threshold, but is bounded by 1 and decays with ρ
 
-# Official scripts (reference-spec §5.2). The official (P)S-MNIST ALIF uses TBPTT-50 with
+# Official scripts (docs/official-code.md §4). The official (P)S-MNIST ALIF uses TBPTT-50 with
 # in-sequence updates and lr 0.001; resonet trains it with full BPTT and one update per batch
 # (see docs/training.md).
-_MNIST = dict(init={"tau_mem": (20.0, 5.0), "tau_adp": (200.0, 50.0), "out_tau": (20.0, 5.0)},
+_MNIST: dict[str, Any] = dict(init={"tau_mem": (20.0, 5.0), "tau_adp": (200.0, 50.0), "out_tau": (20.0, 5.0)},
               lr=0.001, batch=256, epochs=300, best_rule="<=", source="official+resonet")
-PRESETS = {
+PRESETS: dict[str, dict[str, Any]] = {
     "shd": dict(sub_seq_length=10,
                 init={"tau_mem": (20.0, 5.0), "tau_adp": (150.0, 10.0), "out_tau": (20.0, 5.0)},
                 lr=0.075, batch=32, epochs=20, best_rule="<="),
@@ -70,11 +72,7 @@ def derive(params: dict, spec) -> Consts:
     return Consts(np.exp(-1.0 / np.abs(params["tau_mem"])), np.exp(-1.0 / np.abs(params["tau_adp"])))
 
 
-def zero_state(B: int, H: int, dtype=np.float64) -> tuple:
-    return tuple(np.zeros((B, H), dtype=dtype) for _ in STATE_NAMES)
-
-
-def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:  # noqa: E741
+def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:
     z, u, a = prev
     a_new = a * c.rho + z * (1.0 - c.rho)  # (A1)
     theta = THETA0 + a_new * BETA_ADP  # (A2)
@@ -85,7 +83,7 @@ def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:  # noqa
 
 
 def step_backward(
-    c: Consts, prev: tuple, I: np.ndarray, new: tuple, dnew: tuple, dc: dict,  # noqa: E741
+    c: Consts, prev: tuple, I: np.ndarray, new: tuple, dnew: tuple, dc: dict,
     dspike=dspike,
 ) -> tuple:
     """VJP of one step (docs/derivations/alif.md, eqs. (A7)–(A14)); returns ``(dprev, Ī)``.
@@ -130,3 +128,27 @@ def raw_grads(params: dict, dc: dict) -> dict:
 def finish(params: dict, c: Consts, acc: np.ndarray) -> dict:
     """Eqs. (A14)–(A15) from the kernels' sums: ``acc[0]`` = Σ dα terms, ``acc[1]`` = Σ dρ."""
     return raw_grads(params, {"alpha": acc[0].copy(), "rho": acc[1].copy()})
+
+
+# -- the free dynamics (analysis.spectral, analysis.divergence) -----------------------------------
+def stability(params: dict, spec, q_max: float) -> dict:
+    """Plain leaks: ρ = α (membrane) and margin 1 − max(α, ρ) > 0 for every finite nonzero τ."""
+    c = derive({n: params[f"hidden.{n}"] for n in PARAM_NAMES}, spec)
+    return {"radius_q0": c.alpha, "radius_qmax": c.alpha, "alpha": c.alpha, "rho": c.rho,
+            "margin": 1.0 - np.maximum(c.alpha, c.rho)}
+
+
+def frozen_jacobian(c: Consts, state: tuple, z_new: np.ndarray) -> tuple:
+    """On (u, a): u' = ũ − z'·(θ₀ + β_a(ρa + (1 − ρ)z_prev)), a' = ρa + (1 − ρ)z_prev; I enters
+    ũ with 1 − α, and z_prev enters u' and a' through a'."""
+    H = z_new.shape[0]
+    J = np.zeros((H, 2, 2))
+    J[:, 0, 0] = c.alpha
+    J[:, 0, 1] = -z_new * BETA_ADP * c.rho
+    J[:, 1, 1] = c.rho
+    g_in = np.zeros((H, 2))
+    g_in[:, 0] = 1.0 - c.alpha
+    g_z = np.zeros((H, 2))
+    g_z[:, 0] = -z_new * BETA_ADP * (1.0 - c.rho)
+    g_z[:, 1] = 1.0 - c.rho
+    return J, g_in, g_z

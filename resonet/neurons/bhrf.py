@@ -14,7 +14,8 @@ State (z, u, v, q), each (B, H); parameters ω_raw (``hidden.omega``) and b'_raw
 0.005 is hard-coded in the official code (= δ/2 for δ = 0.01). With I = 0 the transition on
 (u, v) has determinant 1 − 2δ·b, so the neuron is always damped (spectral radius
 √(1 − δ²ω² − 2δ(β + q)) at δ = 0.01): unlike the paper's equations, the coded BHRF does not
-sustain oscillation at b = p(ω) (reference-spec §10.2, §11.4).
+sustain oscillation at b = p(ω) (docs/official-code.md §11.2, §12.4; the closed forms are at
+the end of this module).
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..surrogate import DOUBLE_GAUSSIAN, dspike
 from . import _resonator
 from .model import param_names
 
 NAME = "bhrf"
-ID = 1
 PARAMS = _resonator.params(omega=(3.0, 10.0), b_offset=(0.1, 1.0))  # SHD, paper Table 3
 PARAM_NAMES = param_names(PARAMS)
 STATE_NAMES = ("z", "u", "v", "q")
@@ -38,6 +39,9 @@ BOUNDS = ()  # always damped (determinant 1 − 2δb < 1): nothing to keep it fr
 THETA = 1.0
 Q_DECAY = 0.9
 P_COEF = 0.005  # hard-coded ω² coefficient of the boundary term
+SPIKING_INIT = {"omega": (3.0, 10.0), "b_offset": (0.1, 1.0)}  # the SHD ranges of Table 3
+DECAYS = ()
+REFRACTORY = "q"
 ACC_ROWS = ("b", "v_u")  # Σ b̄ and Σ v'·ū'_tot over batch and time (H14)
 
 # Paper Table 3 (the official repository has no BHRF script). The readout keeps the official
@@ -72,11 +76,7 @@ def derive(params: dict, spec) -> Consts:
     return Consts(omega, omega * omega, np.abs(params["b_offset"]), spec.dt)
 
 
-def zero_state(B: int, H: int, dtype=np.float64) -> tuple:
-    return tuple(np.zeros((B, H), dtype=dtype) for _ in STATE_NAMES)
-
-
-def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:  # noqa: E741
+def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:
     _, u, v, q = prev
     dt = c.dt
     b = (c.omega2 * P_COEF + c.beta) + q  # (H1)
@@ -89,7 +89,7 @@ def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:  # noqa
 
 
 def step_backward(
-    c: Consts, prev: tuple, I: np.ndarray, new: tuple, dnew: tuple, dc: dict,  # noqa: E741
+    c: Consts, prev: tuple, I: np.ndarray, new: tuple, dnew: tuple, dc: dict,
     dspike=dspike,
 ) -> tuple:
     """VJP of one step (docs/derivations/bhrf.md, eqs. (H7)–(H14)); returns ``(dprev, Ī)``."""
@@ -126,7 +126,105 @@ def finish(params: dict, c: Consts, acc: np.ndarray) -> dict:
     return raw_grads(params, dc)
 
 
+# -- the free dynamics (analysis.spectral, analysis.divergence, analysis.freqresp) ---------------
+# On (u, v) with I = 0 the coded (symplectic) step is A = [[1 − 2δb − δ²ω², −δω²], [δ, 1]],
+# det A = 1 − 2δb, tr A = 2 − 2δb − δ²ω². By the Jury (Schur–Cohn) test ρ < 1 iff
+# 0 < b < (4 − δ²ω²)/(4δ) (docs/analysis.md, eq. (D4)): damped for every c = b' + q ≥ 0, and
+# divergent (an eigenvalue through −1) beyond the upper end. The paper's explicit scheme
+# A_paper = [[1 − 2δb, −δω²], [δ, 1]] has det = 1 at its p(ω) = δω²/2 instead.
+
 def effective_damping(params: dict, spec) -> tuple[np.ndarray, np.ndarray]:
     """(ω, b) per neuron at q = 0: b = 0.005·ω² + |b'| as coded (the ω–b figure)."""
     omega = np.abs(params["hidden.omega"])
     return omega, P_COEF * omega**2 + np.abs(params["hidden.b_offset"])
+
+
+def paper_boundary(omega, dt: float = 0.01):
+    """The paper's BHRF boundary p(ω) = δω²/2 (the code hard-codes 0.005ω², = this at δ = 0.01)."""
+    return 0.5 * dt * np.square(np.asarray(omega, dtype=np.float64))
+
+
+def interval(omega, dt: float = 0.01):
+    """(0, (4 − δ²ω²)/(4δ)): the coded step has ρ < 1 iff b lies strictly inside (eq. (D4));
+    empty (hi ≤ 0) for δω ≥ 2."""
+    w2 = np.square(np.asarray(omega, dtype=np.float64))
+    return np.zeros_like(w2), (4.0 - dt * dt * w2) / (4.0 * dt)
+
+
+def damping_band(omega, spec):
+    """(b_lo, b_hi) of eq. (D4) at the cell's δ."""
+    return interval(omega, spec.dt)
+
+
+def offset_band(omega, dt: float = 0.01, p_coef: float = P_COEF):
+    """(c_lo, c_hi) for the code's b = κω² + c: ρ < 1 iff c_lo < c < c_hi."""
+    w2 = np.square(np.asarray(omega, dtype=np.float64))
+    lo, hi = interval(omega, dt)
+    return lo - p_coef * w2, hi - p_coef * w2
+
+
+def transition(omega: float, b: float, dt: float = 0.01, scheme: str = "code") -> np.ndarray:
+    """A (2, 2) of the (u, v) step: the coded symplectic step or the paper's explicit one."""
+    w2 = omega * omega
+    if scheme == "code":
+        return np.array([[1.0 - 2.0 * dt * b - dt * dt * w2, -dt * w2], [dt, 1.0]])
+    if scheme == "paper":
+        return np.array([[1.0 - 2.0 * dt * b, -dt * w2], [dt, 1.0]])
+    raise ConfigError(f"scheme must be 'code' or 'paper', got {scheme!r}")
+
+
+def eigenvalues(omega, b, dt: float = 0.01, scheme: str = "code") -> np.ndarray:
+    """Both eigenvalues (complex, shape (..., 2)) of :func:`transition`, closed form."""
+    w2 = np.square(np.asarray(omega, dtype=np.float64))
+    b = np.asarray(b, dtype=np.float64)
+    if scheme == "code":
+        tr = 2.0 - 2.0 * dt * b - dt * dt * w2
+        det = 1.0 - 2.0 * dt * b
+    elif scheme == "paper":
+        tr = 2.0 - 2.0 * dt * b
+        det = 1.0 - 2.0 * dt * b + dt * dt * w2
+    else:
+        raise ConfigError(f"scheme must be 'code' or 'paper', got {scheme!r}")
+    disc = np.sqrt((tr * tr - 4.0 * det).astype(np.complex128))
+    return np.stack([(tr + disc) / 2.0, (tr - disc) / 2.0], axis=-1)
+
+
+def radius(omega, b, dt: float = 0.01, scheme: str = "code"):
+    """max |λ| of :func:`eigenvalues`."""
+    return np.abs(eigenvalues(omega, b, dt, scheme)).max(axis=-1)
+
+
+def free_eigenvalues(omega, b_offset, spec) -> np.ndarray:
+    """Both eigenvalues of the coded step at q = 0, b = κω² + b'."""
+    omega = np.asarray(omega, dtype=np.float64)
+    return eigenvalues(omega, P_COEF * omega * omega + np.asarray(b_offset, dtype=np.float64),
+                       spec.dt)
+
+
+def stability(params: dict, spec, q_max: float) -> dict:
+    """Per neuron: ρ at q = 0 and q = q_max, and the margin of c ∈ [β, β + q_max] to the stable
+    c interval of :func:`offset_band`."""
+    w, beta = _resonator.offsets(params)
+    c_lo, c_hi = offset_band(w, spec.dt)
+    return {"omega": w, "b_offset": beta, "c_lo": c_lo, "c_hi": c_hi,
+            "radius_q0": radius(w, P_COEF * w * w + beta, spec.dt),
+            "radius_qmax": radius(w, P_COEF * w * w + beta + q_max, spec.dt),
+            "margin": np.minimum(beta - c_lo, c_hi - (beta + q_max))}
+
+
+def frozen_jacobian(c: Consts, state: tuple, z_new: np.ndarray) -> tuple:
+    """On (u, v, q), from u' = u − 2δbu − δω²(v + δu) + δI, v' = v + δu, q' = 0.9q + z."""
+    _, u, v, q = state
+    H = u.shape[0]
+    dt = c.dt
+    b = (c.omega2 * P_COEF + c.beta) + q
+    J = np.zeros((H, 3, 3))
+    J[:, 0, 0] = 1.0 - 2.0 * dt * b - dt * dt * c.omega2
+    J[:, 0, 1] = -dt * c.omega2
+    J[:, 0, 2] = -2.0 * dt * u
+    J[:, 1, 0] = dt
+    J[:, 1, 1] = 1.0
+    J[:, 2, 2] = Q_DECAY
+    g_in = np.zeros((H, 3))
+    g_in[:, 0] = dt
+    return J, g_in, np.zeros((H, 3))

@@ -33,7 +33,6 @@ from . import _resonator
 from .model import Bound, param_names
 
 NAME = "brf"
-ID = 0
 PARAMS = _resonator.params(omega=(5.0, 10.0), b_offset=(2.0, 3.0))  # SHD preset (paper Table 3)
 PARAM_NAMES = param_names(PARAMS)
 STATE_NAMES = ("z", "u", "v", "q")
@@ -42,6 +41,9 @@ SURROGATE = DOUBLE_GAUSSIAN
 THETA = 1.0  # ϑ, the base threshold
 Q_DECAY = 0.9  # γ of the refractory variable, hard-coded in the official code
 PRESETS = _resonator.PRESETS
+SPIKING_INIT = {"omega": (5.0, 10.0), "b_offset": (0.1, 1.0)}  # damped, below the boundary
+DECAYS = ()  # the refractory decay 0.9 is a constant of the model, not a parameter
+REFRACTORY = "q"
 ACC_ROWS = ("omega", "b")  # Σ δ(v̄'u − ū_tot v) and Σ b̄ over batch and time (B15)
 
 
@@ -100,11 +102,7 @@ def derive(params: dict, spec) -> Consts:
     )
 
 
-def zero_state(B: int, H: int, dtype=np.float64) -> tuple:
-    return tuple(np.zeros((B, H), dtype=dtype) for _ in STATE_NAMES)
-
-
-def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:  # noqa: E741
+def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:
     """One step, eqs. (B2)–(B7); ``spike`` is Θ or the smooth spike S."""
     _, u, v, q = prev
     dt = c.dt
@@ -118,7 +116,7 @@ def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:  # noqa
 
 
 def step_backward(
-    c: Consts, prev: tuple, I: np.ndarray, new: tuple, dnew: tuple, dc: dict,  # noqa: E741
+    c: Consts, prev: tuple, I: np.ndarray, new: tuple, dnew: tuple, dc: dict,
     dspike=dspike,
 ) -> tuple:
     """Vector-Jacobian product of one step (docs/derivations/brf.md, eqs. (B8)–(B14)).
@@ -161,7 +159,71 @@ def finish(params: dict, c: Consts, acc: np.ndarray) -> dict:
     return raw_grads(params, dc)
 
 
+# -- the free dynamics (analysis.spectral, analysis.divergence, analysis.freqresp) ---------------
+# b = p(ω; δ_p) − c with c = b' + q ≥ 0 on the explicit-Euler step of _resonator, eqs. (D1)–(D3):
+# ρ² = 1 − δc(2r − δc) at δ_p = δ, so ρ ≤ 1 iff 0 ≤ c ≤ 2r/δ: "below the boundary" is not
+# sufficient, and near δω → 1 the interval shrinks to a point.
+
 def effective_damping(params: dict, spec) -> tuple[np.ndarray, np.ndarray]:
     """(ω, b) per neuron at q = 0: b = p(ω) − |b'| (the ω–b figure)."""
     omega = np.abs(params["hidden.omega"])
     return omega, boundary(omega, spec.p_dt) - np.abs(params["hidden.b_offset"])
+
+
+def damping_band(omega, spec):
+    """(b_lo, b_hi) with ρ ≤ 1 at the cell's δ (eq. (D3)); b_hi = p(ω; δ)."""
+    return _resonator.euler_band(omega, spec.dt)
+
+
+def offset_band(omega, dt: float = 0.01, p_dt: float | None = None):
+    """(c_lo, c_hi): with b = p(ω; δ_p) − c, ρ ≤ 1 iff c_lo ≤ c ≤ c_hi (δ_p = dt by default);
+    [p(ω; δ_p) − p(ω; δ), p(ω; δ_p) + (1 + r)/δ]."""
+    lo, hi = _resonator.euler_band(omega, dt)
+    p = _resonator.euler_band(omega, dt if p_dt is None else p_dt)[1]
+    return p - hi, p - lo
+
+
+def radius_c(omega, c, dt: float = 0.01):
+    """ρ = √(1 − δc(2r − δc)) for b = p(ω) − c (the same δ in p and in the step)."""
+    r = _resonator.root(omega, dt)
+    c = np.asarray(c, dtype=np.float64)
+    return np.sqrt(np.maximum(1.0 - dt * c * (2.0 * r - dt * c), 0.0))
+
+
+def free_eigenvalues(omega, b_offset, spec) -> np.ndarray:
+    """1 + δ(b ± iω) at q = 0, b = p(ω; δ_p) − b'."""
+    omega = np.asarray(omega, dtype=np.float64)
+    b = boundary(omega, spec.p_dt) - np.asarray(b_offset, dtype=np.float64)
+    return _resonator.euler_eigenvalues(omega, b, spec.dt)
+
+
+def stability(params: dict, spec, q_max: float) -> dict:
+    """Per neuron: ρ at q = 0 and q = q_max, and the margin of the worst c ∈ [β, β + q_max] to
+    the nearer end of the stable c interval (ρ² is convex in c, so the worst case is at an end)."""
+    w, beta = _resonator.offsets(params)
+    p = _resonator.euler_band(w, spec.p_dt)[1]
+    c_lo, c_hi = offset_band(w, spec.dt, spec.p_dt)
+    return {"omega": w, "b_offset": beta, "p": p, "c_lo": c_lo, "c_hi": c_hi,
+            "radius_q0": _resonator.euler_radius(w, p - beta, spec.dt),
+            "radius_qmax": _resonator.euler_radius(w, p - beta - q_max, spec.dt),
+            "margin": np.minimum(beta - c_lo, c_hi - (beta + q_max)),
+            "omega_ok": w * spec.p_dt < 1.0}
+
+
+def frozen_jacobian(c: Consts, state: tuple, z_new: np.ndarray) -> tuple:
+    """On (u, v, q): [[1 + δb, −δω, −δu], [δω, 1 + δb, −δv], [0, 0, 0.9]] (b depends on q);
+    I enters u' with δ."""
+    _, u, v, q = state
+    H = u.shape[0]
+    dt = c.dt
+    b = (c.p - c.beta) - q
+    J = np.zeros((H, 3, 3))
+    J[:, 0, 0] = J[:, 1, 1] = 1.0 + dt * b
+    J[:, 0, 1] = -dt * c.omega
+    J[:, 1, 0] = dt * c.omega
+    J[:, 0, 2] = -dt * u
+    J[:, 1, 2] = -dt * v
+    J[:, 2, 2] = Q_DECAY
+    g_in = np.zeros((H, 3))
+    g_in[:, 0] = dt
+    return J, g_in, np.zeros((H, 3))

@@ -31,7 +31,6 @@ from . import lif
 from .model import param_names
 
 NAME = "if"
-ID = 5
 PARAMS = ()  # nothing per neuron to learn
 PARAM_NAMES = param_names(PARAMS)
 STATE_NAMES = ("z", "u")
@@ -40,6 +39,9 @@ SURROGATE = LINEAR
 BOUNDS = ()
 THETA = 1.0
 ACC_ROWS = ()  # no per-neuron parameter, nothing to accumulate
+SPIKING_INIT: dict = {}  # nothing to initialise
+DECAYS = ()
+REFRACTORY = None
 
 # The leak comparison trains IF exactly like LIF (resonet.neurons.lif: ALIF's settings per task),
 # so that the two differ in the leak only; the init has no τ_m (docs/training.md).
@@ -54,11 +56,7 @@ def derive(params: dict, spec) -> Consts:
     return Consts()
 
 
-def zero_state(B: int, H: int, dtype=np.float64) -> tuple:
-    return tuple(np.zeros((B, H), dtype=dtype) for _ in STATE_NAMES)
-
-
-def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:  # noqa: E741
+def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:
     """One step, eqs. (I1)–(I4)."""
     _, u = prev
     u_t = u + I  # (I1)
@@ -67,7 +65,7 @@ def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:  # noqa
 
 
 def step_backward(
-    c: Consts, prev: tuple, I: np.ndarray, new: tuple, dnew: tuple, dc: dict,  # noqa: E741
+    c: Consts, prev: tuple, I: np.ndarray, new: tuple, dnew: tuple, dc: dict,
     dspike=SURROGATE.dspike,
 ) -> tuple:
     """VJP of one step (docs/derivations/if.md, eqs. (I5)–(I7)); returns ``(dprev, Ī)``.

@@ -18,7 +18,7 @@ readout), which is resonet's network.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -27,7 +27,6 @@ from ..surrogate import LINEAR
 from .model import Param, param_names
 
 NAME = "lif"
-ID = 4
 PARAMS = (Param("tau_mem", "normal", (20.0, 5.0), "τ_m"),)  # LIFCell's init N(20, 5)
 PARAM_NAMES = param_names(PARAMS)
 STATE_NAMES = ("z", "u")
@@ -36,6 +35,9 @@ SURROGATE = LINEAR
 BOUNDS = ()  # α = exp(−1/|τ|) lies in (0, 1) for every finite nonzero τ
 THETA = 1.0
 ACC_ROWS = ("alpha",)  # Σ ũ̄ (u − I) over batch and time (F9)
+SPIKING_INIT = {"tau_mem": (20.0, 5.0)}  # LIFCell's own init
+DECAYS = ()  # the official code has no low-precision LIF cell: α stays as computed
+REFRACTORY = None
 
 # No official script trains LIF. resonet trains it like ALIF, its adaptive sibling with the same
 # membrane (α = exp(−1/|τ|), the same optimizer, learning rate, batch, epochs and readout per
@@ -47,7 +49,7 @@ _TRAIN = {  # lr, batch, epochs, readout τ_o N(mean, std)
     "smnist": (0.001, 256, 300, (20.0, 5.0)),
     "psmnist": (0.001, 256, 300, (20.0, 5.0)),
 }
-PRESETS = {
+PRESETS: dict[str, dict[str, Any]] = {
     task: dict(init={"tau_mem": (20.0, 5.0), "out_tau": out_tau}, lr=lr, batch=batch,
                epochs=epochs, best_rule="<=", source="resonet")
     for task, (lr, batch, epochs, out_tau) in _TRAIN.items()
@@ -65,11 +67,7 @@ def derive(params: dict, spec) -> Consts:
     return Consts(np.exp(-1.0 / np.abs(t)))  # (F1)
 
 
-def zero_state(B: int, H: int, dtype=np.float64) -> tuple:
-    return tuple(np.zeros((B, H), dtype=dtype) for _ in STATE_NAMES)
-
-
-def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:  # noqa: E741
+def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:
     """One step, eqs. (F2)–(F5), in the official association order."""
     _, u = prev
     u_t = u * c.alpha + I * (1.0 - c.alpha)  # (F2)
@@ -78,7 +76,7 @@ def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:  # noqa
 
 
 def step_backward(
-    c: Consts, prev: tuple, I: np.ndarray, new: tuple, dnew: tuple, dc: dict,  # noqa: E741
+    c: Consts, prev: tuple, I: np.ndarray, new: tuple, dnew: tuple, dc: dict,
     dspike=SURROGATE.dspike,
 ) -> tuple:
     """VJP of one step (docs/derivations/lif.md, eqs. (F6)–(F9)); returns ``(dprev, Ī)``.

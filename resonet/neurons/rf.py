@@ -29,7 +29,6 @@ from . import _resonator
 from .model import param_names
 
 NAME = "rf"
-ID = 2
 PARAMS = _resonator.params(omega=(5.0, 10.0), b_offset=(2.0, 3.0))
 PARAM_NAMES = param_names(PARAMS)
 STATE_NAMES = ("z", "u", "v")
@@ -38,6 +37,10 @@ SURROGATE = DOUBLE_GAUSSIAN
 BOUNDS = ()  # constant damping −|b'|: no boundary to keep ω inside
 THETA = 1.0
 PRESETS = _resonator.PRESETS  # "Same hyperparameters applied for BRF- and RF-BPTT models"
+# b' ≥ 1: |1 + δ(b + iω)| ≤ 1 needs b' ≥ −p(ω) (≈ 0.5 at ω = 10), so the BRF ranges would grow
+SPIKING_INIT = {"omega": (5.0, 10.0), "b_offset": (1.0, 2.0)}
+DECAYS = ()
+REFRACTORY = None
 ACC_ROWS = ("omega", "b")  # Σ δ(v̄_t u − ū_t v) and Σ b̄ over batch and time (R12)
 
 
@@ -55,11 +58,7 @@ def derive(params: dict, spec) -> Consts:
     return Consts(np.abs(params["omega"]), np.abs(params["b_offset"]), spec.dt, spec.reset)
 
 
-def zero_state(B: int, H: int, dtype=np.float64) -> tuple:
-    return tuple(np.zeros((B, H), dtype=dtype) for _ in STATE_NAMES)
-
-
-def _pre_reset(c: Consts, u, v, I):  # noqa: E741
+def _pre_reset(c: Consts, u, v, I):
     """ũ, ṽ of eqs. (R2)–(R3), in the official association order."""
     dt = c.dt
     b = -c.beta
@@ -68,7 +67,7 @@ def _pre_reset(c: Consts, u, v, I):  # noqa: E741
     return u_t, v_t
 
 
-def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:  # noqa: E741
+def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:
     _, u, v = prev
     u_t, v_t = _pre_reset(c, u, v, I)
     z = spike(u_t - THETA)  # (R4)–(R5)
@@ -80,7 +79,7 @@ def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:  # noqa
 
 
 def step_backward(
-    c: Consts, prev: tuple, I: np.ndarray, new: tuple, dnew: tuple, dc: dict,  # noqa: E741
+    c: Consts, prev: tuple, I: np.ndarray, new: tuple, dnew: tuple, dc: dict,
     dspike=dspike,
 ) -> tuple:
     """VJP of one step (docs/derivations/rf.md, eqs. (R7)–(R12)); returns ``(dprev, Ī)``."""
@@ -119,6 +118,56 @@ def finish(params: dict, c: Consts, acc: np.ndarray) -> dict:
     return raw_grads(params, {"omega": acc[0].copy(), "beta": -acc[1]})
 
 
+# -- the free dynamics (analysis.spectral, analysis.divergence, analysis.freqresp) ---------------
+# The explicit-Euler step of _resonator with the constant b = −b': ρ² = (1 − δb')² + (δω)²,
+# stable iff −p(ω) ≤ b' ≤ (1 + r)/δ (docs/analysis.md, eqs. (D1)–(D3)).
+
 def effective_damping(params: dict, spec) -> tuple[np.ndarray, np.ndarray]:
     """(ω, b) per neuron: the constant damping b = −|b'| (the ω–b figure)."""
     return np.abs(params["hidden.omega"]), -np.abs(params["hidden.b_offset"])
+
+
+def damping_band(omega, spec):
+    """(b_lo, b_hi) with ρ ≤ 1 (eq. (D3)): the band of the explicit-Euler step."""
+    return _resonator.euler_band(omega, spec.dt)
+
+
+def radius(omega, b_offset, dt: float = 0.01):
+    """ρ = √((1 − δb')² + (δω)²) (b = −b')."""
+    return _resonator.euler_radius(omega, -np.asarray(b_offset, dtype=np.float64), dt)
+
+
+def offset_band(omega, dt: float = 0.01):
+    """(lo, hi) of b': stable iff −p(ω) ≤ b' ≤ (1 + r)/δ."""
+    lo, hi = _resonator.euler_band(omega, dt)
+    return -hi, -lo
+
+
+def free_eigenvalues(omega, b_offset, spec) -> np.ndarray:
+    """1 − δb' ± iδω."""
+    return _resonator.euler_eigenvalues(omega, -np.asarray(b_offset, dtype=np.float64), spec.dt)
+
+
+def stability(params: dict, spec, q_max: float) -> dict:
+    """Per neuron: ρ (no refractory variable: the same at every q) and the margin of b' to the
+    stable interval of :func:`offset_band`."""
+    w, beta = _resonator.offsets(params)
+    rho = radius(w, beta, spec.dt)
+    lo, hi = offset_band(w, spec.dt)
+    return {"omega": w, "b_offset": beta, "radius_q0": rho, "radius_qmax": rho,
+            "margin": np.minimum(beta - lo, hi - beta)}
+
+
+def frozen_jacobian(c: Consts, state: tuple, z_new: np.ndarray) -> tuple:
+    """On (u, v): the explicit-Euler rotation, times (1 − z) after a hard reset; I enters u'
+    with δ (times the same factor)."""
+    H = state[1].shape[0]
+    keep = (1.0 - z_new) if c.reset == "hard" else np.ones(H)
+    a = 1.0 - c.dt * c.beta
+    J = np.zeros((H, 2, 2))
+    J[:, 0, 0] = J[:, 1, 1] = keep * a
+    J[:, 0, 1] = -keep * c.dt * c.omega
+    J[:, 1, 0] = keep * c.dt * c.omega
+    g_in = np.zeros((H, 2))
+    g_in[:, 0] = keep * c.dt
+    return J, g_in, np.zeros((H, 2))

@@ -146,7 +146,7 @@ def parse_set(items: list[str] | None) -> dict:
     return out
 
 
-def load_sweep(path: str | os.PathLike, sets: dict | None = None) -> Sweep:
+def load_sweep(path: str | os.PathLike, sets: dict | None = None) -> Sweep:  # noqa: C901 - one pass over the tables of the file, one message each
     """Read, expand and validate a sweep file (``sets``: ``--set`` values over its base)."""
     raw, text = load_toml(path)
     where = str(path)

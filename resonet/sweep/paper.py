@@ -72,8 +72,8 @@ TABLE2 = {  # (task, neuron) -> epochs to 95 / 98 / 100 % of the final test accu
 
 
 def paper_rows(task: str, neuron: str, reset: str = "none") -> tuple[Table1Row | None, Table2Row | None]:
-    """The paper's rows for a group of trials, or None where the paper has none (the paper's RF
-    rows are RF without reset, so an RF with a reset has no row)."""
-    if neuron == "rf" and reset != "none":
+    """The paper's rows for a group of trials, or None where the paper has none (every row of the
+    paper is a model without a reset variant, so an RF with a reset has no row)."""
+    if reset != "none":
         return None, None
     return TABLE1.get((task, neuron)), TABLE2.get((task, neuron))

@@ -39,9 +39,9 @@ from pathlib import Path
 import numpy as np
 
 from ..checkpoint import atomic_write_text
-from ..errors import ConfigError
+from ..errors import CheckpointError, ConfigError
+from ..rundir import RunDir
 from .paper import paper_rows
-from .trial import read_history, read_summary
 
 FRACTIONS = (0.95, 0.98, 1.0)
 FIRST_KEYS = ("task", "neuron")
@@ -169,7 +169,7 @@ def collect(sweep_dir: Path) -> tuple[list[Group], list[tuple[str, str]], dict]:
             raise ConfigError(f"{sweep_dir / 'sweep.json'}: unreadable ({exc})") from None
         entries = [(tid, rec) for tid, rec in state.get("trials", {}).items() if rec.get("in_grid", True)]
     else:
-        entries = [(p.name, {}) for p in sorted(sweep_dir.iterdir()) if (p / "config.json").is_file()]
+        entries = [(p.name, {}) for p in sorted(sweep_dir.iterdir()) if RunDir(p).config.is_file()]
         if not entries:
             raise ConfigError(f"{sweep_dir}: neither a sweep directory (sweep.json) nor a folder of "
                               "run directories (*/config.json)")
@@ -177,7 +177,8 @@ def collect(sweep_dir: Path) -> tuple[list[Group], list[tuple[str, str]], dict]:
     missing = []
     for tid, rec in entries:
         run = sweep_dir / tid
-        summary = read_summary(run)
+        rd = RunDir(run)
+        summary = rd.summary()
         if summary is None:
             why = rec.get("status", "unfinished")
             if rec.get("error"):
@@ -185,9 +186,9 @@ def collect(sweep_dir: Path) -> tuple[list[Group], list[tuple[str, str]], dict]:
             missing.append((tid, why))
             continue
         try:
-            settings = json.loads((run / "config.json").read_text())["settings"]
-        except (OSError, ValueError, KeyError) as exc:
-            missing.append((tid, f"unreadable config.json ({exc})"))
+            settings = rd.run_settings()
+        except CheckpointError as exc:  # names the file and what is wrong with it
+            missing.append((tid, str(exc)))
             continue
         if rec:
             other = [(k, v) for k, v in (rec.get("axes") or {}).items() if k not in (*FIRST_KEYS, "seed")]
@@ -197,7 +198,7 @@ def collect(sweep_dir: Path) -> tuple[list[Group], list[tuple[str, str]], dict]:
                 other.append(("prune_recurrent", settings["prune_recurrent"]))
         key = (("task", settings["task"]), ("neuron", settings["neuron"]), *other)
         wall = rec.get("wall_s_total") if rec else None
-        history = read_history(run)
+        history = rd.history()
         if not wall:  # not run by the sweep: the run's own timings (training + evaluation)
             wall = sum((r.get("epoch_seconds") or 0.0) + (r.get("eval_seconds") or 0.0)
                        for r in history) or None
@@ -230,7 +231,7 @@ def _delta(row: dict) -> str:
     return f"{m - p:+.1f}{flag}"
 
 
-def render(rows: list[dict], missing: list, state: dict, paper: bool, title: str) -> str:
+def render(rows: list[dict], missing: list, state: dict, paper: bool, title: str) -> str:  # noqa: C901 - one branch per section of the report
     out = io.StringIO()
     w = out.write
     n_done = sum(r["n"] for r in rows)
@@ -381,7 +382,7 @@ def make_report(sweep_dir: str | Path, paper: bool = False, figures: bool = True
             try:
                 if fn(groups, sweep_dir / name):
                     written.append(sweep_dir / name)
-            except Exception as exc:  # noqa: BLE001 (a figure must never cost the tables)
+            except Exception as exc:  # a figure must never cost the tables
                 notes.append(f"{name} skipped: {exc}")
     return {"rows": rows, "markdown": text, "written": written, "missing": missing, "notes": notes}
 
@@ -431,31 +432,33 @@ def plot_curves(groups: list[Group], path: Path) -> bool:
 def plot_omega_b(groups: list[Group], path: Path) -> bool:
     from ..checkpoint import load_checkpoint
     from ..network import NetworkSpec
-    from ..neurons import brf, get_neuron
-    from ..plot import _plt, effective_damping
+    from ..neurons import get_neuron
+    from ..neurons.model import Resonator
+    from ..plot import _plt, effective_damping, plot_stable_band
 
-    # the models with an (ω, b) plane (the resonators declare effective_damping)
-    res = [g for g in groups if hasattr(get_neuron(dict(g.key)["neuron"]), "effective_damping")]
+    # the models with an (ω, b) plane (the resonators)
+    res = [g for g in groups if isinstance(get_neuron(dict(g.key)["neuron"]), Resonator)]
     if not res:
         return False
     plt = _plt()
     fig, axes = plt.subplots(1, len(res), figsize=(5 * len(res), 4.2), squeeze=False)
     for ax, g in zip(axes[0], res):
-        wmax, dt = 0.0, None
+        wmax, spec, bs = 0.0, None, []
         for i, t in enumerate(g.trials):
             spec = NetworkSpec(**t.settings["spec"])
-            dt = spec.p_dt
-            for name, kw in (("init.npz", dict(s=6, c="0.6", alpha=0.5)),
-                             ("best.npz", dict(s=8, c="C1", alpha=0.7))):
-                if not (t.run_dir / name).exists():
+            rd = RunDir(t.run_dir)
+            for path, kw in ((rd.init, dict(s=6, c="0.6", alpha=0.5)),
+                             (rd.best, dict(s=8, c="C1", alpha=0.7))):
+                if not path.exists():
                     continue
-                w, b = effective_damping(spec, load_checkpoint(t.run_dir / name).params)
-                label = None if i else ("before training" if name == "init.npz" else "after training")
+                w, b = effective_damping(spec, load_checkpoint(path).params)
+                label = None if i else ("before training" if path == rd.init else "after training")
                 ax.scatter(w, b, label=label, **kw)
                 wmax = max(wmax, float(np.max(w)))
-        if dt is not None:
-            ws = np.linspace(0, min(1.1 * wmax, 0.9999 / dt), 400)
-            ax.plot(ws, brf.boundary(ws, dt), "k--", lw=1, label="divergence boundary p(ω)")
+                bs.append(b)
+        if spec is not None and bs:
+            ws = np.linspace(0, min(1.1 * wmax, 0.9999 / spec.dt), 400)
+            plot_stable_band(ax, spec, ws, np.concatenate(bs))
         ax.set(xlabel="ω (rad per unit time)", ylabel="b at q = 0",
                title=f"{g.label}: {len(g.trials)} seed(s), best-val checkpoints")
         ax.grid(alpha=0.3)

@@ -25,12 +25,14 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 from ..checkpoint import atomic_write_text
 from ..errors import ConfigError
+from ..rundir import RunDir
 from ..runlog import write_json
 from .grid import EXECUTORS, Sweep, to_toml
-from .trial import inspect_run_dir, paths
+from .trial import paths
 
 STATE = "sweep.json"
 STATE_VERSION = 1
@@ -46,7 +48,7 @@ def available_cores() -> int:
 
 def plan(sweep: Sweep, out: Path) -> list[tuple[str, str]]:
     """(trial id, what a run would do: done / resume / start / aside) for every trial."""
-    return [(t.id, inspect_run_dir(out / t.id)) for t in sweep.trials]
+    return [(t.id, RunDir(out / t.id).state()) for t in sweep.trials]
 
 
 def settle_resources(executor: str, workers: int | None, threads: int | None,
@@ -74,15 +76,15 @@ class Driver:
         self.sweep, self.out = sweep, out
         self.executor, self.workers, self.threads, self.scheduler = executor, workers, threads, scheduler
         self.state: dict = {}
-        self.logfh = None
+        self.logfh: IO[str] | None = None
         self.total = len(sweep.trials)
         self.t0 = time.time()
         self.finished_now = 0  # trials that ran and ended in this invocation
         self.to_run = 0
 
     # -- output ----------------------------------------------------------------------------------
-    def log(self, msg: str) -> None:
-        print(msg, flush=True)
+    def log(self, msg: str, err: bool = False) -> None:
+        print(msg, flush=True, file=sys.stderr if err else sys.stdout)
         if self.logfh:
             self.logfh.write(msg + "\n")
             self.logfh.flush()
@@ -143,15 +145,14 @@ class Driver:
                 settings["data_dir"] = str(Path(settings["data_dir"]).expanduser().resolve())
             settings["threads"] = self.threads
             atomic_write_text(paths(self.out, t.id)["config"], to_toml(settings))
-            what = inspect_run_dir(self.out / t.id)
+            what = RunDir(self.out / t.id).state()
             counts[what] += 1
             rec = self.state["trials"][t.id]
             if what == "done":
-                from .trial import read_history, read_summary
-
                 if rec["status"] != "done":
-                    rec.update(status="done", error=None, summary=read_summary(self.out / t.id),
-                               final=(read_history(self.out / t.id) or [None])[-1])
+                    rd = RunDir(self.out / t.id)
+                    rec.update(status="done", error=None, summary=rd.summary(),
+                               final=next(reversed(rd.history()), None))
                 continue
             rec["status"] = "pending"
             jobs.append({"id": t.id, "sweep_dir": str(self.out), "threads": self.threads})
@@ -164,10 +165,22 @@ class Driver:
         self.state["invocations"].append({
             "started": _now(), "finished": None, "wall_s": None, "executor": self.executor,
             "scheduler": self.scheduler, "workers": self.workers, "threads_per_trial": self.threads,
-            "cores": available_cores(), "trials_run": len(jobs), "done": 0, "failed": 0,
+            **self.cores(), "trials_run": len(jobs), "done": 0, "failed": 0,
             "interrupted": False, "argv": sys.argv[1:]})
         self.save()
         return jobs
+
+    def cores(self) -> dict:
+        """The cores the trials run on, and of what: this machine (local, a LocalCluster), each
+        SLURM job (its --cpus-per-task), or unknown to the driver (an existing Dask cluster)."""
+        if self.executor == "slurm":
+            from .executors import job_cpus
+
+            return {"cores": job_cpus(self.sweep.slurm, self.threads), "cores_of": "each SLURM job",
+                    "trials_per_job": int(self.sweep.slurm.get("processes", 1))}
+        if self.executor == "dask" and self.scheduler:
+            return {"cores": None, "cores_of": "the Dask cluster's workers (not known to the driver)"}
+        return {"cores": available_cores(), "cores_of": "the driver's machine"}
 
     def on_result(self, res: dict) -> None:
         rec = self.state["trials"][res["id"]]
@@ -256,16 +269,15 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike | None = None, *, executor: s
                                         scheduler)
     from .executors import check_executor
 
-    check_executor(executor, sweep.slurm)
+    check_executor(executor, sweep.slurm, submit=not dry_run)
     if dry_run:
         return _dry_run(sweep, out_dir, executor, workers, threads)
     out_dir.mkdir(parents=True, exist_ok=True)
     lock = _lock_sweep(out_dir)
     drv = Driver(sweep, out_dir, executor, workers, threads, scheduler)
-    old_term = signal.signal(signal.SIGTERM, _raise_interrupt) \
-        if _main_thread() else None
+    old_handlers = _catch_signals() if _main_thread() else {}
     try:
-        drv.logfh = open(out_dir / "sweep.log", "a", encoding="utf-8")  # noqa: SIM115
+        drv.logfh = open(out_dir / "sweep.log", "a", encoding="utf-8")
         drv.open_state()
         atomic_write_text(out_dir / "sweep.toml", sweep.text)
         jobs = drv.prepare()
@@ -277,8 +289,13 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike | None = None, *, executor: s
             interrupted = True
         return drv.finish(interrupted)
     finally:
-        if old_term is not None:
-            signal.signal(signal.SIGTERM, old_term)
+        for sig, handler in old_handlers.items():
+            if sig == signal.SIGINT:
+                from .executors import restore_sigint
+
+                restore_sigint(handler)
+            elif handler is not None:
+                signal.signal(sig, handler)
         if drv.logfh:
             drv.logfh.close()
         lock.close()
@@ -292,14 +309,16 @@ def _execute(drv: Driver, jobs: list[dict], resolved: list[dict]) -> None:
         return
     if not jobs:
         return
-    client, cluster = executors.dask_client(drv.executor, drv.scheduler, drv.workers, drv.threads,
-                                            drv.sweep.slurm, drv.log)
-    try:
-        executors.run_dask(jobs, client, resolved, drv.on_result, drv.log)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    with executors.dask_warnings_only():
+        client, cluster, watch = executors.dask_client(drv.executor, drv.scheduler, drv.workers,
+                                                       drv.threads, drv.sweep.slurm, drv.log, drv.out)
+        try:
+            executors.run_dask(jobs, client, resolved, drv.on_result, drv.log, watch=watch,
+                               owned=cluster is not None)
+        finally:
+            executors.close_cluster(client, cluster, drv.log,
+                                    scratch=drv.out / executors.SCRATCH if cluster is not None else None,
+                                    jobs=getattr(watch, "jobs", None))
 
 
 def _dry_run(sweep: Sweep, out: Path, executor: str, workers: int, threads: int) -> int:
@@ -315,21 +334,28 @@ def _dry_run(sweep: Sweep, out: Path, executor: str, workers: int, threads: int)
                 f"{r['batch']} epochs {r['epochs']} hidden {r['hidden']}")
         print(f"  {tid:<{w}}  {what[act]:<14}  {desc}")
     if executor == "slurm":
-        from .executors import slurm_cluster
+        import tempfile
 
-        cluster = slurm_cluster(sweep.slurm, threads)
-        try:
-            print(f"\nthe job script each SLURM job would run (up to {workers} Dask worker(s)):\n")
-            print(cluster.job_script())
-        finally:
-            cluster.close()
+        import dask
+
+        from .executors import quiet_dask, slurm_cluster
+
+        # the cluster's scheduler makes a scratch space: in a temporary directory, removed after
+        with tempfile.TemporaryDirectory() as tmp, dask.config.set({"temporary-directory": tmp}):
+            cluster = slurm_cluster(sweep.slurm, threads, sweep_dir=out)
+            try:
+                print(f"\nthe job script each SLURM job would run (up to {workers} Dask worker(s)):\n")
+                print(cluster.job_script())
+            finally:
+                with quiet_dask():
+                    cluster.close()
     return 0
 
 
 def _lock_sweep(out: Path):
     import fcntl
 
-    fh = open(out / ".driver.lock", "a+")  # noqa: SIM115
+    fh = open(out / ".driver.lock", "a+")
     try:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -341,6 +367,17 @@ def _lock_sweep(out: Path):
 
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+def _catch_signals() -> dict:
+    """While the driver runs, SIGTERM and SIGINT raise KeyboardInterrupt, whatever handler an
+    imported library installed (dask-jobqueue's turns SIGINT into an exit with code 0); an
+    ignored SIGINT (a driver started in the background) stays ignored. Returns the handlers to
+    put back."""
+    old = {signal.SIGTERM: signal.signal(signal.SIGTERM, _raise_interrupt)}
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        old[signal.SIGINT] = signal.signal(signal.SIGINT, _raise_interrupt)
+    return old
 
 
 def _main_thread() -> bool:

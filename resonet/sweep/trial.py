@@ -11,7 +11,7 @@ trial. The trial is ``python -m resonet.train`` (through :mod:`resonet.sweep.lau
 - stdout and stderr appended to ``<sweep>/logs/<id>.out`` and ``.err``; the one-line error of a
   failure is the last line the trial wrote to stderr.
 
-What the run directory holds decides (:func:`inspect_run_dir`):
+What the run directory holds decides (:meth:`resonet.rundir.RunDir.state`):
 
 ========================================  =====================================================
 a valid ``summary.json``                  finished: skipped
@@ -29,8 +29,6 @@ of a worker that died) or a second driver waits until the earlier process is gon
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import signal
 import socket
@@ -40,54 +38,12 @@ import threading
 import time
 from pathlib import Path
 
-SUMMARY = "summary.json"
+from ..rundir import RunDir
 
 # Processes started by run_trial in this process (the local executor interrupts them on Ctrl-C).
 _LIVE: set[subprocess.Popen] = set()
 _LIVE_LOCK = threading.Lock()
 _STOPPED = threading.Event()
-
-
-def read_summary(run_dir: Path) -> dict | None:
-    """The run's summary.json if it is complete (written last, atomically, by a finished run)."""
-    try:
-        s = json.loads((Path(run_dir) / SUMMARY).read_text())
-    except (OSError, ValueError):
-        return None
-    acc = s.get("test_acc") if isinstance(s, dict) else None
-    if not isinstance(acc, (int, float)) or not math.isfinite(acc) or "best_epoch" not in s:
-        return None
-    return s
-
-
-def read_history(run_dir: Path) -> list[dict]:
-    """The rows of metrics.jsonl (one per evaluated epoch); [] if absent."""
-    rows = []
-    try:
-        text = (Path(run_dir) / "metrics.jsonl").read_text()
-    except OSError:
-        return rows
-    for line in text.splitlines():
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except ValueError:
-                break
-    return rows
-
-
-def inspect_run_dir(run_dir: Path) -> str:
-    """'done', 'resume', 'start' (absent or empty) or 'aside' (see the module docstring)."""
-    run_dir = Path(run_dir)
-    if not run_dir.exists():
-        return "start"
-    if read_summary(run_dir) is not None:
-        return "done"
-    if (run_dir / "last.npz").exists():
-        return "resume"
-    if run_dir.is_dir() and not any(run_dir.iterdir()):
-        return "start"
-    return "aside"
 
 
 def paths(sweep_dir: Path, trial_id: str) -> dict:
@@ -125,7 +81,7 @@ def run_trial(job: dict) -> dict:
            "wall_s": None, "aside": None, "host": socket.gethostname(), "summary": None,
            "final": None, "notes": [], "started": None}
     p["lock"].parent.mkdir(parents=True, exist_ok=True)
-    lock = open(p["lock"], "a")  # noqa: SIM115 (held until the trial process is gone)
+    lock = open(p["lock"], "a")  # held until the trial process is gone
     try:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -138,11 +94,12 @@ def run_trial(job: dict) -> dict:
 
 
 def _run_locked(job: dict, p: dict, res: dict, lock) -> dict:
-    state = inspect_run_dir(p["run"])
+    rd = RunDir(p["run"])
+    state = rd.state()
     threads = int(job["threads"])
     if state == "done":
-        res.update(status="done", action="skip", summary=read_summary(p["run"]))
-        res["final"] = (read_history(p["run"]) or [None])[-1]
+        res.update(status="done", action="skip", summary=rd.summary())
+        res["final"] = next(reversed(rd.history()), None)
         return res
     if state == "aside":
         dest = move_aside(p["run"], p["aside"])
@@ -154,7 +111,7 @@ def _run_locked(job: dict, p: dict, res: dict, lock) -> dict:
         p["run"].rmdir()  # empty: nothing to keep, and train creates its run dir exclusively
     if state == "resume":
         res["action"] = "resume"
-        saved = _saved_threads(p["run"])
+        saved = rd.saved_threads()
         if saved is not None and saved != threads:
             res["notes"].append(f"resumed with its saved {saved} thread(s), not {threads}")
             threads = saved
@@ -191,30 +148,25 @@ def _run_locked(job: dict, p: dict, res: dict, lock) -> dict:
                 _LIVE.discard(proc)
         res["wall_s"] = time.perf_counter() - t0
     res["exit_code"] = rc
-    summary = read_summary(p["run"])
-    res["final"] = (read_history(p["run"]) or [None])[-1]
-    if rc == 0 and summary is not None:
+    summary = rd.summary()
+    res["final"] = next(reversed(rd.history()), None)
+    stopped = rc in (130, -int(signal.SIGINT)) or (_STOPPED.is_set() and rc == -int(signal.SIGTERM))
+    # stopped after its summary.json (written last, atomically) was complete: finished, as a
+    # re-run would find it
+    if summary is not None and (rc == 0 or stopped):
         res.update(status="done", summary=summary)
         return res
     last = _last_line(p["err"], offset)
-    if rc in (130, -int(signal.SIGINT)) or (_STOPPED.is_set() and rc == -int(signal.SIGTERM)):
+    if stopped:
         res.update(status="interrupted", error="interrupted")
     elif rc < 0:
         name = signal.Signals(-rc).name if -rc in signal.Signals._value2member_map_ else str(-rc)
         res["error"] = f"killed by {name}" + (f" (last message: {last})" if last else "")
     elif rc == 0:
-        res["error"] = f"exited 0 but left no valid {SUMMARY}"
+        res["error"] = f"exited 0 but left no valid {RunDir.SUMMARY}"
     else:
         res["error"] = last or f"exit code {rc}, nothing on stderr"
     return res
-
-
-def _saved_threads(run_dir: Path) -> int | None:
-    try:
-        t = json.loads((run_dir / "config.json").read_text())["settings"].get("threads")
-        return int(t) if t else None
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 def _last_line(path: Path, offset: int) -> str:

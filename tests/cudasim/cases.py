@@ -31,7 +31,7 @@ def make_params(spec: NetworkSpec, seed: int = 0, dtype=np.float64) -> dict:
     return {k: v.astype(dtype) for k, v in p.items()}
 
 
-def make_input(T: int, B: int, I: int, seed: int = 1, density: float = 0.3,  # noqa: E741
+def make_input(T: int, B: int, I: int, seed: int = 1, density: float = 0.3,
                values: bool = False, sparse: bool = True):
     rng = np.random.default_rng(seed)
     x = (rng.random((T, B, I)) < density).astype(np.float64)
@@ -40,7 +40,7 @@ def make_input(T: int, B: int, I: int, seed: int = 1, density: float = 0.3,  # n
     return SpikeEvents.from_dense(x) if sparse else x
 
 
-def make_case(neuron="brf", I=5, H=10, C=3, T=12, B=3, seed=0, sparse=True, values=False,  # noqa: E741
+def make_case(neuron="brf", I=5, H=10, C=3, T=12, B=3, seed=0, sparse=True, values=False,
               per_step=False, **spec_kw):
     spec = NetworkSpec(neuron, I, H, C, **spec_kw)
     params = make_params(spec, seed)

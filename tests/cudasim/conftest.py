@@ -29,10 +29,10 @@ TPB_RECURRENT, TPB_FLAT = 4, 8
 SWITCH_INTERVAL = 1e-4
 if SIM:
     sys.setswitchinterval(SWITCH_INTERVAL)
-    # ... which widens two races in the simulator's own bookkeeping; close them (see _simfix).
-    from tests.cudasim import _simfix
+    # ... which widens two races in the simulator's own bookkeeping; close them.
+    from resonet.kernels.cuda import simulator
 
-    _simfix.install()
+    simulator.install()
 
 
 def pytest_collection_modifyitems(config, items):

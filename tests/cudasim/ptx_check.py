@@ -30,14 +30,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    from numba import cuda, typeof
+    from numba import cuda, float32, typeof
 
-    try:
-        from numba.cuda.cudadrv import nvvm
+    def probe(a):
+        a[0] = float32(1.0)
 
-        nvvm.NVVM()
-    except Exception as exc:  # no CUDA toolkit (libnvvm) on this machine
-        print(f"skipped: NVVM not available ({exc})")
+    try:  # a CUDA toolkit's compiler (NVVM, and NVRTC for numba-cuda) must be here
+        cuda.compile_ptx(probe, (float32[:],), cc=(9, 0))
+    except Exception as exc:
+        print(f"skipped: no CUDA toolkit to compile with ({type(exc).__name__}: "
+              f"{str(exc).splitlines()[0][:200]})")
         return 77
     import numba.cuda.dispatcher as disp
 
@@ -51,7 +53,7 @@ def main(argv=None) -> int:
     from resonet.kernels.cuda.optim import get_optim_kernels
     from resonet.neurons import NEURONS
 
-    I, H, C, T, B = 7, 40, 4, 9, 3  # noqa: E741
+    I, H, C, T, B = 7, 40, 4, 9, 3
     cc = (9, 0)
     f64_op = re.compile(r"^\s*(add|sub|mul|div|fma|sqrt|neg|abs|min|max|setp\.\w+)(\.rn)?\.f64",
                         re.M)
@@ -83,7 +85,7 @@ def main(argv=None) -> int:
             W = A((H, I + H), dt)
             WT = A((I + H, H), dt)
             ix = A(B, np.int64)
-            inputs = [(0, A(20, np.int16), A(20, np.int16), A((1, 1, 1), dt)),
+            inputs = [(0, A(20, np.int32), A(20, np.int32), A((1, 1, 1), dt)),
                       (1, A(1, np.int32), A(1, np.int32), A((5, T, I), np.uint8)),
                       (1, A(1, np.int32), A(1, np.int32), A((5, T, I), np.int8)),
                       (1, A(1, np.int32), A(1, np.int32), A((5, T, I), dt))]
@@ -94,32 +96,40 @@ def main(argv=None) -> int:
                           A(T, np.int64), A(1, dt)]
                 fwd = common + [WT[:I], WT[I:], A((H, C), dt), A(C, dt), A(C, dt), A((NC, H), dt),
                                 A(8, dt), 1, A((T, B, R - 1, H), dt), A((T, B, 2), np.uint32),
-                                A((T, B, C), dt), A((T, B, C), dt), A(B, np.int64)]
+                                A((T, B, C), dt), A((T, B, C), dt), A(B, np.int64),
+                                A((B, R * H), dt)]
                 bwd = common + [W[:, I:], A((C, H), dt), W[:, :I], A(C, dt), A(C, dt),
                                 A((NC, H), dt), A(8, dt), A(9, dt), A((T, B, R - 1, H), dt),
                                 A((T, B, 2), np.uint32), A((T, B, C), dt), A((T, B, C), dt),
                                 A((T, B, C), dt), 0, 0, 0, A((T, B, I), dt), A((B, I, H), dt),
-                                A((B, H, H), dt), A((B, H, C), dt), A((B, NA, H), dt),
-                                A((B, C), dt)]
+                                A((T, B, H), dt), A((B, H, C), dt), A((B, R * H), dt),
+                                A((B, max(NA, 1) * H), dt), A((B, C), dt)]
                 tag = f"{mname}_{np.dtype(dt).name}_{'events' if mode == 0 else xd.dtype}"
                 compile_one(f"forward_{tag}", ks.forward, fwd, f32)
                 compile_one(f"backward_{tag}", ks.backward, bwd, f32)
             P = A(100, dt)
+            compile_one(f"grad_rec_{mname}_{np.dtype(dt).name}", ks.grad_rec,
+                        [A((T, B, H), dt), A((T, B, 2), np.uint32), 2, 2, A((2, H, H), dt)], f32)
             compile_one(f"reduce_{mname}_{np.dtype(dt).name}", ks.reduce,
                         [H, I, C, P, A((NC, H), dt), A(8, dt), A(C, dt), A((B, I, H), dt),
-                         A((B, H, H), dt), A((B, H, C), dt), A((B, NA, H), dt), A((B, C), dt), P],
-                        f32)
+                         A((2, H, H), dt), A((B, H, C), dt), A((B, max(NA, 1) * H), dt),
+                         A((B, C), dt), P], f32)
             compile_one(f"prepare_{mname}_{np.dtype(dt).name}", ks.prepare,
                         [H, I, C, P, A(3, dt), 1, A((NC, H), dt), A(C, dt), A(C, dt), WT,
                          A((H, C), dt)], f32)
         ks = get_kernels(dt, kernel_module("cuda", NEURONS["brf"]), 2)
         # loss/norm/update hold float64 statistics on purpose (no float32 check)
-        compile_one(f"loss_{np.dtype(dt).name}", ks.loss_stats,
-                    [A((T, B, C), dt), 0, A(B, np.int64), A((B, 1), np.int64), A(B, np.int64),
-                     A((T, B, C), dt), A(B, dt), A((B, 4), np.int64), A(8, np.float64), 0], False)
+        compile_one(f"loss_sample_{np.dtype(dt).name}", ks.loss_sample,
+                    [A((T, B, C), dt), 0, A(B, np.int64), A((B, 1), np.int64), A((T, B, C), dt),
+                     A((T, B), dt), A((T, B), np.int32), A(B, dt), A((B, 4), np.int64)], False)
+        compile_one(f"loss_batch_{np.dtype(dt).name}", ks.loss_batch,
+                    [T, A(B, dt), A((B, 4), np.int64), A(B, np.int64), A(8, np.float64), 0], False)
         P = A(100, dt)
-        compile_one(f"norm_{np.dtype(dt).name}", oks.norm,
-                    [P, A(7, np.int64), 0.0, A(2, np.float64), A(7, np.int64), A(1, dt)], False)
+        compile_one(f"norm_part_{np.dtype(dt).name}", oks.norm_part,
+                    [P, A(7, np.int64), A((6, 4), np.float64), A((6, 4), np.int64)], False)
+        compile_one(f"norm_final_{np.dtype(dt).name}", oks.norm_final,
+                    [A((6, 4), np.float64), A((6, 4), np.int64), 0.0, A(2, np.float64),
+                     A(7, np.int64), A(1, dt)], False)
         compile_one(f"update_{np.dtype(dt).name}", oks.update,
                     [0, P, P, P, P, A(8, np.float64), A(7, np.int64), A(2, np.float64), A(1, dt),
                      1] + [0.1] * 9 + [A((1, 2), np.int64), A(1, np.float64)], False)

@@ -14,7 +14,8 @@ import pytest
 from resonet.checkpoint import load_checkpoint
 from resonet.network import NetworkSpec
 from resonet.optim import make_optimizer
-from resonet.pruning import MASK_FILE, apply_masks, recurrent_keep, weight_masks
+from resonet.pruning import apply_masks, recurrent_keep, weight_masks
+from resonet.rundir import RunDir
 from tests.cudasim.cases import make_params, rel
 from tests.cudasim.test_cuda_session import C, I, host_train, splits
 from tests.cudasim.test_cuda_train import settings as train_settings
@@ -62,7 +63,7 @@ def test_pruned_session_equals_host_session(cuda_backend, host_backend, opt_name
     hp, hopt = _host(host_backend, spec, params, opt_name, data, batches, lr, masks)
     dp = {k: v.copy() for k, v in params.items()}
     dopt = make_optimizer(opt_name, dp, lr)
-    sess = cuda_backend.device_session(spec, dp, dopt, data, np.float64, clip=0.5, masks=masks)
+    sess = cuda_backend.session(spec, dp, dopt, data, np.float64, clip=0.5, masks=masks)
     for idx in batches:
         assert sess.train_batch(idx, lr=lr)["nonfinite"] is None
     sess.pull()
@@ -95,9 +96,9 @@ def test_unmasked_session_is_unchanged(cuda_backend, host_backend):
     hp, *_ = host_train(host_backend, spec, params, "adam", data, batches, np.float64, None, None,
                         0.05)
     dp = {k: v.copy() for k, v in params.items()}
-    sess = cuda_backend.device_session(spec, dp, make_optimizer("adam", dp, 0.05), data,
+    sess = cuda_backend.session(spec, dp, make_optimizer("adam", dp, 0.05), data,
                                        np.float64, masks=None)
-    assert sess.K is None
+    assert sess.keep is None
     for idx in batches:
         sess.train_batch(idx, lr=0.05)
     sess.pull()
@@ -113,7 +114,7 @@ def test_device_pruned_run_equals_host_and_resumes(tmp_path):
     full = train(tmp_path, "full", s, data)
     part = train(tmp_path, "part", s, data, stop_after=1)
     train(tmp_path, "part", s, data, resume=True)
-    keep = np.load(full / MASK_FILE)["keep"]
+    keep = np.load(RunDir(full).mask)["keep"]
     a, b, h = (load_checkpoint(d / "last.npz") for d in (full, part, host))
     for k in a.params:
         np.testing.assert_array_equal(a.params[k], b.params[k], err_msg=k)

@@ -18,7 +18,7 @@ from resonet.optim import make_optimizer
 from resonet.session import HostSession
 from tests.cudasim.cases import make_params, rel
 
-T, I, C = 9, 5, 3  # noqa: E741
+T, I, C = 9, 5, 3
 
 
 def event_data(N, seed, T=T):
@@ -89,7 +89,7 @@ def test_session_equals_host_path(cuda_backend, host_backend, neuron, kw, opt_na
                                          np.float64, clip, trunc, lr)
     dparams = {k: v.copy() for k, v in params.items()}
     dopt = make_optimizer(opt_name, dparams, lr)
-    sess = cuda_backend.device_session(spec, dparams, dopt, data, np.float64, clip=clip,
+    sess = cuda_backend.session(spec, dparams, dopt, data, np.float64, clip=clip,
                                        truncation=trunc)
     for idx, hs in zip(batches, hstats):
         st = sess.train_batch(idx, lr=lr)
@@ -122,7 +122,7 @@ def test_float32_session_close_to_host(cuda_backend, host_backend):
     hp, _, hstats, _ = host_train(host_backend, spec, params, "adam", data, batches, np.float32,
                                None, None, 0.01)
     dp = {k: v.copy() for k, v in params.items()}
-    sess = cuda_backend.device_session(spec, dp, make_optimizer("adam", dp, 0.01), data,
+    sess = cuda_backend.session(spec, dp, make_optimizer("adam", dp, 0.01), data,
                                        np.float32)
     for idx, hs in zip(batches, hstats):
         st = sess.train_batch(idx)
@@ -146,7 +146,7 @@ def test_resume_is_bit_identical(cuda_backend):
         opt = make_optimizer("adam", q, 0.05)
         if state is not None:
             opt.load_state_dict(state)
-        return q, opt, cuda_backend.device_session(spec, q, opt, data, np.float64, clip=1.0)
+        return q, opt, cuda_backend.session(spec, q, opt, data, np.float64, clip=1.0)
 
     _, _, a = fresh(params)
     for idx in batches:
@@ -174,7 +174,7 @@ def test_nonfinite_loss_stops_before_the_update(cuda_backend):
     data = splits("events")
     dp = {k: v.copy() for k, v in params.items()}
     opt = make_optimizer("adam", dp, 0.1)
-    sess = cuda_backend.device_session(spec, dp, opt, data, np.float64)
+    sess = cuda_backend.session(spec, dp, opt, data, np.float64)
     st = sess.train_batch(np.array([0, 1, 2]))
     assert st["nonfinite"] is not None
     sess.pull()
@@ -192,7 +192,7 @@ def test_omega_projection_in_session(cuda_backend, host_backend):
     hp, _, hstats, _ = host_train(host_backend, spec, params, "adam", data, batches, np.float64,
                                None, None, 1.0)
     dp = {k: v.copy() for k, v in params.items()}
-    sess = cuda_backend.device_session(spec, dp, make_optimizer("adam", dp, 1.0), data,
+    sess = cuda_backend.session(spec, dp, make_optimizer("adam", dp, 1.0), data,
                                        np.float64)
     st = sess.train_batch(batches[0])
     sess.pull()

@@ -1,4 +1,5 @@
-"""The simulator patches of ``_simfix`` (installed by conftest) hold under contention."""
+"""The simulator patches of :mod:`resonet.kernels.cuda.simulator` (installed by conftest) hold
+under contention."""
 
 from __future__ import annotations
 

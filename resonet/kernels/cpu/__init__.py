@@ -2,12 +2,15 @@
 
 - :class:`CpuBackend` (``get_backend("cpu")``): the :class:`resonet.contract.Backend` contract.
 - :func:`tape_bytes_per_sample`: bytes the forward keeps per sample for BPTT.
-- One module per neuron model, named like the model's module in resonet.neurons (:mod:`.brf`,
-  :mod:`.bhrf`, :mod:`.rf`, :mod:`.alif`): its cell step and VJP (same arguments in every model),
-  its constants' layout and its compiled entry points ``forward``/``backward``;
-  :mod:`.network` (the fused loops over time, written once as templates the entry points
-  inline), :mod:`.common` (input events, spikes, surrogate, LI readout, loss),
-  :mod:`.intrinsics` (hand-written LLVM IR), :mod:`.config` (numerical knobs).
+- One module per neuron model of the registry, named like the model's module in resonet.neurons:
+  its cell step ``cell_forward`` and VJP ``cell_backward`` (same arguments in every model,
+  :class:`resonet.kernels.contract.CpuKernels`), its constants' layout and its compiled entry
+  points ``forward``/``backward``;
+- :mod:`.network` (the fused loops over time, written once as templates the entry points
+  inline), :mod:`.inputs` (event-driven input currents and their weight gradients),
+  :mod:`.spikebits` (spike index lists and tape bits), :mod:`.surrogate` (σ', the vectorisable
+  exp, the common constants), :mod:`.readout` (LI readout and loss), :mod:`.csr` (dense input
+  to events), :mod:`.intrinsics` (hand-written LLVM IR), :mod:`.config` (numerical knobs).
 
 Design, tape layout and measured numbers: docs/cpu-kernels.md; float32 vs float64:
 docs/numerics.md.

@@ -1,5 +1,9 @@
 """``CpuBackend``: the :class:`resonet.contract.Backend` contract on the fused CPU kernels.
 
+It declares what it takes and needs: spike events as they are (``accepts_events``), float32 for
+training, the memory a run allocates (:meth:`CpuBackend.estimate_memory`, from the same layout
+:func:`allocate_tape` allocates), and a host training session.
+
 Everything that is not a hot loop stays in NumPy here: parameter checks (the reference's own
 ``check_params`` and the neurons' ``derive``, so invalid parameters raise the same
 ConfigErrors), input conversion to CSR events, the per-chunk gradient reduction and the chain
@@ -14,17 +18,20 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from ...contract import Backend, Result
+from ...contract import Result, Session
 from ...errors import ConfigError, NumericalError
 from ...events import SpikeEvents
 from ...loss import step_targets
 from ...neurons import li
 from ...neurons.model import hidden_of
+from ...session import HostSession
 from ...spec import NetworkSpec, truncation_cuts
 from .. import check_targets, kernel_module, prepare_run
-from .common import common_consts, dense_to_csr, nll_loss, pad_classes
 from .config import checkpoint_interval
+from .csr import dense_to_csr
 from .network import TILE
+from .readout import nll_loss, pad_classes
+from .surrogate import common_consts
 
 
 def cells(spec: NetworkSpec):
@@ -71,11 +78,13 @@ def allocate_tape(spec: NetworkSpec, T: int, B: int, dtype, keep: bool = True,
     return Tape(zbits, ckpt, O, K)
 
 
-def tape_bytes_per_sample(spec: NetworkSpec, T: int, dtype=np.float32, K: int | None = None) -> float:
-    """Bytes the forward keeps for BPTT per sample (spike bits, checkpoints and readout)."""
-    B = 4
-    tape = allocate_tape(spec, T, B, np.dtype(dtype), True, K)
-    return tape.nbytes / B
+def tape_bytes_per_sample(spec: NetworkSpec, T: int, dtype=np.float32, K: int | None = None) -> int:
+    """Bytes the forward keeps for BPTT per sample (spike bits, checkpoints and readout): the
+    arrays of :func:`allocate_tape`, counted without allocating them."""
+    H, C = spec.n_hidden, spec.n_out
+    K = checkpoint_interval(T) if K is None else int(K)
+    item = np.dtype(dtype).itemsize
+    return T * ((H + 7) // 8) + -(-T // K) * cells(spec).CKPT_ROWS * H * item + T * C * item
 
 
 def _writable(a, dtype) -> np.ndarray:
@@ -108,10 +117,50 @@ def as_events(spec: NetworkSpec, x, dtype) -> Events:
     return Events(indptr, indices, values, x.shape[0], x.shape[1])
 
 
-class CpuBackend(Backend):
+def kernel_args(ev: Events, net: tuple, consts: tuple, tape: Tape) -> tuple:
+    """The argument bundles every model's entry points take (``forward(ev, net, consts, tape,
+    nspk, states)``, ``backward(ev, net, consts, tape, grad, nchunk)``), tuples numba passes as
+    they are:
+
+    - ``ev`` = (indptr, indices, values): the input as CSR events;
+    - ``net`` = (w_inT, w_recT, w_oT, a_o, b_o): the weights in the kernels' layouts and the
+      readout's α, 1 − α;
+    - ``consts`` = (cell, k, kc): the model's per-neuron and scalar constants, the common ones;
+    - ``tape`` = (K, zbits, ckpt, O): the checkpoint interval and the BPTT tape;
+    - ``grad`` = (w_in, w_cat, d_out, r0, trunc, dx): what the backward reads besides (the
+      forward's weights, ∂L/∂o, the first recorded step, the truncation, the input gradient).
+    """
+    return ((ev.indptr, ev.indices, ev.values), net, consts, (tape.K, tape.zbits, tape.ckpt, tape.O))
+
+
+class CpuBackend:
     """Fused numba kernels, float32 or float64 (``dtype``), parallel over the batch."""
 
     name = "cpu"
+    accepts_events = True  # CSR input rows: only the nonzero inputs are added
+    train_dtype = "float32"
+    on_device = False
+
+    @staticmethod
+    def estimate_memory(spec: NetworkSpec, *, T: int, batch: int, eval_batch: int, dtype,
+                        threads: int | None = None) -> dict[str, int]:
+        """The tape of :func:`allocate_tape` for a training batch (spike bits, checkpoints every
+        K ≈ √T steps, readout), the gradient with the working copies of the weights and one set
+        of partial sums per chunk of the batch (a chunk of whole tiles per thread, as ``run``
+        splits it)."""
+        item = np.dtype(dtype).itemsize
+        nchunk = max(1, min(-(-batch // TILE), threads or numba.config.NUMBA_NUM_THREADS))
+        return {"gradients": (3 + nchunk) * spec.n_params() * item,
+                "BPTT tape": batch * tape_bytes_per_sample(spec, T, dtype), "batches": 0}
+
+    @staticmethod
+    def free_device_memory() -> int | None:
+        return None
+
+    def session(self, spec, params, optimizer, datasets, dtype, *, clip=None, truncation=None,
+                masks=None) -> Session:
+        return HostSession(self, spec, params, optimizer, datasets, dtype, clip=clip,
+                           truncation=truncation, masks=masks)
 
     def run(self, spec, params, x, y=None, *, grads=True, dtype=np.float64, truncation=None,
             return_states=False, return_dx=False, spike="heaviside") -> Result:
@@ -119,7 +168,7 @@ class CpuBackend(Backend):
         b_o = 1.0 - a_o
         ev = as_events(spec, x, dtype)
         T, B = ev.T, ev.B
-        H, C, I = spec.n_hidden, spec.n_out, spec.n_in  # noqa: E741
+        H, C, I = spec.n_hidden, spec.n_out, spec.n_in
         rec = spec.recorded(T)
         r0 = int(rec[0])
         targets = None
@@ -144,8 +193,8 @@ class CpuBackend(Backend):
         names = spec.model.STATE_NAMES  # rows 0 … len − 1 of the kernels' state array
         ns = len(names)
         states = np.empty((ns, T, B, H) if return_states else (ns, 0, 0, 0), dtype=dtype)
-        mod.forward(ev.indptr, ev.indices, ev.values, w_inT, w_recT, w_oT, a_o, b_o, cell, k, kc,
-                    tape.K, tape.zbits, tape.ckpt, tape.O, nspk, states)
+        bundles = kernel_args(ev, (w_inT, w_recT, w_oT, a_o, b_o), (cell, k, kc), tape)
+        mod.forward(*bundles, nspk, states)
         res = Result(tape.O.transpose(1, 0, 2)[r0:], nspk.astype(dtype))  # (T_rec, B, C) view
         if return_states:
             res.states = {n: states[mod.STATE_ROWS[n]] for n in names}
@@ -165,10 +214,8 @@ class CpuBackend(Backend):
         w_cat = np.zeros((H + Cp, H), dtype=dtype)  # [W_rec; W_o; 0]
         w_cat[:H] = W[:, I:]
         w_cat[H:H + C] = w_o
-        dw_inT, gcat, acc, dao, bad = mod.backward(
-            ev.indptr, ev.indices, ev.values, w_inT, w_recT, w_oT, a_o, b_o, cell, k, kc,
-            tape.K, tape.zbits, tape.ckpt, tape.O, w_in, w_cat, d_out, r0,
-            int(truncation or 0), dx, nchunk)
+        grad = (w_in, w_cat, d_out, r0, int(truncation or 0), dx)
+        dw_inT, gcat, acc, dao, bad = mod.backward(*bundles, grad, nchunk)
         if bad:
             raise NumericalError(
                 f"cpu backend: {bad} recomputed spike steps differ from the forward pass "

@@ -17,8 +17,8 @@ from numba import njit, prange
 
 from ...neurons import bhrf as ref
 from . import network
-from .common import dspike, surrogate_tuple
 from .config import CACHE, FASTMATH
+from .surrogate import dspike, surrogate_tuple
 
 ROW_Z, ROW_U, ROW_V, ROW_Q = range(4)
 ROWS = 4
@@ -136,22 +136,26 @@ def cell_backward(old, new, dz, dnew, dold, dI, acc, cell, k, kc):
 
 # ------------------------------------------------------------------- entry points (this model)
 @njit(parallel=True, cache=CACHE, fastmath=FASTMATH)
-def forward(indptr, indices, values, w_inT, w_recT, w_oT, a_o, b_o, cell, k, kc, K, zbits, ckpt,
-            O, nspk, states):
-    """Eqs. (N1)–(N3) for every sample with this cell; see :func:`.network.forward_sample`."""
-    ev = (indptr, indices, values)
+def forward(ev, net, consts, tape, nspk, states):
+    """Eqs. (N1)–(N3) for every sample with this cell; see :func:`.network.forward_sample` and,
+    for the argument bundles, :func:`resonet.kernels.cpu.backend.kernel_args`."""
+    w_inT, w_recT, w_oT, a_o, b_o = net
+    cell, k, kc = consts
+    K, zbits, ckpt, O = tape
     for b in prange(O.shape[0]):
         network.forward_sample(cell_forward, ROWS, b, ev, w_inT, w_recT, w_oT, a_o, b_o, cell, k,
                                kc, K, zbits, ckpt, O, nspk, states)
 
 
 @njit(parallel=True, cache=CACHE, fastmath=FASTMATH)
-def backward(indptr, indices, values, w_inT, w_recT, w_oT, a_o, b_o, cell, k, kc, K, zbits, ckpt,
-             O, w_in, w_cat, d_out, r0, trunc, dx, nchunk):
+def backward(ev, net, consts, tape, grad, nchunk):
     """BPTT, eqs. (N5)–(N9), with this cell, one chunk of the batch per thread; see
     :func:`.network.backward_chunk`. Returns the per-chunk buffers (summed by the caller) and the
     number of recomputed steps whose spikes differ from the forward's (must be 0)."""
-    ev = (indptr, indices, values)
+    w_inT, w_recT, w_oT, a_o, b_o = net
+    cell, k, kc = consts
+    K, zbits, ckpt, O = tape
+    w_in, w_cat, d_out, r0, trunc, dx = grad
     buffers = network.gradient_buffers(nchunk, w_inT, w_cat, O, NACC)
     for c in prange(nchunk):
         network.backward_chunk(cell_forward, cell_backward, ROWS, READS_Z, c, nchunk, ev, w_inT,

@@ -9,7 +9,7 @@ Same arguments, in the same order, in every model module of this package:
   holds the adjoints of the state components of ``new`` coming from step t+1, ``dold``
   receives those of ``old``; ``dI`` receives Ī_t; ``acc`` (NACC, H) accumulates the per-neuron
   sums of (B15) (the model's ACC_ROWS). ``kc`` holds the common constants
-  (resonet.kernels.cpu.common), here the surrogate's.
+  (resonet.kernels.cpu.surrogate), here the surrogate's.
 
 and the same constants: ``ROWS``/``ROW_*`` (the state array, row 0 the spike z; rows 1 …
 CKPT_ROWS are the continuous state kept at checkpoints), ``STATE_ROWS`` (reference state name →
@@ -21,8 +21,8 @@ Here: state rows z, u, v, q (= STATE_NAMES of the reference); ``cell`` rows ω, 
 ``k``: δ, ϑ, 0.9, 1; ``acc`` rows Σ δ(v̄'u − ū_tot v), Σ b̄.
 
 The arithmetic is written in the reference's association order and fastmath is off, so float64
-states agree with the reference to the rounding of I_t (reference-spec §0.1). The surrogate's
-exp is the kernels' own vectorisable one (common.exp_neg, ≤ 1 ulp from np.exp in float64).
+states agree with the reference to the rounding of I_t (docs/official-code.md §1). The surrogate's
+exp is the kernels' own vectorisable one (surrogate.exp_neg, ≤ 1 ulp from np.exp in float64).
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from numba import njit, prange
 
 from ...neurons import brf as ref
 from . import network
-from .common import dspike, surrogate_tuple
 from .config import CACHE, FASTMATH
+from .surrogate import dspike, surrogate_tuple
 
 ROW_Z, ROW_U, ROW_V, ROW_Q = range(4)
 ROWS = 4  # rows of the state array
@@ -155,22 +155,26 @@ def cell_backward(old, new, dz, dnew, dold, dI, acc, cell, k, kc):
 
 # ------------------------------------------------------------------- entry points (this model)
 @njit(parallel=True, cache=CACHE, fastmath=FASTMATH)
-def forward(indptr, indices, values, w_inT, w_recT, w_oT, a_o, b_o, cell, k, kc, K, zbits, ckpt,
-            O, nspk, states):
-    """Eqs. (N1)–(N3) for every sample with this cell; see :func:`.network.forward_sample`."""
-    ev = (indptr, indices, values)
+def forward(ev, net, consts, tape, nspk, states):
+    """Eqs. (N1)–(N3) for every sample with this cell; see :func:`.network.forward_sample` and,
+    for the argument bundles, :func:`resonet.kernels.cpu.backend.kernel_args`."""
+    w_inT, w_recT, w_oT, a_o, b_o = net
+    cell, k, kc = consts
+    K, zbits, ckpt, O = tape
     for b in prange(O.shape[0]):
         network.forward_sample(cell_forward, ROWS, b, ev, w_inT, w_recT, w_oT, a_o, b_o, cell, k,
                                kc, K, zbits, ckpt, O, nspk, states)
 
 
 @njit(parallel=True, cache=CACHE, fastmath=FASTMATH)
-def backward(indptr, indices, values, w_inT, w_recT, w_oT, a_o, b_o, cell, k, kc, K, zbits, ckpt,
-             O, w_in, w_cat, d_out, r0, trunc, dx, nchunk):
+def backward(ev, net, consts, tape, grad, nchunk):
     """BPTT, eqs. (N5)–(N9), with this cell, one chunk of the batch per thread; see
     :func:`.network.backward_chunk`. Returns the per-chunk buffers (summed by the caller) and the
     number of recomputed steps whose spikes differ from the forward's (must be 0)."""
-    ev = (indptr, indices, values)
+    w_inT, w_recT, w_oT, a_o, b_o = net
+    cell, k, kc = consts
+    K, zbits, ckpt, O = tape
+    w_in, w_cat, d_out, r0, trunc, dx = grad
     buffers = network.gradient_buffers(nchunk, w_inT, w_cat, O, NACC)
     for c in prange(nchunk):
         network.backward_chunk(cell_forward, cell_backward, ROWS, READS_Z, c, nchunk, ev, w_inT,

@@ -2,7 +2,7 @@
 
 - ``FASTMATH = False``: no ``nnan``/``ninf`` (they would let LLVM assume no NaN/Inf and hide a
   diverging network), and no ``contract``/``reassoc`` either: the elementwise state updates then
-  round exactly like the NumPy reference (reference-spec §0.1), which keeps float64 runs equal
+  round exactly like the NumPy reference (docs/official-code.md §1), which keeps float64 runs equal
   to it to the last ulp or two. The hot loops are axpy's (no reductions), so LLVM vectorises
   them without reassociation; ``{'contract'}`` on the row sums gained <= 2 % (measured,
   docs/cpu-kernels.md), not worth a second set of flags.

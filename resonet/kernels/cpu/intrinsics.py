@@ -1,13 +1,13 @@
 """Hand-written LLVM IR for the few places where numba's own code generation is the bottleneck
 of the CPU kernels (docs/cpu-kernels.md): every function here is a numba ``@intrinsic`` that emits
 plain IR (no fast-math flags, no contraction), so each computes exactly what the equivalent numba
-loop in :mod:`.common` computes, only with its accumulators in registers or with one vector
-instruction in place of a loop. Callable from jitted code only.
+loop in :mod:`.inputs` or :mod:`.spikebits` computes, only with its accumulators in registers or
+with one vector instruction in place of a loop. Callable from jitted code only.
 
-- :func:`pow2`: 2ⁿ from the exponent bits (the scaling step of ``common.exp_neg``);
-- :func:`cttz`, :func:`nonzero_mask`, :func:`lanes_of`: spike bit masks (``common.collect``);
-- :func:`add_rows_vec`: the whole-vector columns of ``common.add_rows``;
-- :func:`tile4_blocks`: the float32 register tiles of ``common.matvec_tile``.
+- :func:`pow2`: 2ⁿ from the exponent bits (the scaling step of ``surrogate.exp_neg``);
+- :func:`cttz`, :func:`nonzero_mask`, :func:`lanes_of`: spike bit masks (``spikebits.collect``);
+- :func:`add_rows_vec`: the whole-vector columns of ``inputs.add_rows``;
+- :func:`tile4_blocks`: the float32 register tiles of ``inputs.matvec_tile``.
 """
 
 from __future__ import annotations
@@ -89,14 +89,14 @@ def nonzero_mask(typingctx, z, off):
 
 @intrinsic
 def add_rows_vec(typingctx, cur, w, idx, n):
-    """The whole-vector columns of :func:`.common.add_rows` (returns how many: H rounded down to
+    """The whole-vector columns of :func:`.inputs.add_rows` (returns how many: H rounded down to
     16 float32 / 8 float64), accumulators in registers.
 
     numba's loop keeps ``cur`` in memory and, not knowing that ``cur`` and the weight rows do
     not overlap, checks every group of rows for aliasing before its short vector loop; for the
     2–5 groups of a step that overhead was most of the cost (12 ns per 512-byte row). Here each
     block of four vectors of ``cur`` is loaded once, every row group is added in registers and
-    the block is stored once. Same grouping and plain fadd as :func:`.common.add_rows`' loops, hence the
+    the block is stored once. Same grouping and plain fadd as :func:`.inputs.add_rows`' loops, hence the
     same bits."""
     if not (isinstance(cur, types.Array) and cur.ndim == 1 and isinstance(w, types.Array)
             and w.ndim == 2 and isinstance(idx, types.Array) and idx.ndim == 1
@@ -197,7 +197,7 @@ def tile4_blocks(typingctx, out, A, w, kdim):
     serves all blocks of the group
     (numba's loops keep ``out`` in memory, a load and a store per four rows, because it cannot
     prove that ``out`` does not alias ``w``). The arithmetic is exactly that of
-    :func:`.common.matvec_rows`: per sample acc = 0, then acc += (b₀x₀ + b₁x₁) + (b₂x₂ + b₃x₃) for each
+    :func:`.inputs.matvec_rows`: per sample acc = 0, then acc += (b₀x₀ + b₁x₁) + (b₂x₂ + b₃x₃) for each
     group of four rows, then acc += b·x for the remaining rows; plain fmul/fadd (no contraction,
     FASTMATH is off), so the result is bit-identical to the numba code and to any tiling.
     Measured 1.4 µs instead of 2.0 µs per S-MNIST sample-step (266 × 256)."""

@@ -35,19 +35,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .common import (
-    collect,
-    input_current,
-    input_grad,
-    matvec_rows,
-    matvec_tile,
-    readout_backward,
-    readout_forward,
-    rows_add,
-    same_bytes,
-    unpack,
-)
 from .config import FASTMATH
+from .inputs import input_current, input_grad, matvec_rows, matvec_tile, rows_add
+from .readout import readout_backward, readout_forward
+from .spikebits import collect, same_bytes, unpack
 
 TILE = 4  # samples per thread that walk back in time together (they share W_cat row loads)
 
@@ -214,7 +205,7 @@ def gradient_buffers(nchunk, w_inT, w_cat, O, nacc):
     [dW_recᵀ | dW_oᵀ | 0] (nchunk, H, H + Cp), the cell sums (nchunk, nacc, H) (the model's
     ACC_ROWS), dα_o (nchunk, C) and the recompute check (nchunk,)."""
     C = O.shape[2]
-    I = w_inT.shape[0]  # noqa: E741
+    I = w_inT.shape[0]
     H = w_inT.shape[1]
     ft = w_inT.dtype
     dw_inT = np.zeros((nchunk, I, H), dtype=ft)

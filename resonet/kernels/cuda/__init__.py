@@ -4,22 +4,40 @@ Imported only through :func:`resonet.kernels.cuda_loader.load_cuda_backend` (``g
 so nothing on the CPU path imports ``numba.cuda``.
 
 - :class:`CudaBackend`: the :class:`resonet.contract.Backend` contract (host inputs, float32 or
-  float64); :meth:`CudaBackend.device_session` returns a :class:`DeviceSession` that keeps a
+  float64); :meth:`CudaBackend.session` returns a :class:`DeviceSession` that keeps a
   training run (data, parameters, optimizer state) on the device.
-- Modules: one per neuron model, named like the model's module in resonet.neurons and mirroring
-  resonet/kernels/cpu/ (:mod:`.brf`, :mod:`.bhrf`, :mod:`.rf`, :mod:`.alif`: the device step and
-  VJP of one neuron, derive/finish, the constants' layout), :mod:`.common` (what they share and
-  the contract of their names), :mod:`.network` (the fused forward/BPTT kernels, loss,
+- Modules: one per neuron model of the registry, named like the model's module in
+  resonet.neurons and mirroring resonet/kernels/cpu/ (the device step ``cell_forward`` and VJP
+  ``cell_backward`` of one neuron, derive/finish, the constants' layout;
+  :class:`resonet.kernels.contract.CudaKernels`), :mod:`.common` (what they share and
+  the conventions of their arguments), :mod:`.network` (the fused forward/BPTT kernels, loss,
   reductions; built per dtype and model), :mod:`.optim` (clipping, optimizer, bounds),
   :mod:`.device` (Engine, Workspace, uploads, parameter layout), :mod:`.backend` and
   :mod:`.session` (the two front ends on the device layer), :mod:`.config` (threads per block and
   other knobs).
 
 Design, memory layout, shared-memory budget and the determinism argument: docs/cuda-kernels.md.
-Tests run under the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``, tests/cudasim).
+Tests run under the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``, tests/cudasim;
+:mod:`.simulator` closes two races of the simulator itself).
+
+The package imports its members lazily: importing ``resonet.kernels.cuda.backend`` (what the
+backend declares) or ``.simulator`` loads no ``numba.cuda``.
 """
 
-from .backend import CudaBackend
-from .session import DeviceSession
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["CudaBackend", "DeviceSession"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "CudaBackend":
+        from .backend import CudaBackend
+
+        return CudaBackend
+    if name == "DeviceSession":
+        from .session import DeviceSession
+
+        return DeviceSession
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -37,7 +37,7 @@ def pack_cell(c: ref.Consts, dtype) -> np.ndarray:
 
 
 @cuda.jit(device=True)
-def forward(h, cur, st, H, cell, k):
+def cell_forward(h, cur, st, H, cell, k):
     """Eqs. (A1)–(A6) for neuron h (row z holds z_{t−1} on entry)."""
     th0 = k[K_THETA0]
     badp = k[K_BETA]
@@ -55,7 +55,7 @@ def forward(h, cur, st, H, cell, k):
 
 
 @cuda.jit(device=True)
-def backward(h, t, b, tape, zt, zp, dz, dcar, acc, H, cell, k, kc):
+def cell_backward(h, t, b, tape, zt, zp, dz, dcar, acc, H, cell, k, kc):
     """VJP of one step for neuron h, eqs. (A7)–(A14); ``zt``, ``zp`` are z_t[h], z_{t−1}[h]."""
     th0 = k[K_THETA0]
     badp = k[K_BETA]

@@ -1,42 +1,72 @@
 """``CudaBackend``: the :class:`resonet.contract.Backend` contract on the fused CUDA kernels, on
 top of the device layer (:mod:`.device`).
 
+The class declares what the engine takes and needs without touching a GPU (so that settings can
+ask it before a run, :func:`resonet.backends.backend_class`): this module imports ``numba.cuda``
+and the device layer only inside the methods that run kernels.
+
 What stays on the host in :meth:`CudaBackend.run` is what the CPU backend also keeps in NumPy:
 the reference's parameter checks and derived constants (``check_params``, ``neuron.derive``,
 ``li.alpha``: invalid parameters raise the same ConfigErrors), label checks, and the conversion
 of the input batch to the kernels' per-sample layout (:func:`.device.host_inputs`). Everything
-per step runs on the device. :meth:`CudaBackend.device_session` returns a
+per step runs on the device. :meth:`CudaBackend.session` returns a
 :class:`~resonet.kernels.cuda.session.DeviceSession`, the training run resident on the device.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import cuda
 
-from ...contract import Backend, Result
+from ...contract import Result
 from ...loss import step_targets
 from ...spec import truncation_cuts
 from .. import check_targets, prepare_run
-from .device import DevParams, Engine, Workspace, host_inputs, pack_params, unpack_params
-from .session import DeviceSession
 
 
 # ------------------------------------------------------------------------------- backend
-class CudaBackend(Backend):
+class CudaBackend:
     """Fused numba.cuda kernels, float32 or float64 (``dtype``); one block per sample.
 
     :meth:`run` takes parameters and inputs from the host (``resonet.verify --backend cuda``,
-    tests, evaluation of a checkpoint); :meth:`device_session` keeps a whole training run on the
+    tests, evaluation of a checkpoint); :meth:`session` keeps a whole training run on the
     device.
     """
 
     name = "cuda"
+    accepts_events = True  # the forward walks each sample's event list
+    train_dtype = "float32"
+    on_device = True
 
     def __init__(self):
         self._cache: dict = {}
 
-    def _engine(self, spec, dtype) -> tuple[Engine, DevParams]:
+    @staticmethod
+    def estimate_memory(spec, *, T: int, batch: int, eval_batch: int, dtype,
+                        threads: int | None = None) -> dict[str, int]:
+        """Device memory of a training batch: the buffers of a :class:`.device.Workspace` (its
+        own count, :func:`.device.workspace_bytes`: tape, Ī tape, per-sample dW_in/dW_o, carries
+        and sums, the dW_rec chunk partials; tested equal to what it allocates), the flat gradient
+        and the transposed copy of the weights (P each)."""
+        from .device import workspace_bytes
+
+        item = np.dtype(dtype).itemsize
+        return {"gradients": 2 * spec.n_params() * item,
+                "BPTT tape": workspace_bytes(spec, T, batch, item, keep=True),
+                "batches": 0}
+
+    @staticmethod
+    def free_device_memory() -> int | None:
+        """Free memory of the current CUDA device; None if unknown (e.g. the simulator)."""
+        try:
+            from numba import cuda
+
+            return int(cuda.current_context().get_memory_info()[0])
+        except Exception:  # no device, a simulator, an old driver: no check
+            return None
+
+    def _engine(self, spec, dtype):
+        from .device import Engine
+
         key = ("engine", spec, np.dtype(dtype))
         if key not in self._cache:
             if len(self._cache) > 8:
@@ -45,7 +75,9 @@ class CudaBackend(Backend):
             self._cache[key] = (eng, eng.new_params())
         return self._cache[key]
 
-    def _workspace(self, spec, T, B, dtype, keep, want_dx) -> Workspace:
+    def _workspace(self, spec, T, B, dtype, keep, want_dx):
+        from .device import Workspace
+
         key = ("ws", spec, T, B, np.dtype(dtype), keep, want_dx)
         if key not in self._cache:
             for k in [k for k in self._cache if k[0] == "ws"]:
@@ -55,6 +87,10 @@ class CudaBackend(Backend):
 
     def run(self, spec, params, x, y=None, *, grads=True, dtype=np.float64, truncation=None,
             return_states=False, return_dx=False, spike="heaviside") -> Result:
+        from numba import cuda
+
+        from .device import host_inputs, pack_params, unpack_params
+
         dtype, p, consts, a_o = prepare_run("cuda", spec, params, dtype, spike)
         inp, T, B = host_inputs(spec, x, dtype)
         rec = spec.recorded(T)
@@ -99,8 +135,11 @@ class CudaBackend(Backend):
             res.dx = ws.dx.copy_to_host()
         return res
 
-    def device_session(self, spec, params, optimizer, datasets, dtype, *, clip=None,
-                       truncation=None, masks=None) -> DeviceSession:
-        """A :class:`~resonet.kernels.cuda.session.DeviceSession`: training fully on the device."""
+    def session(self, spec, params, optimizer, datasets, dtype, *, clip=None, truncation=None,
+                masks=None):
+        """A :class:`~resonet.kernels.cuda.session.DeviceSession`: training fully on the device
+        (a :class:`resonet.contract.Session`)."""
+        from .session import DeviceSession
+
         return DeviceSession(spec, params, optimizer, datasets, dtype, clip=clip,
                              truncation=truncation, masks=masks)

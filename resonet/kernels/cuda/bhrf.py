@@ -35,7 +35,7 @@ def pack_cell(c: ref.Consts, dtype) -> np.ndarray:
 
 
 @cuda.jit(device=True)
-def forward(h, cur, st, H, cell, k):
+def cell_forward(h, cur, st, H, cell, k):
     """Eqs. (H1)–(H6) for neuron h."""
     dt = k[K_DT]
     one = k[K_ONE]
@@ -56,7 +56,7 @@ def forward(h, cur, st, H, cell, k):
 
 
 @cuda.jit(device=True)
-def backward(h, t, b, tape, zt, zp, dz, dcar, acc, H, cell, k, kc):
+def cell_backward(h, t, b, tape, zt, zp, dz, dcar, acc, H, cell, k, kc):
     """VJP of one step for neuron h, eqs. (H7)–(H14)."""
     dt = k[K_DT]
     one = k[K_ONE]

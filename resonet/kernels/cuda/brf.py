@@ -37,7 +37,7 @@ def pack_cell(c: ref.Consts, dtype) -> np.ndarray:
 
 
 @cuda.jit(device=True)
-def forward(h, cur, st, H, cell, k):
+def cell_forward(h, cur, st, H, cell, k):
     """Eqs. (B2)–(B7) for neuron h; updates st in place, returns z."""
     dt = k[K_DT]
     one = k[K_ONE]
@@ -59,7 +59,7 @@ def forward(h, cur, st, H, cell, k):
 
 
 @cuda.jit(device=True)
-def backward(h, t, b, tape, zt, zp, dz, dcar, acc, H, cell, k, kc):
+def cell_backward(h, t, b, tape, zt, zp, dz, dcar, acc, H, cell, k, kc):
     """VJP of one step for neuron h, eqs. (B8)–(B15); dcar rows: adjoints of (z, u, v, q)
     from step t+1 in, those of step t−1 out. Returns Ī_t[h]."""
     dt = k[K_DT]

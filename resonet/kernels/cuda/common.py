@@ -4,17 +4,17 @@
 The surrogate derivatives: :func:`dspike` (double Gaussian, (S2)) and :func:`dspike_linear`
 ((S4)); each model's module calls the one its model declares (``SURROGATE``).
 
-One module per neuron model (:mod:`.brf`, :mod:`.bhrf`, :mod:`.rf`, :mod:`.alif`, …, named like
-the model's module in resonet.neurons and mirroring resonet/kernels/cpu/) holds the model's
-device functions for *one neuron h*: in the fused kernels of :mod:`.network` every thread owns a
-set of neurons and calls them for each. The same names in every model module:
+One module per neuron model of the registry (named like the model's module in resonet.neurons
+and mirroring resonet/kernels/cpu/) holds the model's device functions for *one neuron h*: in
+the fused kernels of :mod:`.network` every thread owns a set of neurons and calls them for
+each. The same names in every model module (:class:`resonet.kernels.contract.CudaKernels`):
 
-- ``forward(h, cur, st, H, cell, k) -> z``: one step (eq. (N2)) of neuron h, in place on the
-  block's shared state array ``st`` (ROWS, H) flattened, row ``ROW_Z`` (0) the spike;
-- ``backward(h, t, b, tape, zt, zp, dz, dcar, acc, H, cell, k, kc) -> Ī_t[h]``: its VJP; ``dcar``
-  (ROWS, H) holds the adjoints of the state of step t from step t+1 on entry and those of step
-  t−1 on exit, ``acc`` (NACC, H) the per-neuron sums of the model's ACC_ROWS; ``zt``, ``zp`` are
-  z_t[h] and z_{t−1}[h];
+- ``cell_forward(h, cur, st, H, cell, k) -> z``: one step (eq. (N2)) of neuron h, in place on
+  the block's shared state array ``st`` (ROWS, H) flattened, row ``ROW_Z`` (0) the spike;
+- ``cell_backward(h, t, b, tape, zt, zp, dz, dcar, acc, H, cell, k, kc) -> Ī_t[h]``: its VJP;
+  ``dcar`` (ROWS, H) holds the adjoints of the state of step t from step t+1 on entry and those
+  of step t−1 on exit, ``acc`` (NACC, H) the per-neuron sums of the model's ACC_ROWS; ``zt``,
+  ``zp`` are z_t[h] and z_{t−1}[h];
 - ``derive(h, P, H, cell, pk)``: the cell constants of neuron h from the raw parameters in the
   flat vector P (hidden parameter i of neuron h at ``P[i·H + h]``), as the reference's
   ``derive`` computes them (device-resident training);

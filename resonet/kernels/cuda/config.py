@@ -17,7 +17,16 @@
   :func:`set_threads` (or the :func:`override` context manager) sets them from Python; the
   environment variables are read when a value is asked for, so a test process can set them
   before the first launch. The kernels themselves never depend on the values (every loop over
-  neurons, classes or elements is strided), only their speed does.
+  neurons, classes or elements is strided), only their speed does. A value is a wish: each
+  launch is clamped to what the compiled kernel can run with (:func:`clamp`; a kernel that
+  needs many registers per thread cannot launch 1,024 threads).
+- ``CACHE``: numba-cuda's on-disk cache of compiled kernels (``cache=True``), on unless
+  ``RESONET_CUDA_CACHE=0``. A second process (the next training run, the next step of
+  ``benchmarks/gpu_check.sh``) loads the kernels instead of compiling them again. numba keys an
+  entry by the kernel's signature, the compiling numba-cuda and GPU architecture, the bytecode
+  of the kernel and a pickle of its closure (which holds the model's device functions by value),
+  and invalidates its file when the kernel's source file changes. The cache lives in
+  ``__pycache__`` beside the source, or under ``NUMBA_CACHE_DIR`` when that is set.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ import os
 from contextlib import contextmanager
 
 FASTMATH = False
+CACHE = os.environ.get("RESONET_CUDA_CACHE", "1").strip() != "0"
 MAX_TPB = 1024  # hardware limit of threads per block
 TPB_RECURRENT_MAX = 256  # one block per sample: up to 256 neurons get a thread each
 TPB_FLAT = 256
@@ -80,3 +90,32 @@ def override(recurrent: int | None = None, flat: int | None = None):
         yield
     finally:
         _override.update(old)
+
+
+def clamp(n: int, limit: int, *, warp: bool = True, pow2: bool = False) -> int:
+    """Threads per block for a launch: the wish ``n`` cut to the kernel's ``limit`` (from
+    :func:`kernel_limit`), rounded down to a multiple of 32 when that leaves at least one warp
+    (``warp``) or to a power of two (``pow2``, for the tree reductions); at least 1."""
+    n = max(1, min(int(n), int(limit)))
+    if pow2:
+        p = 1
+        while p * 2 <= n:
+            p *= 2
+        return p
+    if warp and n >= 32:
+        n -= n % 32
+    return n
+
+
+def kernel_limit(kernel, args) -> int:
+    """The most threads per block the kernel, compiled for these arguments, can launch with
+    (its register use decides), or MAX_TPB where the runtime does not say (the simulator).
+    Compiles the kernel if it is not yet (as the first launch would)."""
+    typer = getattr(kernel, "typeof_pyval", None)
+    if typer is None or not hasattr(kernel, "compile"):  # the simulator's FakeCUDAKernel
+        return MAX_TPB
+    try:
+        compiled = kernel.compile(tuple(typer(a) for a in args))  # as the launch types them
+        return int(min(MAX_TPB, compiled.max_threads_per_block))
+    except Exception:  # a compile error: the launch itself will raise it, with its message
+        return MAX_TPB

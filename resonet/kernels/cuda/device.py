@@ -21,14 +21,16 @@ Input layouts the kernels read (one block per sample b, storage row ``srows[idx[
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any  # device arrays (numba.cuda has no type stubs)
 
 import numpy as np
 from numba import cuda
 
+from ...contract import DTYPES
 from ...errors import ConfigError
 from ...events import SpikeEvents
 from ...spec import NetworkSpec
-from .. import DTYPES, kernel_module
+from .. import kernel_module
 from . import config
 from .common import common_consts, param_consts
 from .network import (
@@ -38,9 +40,11 @@ from .network import (
     backward_shared_bytes,
     forward_shared_bytes,
     get_kernels,
+    rec_chunks,
 )
 
 SHARED_LIMIT = 48 * 1024  # bytes of (dynamic) shared memory a block may use without opt-in
+EVENT_DTYPE = np.int32  # the one type of event steps and channels on the device (one compile)
 
 
 def cells_for(spec: NetworkSpec):
@@ -74,16 +78,16 @@ class DevInputs:
 
     mode: int
     binary: int
-    ev_off: object
-    ev_step: object
-    ev_chan: object
-    ev_val: object
-    xd: object
-    perm: object
-    xscale: object
-    srows: object  # int64 (N_split,): storage row of each sample of the split
-    labels: object  # int64 (N_split, L): L = 1 (per sequence) or T (per step, −1 unlabelled)
-    arange: object  # int64 (N_split,): 0..N−1, sliced for evaluation batches (no copies)
+    ev_off: Any
+    ev_step: Any
+    ev_chan: Any
+    ev_val: Any
+    xd: Any
+    perm: Any
+    xscale: Any
+    srows: Any  # int64 (N_split,): storage row of each sample of the split
+    labels: Any  # int64 (N_split, L): L = 1 (per sequence) or T (per step, −1 unlabelled)
+    arange: Any  # int64 (N_split,): 0..N−1, sliced for evaluation batches (no copies)
     T: int
     N: int
     per_step: bool
@@ -91,8 +95,8 @@ class DevInputs:
 
 def _dummies(dtype):
     return dict(ev_off=cuda.to_device(np.zeros(2, np.int64)),
-                ev_step=cuda.to_device(np.zeros(1, np.int32)),
-                ev_chan=cuda.to_device(np.zeros(1, np.int32)),
+                ev_step=cuda.to_device(np.zeros(1, EVENT_DTYPE)),
+                ev_chan=cuda.to_device(np.zeros(1, EVENT_DTYPE)),
                 ev_val=cuda.to_device(np.zeros(1, dtype)),
                 xd=cuda.to_device(np.zeros((1, 1, 1), dtype)),
                 perm=cuda.to_device(np.zeros(1, np.int64)))
@@ -121,9 +125,9 @@ def host_inputs(spec: NetworkSpec, x, dtype) -> tuple[DevInputs, int, int]:
             d["ev_val"] = cuda.to_device(np.ascontiguousarray(vals[order]) if vals.size
                                          else np.zeros(1, dtype))
         if r.size:
-            d["ev_step"] = cuda.to_device(np.ascontiguousarray(t[order].astype(np.int32)))
+            d["ev_step"] = cuda.to_device(np.ascontiguousarray(t[order].astype(EVENT_DTYPE)))
             d["ev_chan"] = cuda.to_device(np.ascontiguousarray(
-                np.asarray(x.indices)[order].astype(np.int32)))
+                np.asarray(x.indices)[order].astype(EVENT_DTYPE)))
         d["ev_off"] = cuda.to_device(off)
         mode = MODE_EVENTS
     else:
@@ -162,10 +166,13 @@ def dataset_inputs(spec: NetworkSpec, ds, dtype, cache: dict) -> DevInputs:
 
     d = _dummies(dtype)
     if isinstance(ds, EventDataset):
-        d.update(ev_off=up(ds.offsets, np.int64), ev_step=up(ds.steps), ev_chan=up(ds.chans))
+        # int32 on the device whatever the storage type (SHD stores int16): one compiled kernel
+        # for data sets and host batches alike
+        d.update(ev_off=up(ds.offsets, np.int64), ev_step=up(ds.steps, EVENT_DTYPE),
+                 ev_chan=up(ds.chans, EVENT_DTYPE))
         if ds.steps.size == 0:
-            d.update(ev_step=cuda.to_device(np.zeros(1, np.int32)),
-                     ev_chan=cuda.to_device(np.zeros(1, np.int32)))
+            d.update(ev_step=cuda.to_device(np.zeros(1, EVENT_DTYPE)),
+                     ev_chan=cuda.to_device(np.zeros(1, EVENT_DTYPE)))
         mode, binary, scale = MODE_EVENTS, 1, 0.0
     elif isinstance(ds, DenseDataset):
         d["xd"] = up(ds.x)
@@ -190,41 +197,71 @@ def dataset_inputs(spec: NetworkSpec, ds, dtype, cache: dict) -> DevInputs:
 class DevParams:
     """Flat parameters P on the device and the layouts the kernels read."""
 
-    P: object  # (n,) official order
-    cell: object  # (NCELL, H)
-    a_o: object  # (C,)
-    b_o: object  # (C,)
-    WT: object  # (I+H, H) = W_hᵀ
-    w_oT: object  # (H, C)
-    W: object  # (H, I+H) view of P
-    w_o: object  # (C, H) view of P
-    w_inT: object = None  # views made once (slicing a device array costs host time per launch)
-    w_recT: object = None
-    w_in: object = None
-    w_rec: object = None
+    P: Any  # (n,) official order
+    cell: Any  # (NCELL, H)
+    a_o: Any  # (C,)
+    b_o: Any  # (C,)
+    WT: Any  # (I+H, H) = W_hᵀ
+    w_oT: Any  # (H, C)
+    W: Any  # (H, I+H) view of P
+    w_o: Any  # (C, H) view of P
+    w_inT: Any = None  # views made once (slicing a device array costs host time per launch)
+    w_recT: Any = None
+    w_in: Any = None
+    w_rec: Any = None
 
     def __post_init__(self):
-        I = self.WT.shape[0] - self.WT.shape[1]  # noqa: E741
+        I = self.WT.shape[0] - self.WT.shape[1]
         self.w_inT, self.w_recT = self.WT[:I], self.WT[I:]
         self.w_in, self.w_rec = self.W[:, :I], self.W[:, I:]
 
 
+def workspace_bytes(spec: NetworkSpec, T: int, B: int, itemsize: int, keep: bool,
+                    want_dx: bool = False) -> int:
+    """Device memory of a :class:`Workspace` (bytes, without its five vectors of B or 8
+    entries): the outputs, ∂L/∂o, the per-step loss terms and the state scratch always; with
+    ``keep`` the tape (R−1 state rows, spike bitmasks, r_t, Ī_t per step and sample), the
+    per-sample dW_in, dW_o, carries and sums, and the dW_rec chunk partials
+    (:func:`.network.rec_chunks`); x̄ with ``want_dx``."""
+    H, I, C = spec.n_hidden, spec.n_in, spec.n_out
+    cells = cells_for(spec)
+    R, nacc = cells.ROWS, max(cells.NACC, 1)
+    Tr = T - int(spec.recorded(T)[0])
+    n = T * B * C + Tr * B * C + Tr * B + B * R * H  # O, d_out, lbt, stg
+    n += T * B * I if want_dx else 1  # dx
+    words = Tr * B  # flags (int32)
+    if keep:
+        nch, _ = rec_chunks(B, H, config.recurrent_threads(H))
+        n += T * B * (R - 1) * H + T * B * C + T * B * H  # tape, Rr, dIt
+        n += B * I * H + B * H * C + B * R * H + B * nacc * H + B * C  # gin gout car acc dao
+        n += nch * H * H  # part
+        words += T * B * ((H + 31) // 32)  # zmask
+    else:
+        n += 1 + 1  # the placeholders of tape and Rr
+        words += 1  # and of zmask
+    return n * itemsize + 4 * words
+
+
 class Workspace:
     """Device buffers of one batch shape (T, B); ``keep`` adds the BPTT tape and the
-    per-sample gradient buffers."""
+    per-sample gradient buffers (sizes: :func:`workspace_bytes`)."""
 
     def __init__(self, spec: NetworkSpec, T: int, B: int, dtype, keep: bool, want_dx: bool):
         r0 = int(spec.recorded(T)[0])
-        H, I, C = spec.n_hidden, spec.n_in, spec.n_out  # noqa: E741
+        H, I, C = spec.n_hidden, spec.n_in, spec.n_out
         cells = cells_for(spec)
-        TR = cells.ROWS - 1  # tape rows: the state rows but the spike
+        R = cells.ROWS
+        TR = R - 1  # tape rows: the state rows but the spike
         Wd = (H + 31) // 32
         z = cuda.device_array
         self.T, self.B, self.keep = T, B, keep
         self.O = z((T, B, C), dtype)
+        self.stg = z((B, R * H), dtype)  # forward state scratch (single-owner rows)
         self.nspk = z(B, np.int64)
         self.d_out = z((T - r0, B, C), dtype)  # ∂L/∂o of the recorded steps t ≥ r0
-        self.part = z(B, dtype)
+        self.part_loss = z(B, dtype)  # per-sample losses of loss_sample
+        self.lbt = z((T - r0, B), dtype)  # per-step log-likelihood terms
+        self.flags = z((T - r0, B), np.int32)  # per-step hit/labelled bits (per-step labels)
         self.cnt = z((B, 4), np.int64)
         self.stats = cuda.to_device(np.zeros(N_STATS))
         self.idx = z(B, np.int64)
@@ -232,11 +269,14 @@ class Workspace:
             self.tape = z((T, B, TR, H), dtype)
             self.zmask = z((T, B, Wd), np.uint32)
             self.Rr = z((T, B, C), dtype)
+            self.dIt = z((T, B, H), dtype)  # Ī_t of every step, for grad_rec
             self.gin = z((B, I, H), dtype)
-            self.grec = z((B, H, H), dtype)
             self.gout = z((B, H, C), dtype)
-            self.acc_b = z((B, cells.NACC, H), dtype)
+            self.car = z((B, R * H), dtype)  # backward adjoint carries (single-owner rows)
+            self.acc_b = z((B, max(cells.NACC, 1) * H), dtype)
             self.dao_b = z((B, C), dtype)
+            self.n_chunks, self.spc = rec_chunks(B, H, config.recurrent_threads(H))
+            self.part = z((self.n_chunks, H, H), dtype)  # dW_rec partials per sample chunk
         else:
             self.tape = z((1, 1, 1, 1), dtype)
             self.zmask = z((1, 1, 1), np.uint32)
@@ -250,13 +290,13 @@ class Engine:
     def __init__(self, spec: NetworkSpec, dtype):
         self.spec = spec
         self.dtype = np.dtype(dtype)
-        if self.dtype not in DTYPES:
+        if self.dtype.name not in DTYPES:
             raise ConfigError(f"dtype must be float32 or float64, got {self.dtype}")
         self.cells = cells = cells_for(spec)
         self.n_hidden_params = len(spec.model.PARAM_NAMES)
         self.ks = get_kernels(self.dtype, cells, self.n_hidden_params)
         self.R = cells.ROWS
-        H, I, C = spec.n_hidden, spec.n_in, spec.n_out  # noqa: E741
+        H, I, C = spec.n_hidden, spec.n_in, spec.n_out
         self.H, self.I, self.C = H, I, C
         self.k = cuda.to_device(cells.consts_k(spec, self.dtype))
         self.kc = cuda.to_device(common_consts(self.dtype))
@@ -267,17 +307,25 @@ class Engine:
         self.o_w = self.n_hidden_params * H
         self.o_wo = self.o_w + H * (I + H) + C
         isz = self.dtype.itemsize
-        self.shm_f = forward_shared_bytes(self.R, H, C, isz)
-        self.shm_b = backward_shared_bytes(self.R, H, C, isz, cells.NACC)
+        self.shm_f = forward_shared_bytes(H, C, isz)
+        self.shm_b = backward_shared_bytes(H, C, isz)
         if max(self.shm_f, self.shm_b) > SHARED_LIMIT:
             raise ConfigError(
                 f"the cuda kernels need {max(self.shm_f, self.shm_b)} bytes of shared memory per "
-                f"block for H={H} in {self.dtype} (limit {SHARED_LIMIT}); use float32, a smaller "
-                "hidden layer, or the cpu backend")
+                f"block for H={H}, C={C} in {self.dtype} (limit {SHARED_LIMIT}); use float32, a "
+                "smaller layer, or the cpu backend")
+        self._limits: dict[str, int] = {}
+
+    def _threads(self, name: str, kernel, args, want: int, **how) -> int:
+        """Threads per block for kernel ``name``: the wish ``want`` clamped to what the kernel
+        can launch with (:func:`.config.clamp`; the limit is read once per kernel)."""
+        if name not in self._limits:
+            self._limits[name] = config.kernel_limit(kernel, args)
+        return config.clamp(want, self._limits[name], **how)
 
     # -- parameters --------------------------------------------------------------------------
     def new_params(self) -> DevParams:
-        H, I, C = self.H, self.I, self.C  # noqa: E741
+        H, I, C = self.H, self.I, self.C
         dt = self.dtype
         P = cuda.device_array(self.n, dt)
         W = P[self.o_w:self.o_w + H * (I + H)].reshape(H, I + H)
@@ -289,40 +337,56 @@ class Engine:
 
     def prepare(self, dp: DevParams, derive: bool) -> None:
         n = max(self.H * (self.I + self.H), self.C * self.H, self.H, self.C)
-        tpb = config.flat_threads()
-        self.ks.prepare[-(-n // tpb), tpb](self.H, self.I, self.C, dp.P, self.pk,
-                                           int(derive), dp.cell, dp.a_o, dp.b_o, dp.WT, dp.w_oT)
+        args = (self.H, self.I, self.C, dp.P, self.pk, int(derive), dp.cell, dp.a_o, dp.b_o,
+                dp.WT, dp.w_oT)
+        tpb = self._threads("prepare", self.ks.prepare, args, config.flat_threads())
+        self.ks.prepare[-(-n // tpb), tpb](*args)
 
     # -- the passes --------------------------------------------------------------------------
     def forward(self, dp: DevParams, inp: DevInputs, ws: Workspace, idx, B: int, keep: bool):
-        tpb = config.recurrent_threads(self.H)
-        self.ks.forward[B, tpb, 0, self.shm_f](
-            self.R, idx, inp.srows, inp.mode, inp.binary, inp.ev_off, inp.ev_step,
-            inp.ev_chan, inp.ev_val, inp.xd, inp.perm, inp.xscale, dp.w_inT, dp.w_recT, dp.w_oT,
-            dp.a_o, dp.b_o, dp.cell, self.k, int(keep), ws.tape, ws.zmask, ws.O, ws.Rr, ws.nspk)
+        args = (self.R, idx, inp.srows, inp.mode, inp.binary, inp.ev_off, inp.ev_step,
+                inp.ev_chan, inp.ev_val, inp.xd, inp.perm, inp.xscale, dp.w_inT, dp.w_recT,
+                dp.w_oT, dp.a_o, dp.b_o, dp.cell, self.k, int(keep), ws.tape, ws.zmask, ws.O,
+                ws.Rr, ws.nspk, ws.stg)
+        tpb = self._threads("forward", self.ks.forward, args, config.recurrent_threads(self.H))
+        self.ks.forward[B, tpb, 0, self.shm_f](*args)
 
     def loss(self, inp: DevInputs, ws: Workspace, idx, r0: int, stats, accumulate: bool):
-        self.ks.loss_stats[1, config.flat_threads()](ws.O, r0, idx, inp.labels, ws.nspk,
-                                                     ws.d_out, ws.part, ws.cnt, stats,
-                                                     int(accumulate))
+        args = (ws.O, r0, idx, inp.labels, ws.d_out, ws.lbt, ws.flags, ws.part_loss, ws.cnt)
+        Tr = ws.O.shape[0] - r0
+        # threads over the recorded steps of a sample: one warp for a few, up to the flat count
+        want = min(config.flat_threads(), max(32, -(-Tr // 32) * 32))
+        tpb = self._threads("loss_sample", self.ks.loss_sample, args, want)
+        self.ks.loss_sample[ws.B, tpb, 0, self.C * self.dtype.itemsize](*args)
+        self.ks.loss_batch[1, 1](Tr, ws.part_loss, ws.cnt, ws.nspk, stats, int(accumulate))
 
     def backward(self, dp: DevParams, inp: DevInputs, ws: Workspace, idx, B: int, r0: int,
                  trunc: int, want_dx: bool):
-        tpb = config.recurrent_threads(self.H)
-        self.ks.backward[B, tpb, 0, self.shm_b](
-            self.R, idx, inp.srows, inp.mode, inp.binary, inp.ev_off, inp.ev_step,
-            inp.ev_chan, inp.ev_val, inp.xd, inp.perm, inp.xscale, dp.w_rec, dp.w_o,
-            dp.w_in, dp.a_o, dp.b_o, dp.cell, self.k, self.kc, ws.tape, ws.zmask, ws.O,
-            ws.Rr, ws.d_out, r0, int(trunc), int(want_dx), ws.dx, ws.gin, ws.grec,
-            ws.gout, ws.acc_b, ws.dao_b)
+        args = (self.R, idx, inp.srows, inp.mode, inp.binary, inp.ev_off, inp.ev_step,
+                inp.ev_chan, inp.ev_val, inp.xd, inp.perm, inp.xscale, dp.w_rec, dp.w_o,
+                dp.w_in, dp.a_o, dp.b_o, dp.cell, self.k, self.kc, ws.tape, ws.zmask, ws.O,
+                ws.Rr, ws.d_out, r0, int(trunc), int(want_dx), ws.dx, ws.gin, ws.dIt, ws.gout,
+                ws.car, ws.acc_b, ws.dao_b)
+        tpb = self._threads("backward", self.ks.backward, args, config.recurrent_threads(self.H))
+        self.ks.backward[B, tpb, 0, self.shm_b](*args)
+        # dW_rec from the Ī tape (no B·H² buffer): grid (words × h-tiles, sample chunks)
+        want = config.recurrent_threads(self.H)
+        htiles = -(-self.H // want)
+        rargs: tuple = (ws.dIt, ws.zmask, htiles, ws.spc, ws.part)
+        tpb = self._threads("grad_rec", self.ks.grad_rec, rargs, want)
+        if tpb != want:  # the kernel cannot run that many threads: more, smaller tiles
+            htiles = -(-self.H // tpb)
+            rargs = (ws.dIt, ws.zmask, htiles, ws.spc, ws.part)
+        Wd = (self.H + 31) // 32
+        self.ks.grad_rec[(Wd * htiles, ws.n_chunks), tpb](*rargs)
 
     def reduce(self, dp: DevParams, ws: Workspace, G) -> None:
-        tpb = config.flat_threads()
         nh = self.H if self.n_hidden_params else 0  # one thread per neuron for its parameters
         n = nh + self.H * (self.I + self.H) + self.C + self.C * self.H
-        self.ks.reduce[-(-n // tpb), tpb](self.H, self.I, self.C, dp.P, dp.cell,
-                                          self.k, dp.a_o, ws.gin, ws.grec, ws.gout, ws.acc_b,
-                                          ws.dao_b, G)
+        args = (self.H, self.I, self.C, dp.P, dp.cell, self.k, dp.a_o, ws.gin, ws.part, ws.gout,
+                ws.acc_b, ws.dao_b, G)
+        tpb = self._threads("reduce", self.ks.reduce, args, config.flat_threads())
+        self.ks.reduce[-(-n // tpb), tpb](*args)
 
     # -- host helpers ------------------------------------------------------------------------
     def states(self, ws: Workspace, B: int) -> dict:

@@ -36,7 +36,7 @@ def pack_cell(c: ref.Consts, dtype) -> np.ndarray:
 
 
 @cuda.jit(device=True)
-def forward(h, cur, st, H, cell, k):
+def cell_forward(h, cur, st, H, cell, k):
     """Eqs. (F2)–(F5) for neuron h."""
     theta = k[K_THETA]
     one = k[K_ONE]
@@ -50,7 +50,7 @@ def forward(h, cur, st, H, cell, k):
 
 
 @cuda.jit(device=True)
-def backward(h, t, b, tape, zt, zp, dz, dcar, acc, H, cell, k, kc):
+def cell_backward(h, t, b, tape, zt, zp, dz, dcar, acc, H, cell, k, kc):
     """VJP of one step for neuron h, eqs. (F6)–(F9)."""
     theta = k[K_THETA]
     one = k[K_ONE]

@@ -13,19 +13,30 @@ each kernel; this is the one place where the model is chosen):
   input current of each neuron from the sample's active input events (or nonzero dense inputs)
   and from the neurons that spiked at t−1 (eq. (N1)), read as the set bits of a shared bitmask
   (ascending order, zeros never touched: the recurrent sum costs Wd + n_spikes loads); the cell
-  step (N2); the new spikes are OR-ed into the next bitmask with integer atomics (the result is
-  independent of their order); after one ``syncthreads`` the readout (N3) sums the W_o rows of
-  the spiking neurons. The bitmasks are triple-buffered so a step needs one barrier. With
-  ``keep`` the tape (continuous states, spike bitmasks, readout input r_t) goes to global memory.
-- ``loss_stats`` — one block: per-sample NLL, ∂L/∂o (N10)–(N11), accuracy counts (N12), then the
-  batch sums in a fixed (sequential) order.
+  step (N2) on the neuron's state, which only its own thread touches and which therefore lives in
+  a per-sample global scratch row ``stg[b]`` (R·H), not in shared memory (so H is not limited
+  by the 48 KiB of shared memory a block gets without opt-in); the new spikes are OR-ed into the
+  next bitmask with integer atomics (the result is independent of their order); after one
+  ``syncthreads`` the readout (N3) sums the W_o rows of the spiking neurons. The bitmasks are
+  triple-buffered so a step needs one barrier. With ``keep`` the tape (continuous states, spike
+  bitmasks, readout input r_t) goes to global memory.
+- ``loss_sample`` — grid (B,), threads over the recorded steps: per step the NLL term and
+  ∂L/∂o (N10)–(N11) and the accuracy bits (N12), then the sample's sums in step order;
+  ``loss_batch`` — one thread: the batch sums in order b = 0..B−1.
 - ``backward`` — grid (B,), one block per sample, reverse time, two barriers per step: the
   readout adjoint (L4)–(L7), z̄_t = r̄_t W_o + Ī_{t+1} W_rec + z̄ from the cell (N5)–(N6), the
-  cell VJP (``cells.backward``), then the weight-gradient contributions of this sample (N7), (L6)
-  into its own slice of per-sample buffers (no two threads ever write the same element, no
-  atomics).
+  cell VJP (``cells.cell_backward``; its adjoint carries and parameter sums are single-owner rows
+  ``car[b]``, ``acc_b[b]`` in global memory, like the forward state), then this sample's
+  contributions to dW_in and dW_o (N7), (L6) into its own slice of per-sample buffers (no two
+  threads ever write the same element, no atomics), and Ī_t into the tape ``dIt`` (T, B, H).
+- ``grad_rec`` — dW_rec (N7) from the Ī tape and the spike bitmasks, without a per-sample
+  B·H² buffer: block (word w of presynaptic neurons, tile of postsynaptic h, chunk of samples);
+  each thread sums, per sample in order and over t in descending order, Ī_t[b, h] into the 32
+  presynaptic neurons of word w that spiked at t−1 (the per-sample backward kernel's order), and
+  adds the per-sample sums in order b; one (H, H) partial per chunk (:func:`rec_chunks`).
 - ``reduce`` — one thread per gradient element: sums the per-sample buffers over b in order
-  0..B−1 and applies the chain rule through abs()/exp() (N9), (L8); writes the flat gradient.
+  0..B−1 (dW_rec: the chunk partials in chunk order) and applies the chain rule through
+  abs()/exp() (N9), (L8); writes the flat gradient.
 - ``prepare`` — transposed weight copies for the forward, and (session only) the cell constants
   and readout decay derived from the raw parameters on the device.
 """
@@ -38,7 +49,10 @@ import numba as nb
 import numpy as np
 from numba import cuda
 
-from .config import FASTMATH
+from . import _numpy_compat
+from .config import CACHE, FASTMATH
+
+_numpy_compat.ensure()  # before any kernel of this module compiles (numpy >= 2.5)
 
 _KERNELS: dict = {}
 
@@ -46,16 +60,28 @@ MODE_EVENTS, MODE_DENSE = 0, 1
 N_STATS = 8  # loss, correct, total, correct_labelled, total_labelled, spikes, samples, (spare)
 
 
-def forward_shared_bytes(R: int, H: int, C: int, itemsize: int) -> int:
-    """Dynamic shared memory of ``forward``: state (R, H), readout (C), 3 spike bitmasks."""
-    nf = R * H + C
-    return -(-nf * itemsize // 4) * 4 + 3 * ((H + 31) // 32) * 4
+REC_TARGET_BLOCKS = 256  # ``grad_rec``: enough blocks to fill a GPU, fixed (not the GPU's)
 
 
-def backward_shared_bytes(R: int, H: int, C: int, itemsize: int, nacc: int) -> int:
-    """Dynamic shared memory of ``backward``: adjoints (R, H), sums (NACC, H), Ī (2, H),
-    r̄ (2, C), ō (C), dα (C)."""
-    return (R * H + (nacc + 2) * H + 4 * C) * itemsize
+def forward_shared_bytes(H: int, C: int, itemsize: int) -> int:
+    """Dynamic shared memory of ``forward``: readout (C), 3 spike bitmasks of Wd words."""
+    return -(-C * itemsize // 4) * 4 + 3 * ((H + 31) // 32) * 4
+
+
+def backward_shared_bytes(H: int, C: int, itemsize: int) -> int:
+    """Dynamic shared memory of ``backward``: Ī (2, H), r̄ (2, C), ō (C), dα (C)."""
+    return (2 * H + 4 * C) * itemsize
+
+
+def rec_chunks(B: int, H: int, tpb: int) -> tuple[int, int]:
+    """(chunks, samples per chunk) of ``grad_rec``: the batch is cut into consecutive chunks so
+    that words × h-tiles × chunks ≈ REC_TARGET_BLOCKS blocks (a fixed number, so the summation
+    order, and hence the result, depends on B, H and the thread count only, not on the GPU).
+    The partial buffer is chunks·H² ≤ REC_TARGET_BLOCKS·32·tpb elements whatever H is."""
+    per_chunk = ((H + 31) // 32) * -(-H // tpb)
+    n = max(1, min(B, -(-REC_TARGET_BLOCKS // per_chunk)))
+    spc = -(-B // n)
+    return -(-B // spc), spc
 
 
 def get_kernels(dtype, cells, n_params: int):
@@ -71,34 +97,39 @@ def get_kernels(dtype, cells, n_params: int):
     return _KERNELS[key]
 
 
-def _build(ft, itemsize, cells, NP):  # noqa: C901 - one closure per kernel, same dtype and model
+def _build(ft, itemsize, cells, NP):
     uoff_div = 4
-    cell_forward = cells.forward
-    cell_backward = cells.backward
+    cell_forward = cells.cell_forward
+    cell_backward = cells.cell_backward
     derive = cells.derive
     finish = cells.finish
     NACC = cells.NACC
     NSUM = max(NACC, 1)  # size of the per-thread sums in ``reduce`` (a local array needs one)
     NH = 1 if NP else 0  # ``reduce``: one thread per neuron for its parameters (if it has any)
 
-    @cuda.jit(fastmath=FASTMATH)
+    @cuda.jit(fastmath=FASTMATH, cache=CACHE)
     def forward(R, idx, srows, mode, binary, ev_off, ev_step, ev_chan, ev_val, xd, perm,
-                xscale, w_inT, w_recT, w_oT, a_o, b_o, cell, k, keep, tape, zmask, O, Rr, nspk):
-        """Eqs. (N1)–(N3) over the sequence for sample b = blockIdx.x (see the module doc)."""
+                xscale, w_inT, w_recT, w_oT, a_o, b_o, cell, k, keep, tape, zmask, O, Rr, nspk,
+                stg):
+        """Eqs. (N1)–(N3) over the sequence for sample b = blockIdx.x (see the module doc).
+        ``stg`` (B, R·H): the state scratch, row b owned by this block, h by its thread."""
         b = cuda.blockIdx.x
         tid = cuda.threadIdx.x
         nt = cuda.blockDim.x
         T = O.shape[0]
         C = O.shape[2]
         H = w_recT.shape[0]
-        I = w_inT.shape[0]  # noqa: E741
+        I = w_inT.shape[0]
         Wd = (H + 31) // 32
         zero = ft(0)
-        nf = R * H + C
-        fsh = cuda.shared.array(0, ft)  # st (R, H) then o (C)
-        ush = cuda.shared.array(0, nb.uint32)[(nf * itemsize + 3) // uoff_div:]  # 3 bitmasks
-        for j in range(tid, nf, nt):
-            fsh[j] = zero
+        st = stg[b]  # (R·H): this sample's state, neuron h's rows touched by h's thread only
+        osh = cuda.shared.array(0, ft)  # o (C)
+        ush = cuda.shared.array(0, nb.uint32)[(C * itemsize + 3) // uoff_div:]  # 3 bitmasks
+        for j in range(tid, C, nt):
+            osh[j] = zero
+        for h in range(tid, H, nt):
+            for r in range(R):
+                st[r * H + h] = zero
         for j in range(tid, 3 * Wd, nt):
             ush[j] = 0
         row = srows[idx[b]]
@@ -123,12 +154,37 @@ def _build(ft, itemsize, cells, NP):  # noqa: C901 - one closure per kernel, sam
             for h in range(tid, H, nt):
                 cur = zero  # (N1), in the CPU kernels' order: inputs, then recurrent spikes
                 if mode == MODE_EVENTS:
+                    # four events per round: their loads are issued together (one memory
+                    # latency per round instead of per event), the sum keeps the event order
+                    ee = e
                     if binary:
-                        for ee in range(e, e1):
+                        while ee + 4 <= e1:
+                            x0 = w_inT[ev_chan[ee], h]
+                            x1 = w_inT[ev_chan[ee + 1], h]
+                            x2 = w_inT[ev_chan[ee + 2], h]
+                            x3 = w_inT[ev_chan[ee + 3], h]
+                            cur += x0
+                            cur += x1
+                            cur += x2
+                            cur += x3
+                            ee += 4
+                        while ee < e1:
                             cur += w_inT[ev_chan[ee], h]
+                            ee += 1
                     else:
-                        for ee in range(e, e1):
+                        while ee + 4 <= e1:
+                            x0 = ev_val[ee] * w_inT[ev_chan[ee], h]
+                            x1 = ev_val[ee + 1] * w_inT[ev_chan[ee + 1], h]
+                            x2 = ev_val[ee + 2] * w_inT[ev_chan[ee + 2], h]
+                            x3 = ev_val[ee + 3] * w_inT[ev_chan[ee + 3], h]
+                            cur += x0
+                            cur += x1
+                            cur += x2
+                            cur += x3
+                            ee += 4
+                        while ee < e1:
                             cur += ev_val[ee] * w_inT[ev_chan[ee], h]
+                            ee += 1
                 else:
                     tt = perm[t]
                     for i in range(I):
@@ -144,12 +200,12 @@ def _build(ft, itemsize, cells, NP):  # noqa: C901 - one closure per kernel, sam
                         j = w * 32 + cuda.ffs(bits) - 1
                         bits = bits & (bits - 1)
                         cur += w_recT[j, h]
-                z = cell_forward(h, cur, fsh, H, cell, k)  # (N2)
+                z = cell_forward(h, cur, st, H, cell, k)  # (N2)
                 if z != zero:
                     cuda.atomic.or_(ush, cb + (h >> 5), nb.uint32(1) << (h & 31))
                 if keep:  # state rows 1 … R−1 (the spike is kept as a bitmask)
                     for r in range(1, R):
-                        tape[t, b, r - 1, h] = fsh[r * H + h]
+                        tape[t, b, r - 1, h] = st[r * H + h]
             e = e1
             cuda.syncthreads()
             for c in range(tid, C, nt):  # (N3): r_t = W_o z_t over the spiking neurons
@@ -160,8 +216,8 @@ def _build(ft, itemsize, cells, NP):  # noqa: C901 - one closure per kernel, sam
                         j = w * 32 + cuda.ffs(bits) - 1
                         bits = bits & (bits - 1)
                         r += w_oT[j, c]
-                o = fsh[R * H + c] * a_o[c] + r * b_o[c]
-                fsh[R * H + c] = o
+                o = osh[c] * a_o[c] + r * b_o[c]
+                osh[c] = o
                 O[t, b, c] = o
                 if keep:
                     Rr[t, b, c] = r
@@ -174,16 +230,17 @@ def _build(ft, itemsize, cells, NP):  # noqa: C901 - one closure per kernel, sam
         if tid == 0:
             nspk[b] = cnt
 
-    @cuda.jit(fastmath=FASTMATH)
-    def loss_stats(O, r0, idx, labels, nspk, d_out, part, cnt, stats, accumulate):
-        """Eqs. (N10)–(N12) for every sample, then the batch sums in order b = 0..B−1.
+    @cuda.jit(fastmath=FASTMATH, cache=CACHE)
+    def loss_sample(O, r0, idx, labels, d_out, lbt, flags, part, cnt):
+        """Eqs. (N10)–(N12) for sample b = blockIdx.x, threads strided over its recorded steps.
 
         ``labels`` (N, L): L = 1 (one label per sequence) or T (per step, −1 = unlabelled, which
-        counts as class 0 in the loss and the official accuracy, as resonet.train does).
-        ``stats`` (float64): with ``accumulate`` = 0 it receives [loss, correct, total,
-        correct_labelled, total_labelled, spikes, B]; with 1 it accumulates
-        [Σ loss/|R|·B, …, Σ B] over evaluation batches (resonet.train.evaluate's sums).
-        """
+        counts as class 0 in the loss and the official accuracy, as resonet.train does). Per
+        step tr: the log-likelihood term into ``lbt[tr, b]``, ∂L/∂o into ``d_out[tr, b]``, and
+        (L = T) the hit/labelled bits into ``flags[tr, b]``; then thread 0 sums the step terms
+        in order tr = 0, 1, … into ``part[b]`` (the order of a sequential loop) and the counts
+        into ``cnt[b]`` (correct, total, correct labelled, total labelled)."""
+        b = cuda.blockIdx.x
         tid = cuda.threadIdx.x
         nt = cuda.blockDim.x
         T = O.shape[0]
@@ -194,102 +251,123 @@ def _build(ft, itemsize, cells, NP):  # noqa: C901 - one closure per kernel, sam
         zero = ft(0)
         one = ft(1)
         Bf = ft(B)
-        for b in range(tid, B, nt):
-            pos = idx[b]
+        pos = idx[b]
+        for tr in range(tid, Tr, nt):
+            t = r0 + tr
+            yraw = labels[pos, t if L > 1 else 0]
+            y = yraw if yraw >= 0 else 0
+            m = O[t, b, 0]
+            best = 0
+            for c in range(1, C):
+                if O[t, b, c] > m:
+                    m = O[t, b, c]
+                    best = c
+            se = zero
+            for c in range(C):
+                se += math.exp(O[t, b, c] - m)
+            lse = math.log(se)
+            lbt[tr, b] = (O[t, b, y] - m) - lse  # (N10)
+            for c in range(C):
+                p = math.exp((O[t, b, c] - m) - lse)
+                if c == y:
+                    p -= one
+                d_out[tr, b, c] = p / Bf  # (N11)
+            if L > 1:  # per-step labels: each recorded step is predicted on its own
+                flags[tr, b] = (1 if best == y else 0) + (2 if yraw >= 0 else 0)
+        vsh = cuda.shared.array(0, ft)  # (C,): the class means over the recorded steps
+        if L == 1:  # (N12): argmax of the mean over recorded steps (ties: first class)
+            for c in range(tid, C, nt):
+                sc = zero
+                for tr in range(Tr):
+                    sc += O[r0 + tr, b, c]
+                vsh[c] = ft(nb.float64(sc) / Tr)  # numpy's mean: float64 division, then cast
+        cuda.syncthreads()
+        if tid == 0:
             lb = zero
-            corr = 0
-            tot = 0
-            corr_l = 0
-            tot_l = 0
             for tr in range(Tr):
-                t = r0 + tr
-                yraw = labels[pos, t if L > 1 else 0]
-                y = yraw if yraw >= 0 else 0
-                m = O[t, b, 0]
-                best = 0
-                for c in range(1, C):
-                    if O[t, b, c] > m:
-                        m = O[t, b, c]
-                        best = c
-                se = zero
-                for c in range(C):
-                    se += math.exp(O[t, b, c] - m)
-                lse = math.log(se)
-                lb += (O[t, b, y] - m) - lse  # (N10)
-                for c in range(C):
-                    p = math.exp((O[t, b, c] - m) - lse)
-                    if c == y:
-                        p -= one
-                    d_out[tr, b, c] = p / Bf  # (N11)
-                if L > 1:  # per-step labels: each recorded step is predicted on its own
-                    tot += 1
-                    corr += 1 if best == y else 0
-                    if yraw >= 0:
-                        tot_l += 1
-                        corr_l += 1 if best == yraw else 0
-            if L == 1:  # (N12): argmax of the mean over recorded steps (ties: first class)
+                lb += lbt[tr, b]
+            part[b] = lb
+            if L == 1:
                 yraw = labels[pos, 0]
                 y = yraw if yraw >= 0 else 0
                 best = 0
                 bestv = zero
                 for c in range(C):
-                    s = zero
-                    for tr in range(Tr):
-                        s += O[r0 + tr, b, c]
-                    v = ft(nb.float64(s) / Tr)  # numpy's mean: float64 division, then cast
-                    if c == 0 or v > bestv:
-                        bestv = v
+                    if c == 0 or vsh[c] > bestv:
+                        bestv = vsh[c]
                         best = c
-                tot = 1
-                corr = 1 if best == y else 0
-            part[b] = lb
-            cnt[b, 0] = corr
-            cnt[b, 1] = tot
-            cnt[b, 2] = corr_l
-            cnt[b, 3] = tot_l
-        cuda.syncthreads()
-        if tid == 0:
-            s = zero
-            corr = 0
-            tot = 0
-            corr_l = 0
-            tot_l = 0
-            spk = 0
-            for b in range(B):
-                s += part[b]
-                corr += cnt[b, 0]
-                tot += cnt[b, 1]
-                corr_l += cnt[b, 2]
-                tot_l += cnt[b, 3]
-                spk += nspk[b]
-            loss = -s / Bf
-            if accumulate:
-                stats[0] += nb.float64(loss) / Tr * B
-                stats[1] += corr
-                stats[2] += tot
-                stats[3] += corr_l
-                stats[4] += tot_l
-                stats[5] += spk
-                stats[6] += B
+                cnt[b, 0] = 1 if best == y else 0
+                cnt[b, 1] = 1
+                cnt[b, 2] = 0
+                cnt[b, 3] = 0
             else:
-                stats[0] = loss
-                stats[1] = corr
-                stats[2] = tot
-                stats[3] = corr_l
-                stats[4] = tot_l
-                stats[5] = spk
-                stats[6] = B
+                corr = 0
+                corr_l = 0
+                tot_l = 0
+                for tr in range(Tr):
+                    f = flags[tr, b]
+                    corr += f & 1
+                    if f & 2:
+                        tot_l += 1
+                        corr_l += f & 1
+                cnt[b, 0] = corr
+                cnt[b, 1] = Tr
+                cnt[b, 2] = corr_l
+                cnt[b, 3] = tot_l
 
-    @cuda.jit(fastmath=FASTMATH)
+    @cuda.jit(fastmath=FASTMATH, cache=CACHE)
+    def loss_batch(Tr, part, cnt, nspk, stats, accumulate):
+        """The batch sums of ``loss_sample``'s per-sample results in order b = 0..B−1 (one
+        thread). ``stats`` (float64): with ``accumulate`` = 0 it receives [loss, correct, total,
+        correct_labelled, total_labelled, spikes, B]; with 1 it accumulates
+        [Σ loss/|R|·B, …, Σ B] over evaluation batches (resonet.evaluation's sums)."""
+        if cuda.threadIdx.x != 0 or cuda.blockIdx.x != 0:
+            return
+        B = part.shape[0]
+        Bf = ft(B)
+        s = ft(0)
+        corr = 0
+        tot = 0
+        corr_l = 0
+        tot_l = 0
+        spk = 0
+        for b in range(B):
+            s += part[b]
+            corr += cnt[b, 0]
+            tot += cnt[b, 1]
+            corr_l += cnt[b, 2]
+            tot_l += cnt[b, 3]
+            spk += nspk[b]
+        loss = -s / Bf
+        if accumulate:
+            stats[0] += nb.float64(loss) / Tr * B
+            stats[1] += corr
+            stats[2] += tot
+            stats[3] += corr_l
+            stats[4] += tot_l
+            stats[5] += spk
+            stats[6] += B
+        else:
+            stats[0] = loss
+            stats[1] = corr
+            stats[2] = tot
+            stats[3] = corr_l
+            stats[4] = tot_l
+            stats[5] = spk
+            stats[6] = B
+
+    @cuda.jit(fastmath=FASTMATH, cache=CACHE)
     def backward(R, idx, srows, mode, binary, ev_off, ev_step, ev_chan, ev_val, xd, perm,
                  xscale, w_rec, w_o, w_in, a_o, b_o, cell, k, kc, tape, zmask, O, Rr, d_out, r0,
-                 trunc, want_dx, dx, gin, grec, gout, acc_b, dao_b):
+                 trunc, want_dx, dx, gin, dIt, gout, car, acc_b, dao_b):
         """BPTT (N5)–(N8) of sample b = blockIdx.x over the tape of ``forward``.
 
-        Per-sample outputs (summed over b by ``reduce``): gin (B, I, H) = dW_inᵀ, grec (B, H, H)
-        = dW_recᵀ, gout (B, H, C) = dW_oᵀ, acc_b (B, NACC, H) the cell sums, dao_b (B, C) dα_o;
-        ``dx`` (T, B, I) receives x̄ when ``want_dx``. ``trunc`` > 0 drops the adjoints from
-        step t+1 after every chunk of ``trunc`` steps (resonet.spec.truncation_cuts).
+        Per-sample outputs (summed over b by ``reduce``): gin (B, I, H) = dW_inᵀ, gout (B, H, C)
+        = dW_oᵀ, acc_b (B, NACC·H) the cell sums, dao_b (B, C) dα_o; dIt (T, B, H) receives Ī_t
+        (for ``grad_rec``); ``dx`` (T, B, I) receives x̄ when ``want_dx``. car (B, R·H) is the
+        scratch of the state adjoints (row b this block's, h its thread's). ``trunc`` > 0 drops
+        the adjoints from step t+1 after every chunk of ``trunc`` steps
+        (resonet.spec.truncation_cuts).
         """
         b = cuda.blockIdx.x
         tid = cuda.threadIdx.x
@@ -297,22 +375,24 @@ def _build(ft, itemsize, cells, NP):  # noqa: C901 - one closure per kernel, sam
         T = O.shape[0]
         C = O.shape[2]
         H = w_rec.shape[0]
-        I = w_in.shape[1]  # noqa: E741
+        I = w_in.shape[1]
         zero = ft(0)
+        dcar = car[b]  # (R·H): adjoints of the state of step t from step t+1 / of t−1 after
+        acc = acc_b[b]  # (NACC·H): the cell's parameter sums of this sample
         fsh = cuda.shared.array(0, ft)
-        o_di = R * H + NACC * H
-        dcar = fsh  # (R, H): adjoints of the state of step t from step t+1 / of t−1 after
-        acc = fsh[R * H:]  # (NACC, H)
-        dIs = fsh[o_di:]  # (2, H): Ī_t and Ī_{t+1}, by parity of t
-        rbs = fsh[o_di + 2 * H:]  # (2, C): r̄_t, by parity of t
-        dos = fsh[o_di + 2 * H + 2 * C:]  # (C,): ō_{t+1} → ō_t
-        daos = fsh[o_di + 2 * H + 3 * C:]  # (C,): Σ_t ō_t (o_{t−1} − r_t)
-        for j in range(tid, o_di + 2 * H + 4 * C, nt):
+        dIs = fsh  # (2, H): Ī_t and Ī_{t+1}, by parity of t (read by every thread)
+        rbs = fsh[2 * H:]  # (2, C): r̄_t, by parity of t
+        dos = fsh[2 * H + 2 * C:]  # (C,): ō_{t+1} → ō_t
+        daos = fsh[2 * H + 3 * C:]  # (C,): Σ_t ō_t (o_{t−1} − r_t)
+        for j in range(tid, 2 * H + 4 * C, nt):
             fsh[j] = zero
+        for h in range(tid, H, nt):
+            for r in range(R):
+                dcar[r * H + h] = zero
+            for r in range(NACC):
+                acc[r * H + h] = zero
         for j in range(tid, I * H, nt):  # this sample's slices of the gradient buffers
             gin[b, j // H, j % H] = zero
-        for j in range(tid, H * H, nt):
-            grec[b, j // H, j % H] = zero
         for j in range(tid, H * C, nt):
             gout[b, j // C, j % C] = zero
         row = srows[idx[b]]
@@ -350,10 +430,32 @@ def _build(ft, itemsize, cells, NP):  # noqa: C901 - one closure per kernel, sam
                     dz += rbs[cu * C + c] * w_o[c, h]  # (N5)
                 zr = zero
                 if not cut:
-                    for kk in range(H):
-                        a = dIs[nx * H + kk]
-                        if a != zero:
-                            zr += a * w_rec[kk, h]
+                    # Ī_{t+1} W_rec, branch-free (a test per term would serialise the loads;
+                    # adding 0·w leaves a finite sum unchanged), eight rows of W_rec loaded per
+                    # round (one memory latency per round, not per row), summed in row order
+                    kk = 0
+                    o = nx * H
+                    while kk + 8 <= H:
+                        w0 = w_rec[kk, h]
+                        w1 = w_rec[kk + 1, h]
+                        w2 = w_rec[kk + 2, h]
+                        w3 = w_rec[kk + 3, h]
+                        w4 = w_rec[kk + 4, h]
+                        w5 = w_rec[kk + 5, h]
+                        w6 = w_rec[kk + 6, h]
+                        w7 = w_rec[kk + 7, h]
+                        zr += dIs[o + kk] * w0
+                        zr += dIs[o + kk + 1] * w1
+                        zr += dIs[o + kk + 2] * w2
+                        zr += dIs[o + kk + 3] * w3
+                        zr += dIs[o + kk + 4] * w4
+                        zr += dIs[o + kk + 5] * w5
+                        zr += dIs[o + kk + 6] * w6
+                        zr += dIs[o + kk + 7] * w7
+                        kk += 8
+                    while kk < H:
+                        zr += dIs[o + kk] * w_rec[kk, h]
+                        kk += 1
                 dz = (dz + zr) + dcar[h]  # (N6)
                 zt = zero
                 if (zmask[t, b, h >> 5] >> (h & 31)) & 1:
@@ -363,13 +465,38 @@ def _build(ft, itemsize, cells, NP):  # noqa: C901 - one closure per kernel, sam
                     zp = ft(1)
                 dI = cell_backward(h, t, b, tape, zt, zp, dz, dcar, acc, H, cell, k, kc)
                 dIs[cu * H + h] = dI
+                dIt[t, b, h] = dI  # for dW_rec (grad_rec)
                 if mode == MODE_EVENTS:  # (N7) dW_in over the active inputs
-                    if binary:
-                        for ee in range(e0, e1):
+                    # four read-modify-writes per round, loads first: the channels of one step
+                    # are distinct (strictly increasing, SpikeEvents and EventDataset), so the
+                    # four elements are distinct too
+                    ee = e0
+                    while ee + 4 <= e1:
+                        c0 = ev_chan[ee]
+                        c1 = ev_chan[ee + 1]
+                        c2 = ev_chan[ee + 2]
+                        c3 = ev_chan[ee + 3]
+                        g0 = gin[b, c0, h]
+                        g1 = gin[b, c1, h]
+                        g2 = gin[b, c2, h]
+                        g3 = gin[b, c3, h]
+                        if binary:
+                            gin[b, c0, h] = g0 + dI
+                            gin[b, c1, h] = g1 + dI
+                            gin[b, c2, h] = g2 + dI
+                            gin[b, c3, h] = g3 + dI
+                        else:
+                            gin[b, c0, h] = g0 + dI * ev_val[ee]
+                            gin[b, c1, h] = g1 + dI * ev_val[ee + 1]
+                            gin[b, c2, h] = g2 + dI * ev_val[ee + 2]
+                            gin[b, c3, h] = g3 + dI * ev_val[ee + 3]
+                        ee += 4
+                    while ee < e1:
+                        if binary:
                             gin[b, ev_chan[ee], h] += dI
-                    else:
-                        for ee in range(e0, e1):
+                        else:
                             gin[b, ev_chan[ee], h] += dI * ev_val[ee]
+                        ee += 1
                 else:
                     tt = perm[t]
                     for i in range(I):
@@ -379,13 +506,6 @@ def _build(ft, itemsize, cells, NP):  # noqa: C901 - one closure per kernel, sam
                             if scaled:
                                 val = val / xscale[0]
                             gin[b, i, h] += dI * val
-                if t > 0:  # (N7) dW_rec over the neurons that spiked at t−1
-                    for w in range(zmask.shape[2]):
-                        bits = nb.int64(zmask[t - 1, b, w])
-                        while bits != 0:
-                            j = w * 32 + cuda.ffs(bits) - 1
-                            bits = bits & (bits - 1)
-                            grec[b, j, h] += dI
             e1 = e0
             cuda.syncthreads()
             for c in range(tid, C, nt):  # (L6) dW_o over the neurons spiking at t
@@ -402,16 +522,52 @@ def _build(ft, itemsize, cells, NP):  # noqa: C901 - one closure per kernel, sam
                     for h in range(H):
                         s += dIs[cu * H + h] * w_in[h, i]
                     dx[t, b, i] = s
-        for h in range(tid, H, nt):
-            for r in range(NACC):
-                acc_b[b, r, h] = acc[r * H + h]
         for c in range(tid, C, nt):
             dao_b[b, c] = daos[c]
 
-    @cuda.jit(fastmath=FASTMATH)
-    def reduce(H, I, C, P, cell, k, a_o, gin, grec, gout, acc_b, dao_b, G):
+    @cuda.jit(fastmath=FASTMATH, cache=CACHE)
+    def grad_rec(dIt, zmask, htiles, spc, part):
+        """dW_recᵀ partials (N7): part[ch, j, h] = Σ_{b in chunk ch} Σ_{t = T−1 … 1} Ī_t[b, h]
+        [z_{t−1}[b, j] = 1], summed per sample first, then over the chunk's samples in order
+        (as ``backward`` did in its per-sample buffer). Block (w·htiles + tile, ch): the 32
+        presynaptic neurons j of bitmask word w, postsynaptic h = tile·blockDim + thread."""
+        w = cuda.blockIdx.x // htiles
+        h = (cuda.blockIdx.x % htiles) * cuda.blockDim.x + cuda.threadIdx.x
+        ch = cuda.blockIdx.y
+        T = dIt.shape[0]
+        B = dIt.shape[1]
+        H = dIt.shape[2]
+        if h >= H:
+            return
+        zero = ft(0)
+        tot = cuda.local.array(32, ft)
+        sb = cuda.local.array(32, ft)
+        for q in range(32):
+            tot[q] = zero
+        b1 = min(B, (ch + 1) * spc)
+        for b in range(ch * spc, b1):
+            for q in range(32):
+                sb[q] = zero
+            for t in range(T - 1, 0, -1):
+                bits = nb.int64(zmask[t - 1, b, w])  # the same word for the whole block
+                if bits != 0:
+                    v = dIt[t, b, h]
+                    while bits != 0:
+                        q = cuda.ffs(bits) - 1
+                        bits = bits & (bits - 1)
+                        sb[q] += v
+            for q in range(32):
+                tot[q] += sb[q]
+        for q in range(32):
+            j = w * 32 + q
+            if j < H:
+                part[ch, j, h] = tot[q]
+
+    @cuda.jit(fastmath=FASTMATH, cache=CACHE)
+    def reduce(H, I, C, P, cell, k, a_o, gin, part, gout, acc_b, dao_b, G):
         """Flat gradient G (official parameter order) = Σ_b of the per-sample buffers, in order
-        b = 0..B−1 (deterministic), with the chain rule through the raw parameters (N9), (L8).
+        b = 0..B−1 (dW_rec: Σ of the ``grad_rec`` chunk partials in chunk order), with the chain
+        rule through the raw parameters (N9), (L8); deterministic.
 
         Thread j: j < H the NP hidden parameters of neuron j (if the model has any); then dW_h
         (H, I+H) with h fastest (coalesced reads of the buffers); then dτ_o (C); then dW_o (C, H)
@@ -432,7 +588,7 @@ def _build(ft, itemsize, cells, NP):  # noqa: C901 - one closure per kernel, sam
             for r in range(NACC):
                 s[r] = zero
                 for b in range(B):
-                    s[r] += acc_b[b, r, j]
+                    s[r] += acc_b[b, r * H + j]
             finish(j, s, P, H, cell, k, G)
             return
         j -= nh
@@ -444,8 +600,8 @@ def _build(ft, itemsize, cells, NP):  # noqa: C901 - one closure per kernel, sam
                 for b in range(B):
                     s += gin[b, col, h]
             else:
-                for b in range(B):
-                    s += grec[b, col - I, h]
+                for ch in range(part.shape[0]):
+                    s += part[ch, col - I, h]
             G[o_w + h * IH + col] = s
             return
         j -= n_w
@@ -466,7 +622,7 @@ def _build(ft, itemsize, cells, NP):  # noqa: C901 - one closure per kernel, sam
                 s += gout[b, h, c]
             G[o_wo + c * H + h] = s
 
-    @cuda.jit(fastmath=FASTMATH)
+    @cuda.jit(fastmath=FASTMATH, cache=CACHE)
     def prepare(H, I, C, P, pk, do_derive, cell, a_o, b_o, WT, w_oT):
         """Forward layouts from the flat parameters P: WT (I+H, H) = W_hᵀ (rows [0, I) input,
         [I, I+H) recurrent), w_oT (H, C) = W_oᵀ; with ``do_derive`` also the cell constants
@@ -497,8 +653,10 @@ def _build(ft, itemsize, cells, NP):  # noqa: C901 - one closure per kernel, sam
 
     ks = Kernels()
     ks.forward = forward
-    ks.loss_stats = loss_stats
+    ks.loss_sample = loss_sample
+    ks.loss_batch = loss_batch
     ks.backward = backward
+    ks.grad_rec = grad_rec
     ks.reduce = reduce
     ks.prepare = prepare
     ks.ft = ft

@@ -2,13 +2,16 @@
 and the projection onto the model's bounds (BRF: |ω| < 1/δ_p), matching :mod:`resonet.optim` and
 the host training path exactly.
 
-Two kernels per dtype (:func:`get_optim_kernels`), working on the flat parameter vector P, the
+Kernels per dtype (:func:`get_optim_kernels`), working on the flat parameter vector P, the
 flat gradient G and the flat optimizer state M, V (official parameter order, segment offsets
 ``seg``):
 
-- ``norm`` (one block): per tensor, Σ g² in float64 (the host's ``np.square(g, dtype=float64)``)
-  and the number of non-finite entries, by a fixed-shape tree in shared memory (deterministic);
-  then ‖g‖ = √Σ and the clipping factor min(1, max_norm / (‖g‖ + 1e-6)) (torch's
+- ``norm_part`` (grid NB × tensors) and ``norm_final`` (one block): per tensor, Σ g² in float64
+  (the host's ``np.square(g, dtype=float64)``) and the number of non-finite entries, first per
+  block over a fixed slice of the tensor, then over the NB block partials, each by a fixed-shape
+  tree in shared memory (deterministic: NB depends on the sizes and the thread count only,
+  :func:`norm_blocks`; the whole GPU reads the gradient, not one multiprocessor); then
+  ‖g‖ = √Σ and the clipping factor min(1, max_norm / (‖g‖ + 1e-6)) (torch's
   ``clip_grad_norm_``), stored in the run's dtype as the host's ``g *= coef`` rounds it.
 - ``update`` (one thread per parameter): skips everything when the loss or any gradient is not
   finite (the trainer's "stopped before the update"), clips, applies the optimizer with the
@@ -18,8 +21,8 @@ flat gradient G and the flat optimizer state M, V (official parameter order, seg
   resonet.neurons.model.project does. The clamp count is an *integer* atomic add: its result does
   not depend on the order of the additions, so it stays deterministic.
 
-A third kernel, ``mask`` (one thread per parameter), sets the gradients of pruned weights to 0
-before ``norm`` reads them (``--prune-recurrent``, resonet.pruning.mask_grads): an assignment, as
+One more kernel, ``mask`` (one thread per parameter), sets the gradients of pruned weights to 0
+before ``norm_part`` reads them (``--prune-recurrent``, resonet.pruning.mask_grads): an assignment, as
 on the host.
 
 The bias corrections and RAdam's rectification are computed on the host in Python float64 with
@@ -29,15 +32,18 @@ the exact expressions of resonet.optim and passed as kernel arguments (no copy).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numba as nb
 import numpy as np
 from numba import cuda
 
 from ...errors import ConfigError
-from . import config
+from . import _numpy_compat, config
 from .common import sign
-from .config import FASTMATH, MAX_TPB
+from .config import CACHE, FASTMATH, MAX_TPB
+
+_numpy_compat.ensure()  # before any kernel of this module compiles (numpy >= 2.5)
 
 ADAM, RADAM, RMSPROP = range(3)
 OPT_IDS = {"adam": ADAM, "radam": RADAM, "rmsprop": RMSPROP}
@@ -75,7 +81,7 @@ def coefficients(opt, k: int, lr: float) -> tuple:
     raise ValueError(f"no device kernel for optimizer {name!r}")
 
 
-def bounds_layout(spec, layout) -> tuple:
+def bounds_layout(spec, layout) -> tuple[Any, Any]:
     """The model's ``BOUNDS`` as device arrays for ``update``: ``bseg`` int64 (n, 2), the flat
     index range [lo, hi) of each bounded tensor (``layout`` from ``device.param_layout``), and
     ``blim`` float64 (n,), the limit |p| ≤ lim (the same Python float the host uses)."""
@@ -88,31 +94,58 @@ def bounds_layout(spec, layout) -> tuple:
     return cuda.to_device(seg), cuda.to_device(lim)
 
 
-def norm_threads(n: int) -> int:
-    """The largest power of two ≤ n (the tree reduction of ``norm`` needs one)."""
-    p = 1
-    while p * 2 <= min(n, MAX_TPB):
-        p *= 2
-    return p
+NORM_BLOCKS = 64  # at most this many blocks per tensor in ``norm_part`` (a fixed number)
+
+
+def norm_blocks(sizes, tpb: int) -> int:
+    """Blocks per tensor of ``norm_part``: enough to spread the largest tensor over the GPU,
+    never more than NORM_BLOCKS; a function of the sizes and the thread count only, so the
+    summation order, and the norm, do not depend on the GPU."""
+    return max(1, min(NORM_BLOCKS, -(-max(sizes) // max(1, tpb))))
+
+
+def norm_workspace(seg_host, tpb: int | None = None) -> tuple:
+    """(psum, pbad): the per-block partials of ``norm_part`` for the tensors delimited by the
+    offsets ``seg_host`` (host array, n_tensors + 1)."""
+    sizes = np.diff(np.asarray(seg_host))
+    nbk = norm_blocks(sizes, config.clamp(tpb or config.flat_threads(), MAX_TPB, pow2=True))
+    return (cuda.device_array((len(sizes), nbk), np.float64),
+            cuda.device_array((len(sizes), nbk), np.int64))
 
 
 def launch_step(opt, k: int, lr: float, P, G, M, V, seg, stats, nout, istat, scal,
-                clip: float | None, bseg, blim) -> None:
-    """Enqueue ``norm`` and ``update`` for optimizer step ``k`` of the host optimizer ``opt``
-    (its name and hyper-parameters; its state lives in the device arrays M, V).
+                clip: float | None, bseg, blim, work=None) -> None:
+    """Enqueue ``norm_part``, ``norm_final`` and ``update`` for optimizer step ``k`` of the host
+    optimizer ``opt`` (its name and hyper-parameters; its state lives in the device arrays M, V).
 
     ``stats[0]`` is the batch loss (a non-finite loss skips the update), ``seg`` the tensor
     offsets of the flat vectors, ``bseg``/``blim`` the model's bounds (:func:`bounds_layout`).
     ``nout``, ``istat``, ``scal`` receive the norm, the clip flag, the clamp and non-finite
-    counts and the clip coefficient (see the kernels).
+    counts and the clip coefficient (see the kernels). ``work``: the buffers of
+    :func:`norm_workspace` (allocated here when not given, e.g. by a test).
     """
     oks = get_optim_kernels(P.dtype)
-    oks.norm[1, norm_threads(config.flat_threads())](G, seg, float(clip or 0.0), nout, istat,
-                                                     scal)
+    if work is None:
+        work = norm_workspace(seg.copy_to_host())
+    psum, pbad = work
+    want = config.flat_threads()
+    tpb = config.clamp(want, _limit(oks, "norm_part", (G, seg, psum, pbad)), pow2=True)
+    oks.norm_part[(psum.shape[1], psum.shape[0]), tpb](G, seg, psum, pbad)
+    args = (psum, pbad, float(clip or 0.0), nout, istat, scal)
+    tpb = config.clamp(want, _limit(oks, "norm_final", args), pow2=True)
+    oks.norm_final[1, tpb](*args)
     h = coefficients(opt, k, lr)
-    tpb = config.flat_threads()
-    oks.update[-(-P.shape[0] // tpb), tpb](h[0], P, G, M, V, stats, istat, nout, scal,
-                                           int(clip is not None), *h[1:], bseg, blim)
+    args = (h[0], P, G, M, V, stats, istat, nout, scal, int(clip is not None), *h[1:], bseg, blim)
+    tpb = config.clamp(want, _limit(oks, "update", args))
+    oks.update[-(-P.shape[0] // tpb), tpb](*args)
+
+
+def _limit(oks, name: str, args) -> int:
+    """The kernel's launch limit (threads per block), read once per dtype and kernel."""
+    lim = oks.limits.get(name)
+    if lim is None:
+        lim = oks.limits[name] = config.kernel_limit(getattr(oks, name), args)
+    return lim
 
 
 def flat_keep(spec, layout, masks: dict | None) -> np.ndarray | None:
@@ -130,37 +163,71 @@ def flat_keep(spec, layout, masks: dict | None) -> np.ndarray | None:
     return keep
 
 
-def launch_mask(G, K) -> None:
-    """Enqueue ``mask``: G[i] = 0 where K[i] == 0 (K from :func:`flat_keep`, on the device)."""
-    tpb = config.flat_threads()
-    get_optim_kernels(G.dtype).mask[-(-G.shape[0] // tpb), tpb](G, K)
+def launch_mask(G, keep) -> None:
+    """Enqueue ``mask``: G[i] = 0 where keep[i] == 0 (keep from :func:`flat_keep`, on the
+    device)."""
+    oks = get_optim_kernels(G.dtype)
+    tpb = config.clamp(config.flat_threads(), _limit(oks, "mask", (G, keep)))
+    oks.mask[-(-G.shape[0] // tpb), tpb](G, keep)
 
 
 def _build(ft):
-    @cuda.jit(fastmath=FASTMATH)
-    def mask(G, K):
-        """G[i] = 0 where the weight is pruned (K[i] == 0)."""
+    @cuda.jit(fastmath=FASTMATH, cache=CACHE)
+    def mask(G, keep):
+        """G[i] = 0 where the weight is pruned (keep[i] == 0)."""
         i = cuda.grid(1)
-        if i < G.shape[0] and K[i] == 0:
+        if i < G.shape[0] and keep[i] == 0:
             G[i] = ft(0)
 
-    @cuda.jit(fastmath=FASTMATH)
-    def norm(G, seg, max_norm, out, istat, scal):
-        """out[0] = ‖G‖₂, out[1] = 1 if clipping applies; istat[1 + s] = non-finite entries of
+    @cuda.jit(fastmath=FASTMATH, cache=CACHE)
+    def norm_part(G, seg, psum, pbad):
+        """Block (k, s): Σ g² (float64) and the non-finite count of the k-th of the NB slices of
+        tensor s (element i of the tensor goes to block (i // blockDim) mod NB, thread
+        i mod blockDim: a fixed assignment), by a fixed tree; psum[s, k], pbad[s, k]."""
+        tid = cuda.threadIdx.x
+        nt = cuda.blockDim.x
+        k = cuda.blockIdx.x
+        nblk = cuda.gridDim.x
+        s = cuda.blockIdx.y
+        shs = cuda.shared.array(MAX_TPB, nb.float64)
+        shb = cuda.shared.array(MAX_TPB, nb.int64)
+        a = 0.0
+        bad = 0
+        for i in range(seg[s] + k * nt + tid, seg[s + 1], nblk * nt):
+            g = nb.float64(G[i])
+            if math.isnan(g) or math.isinf(g):
+                bad += 1
+            a += g * g
+        shs[tid] = a
+        shb[tid] = bad
+        cuda.syncthreads()
+        stride = nt // 2
+        while stride > 0:
+            if tid < stride:
+                shs[tid] += shs[tid + stride]
+                shb[tid] += shb[tid + stride]
+            cuda.syncthreads()
+            stride //= 2
+        if tid == 0:
+            psum[s, k] = shs[0]
+            pbad[s, k] = shb[0]
+
+    @cuda.jit(fastmath=FASTMATH, cache=CACHE)
+    def norm_final(psum, pbad, max_norm, out, istat, scal):
+        """One block: per tensor the NB partials by a fixed tree, the tensors added in order:
+        out[0] = ‖G‖₂, out[1] = 1 if clipping applies; istat[1 + s] = non-finite entries of
         tensor s; istat[0] (the clamp counter of ``update``) is reset; scal[0] = coefficient."""
         tid = cuda.threadIdx.x
         nt = cuda.blockDim.x
         shs = cuda.shared.array(MAX_TPB, nb.float64)
         shb = cuda.shared.array(MAX_TPB, nb.int64)
         total = 0.0
-        for s in range(seg.shape[0] - 1):
+        for s in range(psum.shape[0]):
             a = 0.0
             bad = 0
-            for i in range(seg[s] + tid, seg[s + 1], nt):
-                g = nb.float64(G[i])
-                if math.isnan(g) or math.isinf(g):
-                    bad += 1
-                a += g * g
+            for k in range(tid, psum.shape[1], nt):
+                a += psum[s, k]
+                bad += pbad[s, k]
             shs[tid] = a
             shb[tid] = bad
             cuda.syncthreads()
@@ -187,7 +254,7 @@ def _build(ft):
                 out[1] = 0.0
                 scal[0] = 1.0
 
-    @cuda.jit(fastmath=FASTMATH)
+    @cuda.jit(fastmath=FASTMATH, cache=CACHE)
     def update(opt, P, G, M, V, stats, istat, out, scal, use_clip,
                h0, h1, h2, h3, h4, h5, h6, h7, h8, bseg, blim):
         """One optimizer step of parameter i (see the module docstring and resonet.optim)."""
@@ -238,7 +305,9 @@ def _build(ft):
         pass
 
     ks = Kernels()
-    ks.norm = norm
+    ks.norm_part = norm_part
+    ks.norm_final = norm_final
+    ks.limits = {}  # name -> threads per block the compiled kernel can launch with
     ks.update = update
     ks.mask = mask
     return ks

@@ -37,7 +37,7 @@ def pack_cell(c: ref.Consts, dtype) -> np.ndarray:
 
 
 @cuda.jit(device=True)
-def forward(h, cur, st, H, cell, k):
+def cell_forward(h, cur, st, H, cell, k):
     """Eqs. (R1)–(R6) for neuron h."""
     dt = k[K_DT]
     theta = k[K_THETA]
@@ -67,7 +67,7 @@ def forward(h, cur, st, H, cell, k):
 
 
 @cuda.jit(device=True)
-def backward(h, t, b, tape, zt, zp, dz, dcar, acc, H, cell, k, kc):
+def cell_backward(h, t, b, tape, zt, zp, dz, dcar, acc, H, cell, k, kc):
     """VJP of one step for neuron h, eqs. (R7)–(R12); ``zt`` is z_t[h]."""
     dt = k[K_DT]
     theta = k[K_THETA]

@@ -1,13 +1,14 @@
 """Device-resident training: parameters, optimizer state and the data sets live on the GPU.
 
-:class:`DeviceSession` (made by :meth:`CudaBackend.device_session`) uploads the train/
+:class:`DeviceSession` (made by :meth:`CudaBackend.session`) uploads the train/
 validation/test splits once (SHD as its event arrays, dense sets as their stored small-int
 arrays and scale), keeps the flat parameter vector and the optimizer state (m, v) on the
 device, and runs a whole training step there:
 
-    prepare (cell constants, transposed weights) → forward → loss → BPTT → reduce (flat G)
-    → mask (pruned weights' gradients set to 0, only with ``masks``)
-    → norm (finiteness, global norm) → update (clip, Adam/RAdam/RMSprop, the model's bounds)
+    prepare (cell constants, transposed weights) → forward → loss → BPTT → grad_rec (dW_rec)
+    → reduce (flat G) → mask (pruned weights' gradients set to 0, only with ``masks``)
+    → norm_part, norm_final (finiteness, global norm)
+    → update (clip, Adam/RAdam/RMSprop, the model's bounds)
 
 Per batch the host sends only the batch's index array (B int64) and reads back the batch
 statistics (8 floats and a few integers), which the trainer needs for its running averages and
@@ -16,7 +17,7 @@ for its NaN stop. Nothing else crosses the bus until :meth:`pull` (for a checkpo
 Semantics are those of the host path of ``resonet.train`` (``backend.run`` + ``clip_grad_norm``
 + ``Optimizer.step`` + the model's ``BOUNDS``, resonet.neurons.model.project): the same
 equations in the same association order,
-so float64 sessions equal it to rounding (tests/cudasim/test_session.py), and determinism (no
+so float64 sessions equal it to rounding (tests/cudasim/test_cuda_session.py), and determinism (no
 float atomics, fixed reduction orders) makes a resumed session bit-identical to an
 uninterrupted one.
 """
@@ -32,7 +33,7 @@ from ...errors import ConfigError
 from ...spec import NetworkSpec, truncation_cuts
 from .device import Engine, Workspace, dataset_inputs, pack_params
 from .network import N_STATS
-from .optim import OPT_IDS, bounds_layout, flat_keep, launch_mask, launch_step
+from .optim import OPT_IDS, bounds_layout, flat_keep, launch_mask, launch_step, norm_workspace
 
 
 class DeviceSession:
@@ -67,8 +68,9 @@ class DeviceSession:
         self.scal = cuda.to_device(np.ones(1, self.dtype))
         self.eval_stats = cuda.to_device(np.zeros(N_STATS))
         self.bounds = bounds_layout(spec, self.eng.layout)  # the model's BOUNDS on the device
+        self.norm_work = norm_workspace([o for _, o, _ in self.eng.layout] + [n])
         keep = flat_keep(spec, self.eng.layout, masks)
-        self.K = None if keep is None else cuda.to_device(keep)
+        self.keep = None if keep is None else cuda.to_device(keep)  # pruning mask (flat)
         cache: dict = {}
         self.data = {name: dataset_inputs(spec, ds, self.dtype, cache)
                      for name, ds in datasets.items()}
@@ -142,10 +144,10 @@ class DeviceSession:
         eng.loss(inp, ws, ws.idx, r0, ws.stats, accumulate=False)
         eng.backward(dp, inp, ws, ws.idx, B, r0, self.truncation, False)
         eng.reduce(dp, ws, self.G)
-        if self.K is not None:
-            launch_mask(self.G, self.K)
+        if self.keep is not None:
+            launch_mask(self.G, self.keep)
         launch_step(self.opt, k, lr, dp.P, self.G, self.M, self.V, eng.seg, ws.stats, self.nout,
-                    self.istat, self.scal, self.clip, *self.bounds)
+                    self.istat, self.scal, self.clip, *self.bounds, work=self.norm_work)
         st = ws.stats.copy_to_host()
         ist = self.istat.copy_to_host()
         bad = None
@@ -163,7 +165,7 @@ class DeviceSession:
                 "spikes": float(st[5]), "clamps": int(ist[0]), "nonfinite": bad}
 
     def evaluate(self, split: str, batch: int, on_batch=None) -> dict:
-        """``resonet.train.evaluate`` on the device: loss per recorded step, accuracy (and over
+        """``resonet.evaluation.evaluate`` on the device: loss per recorded step, accuracy (and over
         labelled steps for per-step labels), SOPs per sample and per step. ``on_batch(done,
         total)`` after every batch launch (progress; it may raise to abandon the evaluation)."""
         inp = self.data[split]

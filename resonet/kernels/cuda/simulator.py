@@ -1,13 +1,15 @@
-"""Two data races of numba's CUDA simulator itself, closed for this test suite.
+"""Two data races of numba's CUDA simulator itself, closed for whatever runs the CUDA kernels
+without a GPU (``NUMBA_ENABLE_CUDASIM=1``: the tests, the bit-identity benchmark).
 
 The simulator runs every CUDA thread of a block as a Python thread. Two of its bookkeeping steps
-are check-then-act sequences without a lock, so a GIL switch inside them (likely with the short
-switch interval ``conftest`` sets) makes a correct kernel compute a wrong answer:
+are check-then-act sequences without a lock, so a GIL switch inside them (likely with a short
+switch interval, ``sys.setswitchinterval(1e-4)``, which makes the simulator about 5x faster)
+makes a correct kernel compute a wrong answer:
 
 1. ``FakeCUDAShared.array`` looks up the block's shared array by call site and creates it when
    absent. Two threads that both miss get two different arrays; one thread's partial sums then
-   never reach the tree reduction. Seen in CI: the device gradient norm 1.697 against the true
-   2.243 (``test_cuda_optim``), a whole thread's share lost.
+   never reach the tree reduction (seen as a device gradient norm of 1.697 against the true
+   2.243: a whole thread's share lost).
 2. ``swapped_cuda_module`` swaps a device function's module globals to the fake ``cuda`` module
    and restores them on exit; a thread entering while another holds the swap records nothing to
    restore, and the first thread's exit restores the real module under the second
