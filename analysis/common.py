@@ -296,6 +296,8 @@ def load_eval_data(data_path: str | None, config: dict, limit: int | None = None
     kwargs: dict[str, Any] = {}
     if task_has_stand_in(task):
         kwargs["synthetic"] = {"auto": None, "yes": True, "no": False}.get(st.get("synthetic", "auto"))
+    # an official checkpoint (resonet.official): its PS-MNIST permutation, SHD's official binning
+    kwargs.update(config.get("task_options") or {})
     td = load_task(task, st.get("data_dir"), split_seed=int(st.get("split_seed", 0)), **kwargs)
     syn = " (SYNTHETIC stand-in, not the real SHD)" if td.info.get("synthetic") else ""
     return EvalData(dataset=getattr(td, split), source=f"task {task} ({split}){syn}", limit=limit)
@@ -432,7 +434,8 @@ def add_backend_arg(ap: argparse.ArgumentParser) -> None:
 
 
 def add_data_args(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("checkpoint", help="run directory (holding best.npz and config.json) or the best.npz")
+    ap.add_argument("checkpoint", help="run directory (holding best.npz and config.json), the best.npz, "
+                                       "or an official PyTorch checkpoint (.pt, resonet.official)")
     ap.add_argument("--data", metavar="FILE.npz", default=None,
                     help="evaluation data: .npz with x (T, N, I) time-major and y (N,) or (T, N); "
                          "default: the test split of the checkpoint's task via resonet.data.load_task")

@@ -20,6 +20,7 @@ import math
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,14 +37,15 @@ from .spec import RESETS, NetworkSpec
 CONFIG_KEYS = {
     "neuron", "backend", "epochs", "batch", "eval_batch", "lr", "seed", "split_seed", "data_dir",
     "optimizer", "clip", "hidden", "dtype", "reset", "truncation", "subset", "save_every",
-    "synthetic", "download", "threads", "out", "stop_after", "prune_recurrent", "bias",
+    "synthetic", "download", "threads", "out", "stop_after", "prune_recurrent", "init_from",
+    "permutation", "bias",
 }
 # The type or the choices of every setting (the command line's parser checks its own; a TOML file,
 # config.json or a Python call are checked against these).
 _INTS = {"epochs", "batch", "eval_batch", "seed", "split_seed", "truncation", "subset",
          "threads", "stop_after"}
 _FLOATS = {"lr", "clip", "save_every", "prune_recurrent"}
-_STRINGS = {"data_dir", "out"}
+_STRINGS = {"data_dir", "out", "init_from", "permutation"}
 _BOOLS = {"download", "bias"}
 # "hidden" is an integer (one recurrent layer) or a list of them (stacked layers, input side
 # first): ``--hidden 128,128``, ``hidden = [128, 128]`` or ``"128,128"`` (see :func:`parse_hidden`).
@@ -53,6 +55,9 @@ _CHOICES: dict[str, Callable[[], tuple]] = {  # read at call time: a model regis
     "reset": lambda: RESETS, "synthetic": lambda: ("auto", "yes", "no")}
 # Settings a resume may change without changing the run (excluded from the fingerprint).
 RESUME_MAY_CHANGE = ("stop_after",)
+# Settings added after runs were made: left out of the fingerprint while unset, so that those
+# runs still resume (their checkpoints hold the hash of the settings without them).
+UNSET_NOT_HASHED = ("init_from", "permutation")
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,8 @@ class Settings(Mapping):
     best_rule: str = "<"  # "<": keep the first minimum of the validation loss, "<=": the last
     out: str | None = None
     prune_recurrent: float = 0.0  # φ: each recurrent weight removed with probability φ (resonet.pruning)
+    init_from: str | None = None  # start from this checkpoint's parameters (fine-tuning)
+    permutation: str | None = None  # PS-MNIST pixel order: a file or "identity" (else drawn)
 
     @property
     def network(self) -> NetworkSpec:
@@ -145,7 +152,8 @@ class Settings(Mapping):
     def fingerprint(self) -> str:
         """A hash of every setting that fixes the run (all but :data:`RESUME_MAY_CHANGE`): the
         checkpoints record it and ``--resume`` compares it with ``config.json``'s."""
-        d = {k: v for k, v in self.to_dict().items() if k not in RESUME_MAY_CHANGE}
+        d = {k: v for k, v in self.to_dict().items() if k not in RESUME_MAY_CHANGE
+             and not (k in UNSET_NOT_HASHED and v is None)}
         # a setting added later hashes only when it departs from its default, so that runs
         # written before it existed keep their fingerprint (and can be resumed)
         for key, default in _ADDED_LATER.items():
@@ -207,6 +215,15 @@ def build_parser() -> argparse.ArgumentParser:
                     help="train from scratch with each recurrent weight removed with probability "
                          "PHI in [0, 1] (a fixed random mask drawn from the seed; 1: no recurrent "
                          "weights; default 0)")
+    ap.add_argument("--init-from", metavar="CKPT",
+                    help="fine-tune: start from the parameters of this checkpoint (a resonet run "
+                         "directory or .npz, or an official PyTorch .pt of the BRF paper) instead of "
+                         "a fresh initialisation; the neuron and hidden size default to its own, the "
+                         "optimizer and the learning-rate schedule start anew")
+    ap.add_argument("--permutation", metavar="FILE",
+                    help="psmnist: the pixel order, a *_permuted_idx.pt, .npy or data_split.npz, or "
+                         "'identity' (default: drawn from --split-seed; with --init-from, the "
+                         "checkpoint's own)")
     ap.add_argument("--dtype", choices=list(DTYPES),
                     help="precision of training (default: the backend's, float32; reference "
                          "float64)")
@@ -349,9 +366,10 @@ def resolve(given: dict, cfg: dict | None = None, *, source: Source | None = Non
     task = merged.get("task")
     if task is None:
         raise ConfigError("no task given; use: python -m resonet.train shd|ecg|smnist|psmnist")
-    neuron = merged.get("neuron", DEFAULT_NEURON)
+    init = _read_init(merged, task, source) if merged.get("init_from") is not None else None
+    neuron = merged.get("neuron", init.spec.neuron if init else DEFAULT_NEURON)
     preset = get_preset(task, neuron)
-    s = _merge(merged, task, neuron, preset)
+    s = _merge(merged, task, neuron, preset, init, source)
 
     def at(key: str) -> str:
         return source(key, merged.get(key, s[key]))
@@ -364,12 +382,15 @@ def resolve(given: dict, cfg: dict | None = None, *, source: Source | None = Non
     s["spec"] = NetworkSpec(neuron, preset.n_in, s["hidden"], preset.n_out, reset=s["reset"],
                             sub_seq_length=preset.sub_seq_length, label_last=preset.label_last,
                             bias=s["bias"]).to_dict()
+    if init is not None:
+        init.check_fits(NetworkSpec(**s["spec"]), at)
     return Settings(**s)
 
 
-def _merge(merged: dict, task: str, neuron: str, preset) -> dict:
+def _merge(merged: dict, task: str, neuron: str, preset, init: InitCheckpoint | None,
+           source: Callable[[str, Any], str]) -> dict:
     """Every setting: the given value (converted to its type) or the default (the preset's, the
-    backend's precision, the dataclass's)."""
+    ``--init-from`` checkpoint's width, the backend's precision, the dataclass's)."""
     backend = merged.get("backend", DEFAULT_BACKEND)
     clip = merged.get("clip", preset.clip)
     return {
@@ -386,8 +407,8 @@ def _merge(merged: dict, task: str, neuron: str, preset) -> dict:
         "data_dir": None if merged.get("data_dir") is None else os.fspath(merged["data_dir"]),
         "download": bool(merged.get("download", False)),
         "synthetic": merged.get("synthetic", "auto"),
-        "hidden": parse_hidden(merged.get("hidden", preset.n_hidden)),
-        "bias": bool(merged.get("bias", False)),
+        "hidden": parse_hidden(merged.get("hidden", init.spec.n_hidden if init else preset.n_hidden)),
+        "bias": bool(merged.get("bias", init.spec.bias if init else False)),
         "reset": merged.get("reset", "none"),
         "truncation": _opt_int(merged.get("truncation")),
         "subset": _opt_int(merged.get("subset")),
@@ -398,6 +419,8 @@ def _merge(merged: dict, task: str, neuron: str, preset) -> dict:
         "preset": preset.to_dict(),
         "out": None if merged.get("out") is None else os.fspath(merged["out"]),
         "prune_recurrent": float(merged.get("prune_recurrent", 0.0)),
+        "init_from": None if init is None else str(init.path),
+        "permutation": _permutation_setting(merged, task, init, source),
     }
 
 
@@ -438,6 +461,108 @@ def _check_clip(clip: float | None, at: Callable[[str], str]) -> float | None:
 
 def _opt_int(v: Any) -> int | None:
     return None if v is None else int(v)
+
+
+class InitCheckpoint:
+    """The checkpoint of ``--init-from`` (:func:`read_init_checkpoint`): ``path`` (absolute),
+    ``spec``, ``params`` (float64), ``official`` (the :class:`resonet.official.OfficialNetwork`
+    or None) and ``permutation_file`` (the PS-MNIST pixel order it was trained with, if known)."""
+
+    def __init__(self, path: Path, spec: NetworkSpec, params: dict, official=None,
+                 permutation_file: str | None = None):
+        self.path, self.spec, self.params = path, spec, params
+        self.official = official
+        self.permutation_file = permutation_file
+
+    def check_fits(self, spec: NetworkSpec, at: Callable[[str], str]) -> None:
+        """ConfigError unless the run's network has this checkpoint's neuron, sizes (every layer),
+        biases and reset."""
+        def net(s: NetworkSpec) -> str:
+            return f"{s.neuron} {s.describe()}{' with biases' if s.bias else ''} (reset {s.reset})"
+
+        if net(spec) != net(self.spec):
+            raise ConfigError(
+                f"{at('init_from')}: its network is {net(self.spec)}, this run's {net(spec)}; "
+                "drop the --neuron/--hidden/--bias/--reset that differ, or train on the "
+                "checkpoint's task")
+        removed = getattr(self.official, "mask_removed", 0)
+        if removed:
+            raise ConfigError(f"{at('init_from')}: its hidden.linear.mask removes {removed} weights; "
+                              "resonet keeps removed weights at zero only for its own "
+                              "--prune-recurrent masks, so it cannot fine-tune this network")
+
+
+def read_init_checkpoint(path: str, task: str, neuron: str | None = None,
+                         permutation: str | None = None) -> InitCheckpoint:
+    """The ``--init-from`` checkpoint ``path``, read for a run of ``task``: an official PyTorch
+    file (:func:`resonet.official.read_official`), or a resonet run directory (its ``best.npz``)
+    or one of its ``.npz`` checkpoints (spec from the checkpoint's own record)."""
+    from .checkpoint import load_checkpoint
+    from .official import is_official, read_official
+
+    if is_official(path):
+        net = read_official(path, task=task, neuron=neuron, permutation=permutation)
+        src = net.permutation_source
+        perm_file = src if src and Path(src).is_file() else None
+        return InitCheckpoint(net.path.resolve(), net.spec, net.params, net, perm_file)
+    p = Path(path)
+    npz = p / "best.npz" if p.is_dir() else p
+    ck = load_checkpoint(npz)
+    spec_d = ck.meta.get("spec")
+    if not isinstance(spec_d, dict):
+        raise CheckpointError(f"{npz}: its meta_json records no spec; not a checkpoint of "
+                              "python -m resonet.train")
+    try:
+        spec = NetworkSpec(**spec_d)
+    except (TypeError, ConfigError) as exc:
+        raise CheckpointError(f"{npz}: bad spec in its meta_json ({exc})") from None
+    ck.check(spec.param_shapes())
+    params = {k: np.array(ck.params[k], dtype=np.float64) for k in spec.param_shapes()}
+    split = npz.parent / "data_split.npz"  # a PS-MNIST run's own pixel order
+    perm_file = str(split.resolve()) if ck.meta.get("task") == "psmnist" and split.is_file() else None
+    return InitCheckpoint(npz.resolve(), spec, params, None, perm_file)
+
+
+def _read_init(merged: dict, task: str, source: Source) -> InitCheckpoint:
+    path = os.fspath(merged["init_from"])
+    perm = merged.get("permutation") if task == "psmnist" else None
+    try:
+        return read_init_checkpoint(path, task, merged.get("neuron"), perm)
+    except (ConfigError, CheckpointError) as exc:
+        raise ConfigError(f"{source('init_from', path)}: {exc}") from None
+
+
+def _permutation_setting(merged: dict, task: str, init: InitCheckpoint | None,
+                         source: Source) -> str | None:
+    """The PS-MNIST pixel order of the run: ``--permutation`` (checked now), else the
+    ``--init-from`` checkpoint's own, else None (drawn from the split seed)."""
+    given = merged.get("permutation")
+    if given is not None:
+        if task != "psmnist":
+            raise ConfigError(f"{source('permutation', given)} applies to psmnist only")
+        if str(given) != "identity":
+            from .official import read_permutation
+
+            try:
+                read_permutation(given)
+            except CheckpointError as exc:
+                raise ConfigError(f"{source('permutation', given)}: {exc}") from None
+            return str(Path(given).resolve())
+        return "identity"
+    if task == "psmnist" and init is not None:
+        return init.permutation_file
+    return None
+
+
+def load_permutation(setting: str | None):
+    """The pixel order of a ``permutation`` setting (None: drawn from the split seed)."""
+    if setting is None:
+        return None
+    if setting == "identity":
+        return np.arange(784, dtype=np.int64)
+    from .official import read_permutation
+
+    return read_permutation(setting)
 
 
 def _train_dtype(backend: str) -> str:

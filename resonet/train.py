@@ -133,6 +133,8 @@ class Trainer:
     def init_state(self) -> None:
         rng = np.random.default_rng(self.s.seed)
         p = init_params(self.spec, rng, dict(self.s.preset["init"]))
+        if self.s.init_from is not None:  # fine-tuning: the checkpoint's parameters instead
+            p = self._init_from()
         self.params = {k: v.astype(self.dtype) for k, v in p.items()}
         self.masks, _ = run_masks(self.spec, self.s.prune_recurrent, self.s.seed, self.dir.mask,
                                   create=True)
@@ -142,6 +144,22 @@ class Trainer:
         # a resume point before the (possibly long) epoch-0 evaluation: a run killed there
         # continues with --resume instead of being lost
         self.save_last()
+
+    def _init_from(self) -> dict:
+        """The parameters of the ``--init-from`` checkpoint (checked against this run's network
+        when the settings were resolved, and again here: the file may have changed since)."""
+        from .settings import read_init_checkpoint
+
+        s = self.s
+        assert s.init_from is not None  # only called for a run with --init-from
+        init = read_init_checkpoint(s.init_from, s.task, s.neuron,
+                                    s.permutation if s.task == "psmnist" else None)
+        init.check_fits(self.spec, lambda k: f"--init-from {s.init_from}")
+        what = "an official PyTorch checkpoint" if init.official is not None else "a resonet checkpoint"
+        epoch = getattr(init.official, "epoch", None)
+        self.log(f"initial parameters from {init.path} ({what}"
+                 + (f", epoch {epoch} of its run" if epoch is not None else "") + ")")
+        return {k: np.array(v, dtype=np.float64) for k, v in init.params.items()}
 
     def _meta(self) -> dict:
         return {**RunDir.identity(self.s), "seed": self.s.seed,
@@ -290,7 +308,8 @@ class Trainer:
         t0 = time.perf_counter()
         self._pull()
         if e == 0:
-            self.log(f"epoch   0: evaluating the untrained network on {len(self.data.val)} "
+            which = "initial (--init-from)" if s.init_from else "untrained"
+            self.log(f"epoch   0: evaluating the {which} network on {len(self.data.val)} "
                      f"validation and {len(self.data.test)} test samples ...")
         session = self._start_session()
         val, test = (session.evaluate(n, s.eval_batch,
@@ -379,12 +398,26 @@ class Trainer:
 def _load_data(s: Settings, log: Log):
     from .data import load_task
 
-    kwargs = {}
+    kwargs: dict = {}
     if task_has_stand_in(s.task):
         kwargs["synthetic"] = {"auto": None, "yes": True, "no": False}[s.synthetic]
         if kwargs["synthetic"] is not False:
             log(f"loading {s.task.upper()} (generating the offline {s.task.upper()}-format "
                 "stand-in on first use if the real files are absent; this can take a minute) ...")
+    if s.task == "shd" and s.init_from is not None:
+        # an official network was trained on the official binning (unit 0 dropped, channel
+        # 700 - unit): fine-tuning it must feed it the same channels
+        from .official import is_official
+
+        if not Path(s.init_from).exists():
+            raise CheckpointError(f"{s.init_from}: the --init-from checkpoint is gone; it decides "
+                                  "how SHD is binned for this run, put it back")
+        if is_official(s.init_from):
+            kwargs["official_binning"] = True
+    if s.task == "psmnist" and s.permutation is not None:  # a given or inherited pixel order
+        from .settings import load_permutation
+
+        kwargs["permutation"] = load_permutation(s.permutation)
     data = load_task(s.task, s.data_dir, split_seed=s.split_seed, download=s.download, **kwargs)
     if s.subset:
         k = int(s.subset)
@@ -435,6 +468,7 @@ def new_run(s: Settings, log: Log, *, command: str, quiet: bool = False) -> Trai
         rd.write_json(RunDir.CONFIG, {
             "settings": s.to_dict(), "n_params": s.network.n_params(),
             "data": _jsonable(data.info), "versions": versions(),
+            **({"init_from_md5": _md5(s.init_from)} if s.init_from else {}),
             "command": command, "synthetic_data": bool(data.info.get("synthetic")),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
         data.save(rd.path, RunDir.SPLIT)
@@ -551,6 +585,16 @@ def _log_quietly(log: Log, msg: str) -> None:
         pass
     finally:
         log.quiet = quiet
+
+
+def _md5(path: str) -> str:
+    import hashlib
+
+    h = hashlib.md5()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _jsonable(obj):

@@ -53,7 +53,7 @@ _OPTIONS = {
     },
     "ecg": {"source", "annotation", "test_fraction", "record_seed", "level", "base_url"},
     "smnist": {"base_url"},
-    "psmnist": {"base_url", "perm_seed"},
+    "psmnist": {"base_url", "perm_seed", "permutation"},
 }
 
 
@@ -85,7 +85,8 @@ def load_task(
     ``synthetic_seed`` (0), ``synthetic_n_train``/``synthetic_n_test`` (8156/2264), ``base_url``;
     ecg — ``source`` ('auto' | 'mat' | 'raw'), ``annotation`` ('q1c'), ``test_fraction`` (0.2,
     raw only), ``record_seed`` (0, raw only), ``level`` (0.3, raw only), ``base_url``;
-    smnist/psmnist — ``base_url``; psmnist — ``perm_seed`` (default ``split_seed``).
+    smnist/psmnist — ``base_url``; psmnist — ``perm_seed`` (default ``split_seed``) or
+    ``permutation``, a given pixel order (int (784,), e.g. an official run's; overrides the seed).
     """
     if task not in TASKS:
         raise ConfigError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
@@ -292,6 +293,7 @@ def _load_mnist(
     permuted: bool,
     base_url: str | None = None,
     perm_seed: int | None = None,
+    permutation: np.ndarray | None = None,
 ) -> TaskData:
     files = mnist.find_mnist(d)
     if files is None and download:
@@ -302,7 +304,14 @@ def _load_mnist(
     task = "psmnist" if permuted else "smnist"
     info: dict[str, Any] = {"files": {k: str(p) for k, p in files.items()}}
     perm = None
-    if permuted:
+    if permuted and permutation is not None:
+        perm = np.asarray(permutation)
+        if perm.shape != (mnist.T_MNIST,) or not np.array_equal(np.sort(perm), np.arange(mnist.T_MNIST)):
+            raise ConfigError(f"permutation must be a permutation of 0..{mnist.T_MNIST - 1}")
+        perm = perm.astype(np.int64)
+        info["perm_seed"] = None
+        info["permutation"] = perm.tolist()
+    elif permuted:
         ps = split_seed if perm_seed is None else perm_seed
         perm = mnist.permutation(ps)
         info["perm_seed"] = ps
