@@ -59,8 +59,9 @@ def test_shared_memory_fits_at_h_2048(neuron, dtype):
 
     eng = Engine(NetworkSpec(neuron, 700, 2048, 20), dtype)
     assert max(eng.shm_f, eng.shm_b) <= SHARED_LIMIT
-    # backward: Ī of two steps and four class vectors (the state lives in global scratch rows)
-    assert eng.shm_b == (2 * 2048 + 4 * 20) * np.dtype(dtype).itemsize
+    # backward: Ī of two steps and five class vectors (r̄ of two steps, ō, dα and the readout
+    # bias's db_o; the state lives in global scratch rows)
+    assert eng.shm_b == (2 * 2048 + 5 * 20) * np.dtype(dtype).itemsize
 
 
 def test_a_layer_too_wide_for_shared_memory_is_refused_in_one_line():
