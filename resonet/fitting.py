@@ -158,6 +158,12 @@ def fit(train: Any, *, test: Any = None, val: Any = None, dt: float | None = Non
             fixed_T = s.n_steps
             fixed_dt = s.dt if s.dt is not None else fixed_dt
         arrays[name] = s
+    ref = arrays.get("train")
+    for name, split in arrays.items():
+        if ref is not None and split.events != ref.events:
+            form = {True: "events", False: "dense arrays"}
+            raise DataError(f"fit({name}=...): {form[split.events]}, but the training split is "
+                            f"{form[ref.events]}; give every split in the same form")
     if arrays:
         stored = store(arrays, settings.get("data_dir"))
         paths.update(stored)
