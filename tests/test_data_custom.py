@@ -251,3 +251,19 @@ def test_not_a_split_file(tmp_path):
 
 def test_split_arrays_is_exported():
     assert SplitArrays.__module__ == "resonet.data.custom"
+
+
+def test_docs_worked_example_writes_a_valid_events_file(tmp_path, monkeypatch):
+    """docs/data.md's from-scratch example (events in seconds) is a file of the format."""
+    import re
+
+    from tests.conftest import ROOT
+
+    text = (ROOT / "docs" / "data.md").read_text().split("### Worked example", 1)[1]
+    code = [b for b in re.findall(r"```python\n(.*?)```", text, flags=re.S) if "np.savez" in b][0]
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "docs/data.md", "exec"), {})
+    s = read_split(tmp_path / "train.npz")
+    assert s.events and (len(s), s.n_steps, s.n_inputs, s.dt) == (200, 250, 64, 0.002)
+    assert s.class_names == ["a", "b", "c"]
+    assert int(np.diff(s.offsets).sum()) == s.n_events <= 50_000
