@@ -287,13 +287,16 @@ def load_eval_data(data_path: str | None, config: dict, limit: int | None = None
     hint = "pass --data FILE.npz with x (T, N, I) and y (N,) or (T, N)"
     if not task:
         raise ConfigError(f"no evaluation data: the checkpoint names no task; {hint}")
-    from resonet.tasks import TASKS, task_data
+    from resonet.rundata import task_data
+    from resonet.tasks import TASKS
 
     if task not in TASKS:
         raise ConfigError(f"no evaluation data: task {task!r} is not one of {', '.join(TASKS)}; {hint}")
-    # the run's data (its data directory, split seed, stand-in choice, a user's files), whole
+    # the run's data (its data directory, split seed, stand-in choice, a user's files), whole;
+    # an official checkpoint (resonet.official) adds its PS-MNIST permutation, SHD's official
+    # binning
     st = {**(config.get("settings") or {}), "task": task, "subset": None, "download": False}
-    td = task_data(st)
+    td = task_data(st, options=config.get("task_options"))
     syn = " (SYNTHETIC stand-in, not the real SHD)" if td.info.get("synthetic") else ""
     return EvalData(dataset=getattr(td, split), source=f"task {task} ({split}){syn}", limit=limit)
 
@@ -429,7 +432,8 @@ def add_backend_arg(ap: argparse.ArgumentParser) -> None:
 
 
 def add_data_args(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("checkpoint", help="run directory (holding best.npz and config.json) or the best.npz")
+    ap.add_argument("checkpoint", help="run directory (holding best.npz and config.json), the best.npz, "
+                                       "or an official PyTorch checkpoint (.pt, resonet.official)")
     ap.add_argument("--data", metavar="FILE.npz", default=None,
                     help="evaluation data: .npz with x (T, N, I) time-major and y (N,) or (T, N); "
                          "default: the test split of the checkpoint's task via resonet.data.load_task")

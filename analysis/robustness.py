@@ -113,18 +113,21 @@ class Run:
 
 def perturbed_forward(spec: NetworkSpec, params: dict, x, *, delete_p: float = 0.0,
                       rng: np.random.Generator | None = None, alpha_bits: int | None = None,
-                      return_states: bool = False) -> Run:
-    """The network forward pass (:func:`resonet.network.forward`, Heaviside spikes, float64)
-    with spike deletion at rate ``delete_p`` (§9.3) and, with ``alpha_bits``, the per-step decay
-    factors quantised (the readout's α and the model's ``DECAYS``, e.g. ALIF's α and ρ; §9.1),
-    through the forward pass's hooks. With neither it is the engine's forward.
+                      return_states: bool = False, dtype=np.float64) -> Run:
+    """The network forward pass (:func:`resonet.network.forward`, Heaviside spikes) with spike
+    deletion at rate ``delete_p`` (§9.3) and, with ``alpha_bits``, the per-step decay factors
+    quantised (the readout's α and the model's ``DECAYS``, e.g. ALIF's α and ρ; §9.1), through
+    the forward pass's hooks. With neither it is the engine's forward. ``dtype`` float32 runs
+    the pass in float32, as the official code did (about twice as fast; the uniform draws of
+    the deletion are then float32 too).
     """
     check_params(spec, params)
     if not 0.0 <= delete_p <= 1.0:
         raise ConfigError(f"deletion rate must lie in [0, 1], got {delete_p}")
     if delete_p > 0 and rng is None:
         raise ConfigError("spike deletion needs a random generator (rng)")
-    x = as_dense_input(spec, x, np.float64)
+    dt = np.dtype(dtype).type
+    x = as_dense_input(spec, x, dt)
     model = spec.model
     z_cell: list[np.ndarray] = []
 
@@ -138,29 +141,31 @@ def perturbed_forward(spec: NetworkSpec, params: dict, x, *, delete_p: float = 0
         if return_states:
             z_cell.append(z)
         if delete_p > 0:
-            z = z * (gen.random(z.shape) > delete_p)  # kept iff U[0,1) > p
+            z = z * (gen.random(z.shape, dtype=dt) > delete_p)  # kept iff U[0,1) > p
             new = (z, *new[1:])
         return new
 
     def quantised_decays(c):  # the low-precision cell quantises its decays after the exp
-        return c._replace(**{f: quantise(getattr(c, f), bits) for f in model.DECAYS})
+        return c._replace(**{f: quantise(getattr(c, f), bits).astype(dt) for f in model.DECAYS})
 
     hooks = ForwardHooks(consts=quantised_decays if bits >= 0 else None,
-                         readout_alpha=(lambda a: quantise(a, bits)) if bits >= 0 else None,
+                         readout_alpha=(lambda a: quantise(a, bits).astype(dt)) if bits >= 0
+                         else None,
                          after_step=after_step if delete_p > 0 or return_states else None)
-    fwd = forward(spec, {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}, x,
-                  hooks=hooks)
+    fwd = forward(spec, {k: np.asarray(v, dtype=dt) for k, v in params.items()}, x, hooks=hooks)
+    n_spikes = fwd.num_spikes.astype(np.float64)  # counts: float64 whatever the pass's dtype
     if not return_states:
-        return Run(fwd.outputs, fwd.num_spikes)
-    return Run(fwd.outputs, fwd.num_spikes, fwd.states, np.stack(z_cell))
+        return Run(fwd.outputs, n_spikes)
+    return Run(fwd.outputs, n_spikes, fwd.states, np.stack(z_cell))
 
 
 # -- evaluation per level -------------------------------------------------------------------------
 def evaluate_level(kind: str, level: float, spec: NetworkSpec, params: dict, data, *,
                    rng: np.random.Generator | None = None, backend="reference",
-                   batch_size: int = 256) -> dict:
+                   batch_size: int = 256, loop_dtype=np.float64) -> dict:
     """Loss, accuracy, SOPs at one perturbation level (see the module docstring); ``rng`` draws
-    the noise of the random kinds."""
+    the noise of the random kinds; bit precision and deletion run :func:`perturbed_forward` in
+    ``loop_dtype``."""
     if kind in ("input_noise", "synaptic") and rng is None:
         raise ConfigError(f"the {kind} perturbation needs a random generator (rng)")
     gen = rng if rng is not None else np.random.default_rng()  # noise kinds: rng itself
@@ -168,7 +173,8 @@ def evaluate_level(kind: str, level: float, spec: NetworkSpec, params: dict, dat
         qp = quantise_params(params, int(level))
 
         def runner(s, p, x):
-            r = perturbed_forward(s, p, quantise(x, int(level)), alpha_bits=int(level))
+            r = perturbed_forward(s, p, quantise(x, int(level)), alpha_bits=int(level),
+                                  dtype=loop_dtype)
             return r.outputs, r.num_spikes
 
         return evaluate(spec, qp, data, runner=runner, batch_size=batch_size)
@@ -180,7 +186,7 @@ def evaluate_level(kind: str, level: float, spec: NetworkSpec, params: dict, dat
     if kind == "deletion":
 
         def runner(s, p, x):
-            r = perturbed_forward(s, p, x, delete_p=level, rng=rng)
+            r = perturbed_forward(s, p, x, delete_p=level, rng=rng, dtype=loop_dtype)
             return r.outputs, r.num_spikes
 
         return evaluate(spec, params, data, runner=runner, batch_size=batch_size)

@@ -47,7 +47,8 @@ def _resolve_checkpoint(path: str | Path) -> Path:
     if not npz.exists():
         if p.is_dir():
             raise CheckpointError(f"{npz}: no {RunDir.BEST} in the run directory {p}")
-        raise CheckpointError(f"{npz}: no such checkpoint (give a run directory or one of its .npz files)")
+        raise CheckpointError(f"{npz}: no such checkpoint (give a run directory, one of its .npz files "
+                              "or an official PyTorch .pt)")
     return npz
 
 
@@ -77,9 +78,9 @@ def _read_json(path: Path) -> dict | None:
     return obj
 
 
-def read_run(path: str | Path) -> tuple[NetworkSpec, dict, dict]:
+def read_run(path: str | Path, **official: Any) -> tuple[NetworkSpec, dict, dict]:
     """``(spec, params, config)`` of a run directory (its ``best.npz``) or one of its ``.npz``
-    checkpoints.
+    checkpoints, or of an official PyTorch checkpoint (``.pt``; :mod:`resonet.official`).
 
     ``params`` are float64 arrays keyed like :func:`resonet.network.init_params`. ``config`` is
     the run's ``config.json`` (``{}`` if absent) with ``"spec"`` (dict), ``"task"``,
@@ -87,7 +88,22 @@ def read_run(path: str | Path) -> tuple[NetworkSpec, dict, dict]:
     ``meta_json``) and ``"path"`` (the checkpoint read) filled in. The spec comes from the
     checkpoint's ``meta_json``, else from ``config.json``; a file with neither is refused.
     Raises :class:`CheckpointError` naming the file at fault.
+
+    An official checkpoint is read by :func:`resonet.official.read_official`, which takes the
+    keyword arguments ``official`` (``task``, ``neuron``, ``permutation``, ``label_last``) for
+    what its file name does not say; ``config`` then also holds ``"official"`` (the
+    :class:`resonet.official.OfficialNetwork`) and ``"task_options"`` (what
+    :func:`resonet.data.load_task` needs to feed it its data as the official code did).
     """
+    from .official import is_official, read_official
+
+    if is_official(path):
+        net = read_official(path, **official)
+        return net.spec, net.params, net.config()
+    given = sorted(k for k, v in official.items() if v is not None)
+    if given:
+        raise ConfigError(f"{path}: {', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to "
+                          "official PyTorch checkpoints only; a resonet run records its own")
     npz = _resolve_checkpoint(path)
     try:
         with np.load(npz, allow_pickle=False) as f:
@@ -139,17 +155,20 @@ class Run:
     the cpu kernels in the dtype the run was trained in).
     """
 
-    def __init__(self, path: str | Path, *, backend: str = "cpu", dtype: Any = None):
+    def __init__(self, path: str | Path, *, backend: str = "cpu", dtype: Any = None,
+                 **official: Any):
         from .backends import get_backend
 
-        self.spec, self.params, self.config = read_run(path)
+        self.spec, self.params, self.config = read_run(path, **official)
+        self.official = self.config.get("official")  # an official PyTorch checkpoint, or None
         self.checkpoint = Path(self.config["path"])
         self.path = self.checkpoint.parent
         self.task = self.config.get("task")
         self.settings = self.config.get("settings") or {}
+        official_file = self.official is not None  # no run directory around it
         rd = RunDir(self.path)
-        self.summary = _read_json(rd.summary_file)
-        self.history = rd.history()
+        self.summary = None if official_file else _read_json(rd.summary_file)
+        self.history = [] if official_file else rd.history()
         self.dtype = np.dtype(dtype or self.settings.get("dtype") or np.float64).type
         self.backend = get_backend(backend) if isinstance(backend, str) else backend
         self._data: Any = None  # the run's TaskData, read on first use
@@ -157,13 +176,18 @@ class Run:
     def __repr__(self) -> str:
         s = self.spec
         acc = f", test_acc={self.summary['test_acc']:.2f}" if self.summary else ""
-        return (f"<Run {self.path}: {self.task} {s.neuron} {s.n_in}-{s.n_hidden}-{s.n_out}"
+        where = self.checkpoint if self.official is not None else self.path
+        return (f"<Run {where}: {self.task} {s.neuron} {s.n_in}-{s.n_hidden}-{s.n_out}"
                 f"{acc}>")
 
     @property
     def per_step_labels(self) -> bool:
         """Whether the task labels every step (ECG) rather than every sample."""
         preset = self.settings.get("preset") or {}
+        if not preset and self.official is not None:  # an official file: its task's labelling
+            from .presets import get_preset
+
+            return get_preset(str(self.task)).per_step_labels
         return bool(preset.get("per_step_labels", False))
 
     def _params(self) -> dict:
@@ -203,12 +227,19 @@ class Run:
 
     def dataset(self, split: str = "test"):
         """A split (``train``, ``val``, ``test``) of the run's task, as training saw it (data
-        directory, split seed, ``subset``): a :class:`resonet.data.Dataset`."""
+        directory, split seed, ``subset``): a :class:`resonet.data.Dataset`. For an official
+        checkpoint: its task from the default data directory (``$RESONET_DATA``), fed as the
+        official code fed it (the run's PS-MNIST permutation, SHD's official binning); its
+        ``val`` split is resonet's (split seed 0), not the run's, which was not recorded."""
         if split not in ("train", "val", "test"):
             raise ConfigError(f"split must be train, val or test, got {split!r}")
+        if self._data is None and self.official is not None:
+            from .tasks import load_task
+
+            self._data = load_task(str(self.task), None, **self.config["task_options"])
         if self._data is None:
+            from .rundata import task_data
             from .settings import Settings
-            from .tasks import task_data
 
             s = Settings.from_dict(self.settings, str(RunDir(self.path).config)) \
                 if self.settings.get("preset") else None
@@ -247,11 +278,14 @@ class Run:
                                 feeds_events(self.backend, data))
 
 
-def load_run(path: str | Path, *, backend: str = "cpu", dtype: Any = None) -> Run:
+def load_run(path: str | Path, *, backend: str = "cpu", dtype: Any = None, **official: Any) -> Run:
     """The trained network of a run directory (its ``best.npz``, the lowest validation loss) or
-    of one of its checkpoints (``init.npz``, ``last.npz``): a :class:`Run`. ``backend``
-    (``cpu``, ``reference``, ``cuda``) and ``dtype`` (default: the run's) run its methods."""
-    return Run(path, backend=backend, dtype=dtype)
+    of one of its checkpoints (``init.npz``, ``last.npz``), or an official PyTorch checkpoint
+    of the BRF paper (``.pt``; ``official``: ``task``, ``neuron``, ``permutation``,
+    ``label_last`` where its file name does not say them, see :mod:`resonet.official`): a
+    :class:`Run`. ``backend`` (``cpu``, ``reference``, ``cuda``) and ``dtype`` (default: the
+    run's, float64 for an official file) run its methods."""
+    return Run(path, backend=backend, dtype=dtype, **official)
 
 
 def train_run(task: str | None = None, *, config: str | os.PathLike | None = None,

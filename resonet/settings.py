@@ -20,6 +20,7 @@ import math
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,7 +38,8 @@ from .tasks import get_task, preset_tasks, task_names
 CONFIG_KEYS = {
     "neuron", "backend", "epochs", "batch", "eval_batch", "lr", "seed", "split_seed", "data_dir",
     "optimizer", "clip", "hidden", "dtype", "reset", "truncation", "subset", "save_every",
-    "synthetic", "download", "threads", "out", "stop_after", "prune_recurrent",
+    "synthetic", "download", "threads", "out", "stop_after", "prune_recurrent", "init_from",
+    "permutation",
     # a user's task (custom): its files, the step of event times, the presets it starts from
     "train", "test", "val", "dt", "preset_task",
     # initial ranges of the neuron parameters and the readout's τ (any task)
@@ -52,7 +54,7 @@ FILE_KEYS = ("train", "test", "val", "dt", "preset_task")
 _INTS = {"epochs", "batch", "eval_batch", "seed", "split_seed", "hidden", "truncation", "subset",
          "threads", "stop_after"}
 _FLOATS = {"lr", "clip", "save_every", "prune_recurrent", "dt"}
-_STRINGS = {"data_dir", "out", "train", "test", "val"}
+_STRINGS = {"data_dir", "out", "init_from", "permutation", "train", "test", "val"}
 _BOOLS = {"download"}
 _CHOICES: dict[str, Callable[[], tuple]] = {  # read at call time: a model registered later counts
     "task": task_names, "preset_task": preset_tasks, "neuron": neuron_names, "backend": lambda: BACKEND_NAMES,
@@ -60,6 +62,10 @@ _CHOICES: dict[str, Callable[[], tuple]] = {  # read at call time: a model regis
     "reset": lambda: RESETS, "synthetic": lambda: ("auto", "yes", "no")}
 # Settings a resume may change without changing the run (excluded from the fingerprint).
 RESUME_MAY_CHANGE = ("stop_after",)
+# Settings added after runs were made: left out of the fingerprint while unset, so that those
+# runs still resume (their checkpoints hold the hash of the settings without them).
+UNSET_NOT_HASHED = ("init_from", "permutation", "train", "test", "val", "dt", "preset_task",
+                    "init")
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,8 @@ class Settings(Mapping):
     best_rule: str = "<"  # "<": keep the first minimum of the validation loss, "<=": the last
     out: str | None = None
     prune_recurrent: float = 0.0  # φ: each recurrent weight removed with probability φ (resonet.pruning)
+    init_from: str | None = None  # start from this checkpoint's parameters (fine-tuning)
+    permutation: str | None = None  # PS-MNIST pixel order: a file or "identity" (else drawn)
     train: str | None = None  # custom: the split files (absolute paths)
     test: str | None = None
     val: str | None = None  # custom: None = drawn from train (the paper tasks' rule)
@@ -154,7 +162,8 @@ class Settings(Mapping):
     def fingerprint(self) -> str:
         """A hash of every setting that fixes the run (all but :data:`RESUME_MAY_CHANGE`): the
         checkpoints record it and ``--resume`` compares it with ``config.json``'s."""
-        d = {k: v for k, v in self.to_dict().items() if k not in RESUME_MAY_CHANGE}
+        d = {k: v for k, v in self.to_dict().items() if k not in RESUME_MAY_CHANGE
+             and not (k in UNSET_NOT_HASHED and v is None)}
         text = json.dumps(d, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -226,6 +235,15 @@ def build_parser() -> argparse.ArgumentParser:
                          "uniform (low, high) or normal (mean, std) as the model declares it, "
                          "e.g. --init omega=5,10 --init b_offset=2,3 (repeatable; default: the "
                          "preset's)")
+    ap.add_argument("--init-from", metavar="CKPT",
+                    help="fine-tune: start from the parameters of this checkpoint (a resonet run "
+                         "directory or .npz, or an official PyTorch .pt of the BRF paper) instead of "
+                         "a fresh initialisation; the neuron and hidden size default to its own, the "
+                         "optimizer and the learning-rate schedule start anew")
+    ap.add_argument("--permutation", metavar="FILE",
+                    help="psmnist: the pixel order, a *_permuted_idx.pt, .npy or data_split.npz, or "
+                         "'identity' (default: drawn from --split-seed; with --init-from, the "
+                         "checkpoint's own)")
     ap.add_argument("--dtype", choices=list(DTYPES),
                     help="precision of training (default: the backend's, float32; reference "
                          "float64)")
@@ -354,13 +372,15 @@ def resolve(given: dict, cfg: dict | None = None, *, source: Source | None = Non
     task = merged.get("task")
     if task is None:
         raise ConfigError(f"no task given; use: python -m resonet.train {'|'.join(task_names())}")
-    neuron = merged.get("neuron", DEFAULT_NEURON)
+    init = _read_init(merged, task, source) if merged.get("init_from") is not None else None
+    neuron = merged.get("neuron", init.spec.neuron if init else DEFAULT_NEURON)
     preset = get_preset(_task_of(merged, source), neuron, base=merged.get("preset_task"))
-    init = parse_init(merged.get("init"), neuron, source)
-    if init:
-        preset = preset.with_overrides(init={**preset.init, **{k: tuple(v) for k, v in init.items()}})
-    merged["init"] = init
-    s = _merge(merged, task, neuron, preset)
+    ranges = parse_init(merged.get("init"), neuron, source)  # --init NAME=A,B, TOML [init]
+    if ranges:
+        preset = preset.with_overrides(init={**preset.init,
+                                             **{k: tuple(v) for k, v in ranges.items()}})
+    merged["init"] = ranges
+    s = _merge(merged, task, neuron, preset, init, source)
 
     def at(key: str) -> str:
         return source(key, merged.get(key, s[key]))
@@ -372,6 +392,8 @@ def resolve(given: dict, cfg: dict | None = None, *, source: Source | None = Non
                           f"({source('neuron', neuron)}; it has: {', '.join(resets)})")
     s["spec"] = NetworkSpec(neuron, preset.n_in, s["hidden"], preset.n_out, reset=s["reset"],
                             sub_seq_length=preset.sub_seq_length, label_last=preset.label_last).to_dict()
+    if init is not None:
+        init.check_fits(NetworkSpec(**s["spec"]), at)
     return Settings(**s)
 
 
@@ -435,9 +457,10 @@ def parse_init(value: Any, neuron: str, source: Source) -> dict[str, list[float]
     return out
 
 
-def _merge(merged: dict, task: str, neuron: str, preset) -> dict:
+def _merge(merged: dict, task: str, neuron: str, preset, init: InitCheckpoint | None,
+           source: Callable[[str, Any], str]) -> dict:
     """Every setting: the given value (converted to its type) or the default (the preset's, the
-    backend's precision, the dataclass's)."""
+    ``--init-from`` checkpoint's width, the backend's precision, the dataclass's)."""
     backend = merged.get("backend", DEFAULT_BACKEND)
     clip = merged.get("clip", preset.clip)
     return {
@@ -454,7 +477,7 @@ def _merge(merged: dict, task: str, neuron: str, preset) -> dict:
         "data_dir": None if merged.get("data_dir") is None else os.fspath(merged["data_dir"]),
         "download": bool(merged.get("download", False)),
         "synthetic": merged.get("synthetic", "auto"),
-        "hidden": int(merged.get("hidden", preset.n_hidden)),
+        "hidden": int(merged.get("hidden", init.spec.n_hidden if init else preset.n_hidden)),
         "reset": merged.get("reset", "none"),
         "truncation": _opt_int(merged.get("truncation")),
         "subset": _opt_int(merged.get("subset")),
@@ -465,6 +488,8 @@ def _merge(merged: dict, task: str, neuron: str, preset) -> dict:
         "preset": preset.to_dict(),
         "out": None if merged.get("out") is None else os.fspath(merged["out"]),
         "prune_recurrent": float(merged.get("prune_recurrent", 0.0)),
+        "init_from": None if init is None else str(init.path),
+        "permutation": _permutation_setting(merged, task, init, source),
         "train": merged.get("train"), "test": merged.get("test"), "val": merged.get("val"),
         "dt": None if merged.get("dt") is None else float(merged["dt"]),
         "preset_task": merged.get("preset_task"),
@@ -506,6 +531,112 @@ def _check_clip(clip: float | None, at: Callable[[str], str]) -> float | None:
 
 def _opt_int(v: Any) -> int | None:
     return None if v is None else int(v)
+
+
+class InitCheckpoint:
+    """The checkpoint of ``--init-from`` (:func:`read_init_checkpoint`): ``path`` (absolute),
+    ``spec``, ``params`` (float64), ``official`` (the :class:`resonet.official.OfficialNetwork`
+    or None) and ``permutation_file`` (the PS-MNIST pixel order it was trained with, if known)."""
+
+    def __init__(self, path: Path, spec: NetworkSpec, params: dict, official=None,
+                 permutation_file: str | None = None):
+        self.path, self.spec, self.params = path, spec, params
+        self.official = official
+        self.permutation_file = permutation_file
+
+    def check_fits(self, spec: NetworkSpec, at: Callable[[str], str]) -> None:
+        """ConfigError unless the run's network has this checkpoint's neuron, sizes and reset."""
+        mine = (spec.neuron, spec.n_in, spec.n_hidden, spec.n_out, spec.reset)
+        its = (self.spec.neuron, self.spec.n_in, self.spec.n_hidden, self.spec.n_out, self.spec.reset)
+        if mine != its:
+            raise ConfigError(
+                f"{at('init_from')}: its network is {its[0]} {its[1]}-{its[2]}-{its[3]} (reset "
+                f"{its[4]}), this run's {mine[0]} {mine[1]}-{mine[2]}-{mine[3]} (reset {mine[4]}); "
+                "drop the --neuron/--hidden/--reset that differ, or train on the checkpoint's task")
+        removed = getattr(self.official, "mask_removed", 0)
+        if removed:
+            raise ConfigError(f"{at('init_from')}: its hidden.linear.mask removes {removed} weights; "
+                              "resonet keeps removed weights at zero only for its own "
+                              "--prune-recurrent masks, so it cannot fine-tune this network")
+
+
+def read_init_checkpoint(path: str, task: str, neuron: str | None = None,
+                         permutation: str | None = None) -> InitCheckpoint:
+    """The ``--init-from`` checkpoint ``path``, read for a run of ``task``: an official PyTorch
+    file (:func:`resonet.official.read_official`), or a resonet run directory (its ``best.npz``)
+    or one of its ``.npz`` checkpoints (spec from the checkpoint's own record)."""
+    from .checkpoint import load_checkpoint
+    from .official import is_official, read_official
+
+    if is_official(path):
+        net = read_official(path, task=task, neuron=neuron, permutation=permutation)
+        src = net.permutation_source
+        perm_file = src if src and Path(src).is_file() else None
+        return InitCheckpoint(net.path.resolve(), net.spec, net.params, net, perm_file)
+    p = Path(path)
+    npz = p / "best.npz" if p.is_dir() else p
+    ck = load_checkpoint(npz)
+    spec_d = ck.meta.get("spec")
+    if not isinstance(spec_d, dict):
+        raise CheckpointError(f"{npz}: its meta_json records no spec; not a checkpoint of "
+                              "python -m resonet.train")
+    try:
+        spec = NetworkSpec(**spec_d)
+    except (TypeError, ConfigError) as exc:
+        raise CheckpointError(f"{npz}: bad spec in its meta_json ({exc})") from None
+    ck.check(spec.param_shapes())
+    params = {k: np.array(ck.params[k], dtype=np.float64) for k in spec.param_shapes()}
+    split = npz.parent / "data_split.npz"  # a PS-MNIST run's own pixel order
+    perm_file = str(split.resolve()) if _takes_permutation(ck.meta.get("task")) and split.is_file() \
+        else None
+    return InitCheckpoint(npz.resolve(), spec, params, None, perm_file)
+
+
+def _read_init(merged: dict, task: str, source: Source) -> InitCheckpoint:
+    path = os.fspath(merged["init_from"])
+    perm = merged.get("permutation") if _takes_permutation(task) else None
+    try:
+        return read_init_checkpoint(path, task, merged.get("neuron"), perm)
+    except (ConfigError, CheckpointError) as exc:
+        raise ConfigError(f"{source('init_from', path)}: {exc}") from None
+
+
+def _permutation_setting(merged: dict, task: str, init: InitCheckpoint | None,
+                         source: Source) -> str | None:
+    """The PS-MNIST pixel order of the run: ``--permutation`` (checked now), else the
+    ``--init-from`` checkpoint's own, else None (drawn from the split seed)."""
+    given = merged.get("permutation")
+    if given is not None:
+        if not _takes_permutation(task):
+            raise ConfigError(f"{source('permutation', given)} applies to psmnist only")
+        if str(given) != "identity":
+            from .official import read_permutation
+
+            try:
+                read_permutation(given)
+            except CheckpointError as exc:
+                raise ConfigError(f"{source('permutation', given)}: {exc}") from None
+            return str(Path(given).resolve())
+        return "identity"
+    if _takes_permutation(task) and init is not None:
+        return init.permutation_file
+    return None
+
+
+def _takes_permutation(task: Any) -> bool:
+    """Whether the task takes a given pixel order (its option ``permutation``: PS-MNIST)."""
+    return task in task_names() and "permutation" in get_task(task).options
+
+
+def load_permutation(setting: str | None):
+    """The pixel order of a ``permutation`` setting (None: drawn from the split seed)."""
+    if setting is None:
+        return None
+    if setting == "identity":
+        return np.arange(784, dtype=np.int64)
+    from .official import read_permutation
+
+    return read_permutation(setting)
 
 
 def _train_dtype(backend: str) -> str:

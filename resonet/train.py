@@ -63,10 +63,10 @@ from .optim import linear_decay, make_optimizer
 from .progress import Progress, StopOnSignals, epoch_line, log_summary
 from .pruning import apply_masks, check_masked, run_masks
 from .resources import check_resources
+from .rundata import task_data
 from .rundir import RunDir
 from .runlog import Log, versions
 from .settings import CONFIG_KEYS, Settings, build_parser, resolve_settings
-from .tasks import task_data
 from .trainstate import TrainState
 
 EXIT_WRITE = 2  # a write failed (full disk, ...): one line, like bad input
@@ -135,6 +135,8 @@ class Trainer:
     def init_state(self) -> None:
         rng = np.random.default_rng(self.s.seed)
         p = init_params(self.spec, rng, dict(self.s.preset["init"]))
+        if self.s.init_from is not None:  # fine-tuning: the checkpoint's parameters instead
+            p = self._init_from()
         self.params = {k: v.astype(self.dtype) for k, v in p.items()}
         self.masks, _ = run_masks(self.spec, self.s.prune_recurrent, self.s.seed, self.dir.mask,
                                   create=True)
@@ -144,6 +146,22 @@ class Trainer:
         # a resume point before the (possibly long) epoch-0 evaluation: a run killed there
         # continues with --resume instead of being lost
         self.save_last()
+
+    def _init_from(self) -> dict:
+        """The parameters of the ``--init-from`` checkpoint (checked against this run's network
+        when the settings were resolved, and again here: the file may have changed since)."""
+        from .settings import read_init_checkpoint
+
+        s = self.s
+        assert s.init_from is not None  # only called for a run with --init-from
+        init = read_init_checkpoint(s.init_from, s.task, s.neuron,
+                                    s.permutation)  # None unless the task takes one
+        init.check_fits(self.spec, lambda k: f"--init-from {s.init_from}")
+        what = "an official PyTorch checkpoint" if init.official is not None else "a resonet checkpoint"
+        epoch = getattr(init.official, "epoch", None)
+        self.log(f"initial parameters from {init.path} ({what}"
+                 + (f", epoch {epoch} of its run" if epoch is not None else "") + ")")
+        return {k: np.array(v, dtype=np.float64) for k, v in init.params.items()}
 
     def _meta(self) -> dict:
         return {**RunDir.identity(self.s), "seed": self.s.seed,
@@ -292,7 +310,8 @@ class Trainer:
         t0 = time.perf_counter()
         self._pull()
         if e == 0:
-            self.log(f"epoch   0: evaluating the untrained network on {len(self.data.val)} "
+            which = "initial (--init-from)" if s.init_from else "untrained"
+            self.log(f"epoch   0: evaluating the {which} network on {len(self.data.val)} "
                      f"validation and {len(self.data.test)} test samples ...")
         session = self._start_session()
         val, test = (session.evaluate(n, s.eval_batch,
@@ -421,6 +440,7 @@ def new_run(s: Settings, log: Log, *, command: str, quiet: bool = False) -> Trai
         log.attach(rd.log)
         rd.write_json(RunDir.CONFIG, {
             "settings": s.to_dict(), "data": _jsonable(data.info), "versions": versions(),
+            **({"init_from_md5": _md5(s.init_from)} if s.init_from else {}),
             "command": command, "synthetic_data": bool(data.info.get("synthetic")),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
         data.save(rd.path, RunDir.SPLIT)
@@ -537,6 +557,16 @@ def _log_quietly(log: Log, msg: str) -> None:
         pass
     finally:
         log.quiet = quiet
+
+
+def _md5(path: str) -> str:
+    import hashlib
+
+    h = hashlib.md5()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _jsonable(obj):

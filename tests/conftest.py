@@ -11,6 +11,10 @@ this order; without it the tests skip with a reason that says how to enable them
 - MNIST: ``$RESONET_DATA_MNIST`` (a folder holding the four IDX files), else
   ``$RESONET_SHARED/data/mnist``, else resonet's data directory (``fetch mnist``).
 
+- the official BRF code's trained networks and result files: ``$RESONET_OFFICIAL_MODELS`` (a
+  folder holding ``experiments/``), else ``$RESONET_SHARED/official-models``, else resonet's data
+  directory (where ``python -m resonet.data fetch official-models`` puts them).
+
 ``$RESONET_SHARED`` defaults to a folder named ``shared`` beside the checkout; it also holds the
 master copy of the golden vectors, which ``tests/test_golden.py`` compares byte for byte.
 
@@ -137,8 +141,28 @@ def _find_mnist() -> tuple[Path | None, str]:
     return None, f"real MNIST data not found (looked in {', '.join(tried)}); {how}"
 
 
+def _find_official() -> tuple[Path | None, str]:
+    from resonet.data.official_models import FILES, FOLDER, local_path
+
+    how = ("set RESONET_OFFICIAL_MODELS=DIR (the folder holding experiments/) or run python -m "
+           "resonet.data fetch official-models")
+    from resonet.data.paths import resolve_data_dir
+
+    given = os.environ.get("RESONET_OFFICIAL_MODELS", "").strip()
+    dirs = [Path(given).expanduser()] if given else [SHARED / FOLDER, resolve_data_dir(None) / FOLDER]
+    tried = []
+    for d in dirs:
+        missing = [f.key for f in FILES if not local_path(d, f.key).is_file()]
+        if missing:
+            tried.append(str(d))
+            continue
+        return d, ""
+    return None, f"official models not found (looked in {', '.join(tried)}); {how}"
+
+
 ECG_DIR, ECG_SKIP = _find_ecg()
 MNIST_DIR, MNIST_SKIP = _find_mnist()
+OFFICIAL_DIR, OFFICIAL_SKIP = _find_official()
 if ECG_DIR is None:  # keeps `--data-dir ECG_DIR` in parametrisations valid; those tests skip
     ECG_DIR = ROOT / "tests" / "no-ecg-data"
 if MNIST_DIR is None:
@@ -162,6 +186,7 @@ GOLDEN_MASTER_SKIP = "" if SHARED_GOLDEN_DIR.is_dir() else (
 needs_ecg = _real_data(ECG_SKIP)
 needs_mnist = _real_data(MNIST_SKIP)
 needs_golden_master = _real_data(GOLDEN_MASTER_SKIP)
+needs_official = _real_data(OFFICIAL_SKIP)
 
 
 def pytest_configure(config):

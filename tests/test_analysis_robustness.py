@@ -65,6 +65,21 @@ def test_perturbed_forward_without_perturbation_is_the_engine(toy):
         np.testing.assert_array_equal(run.states[n], fwd.states[n])
 
 
+def test_perturbed_forward_in_float32_is_the_float32_engine(toy):
+    """dtype=float32: the same loop in float32 equals the reference network run in float32 (the
+    same elementwise operations in the same order)."""
+    spec, params, _, test = toy
+    x, _ = test.take(np.arange(20))
+    run = perturbed_forward(spec, params, x, return_states=True, dtype=np.float32)
+    p32 = {k: np.asarray(v, np.float32) for k, v in params.items()}
+    fwd = forward(spec, p32, x.astype(np.float32))
+    assert run.outputs.dtype == np.float32 and run.states["u"].dtype == np.float32
+    np.testing.assert_array_equal(run.states["z"], fwd.states["z"])
+    np.testing.assert_allclose(run.outputs, fwd.outputs, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(run.num_spikes, fwd.num_spikes)
+    assert run.num_spikes.dtype == np.float64
+
+
 def test_low_precision_silences_the_readout(toy):
     """§9.1: at f = 1 the readout α = exp(−1/|τ|) (τ ≈ 20) rounds to 1, (1 − α) = 0: outputs stay 0
     and every sample is predicted as class 0; at 32 fractional bits nothing changes."""

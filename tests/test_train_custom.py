@@ -117,7 +117,7 @@ def test_cli_with_val_file_and_events_stay_events(files, tmp_path):
     assert "data: train 40, val 9, test 12 samples" in (out / "train.log").read_text()
     # the run's data are events end to end (the storage of the events, no dense copy)
     from resonet.data import EventDataset
-    from resonet.tasks import task_data
+    from resonet.rundata import task_data
 
     data = task_data(s)
     for split in ("train", "val", "test"):

@@ -1,7 +1,7 @@
 """``python -m resonet.data``: inspect, fetch, generate and check data files.
 
     python -m resonet.data info  TASK [--data-dir D] [--split-seed S] [--synthetic | --no-synthetic]
-    python -m resonet.data fetch {shd,ecg,mnist,ecg-raw} [--data-dir D] [--base-url URL ...]
+    python -m resonet.data fetch {shd,ecg,mnist,ecg-raw,official-models} [--data-dir D] [--base-url URL ...]
     python -m resonet.data synth [--data-dir D | --out DIR] [--seed S] [--n-train N] [--n-test N]
     python -m resonet.data check FILE [FILE ...]
     python -m resonet.data ecg-raw RAW_DIR --out DIR [--annotation q1c] [--test-fraction 0.2]
@@ -24,7 +24,7 @@ from typing import Any
 from ..cli import run_main
 from ..errors import DataError
 from ..tasks import export_task, get_task, load_task, preset_tasks, task_names
-from . import custom, ecg, mnist, shd, synthetic
+from . import custom, ecg, mnist, official_models, shd, synthetic
 from .paths import resolve_data_dir
 from .userdata import read_split
 
@@ -42,8 +42,8 @@ def check_file(path: Path) -> dict[str, Any]:
     with open(path, "rb") as f:
         head = f.read(128)
     name = path.name.lower()
-    if head.startswith(b"PK") or name.endswith(".npz") or (
-            head.startswith(_HDF5_MAGIC) and not _is_shd(path)):
+    zipped = head.startswith(b"PK")  # a numpy .npz or a PyTorch file (both zip archives)
+    if (zipped and _is_npz(path)) or (head.startswith(_HDF5_MAGIC) and not _is_shd(path)):
         return _check_custom(path)
     if name.endswith((".h5", ".hdf5")) or head.startswith(_HDF5_MAGIC):
         return shd.check_shd_file(path)
@@ -53,8 +53,21 @@ def check_file(path: Path) -> dict[str, Any]:
     if "idx" in name or head[:2] == b"\x00\x00":
         arr = mnist.read_idx(path)
         return {"file": str(path), "format": "IDX uint8", "shape": list(arr.shape)}
+    if head.startswith(b"PK") and name.endswith(official_models.PERM_SUFFIX):
+        from ..official import read_permutation
+
+        return {"file": str(path), "format": "PyTorch tensor (PS-MNIST permutation)",
+                "length": int(read_permutation(path).size)}
+    if head.startswith(b"PK"):
+        from ..official import read_official
+
+        net = read_official(path)
+        return {"file": str(path), "format": "PyTorch checkpoint (official BRF code)",
+                "task": net.task, "spec": net.spec.to_dict(), "parameters": net.spec.n_params(),
+                "epoch": net.epoch, "md5": net.md5, "notes": net.notes}
     raise DataError(f"{path}: unknown file type; expected a split of resonet's format (.npz/.h5), "
-                    "an SHD .h5, a QTDB .mat or an MNIST IDX file")
+                    "an SHD .h5, a QTDB .mat, an MNIST IDX file or an official PyTorch checkpoint "
+                    "(.pt)")
 
 
 def _is_shd(path: Path) -> bool:
@@ -80,6 +93,17 @@ def _check_custom(path: Path) -> dict[str, Any]:
     return out
 
 
+def _is_npz(path: Path) -> bool:
+    """Whether a zip archive is a numpy .npz (its members are .npy arrays), not a PyTorch file."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return all(n.endswith(".npy") for n in z.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return path.name.lower().endswith(".npz")  # a broken one: read_split names the fault
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m resonet.data", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -98,13 +122,15 @@ def build_parser() -> argparse.ArgumentParser:
         "fetch",
         help="download published files (needs internet); files already there are MD5-checked",
     )
-    pf.add_argument("what", choices=("shd", "ecg", "mnist", "ecg-raw"),
+    pf.add_argument("what", choices=("shd", "ecg", "mnist", "ecg-raw", "official-models"),
                     help="shd: shd_{train,test}.h5; ecg: QTDB_{train,test}.mat; mnist: the four IDX "
-                         "files; ecg-raw: the raw PhysioNet QT database (via wfdb)")
+                         "files; ecg-raw: the raw PhysioNet QT database (via wfdb); official-models: "
+                         "the BRF paper's trained networks and result arrays (29 files, 11 MB) into "
+                         "<data dir>/official-models")
     pf.add_argument("--data-dir", help="data directory (default $RESONET_DATA, else ~/.cache/resonet)")
     pf.add_argument("--base-url", action="append",
                     help="download from this base URL instead of the built-in mirrors (shd, ecg, "
-                         "mnist); repeat it to give several, tried in order")
+                         "mnist, official-models); repeat it to give several, tried in order")
 
     ps = sub.add_parser("synth", help="generate the synthetic SHD-format stand-in")
     ps.add_argument("--data-dir")
@@ -165,6 +191,8 @@ def _fetch(a: argparse.Namespace) -> None:
         out = ecg.fetch_qtdb_mat(d, base_url=a.base_url)
     elif a.what == "mnist":
         out = mnist.fetch_mnist(d, base_url=a.base_url)
+    elif a.what == "official-models":
+        out = official_models.fetch_official_models(d, base_url=a.base_url)
     else:
         out = ecg.fetch_qtdb_raw(d)
     _print(out)

@@ -20,11 +20,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from ..data.dataset import TaskData
 from ..data.paths import resolve_data_dir
@@ -59,7 +56,7 @@ register(psmnist.TASK)
 register(custom.TASK)
 
 __all__ = ["LABELS", "TASKS", "Loaded", "Task", "export_task", "finish", "get_task", "load_task",
-           "preset_tasks", "register", "task_data", "task_names", "unregister"]
+           "preset_tasks", "register", "task_names", "unregister"]
 
 
 def task_names() -> tuple[str, ...]:
@@ -153,42 +150,3 @@ def export_task(task: str, out: str | os.PathLike[str], data_dir: str | os.PathL
         arrays.class_names = list(names) if names else None
         arrays.save(paths[split])
     return paths
-
-
-def task_data(s: Mapping[str, Any], log_line=None) -> TaskData:
-    """The splits a run trains on, from its settings (a :class:`resonet.settings.Settings` or the
-    ``"settings"`` of its config.json): the task's data with the run's data directory, split seed
-    and task options, cut to ``subset``; a DataError if the data no longer have the sizes the run
-    was set up with (a user's file changed since). ``log_line(text)`` announces slow loads."""
-    t = get_task(s["task"])
-    kwargs: dict[str, Any] = {}
-    if t.stand_in:
-        kwargs["synthetic"] = {"auto": None, "yes": True, "no": False}[s.get("synthetic") or "auto"]
-        if kwargs["synthetic"] is not False and log_line is not None:
-            log_line(f"loading {t.name.upper()} (generating the offline {t.name.upper()}-format "
-                     "stand-in on first use if the real files are absent; this can take a minute) ...")
-    if t.from_files:
-        kwargs.update({k: s.get(k) for k in ("train", "test", "val", "dt")})
-    data = load_task(t.name, s.get("data_dir"), split_seed=int(s.get("split_seed") or 0),
-                     download=bool(s.get("download")), **kwargs)
-    _check_sizes(data, s)
-    k = s.get("subset")
-    if k:
-        data.train = data.train.subset(np.arange(min(k, len(data.train))))
-        data.val = data.val.subset(np.arange(min(k, len(data.val))))
-        data.test = data.test.subset(np.arange(min(k, len(data.test))))
-    return data
-
-
-def _check_sizes(data: TaskData, s: Mapping[str, Any]) -> None:
-    """The data's I, C, T and label kind are those the run's network was built for."""
-    preset = s.get("preset") or {}
-    want = {"I": preset.get("n_in"), "C": preset.get("n_out"), "T": preset.get("T"),
-            "per-step labels": preset.get("per_step_labels")}
-    d = data.train
-    have = {"I": d.n_in, "C": d.n_out, "T": d.T, "per-step labels": d.per_step_labels}
-    diff = [f"{k} {have[k]} (the run has {want[k]})" for k in want
-            if want[k] is not None and have[k] != want[k]]
-    if diff:
-        raise DataError(f"{d.source}: the data have {', '.join(diff)}; did the files change "
-                        "since the run was set up? Restore them, or start a new run")

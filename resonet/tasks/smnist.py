@@ -6,14 +6,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..data import mnist
 from ..data.dataset import DenseDataset
+from ..errors import ConfigError
 from .model import Loaded, Task
 
 
 def load_mnist(d: Path, *, name: str, download: bool, base_url: str | None = None,
-               perm_seed: int | None = None, split_seed: int = 0) -> Loaded:
-    """The MNIST IDX files as sequences; with ``perm_seed`` (PS-MNIST) a fixed time permutation."""
+               perm_seed: int | None = None, split_seed: int = 0,
+               permutation: np.ndarray | None = None) -> Loaded:
+    """The MNIST IDX files as sequences; with ``perm_seed`` (PS-MNIST) a fixed time permutation,
+    or with ``permutation`` a given pixel order (int (784,), e.g. an official run's; overrides
+    the seed)."""
     files = mnist.find_mnist(d)
     if files is None and download:
         files = mnist.fetch_mnist(d, base_url=base_url)
@@ -22,7 +28,15 @@ def load_mnist(d: Path, *, name: str, download: bool, base_url: str | None = Non
     data = mnist.read_mnist(files)
     info: dict[str, Any] = {"files": {k: str(p) for k, p in files.items()}}
     perm = None
-    if perm_seed is not None:
+    if permutation is not None:
+        perm = np.asarray(permutation)
+        if perm.shape != (mnist.T_MNIST,) or not np.array_equal(np.sort(perm),
+                                                                 np.arange(mnist.T_MNIST)):
+            raise ConfigError(f"permutation must be a permutation of 0..{mnist.T_MNIST - 1}")
+        perm = perm.astype(np.int64)
+        info["perm_seed"] = None
+        info["permutation"] = perm.tolist()
+    elif perm_seed is not None:
         perm = mnist.permutation(perm_seed)
         info["perm_seed"] = perm_seed
         info["permutation"] = perm.tolist()
