@@ -172,6 +172,30 @@ def test_init_ranges_from_the_command_line_and_toml(files, tmp_path):
     assert s["preset"]["init"]["omega"] == [20.0, 30.0]
 
 
+def test_h5_files_train_like_the_npz_files(files, tmp_path):
+    """The same splits as .h5 files (read batch by batch) train the same network as the .npz
+    files, and the class names of the files are recorded in the run."""
+    import h5py
+
+    names = np.array([b"low", b"mid", b"high"])
+    for split in ("train", "test"):
+        with h5py.File(tmp_path / f"{split}.h5", "w") as f:
+            f["x"], f["y"], f["class_names"] = files["x"][split], files["y"][split], names
+    common = [*FAST, "--neuron", "alif", "--subset", "16"]
+    train("custom", "--train", tmp_path / "train.h5", "--test", tmp_path / "test.h5", *common,
+          "--out", tmp_path / "h5")
+    write_dense(tmp_path / "train.npz", files["x"]["train"], files["y"]["train"],
+                class_names=names.astype(str))
+    write_dense(tmp_path / "test.npz", files["x"]["test"], files["y"]["test"],
+                class_names=names.astype(str))
+    train("custom", "--train", tmp_path / "train.npz", "--test", tmp_path / "test.npz", *common,
+          "--out", tmp_path / "npz")
+    assert metrics(tmp_path / "h5") == metrics(tmp_path / "npz")
+    assert metrics(tmp_path / "h5")[-1]["test_sops"] > 0
+    cfg = json.loads((tmp_path / "h5" / "config.json").read_text())
+    assert cfg["data"]["class_names"] == ["low", "mid", "high"]
+
+
 # --------------------------------------------------------------------------------------------
 # bad input: one line naming the file, the key and the fix; exit 2; no run directory
 # --------------------------------------------------------------------------------------------
