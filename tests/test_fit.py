@@ -145,5 +145,5 @@ def test_readme_fit_example_runs(tmp_path, monkeypatch, capsys):
     assert run.path.is_dir() and run.path.resolve().parent == (tmp_path / "runs").resolve()
     out = capsys.readouterr().out
     assert str(run.path) in out and "python -m resonet.train custom --train" in out
-    # it learns: the three classes fire on separate channels
-    assert run.summary["test_acc"] > 50
+    # it learns: the three classes fire on separate channels (chance: 33 %)
+    assert run.summary["test_acc"] > 80
