@@ -287,18 +287,16 @@ def load_eval_data(data_path: str | None, config: dict, limit: int | None = None
     hint = "pass --data FILE.npz with x (T, N, I) and y (N,) or (T, N)"
     if not task:
         raise ConfigError(f"no evaluation data: the checkpoint names no task; {hint}")
-    from resonet.data import TASKS, load_task
-    from resonet.presets import task_has_stand_in
+    from resonet.rundata import task_data
+    from resonet.tasks import TASKS
 
     if task not in TASKS:
         raise ConfigError(f"no evaluation data: task {task!r} is not one of {', '.join(TASKS)}; {hint}")
-    st = config.get("settings") or {}
-    kwargs: dict[str, Any] = {}
-    if task_has_stand_in(task):
-        kwargs["synthetic"] = {"auto": None, "yes": True, "no": False}.get(st.get("synthetic", "auto"))
-    # an official checkpoint (resonet.official): its PS-MNIST permutation, SHD's official binning
-    kwargs.update(config.get("task_options") or {})
-    td = load_task(task, st.get("data_dir"), split_seed=int(st.get("split_seed", 0)), **kwargs)
+    # the run's data (its data directory, split seed, stand-in choice, a user's files), whole;
+    # an official checkpoint (resonet.official) adds its PS-MNIST permutation, SHD's official
+    # binning
+    st = {**(config.get("settings") or {}), "task": task, "subset": None, "download": False}
+    td = task_data(st, options=config.get("task_options"))
     syn = " (SYNTHETIC stand-in, not the real SHD)" if td.info.get("synthetic") else ""
     return EvalData(dataset=getattr(td, split), source=f"task {task} ({split}){syn}", limit=limit)
 

@@ -93,12 +93,22 @@ def official_array(root: Path, key: str) -> np.ndarray:
         raise DataError(f"{p}: not a readable .npy array ({exc})") from None
 
 
-def matching_model(official_acc0: np.ndarray, clean_acc: float, tol: float = 0.05) -> int | None:
+def matching_model(official_acc0: np.ndarray, clean_acc: float, tol: float = 0.05,
+                   official_sops0: np.ndarray | None = None, clean_sops: float | None = None,
+                   sops_rtol: float = 0.005) -> int | None:
     """The index of the official model whose clean accuracy (level 0, mean over repetitions) is
-    within ``tol`` points of ``clean_acc`` (the published checkpoint among the 5), else None."""
+    within ``tol`` points of ``clean_acc`` (the published checkpoint among the 5), else None.
+    Where several are (a small evaluation set gives every model the same accuracy), the clean
+    SOPs decide when given: the model within ``sops_rtol`` (relative) of ``clean_sops``, the
+    closest if several, else None."""
     d = np.abs(np.asarray(official_acc0, dtype=float) - clean_acc)
-    k = int(np.argmin(d))
-    return k if d[k] <= tol else None
+    cand = np.flatnonzero(d <= tol)
+    if len(cand) <= 1 or official_sops0 is None or clean_sops is None:
+        k = int(np.argmin(d))
+        return k if d[k] <= tol else None
+    rel = np.abs(np.asarray(official_sops0, dtype=float)[cand] - clean_sops) / max(abs(clean_sops), 1e-12)
+    j = int(np.argmin(rel))
+    return int(cand[j]) if rel[j] <= sops_rtol else None
 
 
 # -- work units -------------------------------------------------------------------------------
@@ -241,6 +251,7 @@ def collect_robustness(out: Path, root: Path, models, kinds, cfg: dict) -> dict:
     for m in models:
         res[m] = {}
         clean: float | None = None
+        clean_sops = 0.0
         for k in kinds:
             units = [[_read_unit(_unit_path(out, f"robustness_{m}_{k}_{i}_{r}"),
                                  _robust_settings(cfg, k, lv)) for r in range(_reps(k, cfg))]
@@ -254,12 +265,15 @@ def collect_robustness(out: Path, root: Path, models, kinds, cfg: dict) -> dict:
             off_sops = off[2] if off.ndim == 4 else off[2][..., None]
             if clean is None:
                 clean = float(acc[0].mean()) if k != "bits" else float(acc[-2].mean())
+                clean_sops = float(sops[0].mean()) if k != "bits" else float(sops[-2].mean())
             res[m][k] = {"levels": LEVELS[k], "acc": acc, "sops": sops, "off_acc": off_acc,
                          "off_sops": off_sops, "n_samples": units[0][0]["n_samples"]}
         for k in kinds:
             r = res[m][k]
-            acc0 = r["off_acc"][0].mean(axis=-1) if k != "bits" else r["off_acc"][-2].mean(axis=-1)
-            r["match"] = matching_model(acc0, float(clean))  # type: ignore[arg-type]
+            lv0 = 0 if k != "bits" else -2
+            r["match"] = matching_model(r["off_acc"][lv0].mean(axis=-1), float(clean),  # type: ignore[arg-type]
+                                        official_sops0=r["off_sops"][lv0].mean(axis=-1),
+                                        clean_sops=clean_sops)
             r["clean"] = clean
     return res
 

@@ -8,12 +8,14 @@ The Python API (imported on first use, so ``import resonet`` stays light):
 - :func:`load_run` -- a trained network from its run directory (:class:`resonet.api.Run`:
   ``.spec``, ``.params``, ``.predict(x)``, ``.evaluate(data)``, ``.forward(x, return_states=True)``);
 - :func:`train_run` -- training from Python, as ``python -m resonet.train`` (settings in, the
-  finished :class:`resonet.api.Run` with its ``.path`` and ``.summary`` out).
+  finished :class:`resonet.api.Run` with its ``.path`` and ``.summary`` out);
+- :func:`fit` -- training on your own data: ``resonet.fit((x, y), test=(x_test, y_test))``, or
+  event splits, or tonic data sets (:mod:`resonet.fitting`).
 """
 
 from ._version import __version__
 
-__all__ = ["Run", "__version__", "load_run", "train_run"]
+__all__ = ["Run", "__version__", "fit", "load_run", "train_run"]
 
 
 def __getattr__(name: str):
@@ -21,4 +23,8 @@ def __getattr__(name: str):
         from . import api
 
         return getattr(api, name)
+    if name == "fit":
+        from .fitting import fit
+
+        return fit
     raise AttributeError(f"module 'resonet' has no attribute {name!r}")

@@ -171,7 +171,7 @@ class Run:
         self.history = [] if official_file else rd.history()
         self.dtype = np.dtype(dtype or self.settings.get("dtype") or np.float64).type
         self.backend = get_backend(backend) if isinstance(backend, str) else backend
-        self._data: Any = None
+        self._data: Any = None  # the run's TaskData, read on first use
 
     def __repr__(self) -> str:
         s = self.spec
@@ -234,20 +234,19 @@ class Run:
         if split not in ("train", "val", "test"):
             raise ConfigError(f"split must be train, val or test, got {split!r}")
         if self._data is None and self.official is not None:
-            from .data import load_task
+            from .tasks import load_task
 
             self._data = load_task(str(self.task), None, **self.config["task_options"])
         if self._data is None:
-            from .runlog import Log
+            from .rundata import task_data
             from .settings import Settings
-            from .train import _load_data
 
             s = Settings.from_dict(self.settings, str(RunDir(self.path).config)) \
                 if self.settings.get("preset") else None
             if s is None:
                 raise ConfigError(f"{self.path}: the run records no training settings; pass a "
                                   "dataset or (x, y) arrays to evaluate()")
-            self._data = _load_data(s, Log(quiet=True))
+            self._data = task_data(s)
         return getattr(self._data, split)
 
     def evaluate(self, data: Any = "test", batch: int = 256) -> dict:
@@ -308,9 +307,10 @@ def train_run(task: str | None = None, *, config: str | os.PathLike | None = Non
     as the command line does); ``train_run(resume=run.path)`` continues it.
     """
     from .runlog import Log
-    from .settings import CONFIG_KEYS, describe_sources, load_config_file, resolve
+    from .settings import CONFIG_KEYS, describe_sources, load_config_file, normalize_keys, resolve
     from .train import new_run, resume_run
 
+    settings = normalize_keys(settings)  # preset= is preset_task=
     log = Log(quiet=not verbose)
     try:
         if resume is not None:

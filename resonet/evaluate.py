@@ -91,20 +91,19 @@ def load_network(args):
 def load_split(run, split: str, data_dir: str | None, limit: int | None):
     """The ``split`` of the network's task (:meth:`resonet.api.Run.dataset`, with ``data_dir``
     in place of the recorded one), its first ``limit`` samples."""
-    from .data import load_task
+    from .rundata import task_data
+    from .tasks import load_task
 
     if run.official is not None:
         td = load_task(run.task, data_dir, **run.config["task_options"])
         ds = getattr(td, split)
     elif data_dir is not None:
-        from .runlog import Log
         from .settings import Settings
-        from .train import _load_data
 
         if not run.settings.get("preset"):
             raise ConfigError(f"{run.path}: the run records no training settings; cannot load its data")
         s = Settings.from_dict({**run.settings, "data_dir": str(data_dir)}, str(run.path))
-        ds = getattr(_load_data(s, Log(quiet=True)), split)
+        ds = getattr(task_data(s), split)
     else:
         ds = run.dataset(split)
     if limit is not None:

@@ -3,9 +3,10 @@
 
 Every default of ``python -m resonet.train``: network sizes, recorded steps, initialisation
 ranges, optimizer, learning rate, batch size, epochs and clipping, per task and neuron. What a
-task fixes for every model (sizes, labelling) is here; what a model chooses (initial ranges,
-optimizer, learning rate, …) is declared by the model itself (``PRESETS`` in
-``resonet/neurons/<model>.py``). Values marked "official" come from the official scripts or
+task fixes for every model (sizes, label kind, input form) is declared by the task
+(:mod:`resonet.tasks`); what a model chooses (initial ranges, optimizer, learning rate, …) is
+declared by the model itself (``PRESETS`` in ``resonet/neurons/<model>.py``); this module puts the
+two together. Values marked "official" come from the official scripts or
 committed checkpoints; "paper" from Table 3 only; "resonet" are our choices where neither exists
 (documented in docs/training.md).
 """
@@ -16,8 +17,9 @@ from dataclasses import asdict, dataclass, field, replace
 
 from .errors import ConfigError
 from .neurons import DEFAULT_NEURON, NEURONS
+from .tasks import Task, get_task, preset_tasks
 
-TASKS = ("shd", "ecg", "smnist", "psmnist")
+TASKS = preset_tasks()  # the paper's tasks (those the neuron models declare presets for)
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class Preset:
     clip: float | None = None  # global-norm clipping (S-MNIST only in the official code)
     best_rule: str = "<"  # "<" keeps the first minimum of the validation loss, "<=" the last
     source: str = "official"
+    events: bool = False  # the samples are spike events (the task's input form)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -51,46 +54,45 @@ class Preset:
         return replace(self, **kw)
 
 
-# What a task fixes whatever the model: sizes I, H, C, T and how it is labelled and scored.
-_SIZES = {  # I, H, C, T
-    "shd": (700, 128, 20, 250),
-    "ecg": (4, 36, 6, 1300),
-    "smnist": (1, 256, 10, 784),
-    "psmnist": (1, 256, 10, 784),
-}
-# How a task's samples come: spike events (SHD: lists of (step, channel)) or dense arrays. An
-# engine that skips zeros takes events as such (resonet.contract.feeds_events).
-_EVENTS = {"shd": True, "ecg": False, "smnist": False, "psmnist": False}
-# The tasks with a generated stand-in for when the real files are absent (resonet.data.synthetic).
-_STAND_IN = {"shd"}
-_TASK_DEFAULTS = {
-    "shd": {},
-    "ecg": {"per_step_labels": True},  # a label per step (−1 unlabelled)
-    "smnist": {"label_last": True},  # the official S-MNIST records only the last step
-    "psmnist": {},  # the official PS-MNIST records every step
-}
-
-
 def task_events(task: str) -> bool:
     """Whether the task's samples are spike events (what its loader returns as an
-    ``EventDataset``)."""
-    if task not in TASKS:
-        raise ConfigError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
-    return _EVENTS[task]
+    ``EventDataset``): the registry's declaration."""
+    return get_task(task).events
 
 
 def task_has_stand_in(task: str) -> bool:
     """Whether the task has a generated stand-in (``--synthetic``) for absent real files."""
-    return task in _STAND_IN
+    return get_task(task).stand_in
 
 
-def get_preset(task: str, neuron: str = DEFAULT_NEURON) -> Preset:
-    """The default settings for ``task`` and ``neuron``: the task's sizes and labelling, then the
-    model's own ``PRESETS[task]`` (declared in its module, resonet.neurons.<model>)."""
-    if task not in TASKS:
-        raise ConfigError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
-    if neuron not in NEURONS:  # every registered model has a preset for every task
+def get_preset(task: str | Task, neuron: str = DEFAULT_NEURON, base: str | None = None) -> Preset:
+    """The default settings for ``task`` and ``neuron``: what the task fixes (sizes, label kind,
+    input form; :mod:`resonet.tasks`), then the model's own ``PRESETS[task]`` (declared in its
+    module, resonet.neurons.<model>).
+
+    A task whose files decide its sizes (custom, after :meth:`Task.with_files`) takes the
+    presets of ``base`` (``--preset TASK``), else of its ``defaults_from`` task (SHD): that
+    task's H and the model's settings for it; its labels stay the files' own, except that
+    one label per sample is scored on the last step only where ``base`` does so (S-MNIST)."""
+    t = get_task(task) if isinstance(task, str) else task
+    if neuron not in NEURONS:  # every registered model has a preset for every paper task
         raise ConfigError(f"unknown neuron {neuron!r}; choose one of {', '.join(NEURONS)}")
-    I, H, C, T = _SIZES[task]
-    settings = {**_TASK_DEFAULTS[task], **NEURONS[neuron].PRESETS[task]}
-    return Preset(task=task, neuron=neuron, n_in=I, n_hidden=H, n_out=C, T=T, **settings)
+    if t.n_in is None or t.n_out is None or t.T is None:
+        raise ConfigError(f"task {t.name} takes its sizes from its files: give --train and --test")
+    if base is not None and not t.from_files:
+        raise ConfigError(f"--preset {base} is for the task custom; the task {t.name} has its own "
+                          "presets")
+    key = base or (t.name if t.has_presets else t.defaults_from)
+    if key not in preset_tasks():
+        raise ConfigError(f"--preset {key!r}: choose one of {', '.join(preset_tasks())}")
+    pt = get_task(key)
+    labels = t.labels
+    if t.from_files and pt.label_last:
+        if labels == "step":
+            raise ConfigError(f"--preset {key} scores only the last step, but the labels are per "
+                              "step (y is (N, T)); choose another --preset")
+        labels = "last"
+    settings = {"per_step_labels": labels == "step", "label_last": labels == "last",
+                **NEURONS[neuron].PRESETS[key]}
+    return Preset(task=t.name, neuron=neuron, n_in=t.n_in, n_hidden=pt.n_hidden,
+                  n_out=t.n_out, T=t.T, events=t.events, **settings)

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError
-from .presets import task_events
 from .settings import Settings
 
 
@@ -85,12 +84,22 @@ def estimate_memory(s: Settings, T: int | None = None, backend: Any = None) -> d
     be = _backend(s, backend)
     engine = be.estimate_memory(spec, T=T, batch=B, eval_batch=Be, dtype=s.dtype,
                                 threads=s.threads or usable_threads())
-    dense = not (task_events(s.task) and be.accepts_events)
+    dense = not (_events(s) and be.accepts_events)
     return {"parameters": P * (8 + item),
             "optimizer state": (1 if s.optimizer == "rmsprop" else 2) * P * item,
             "gradients": engine["gradients"], "BPTT tape": engine["BPTT tape"],
             "batches": (T * (B + Be) * I * item if dense else 0) + T * (B + Be) * C * item
             + engine["batches"]}
+
+
+def _events(s: Settings) -> bool:
+    """Whether the run's samples are spike events: its preset records the task's input form
+    (a run set up before it did: the registry's declaration of the task)."""
+    if "events" in s.preset:
+        return bool(s.preset["events"])
+    from .tasks import get_task
+
+    return get_task(s.task).events
 
 
 def format_bytes(n: float) -> str:

@@ -29,9 +29,10 @@ from .contract import BACKEND_NAMES, DEFAULT_BACKEND, DTYPES
 from .errors import CheckpointError, ConfigError
 from .neurons import DEFAULT_NEURON, get_neuron, neuron_names
 from .optim import OPTIMIZERS
-from .presets import TASKS, get_preset
+from .presets import get_preset
 from .pruning import check_phi
 from .spec import RESETS, NetworkSpec
+from .tasks import get_task, preset_tasks, task_names
 
 # Settings a --config TOML file may set (the same names as the long options, '-' -> '_').
 CONFIG_KEYS = {
@@ -39,25 +40,34 @@ CONFIG_KEYS = {
     "optimizer", "clip", "hidden", "dtype", "reset", "truncation", "subset", "save_every",
     "synthetic", "download", "threads", "out", "stop_after", "prune_recurrent", "init_from",
     "permutation", "bias",
+    # a user's task (custom): its files, the step of event times, the presets it starts from
+    "train", "test", "val", "dt", "preset_task",
+    # initial ranges of the neuron parameters and the readout's τ (any task)
+    "init",
 }
+# Other names a config file or a Python call may use for a setting.
+ALIASES = {"preset": "preset_task"}
+# The settings of a user's files (only the tasks whose sizes come from files take them).
+FILE_KEYS = ("train", "test", "val", "dt", "preset_task")
 # The type or the choices of every setting (the command line's parser checks its own; a TOML file,
 # config.json or a Python call are checked against these).
 _INTS = {"epochs", "batch", "eval_batch", "seed", "split_seed", "truncation", "subset",
          "threads", "stop_after"}
-_FLOATS = {"lr", "clip", "save_every", "prune_recurrent"}
-_STRINGS = {"data_dir", "out", "init_from", "permutation"}
+_FLOATS = {"lr", "clip", "save_every", "prune_recurrent", "dt"}
+_STRINGS = {"data_dir", "out", "init_from", "permutation", "train", "test", "val"}
 _BOOLS = {"download", "bias"}
 # "hidden" is an integer (one recurrent layer) or a list of them (stacked layers, input side
 # first): ``--hidden 128,128``, ``hidden = [128, 128]`` or ``"128,128"`` (see :func:`parse_hidden`).
 _CHOICES: dict[str, Callable[[], tuple]] = {  # read at call time: a model registered later counts
-    "task": lambda: TASKS, "neuron": neuron_names, "backend": lambda: BACKEND_NAMES,
+    "task": task_names, "preset_task": preset_tasks, "neuron": neuron_names, "backend": lambda: BACKEND_NAMES,
     "optimizer": lambda: tuple(OPTIMIZERS), "dtype": lambda: tuple(DTYPES),
     "reset": lambda: RESETS, "synthetic": lambda: ("auto", "yes", "no")}
 # Settings a resume may change without changing the run (excluded from the fingerprint).
 RESUME_MAY_CHANGE = ("stop_after",)
 # Settings added after runs were made: left out of the fingerprint while unset, so that those
 # runs still resume (their checkpoints hold the hash of the settings without them).
-UNSET_NOT_HASHED = ("init_from", "permutation")
+UNSET_NOT_HASHED = ("init_from", "permutation", "train", "test", "val", "dt", "preset_task",
+                    "init")
 
 
 @dataclass(frozen=True)
@@ -98,6 +108,12 @@ class Settings(Mapping):
     prune_recurrent: float = 0.0  # φ: each recurrent weight removed with probability φ (resonet.pruning)
     init_from: str | None = None  # start from this checkpoint's parameters (fine-tuning)
     permutation: str | None = None  # PS-MNIST pixel order: a file or "identity" (else drawn)
+    train: str | None = None  # custom: the split files (absolute paths)
+    test: str | None = None
+    val: str | None = None  # custom: None = drawn from train (the paper tasks' rule)
+    dt: float | None = None  # custom: seconds per step, for events given as times
+    preset_task: str | None = None  # custom: the paper task whose presets it starts from
+    init: dict | None = None  # initial ranges given (name -> [a, b]); merged into preset["init"]
 
     @property
     def network(self) -> NetworkSpec:
@@ -173,10 +189,13 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m resonet.train",
         description="Train a recurrent spiking network of (balanced) resonate-and-fire neurons "
-                    "with the presets of the BRF paper (Table 3). Defaults come from the preset of "
+                    "with the presets of the BRF paper (Table 3), on one of its tasks or on your "
+                    "own data (custom --train FILE --test FILE). Defaults come from the preset of "
                     "the task and neuron; a --config file overrides them and flags override both.",
     )
-    ap.add_argument("task", nargs="?", choices=TASKS, help="which task: shd, ecg, smnist or psmnist")
+    ap.add_argument("task", nargs="?", choices=task_names(),
+                    help="which task: " + "; ".join(f"{n}: {get_task(n).summary}"
+                                                     for n in task_names()))
     ap.add_argument("--neuron", choices=neuron_names(),
                     help=f"hidden neuron model: {', '.join(neuron_names())} (default "
                          f"{DEFAULT_NEURON})")
@@ -215,6 +234,25 @@ def build_parser() -> argparse.ArgumentParser:
                     help="train from scratch with each recurrent weight removed with probability "
                          "PHI in [0, 1] (a fixed random mask drawn from the seed; 1: no recurrent "
                          "weights; default 0)")
+    ap.add_argument("--train", metavar="FILE",
+                    help="custom: the training split, a .npz or .h5 file of resonet's format "
+                         "(docs/data.md, \"Your own data\"): dense x (N, T, I) or events, labels y")
+    ap.add_argument("--test", metavar="FILE", help="custom: the test split (same layout)")
+    ap.add_argument("--val", metavar="FILE",
+                    help="custom: the validation split (default: 10%% of --train, drawn with "
+                         "--split-seed as for the paper's tasks)")
+    ap.add_argument("--preset", dest="preset_task", choices=preset_tasks(), metavar="TASK",
+                    help="custom: start from the presets of this paper task (its H, optimizer, "
+                         "learning rate, batch, epochs, initial ranges, recorded steps); default "
+                         "shd's")
+    ap.add_argument("--dt", type=float, metavar="SECONDS",
+                    help="custom: seconds per step, binning events given as 'time' (default: "
+                         "the file's dt)")
+    ap.add_argument("--init", action="append", metavar="NAME=A,B",
+                    help="initial range of a neuron parameter or of the readout's out_tau: "
+                         "uniform (low, high) or normal (mean, std) as the model declares it, "
+                         "e.g. --init omega=5,10 --init b_offset=2,3 (repeatable; default: the "
+                         "preset's)")
     ap.add_argument("--init-from", metavar="CKPT",
                     help="fine-tune: start from the parameters of this checkpoint (a resonet run "
                          "directory or .npz, or an official PyTorch .pt of the BRF paper) instead of "
@@ -261,18 +299,26 @@ def load_config_file(path: str) -> dict:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     except OSError as exc:  # a directory, unreadable, ...
         raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from None
-    cfg = {k.replace("-", "_"): v for k, v in cfg.items()}
+    cfg = normalize_keys({k.replace("-", "_"): v for k, v in cfg.items()})
     unknown = set(cfg) - CONFIG_KEYS - {"task"}
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) {sorted(unknown)}; allowed: {sorted(CONFIG_KEYS)}")
     return cfg
 
 
+def normalize_keys(d: dict) -> dict:
+    """``d`` with the other names of a setting (:data:`ALIASES`: ``preset``) replaced by its own."""
+    return {ALIASES.get(k, k): v for k, v in d.items()}
+
+
 Source = Callable[[str, Any], str]
+_FLAGS = {"preset_task": "--preset"}  # settings whose flag is not --<name>
 
 
 def _flag_source(key: str, value: Any) -> str:
-    return f"--{key.replace('_', '-')} {value}"
+    if key == "init" and isinstance(value, list):
+        return " ".join(f"--init {v}" for v in value)
+    return f"{_FLAGS.get(key, '--' + key.replace('_', '-'))} {value}"
 
 
 def _default_source(key: str, value: Any) -> str:
@@ -314,9 +360,20 @@ def check_value(key: str, value: Any, source: Source) -> Any:
             raise ConfigError(f"{source(key, value)} must be a string (a path)")
     elif key in _BOOLS and not isinstance(value, bool):
         raise ConfigError(f"{source(key, value)} must be true or false")
-    elif key == "hidden":
-        parse_hidden(value, lambda: source(key, value))
+    else:
+        _check_structured(key, value, source)
     return value
+
+
+def _check_structured(key: str, value: Any, source: Source) -> None:
+    """The settings whose values are more than a scalar: ``hidden`` (one width or a list of
+    them, :func:`parse_hidden`) and ``init`` (a table of ranges)."""
+    if key == "hidden":
+        parse_hidden(value, lambda: source(key, value))
+    elif key == "init" and not (isinstance(value, dict) or (
+            isinstance(value, list) and all(isinstance(v, str) for v in value))):
+        raise ConfigError(f"{source(key, value)} must be a table of ranges, e.g. "
+                          "init = {omega = [5, 10]} (or --init omega=5,10)")
 
 
 def parse_hidden(value: Any, where: Callable[[], str] | None = None) -> int | list[int]:
@@ -365,10 +422,15 @@ def resolve(given: dict, cfg: dict | None = None, *, source: Source | None = Non
         check_value(key, merged.get(key), source)
     task = merged.get("task")
     if task is None:
-        raise ConfigError("no task given; use: python -m resonet.train shd|ecg|smnist|psmnist")
+        raise ConfigError(f"no task given; use: python -m resonet.train {'|'.join(task_names())}")
     init = _read_init(merged, task, source) if merged.get("init_from") is not None else None
     neuron = merged.get("neuron", init.spec.neuron if init else DEFAULT_NEURON)
-    preset = get_preset(task, neuron)
+    preset = get_preset(_task_of(merged, source), neuron, base=merged.get("preset_task"))
+    ranges = parse_init(merged.get("init"), neuron, source)  # --init NAME=A,B, TOML [init]
+    if ranges:
+        preset = preset.with_overrides(init={**preset.init,
+                                             **{k: tuple(v) for k, v in ranges.items()}})
+    merged["init"] = ranges
     s = _merge(merged, task, neuron, preset, init, source)
 
     def at(key: str) -> str:
@@ -385,6 +447,66 @@ def resolve(given: dict, cfg: dict | None = None, *, source: Source | None = Non
     if init is not None:
         init.check_fits(NetworkSpec(**s["spec"]), at)
     return Settings(**s)
+
+
+def _task_of(merged: dict, source: Source):
+    """The run's task: from the registry, with the sizes of the user's files for a task that
+    takes them (``merged``'s paths made absolute, so a resume from elsewhere finds them)."""
+    t = get_task(merged["task"])
+    given = [k for k in FILE_KEYS if merged.get(k) is not None]
+    if not t.from_files:
+        if given:
+            k = given[0]
+            raise ConfigError(f"{source(k, merged[k])}: only the task custom (your own files) takes "
+                              f"it; the task {t.name} reads its own data")
+        return t
+    for k in ("train", "test", "val"):
+        if merged.get(k) is not None:
+            merged[k] = os.path.abspath(os.fspath(merged[k]))
+    dt = merged.get("dt")
+    if dt is not None and not (math.isfinite(dt) and dt > 0):
+        raise ConfigError(f"{source('dt', dt)} must be a positive number of seconds")
+    return t.with_files(train=merged.get("train"), test=merged.get("test"), val=merged.get("val"),
+                        dt=None if dt is None else float(dt))
+
+
+def parse_init(value: Any, neuron: str, source: Source) -> dict[str, list[float]] | None:
+    """Initial ranges given as ``["omega=5,10", ...]`` (command line) or ``{"omega": [5, 10]}``
+    (TOML, Python): {name: [a, b]} for the model's parameters (uniform: low ≤ high; normal:
+    std ≥ 0, as each declares) and the readout's ``out_tau`` (normal)."""
+    if value is None:
+        return None
+    model = get_neuron(neuron)
+    kinds = {p.name: p.init for p in model.PARAMS}
+    kinds["out_tau"] = "normal"
+    items: list[tuple[str, Any, str]] = []
+    if isinstance(value, list):
+        for v in value:
+            name, sep, rest = v.partition("=")
+            if not sep:
+                raise ConfigError(f"--init {v}: expected NAME=A,B, e.g. --init omega=5,10")
+            items.append((name.strip(), rest.split(","), f"--init {v}"))
+    else:
+        items = [(k, v, source("init", value)) for k, v in value.items()]
+    out: dict[str, list[float]] = {}
+    for name, nums, where in items:
+        if name not in kinds:
+            raise ConfigError(f"{where}: {name!r} is not a parameter of the {neuron} neuron; it "
+                              f"has: {', '.join(kinds)}")
+        try:
+            a, b = (float(n) for n in nums)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: {name} needs two numbers (uniform: low, high; normal: "
+                              "mean, std)") from None
+        if not (math.isfinite(a) and math.isfinite(b)):
+            raise ConfigError(f"{where}: {name} needs two finite numbers")
+        if kinds[name] == "uniform" and a > b:
+            raise ConfigError(f"{where}: {name} is drawn uniformly from (low, high); low {a:g} > "
+                              f"high {b:g}")
+        if kinds[name] == "normal" and b < 0:
+            raise ConfigError(f"{where}: {name} is drawn from a normal (mean, std); std {b:g} < 0")
+        out[name] = [a, b]
+    return out
 
 
 def _merge(merged: dict, task: str, neuron: str, preset, init: InitCheckpoint | None,
@@ -421,6 +543,10 @@ def _merge(merged: dict, task: str, neuron: str, preset, init: InitCheckpoint | 
         "prune_recurrent": float(merged.get("prune_recurrent", 0.0)),
         "init_from": None if init is None else str(init.path),
         "permutation": _permutation_setting(merged, task, init, source),
+        "train": merged.get("train"), "test": merged.get("test"), "val": merged.get("val"),
+        "dt": None if merged.get("dt") is None else float(merged["dt"]),
+        "preset_task": merged.get("preset_task"),
+        "init": merged.get("init"),
     }
 
 
@@ -519,13 +645,14 @@ def read_init_checkpoint(path: str, task: str, neuron: str | None = None,
     ck.check(spec.param_shapes())
     params = {k: np.array(ck.params[k], dtype=np.float64) for k in spec.param_shapes()}
     split = npz.parent / "data_split.npz"  # a PS-MNIST run's own pixel order
-    perm_file = str(split.resolve()) if ck.meta.get("task") == "psmnist" and split.is_file() else None
+    perm_file = str(split.resolve()) if _takes_permutation(ck.meta.get("task")) and split.is_file() \
+        else None
     return InitCheckpoint(npz.resolve(), spec, params, None, perm_file)
 
 
 def _read_init(merged: dict, task: str, source: Source) -> InitCheckpoint:
     path = os.fspath(merged["init_from"])
-    perm = merged.get("permutation") if task == "psmnist" else None
+    perm = merged.get("permutation") if _takes_permutation(task) else None
     try:
         return read_init_checkpoint(path, task, merged.get("neuron"), perm)
     except (ConfigError, CheckpointError) as exc:
@@ -538,7 +665,7 @@ def _permutation_setting(merged: dict, task: str, init: InitCheckpoint | None,
     ``--init-from`` checkpoint's own, else None (drawn from the split seed)."""
     given = merged.get("permutation")
     if given is not None:
-        if task != "psmnist":
+        if not _takes_permutation(task):
             raise ConfigError(f"{source('permutation', given)} applies to psmnist only")
         if str(given) != "identity":
             from .official import read_permutation
@@ -549,9 +676,14 @@ def _permutation_setting(merged: dict, task: str, init: InitCheckpoint | None,
                 raise ConfigError(f"{source('permutation', given)}: {exc}") from None
             return str(Path(given).resolve())
         return "identity"
-    if task == "psmnist" and init is not None:
+    if _takes_permutation(task) and init is not None:
         return init.permutation_file
     return None
+
+
+def _takes_permutation(task: Any) -> bool:
+    """Whether the task takes a given pixel order (its option ``permutation``: PS-MNIST)."""
+    return task in task_names() and "permutation" in get_task(task).options
 
 
 def load_permutation(setting: str | None):

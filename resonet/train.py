@@ -1,4 +1,6 @@
-"""``python -m resonet.train shd|ecg|smnist|psmnist [options]`` -- train with the paper's presets.
+"""``python -m resonet.train shd|ecg|smnist|psmnist [options]`` -- train with the paper's presets;
+``python -m resonet.train custom --train TRAIN --test TEST [--val VAL] [--preset TASK]`` -- on your
+own files (docs/data.md, "Your own data").
 
 Protocol (the official scripts', docs/official-code.md §3): for epoch e = 0 … E, evaluate the
 validation and test sets with the current parameters (e = 0 is the untrained network), keep the
@@ -58,10 +60,10 @@ from .errors import CheckpointError, ConfigError, NumericalError
 from .evaluation import evaluate_dataset
 from .network import init_params
 from .optim import linear_decay, make_optimizer
-from .presets import task_has_stand_in
 from .progress import Progress, StopOnSignals, epoch_line, log_summary
 from .pruning import apply_masks, check_masked, run_masks
 from .resources import check_resources
+from .rundata import task_data
 from .rundir import RunDir
 from .runlog import Log, versions
 from .settings import CONFIG_KEYS, Settings, build_parser, resolve_settings
@@ -153,7 +155,7 @@ class Trainer:
         s = self.s
         assert s.init_from is not None  # only called for a run with --init-from
         init = read_init_checkpoint(s.init_from, s.task, s.neuron,
-                                    s.permutation if s.task == "psmnist" else None)
+                                    s.permutation)  # None unless the task takes one
         init.check_fits(self.spec, lambda k: f"--init-from {s.init_from}")
         what = "an official PyTorch checkpoint" if init.official is not None else "a resonet checkpoint"
         epoch = getattr(init.official, "epoch", None)
@@ -395,38 +397,6 @@ class Trainer:
 # entry point
 # --------------------------------------------------------------------------------------------
 
-def _load_data(s: Settings, log: Log):
-    from .data import load_task
-
-    kwargs: dict = {}
-    if task_has_stand_in(s.task):
-        kwargs["synthetic"] = {"auto": None, "yes": True, "no": False}[s.synthetic]
-        if kwargs["synthetic"] is not False:
-            log(f"loading {s.task.upper()} (generating the offline {s.task.upper()}-format "
-                "stand-in on first use if the real files are absent; this can take a minute) ...")
-    if s.task == "shd" and s.init_from is not None:
-        # an official network was trained on the official binning (unit 0 dropped, channel
-        # 700 - unit): fine-tuning it must feed it the same channels
-        from .official import is_official
-
-        if not Path(s.init_from).exists():
-            raise CheckpointError(f"{s.init_from}: the --init-from checkpoint is gone; it decides "
-                                  "how SHD is binned for this run, put it back")
-        if is_official(s.init_from):
-            kwargs["official_binning"] = True
-    if s.task == "psmnist" and s.permutation is not None:  # a given or inherited pixel order
-        from .settings import load_permutation
-
-        kwargs["permutation"] = load_permutation(s.permutation)
-    data = load_task(s.task, s.data_dir, split_seed=s.split_seed, download=s.download, **kwargs)
-    if s.subset:
-        k = int(s.subset)
-        data.train = data.train.subset(np.arange(min(k, len(data.train))))
-        data.val = data.val.subset(np.arange(min(k, len(data.val))))
-        data.test = data.test.subset(np.arange(min(k, len(data.test))))
-    return data
-
-
 def _banner(s: Settings, data, log: Log) -> None:
     info = data.info
     if info.get("synthetic"):
@@ -438,10 +408,14 @@ def _banner(s: Settings, data, log: Log) -> None:
         log("!! the data directory (or use --download) to train on the real data.")
         log(bar)
     spec = s.network
-    log(f"task {s.task}  neuron {s.neuron}  net {spec.describe()}{' with biases' if spec.bias else ''} "
+    base = f" (presets of {s.preset_task})" if s.preset_task else ""
+    log(f"task {s.task}{base}  neuron {s.neuron}  net {spec.describe()}"
+        f"{' with biases' if spec.bias else ''} "
         f"({spec.n_params():,} parameters)  backend {s.backend} ({s.dtype})")
     log(f"data: train {len(data.train)}, val {len(data.val)}, test {len(data.test)} samples "
         f"from {info.get('source', data.train.source)}")
+    if info.get("test"):
+        log(f"note: the test split is {info['test']}")
     log(f"optimizer {s.optimizer} lr {s.lr} (linear decay over {s.epochs} epochs), "
         f"batch {s.batch}, clip {s.clip}, seed {s.seed}")
     if s.prune_recurrent:
@@ -460,7 +434,7 @@ def new_run(s: Settings, log: Log, *, command: str, quiet: bool = False) -> Trai
     created if a check or the data fail."""
     backend = get_backend(s.backend)  # fail fast (e.g. --backend cuda without a GPU): no run dir
     check_resources(s, backend=backend)
-    data = _load_data(s, log)  # before creating the run dir: bad data leaves nothing behind
+    data = task_data(s, log)  # before creating the run dir: bad data leaves nothing behind
     rd = RunDir.create(s.out) if s.out else RunDir.create_default("runs", s.task, s.neuron)
     lock = rd.lock()
     try:
@@ -504,7 +478,7 @@ def resume_run(run_dir: str | os.PathLike, log: Log, *, stop_after: int | None =
         backend = get_backend(s.backend)
         check_resources(s, backend=backend)
         log.attach(rd.log)
-        data = _load_data(s, log)
+        data = task_data(s, log)
         tr = Trainer(s, rd.path, data, log, quiet=quiet)
         tr.lock = lock
         if ck is None:

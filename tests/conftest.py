@@ -23,6 +23,9 @@ With ``RESONET_REQUIRE_REAL_DATA=1`` (set by ``.ci/run``) a skipped real-data te
 ``RESONET_REQUIRE_CUDA_TOOLKIT=1`` for the tests that compile CUDA kernels to PTX (marker
 ``cuda_toolkit``; they need NVRTC/NVVM, ``pip install -e ".[cuda]"``, but no GPU).
 
+Tests marked ``tonic`` (tests/test_tonic.py) need tonic (``pip install -e ".[tonic]"``); with
+``RESONET_REQUIRE_TONIC=1`` (set by ``.ci/run``) their skip counts as a failure.
+
 Tests marked ``slurm`` (tests/test_sweep_slurm.py) need a running SLURM cluster (``sinfo`` and
 ``sbatch`` that reach it; ``bash .ci/slurm.sh start DIR`` starts a one-node one as root). Without
 it they skip with the reason; with ``RESONET_REQUIRE_CLUSTER=1`` (set by ``.ci/run``, which
@@ -47,6 +50,7 @@ SHARED_GOLDEN_NEXT_DIR = SHARED / "golden-next"
 REQUIRE_REAL_DATA = os.environ.get("RESONET_REQUIRE_REAL_DATA", "") not in ("", "0")
 REQUIRE_CUDA_TOOLKIT = os.environ.get("RESONET_REQUIRE_CUDA_TOOLKIT", "") not in ("", "0")
 REQUIRE_CLUSTER = os.environ.get("RESONET_REQUIRE_CLUSTER", "") not in ("", "0")
+REQUIRE_TONIC = os.environ.get("RESONET_REQUIRE_TONIC", "") not in ("", "0")
 
 # MD5 of the published ECG files (also what the downloader checks: resonet.data.ecg.MAT_MD5)
 ECG_MD5 = {
@@ -201,7 +205,8 @@ def pytest_runtest_makereport(item, call):
     for marker, required, var in (("real_data", REQUIRE_REAL_DATA, "RESONET_REQUIRE_REAL_DATA"),
                                   ("cuda_toolkit", REQUIRE_CUDA_TOOLKIT,
                                    "RESONET_REQUIRE_CUDA_TOOLKIT"),
-                                  ("slurm", REQUIRE_CLUSTER, "RESONET_REQUIRE_CLUSTER")):
+                                  ("slurm", REQUIRE_CLUSTER, "RESONET_REQUIRE_CLUSTER"),
+                                  ("tonic", REQUIRE_TONIC, "RESONET_REQUIRE_TONIC")):
         if required and report.skipped and item.get_closest_marker(marker) is not None:
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
             report.outcome = "failed"

@@ -47,6 +47,12 @@ def test_surface_stats_of_a_bowl_and_of_a_bumpy_surface():
 def test_matching_model_and_agreement():
     assert matching_model(np.array([98.91, 98.96, 99.14, 99.05]), 99.15) == 2
     assert matching_model(np.array([98.91, 98.96]), 99.15) is None
+    # a 10-image evaluation gives every model 90 %: the clean SOPs pick the network
+    acc, sops = np.full(5, 90.0), np.array([33663.4, 32643.6, 32357.8, 30876.8, 31462.1])
+    assert matching_model(acc, 90.0) == 0  # accuracy alone cannot tell them apart
+    assert matching_model(acc, 90.0, official_sops0=sops, clean_sops=32637.6) == 1
+    assert matching_model(acc, 90.0, official_sops0=sops, clean_sops=35000.0) is None
+    assert matching_model(acc, 80.0, official_sops0=sops, clean_sops=32637.6) is None
     rng = np.random.default_rng(0)
     off = 90 + rng.normal(0, 0.2, (3, 5, 5))  # levels, models, repetitions
     r = {"levels": [0, 0.1, 0.2], "acc": off[:, 1] + np.array([[0.0], [0.05], [5.0]]),

@@ -31,7 +31,7 @@ def test_readme_opens_with_two_setup_commands_and_ci_runs_the_test_one():
     assert ci[-1] == cmds[1] == "python -m pytest"
     # installs from scratch, with the test extra (and the CUDA toolkit's compiler for the PTX
     # tests, which skip with a reason after command 1 alone, like the real-data tests)
-    assert any(re.search(r'pip install -e "\.\[test(,cuda)?\]"', line) for line in ci), ci
+    assert any(re.search(r'pip install -e "\.\[test(,cuda)?(,tonic)?\]"', line) for line in ci), ci
 
 
 def test_no_deep_learning_framework_in_dependencies():

@@ -5,6 +5,7 @@
     python -m resonet.data synth [--data-dir D | --out DIR] [--seed S] [--n-train N] [--n-test N]
     python -m resonet.data check FILE [FILE ...]
     python -m resonet.data ecg-raw RAW_DIR --out DIR [--annotation q1c] [--test-fraction 0.2]
+    python -m resonet.data export TASK --out DIR [--data-dir D] [--split-seed S] [--download]
 
 Bad or missing files end with one line, ``error: <file>: <what is wrong>; <fix>``, and exit
 code 2 (set ``RESONET_DEBUG=1`` for the traceback).
@@ -22,9 +23,10 @@ from typing import Any
 
 from ..cli import run_main
 from ..errors import DataError
-from . import ecg, mnist, official_models, shd, synthetic
+from ..tasks import export_task, get_task, load_task, preset_tasks, task_names
+from . import custom, ecg, mnist, official_models, shd, synthetic
 from .paths import resolve_data_dir
-from .tasks import TASKS, load_task
+from .userdata import read_split
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
@@ -40,6 +42,9 @@ def check_file(path: Path) -> dict[str, Any]:
     with open(path, "rb") as f:
         head = f.read(128)
     name = path.name.lower()
+    zipped = head.startswith(b"PK")  # a numpy .npz or a PyTorch file (both zip archives)
+    if (zipped and _is_npz(path)) or (head.startswith(_HDF5_MAGIC) and not _is_shd(path)):
+        return _check_custom(path)
     if name.endswith((".h5", ".hdf5")) or head.startswith(_HDF5_MAGIC):
         return shd.check_shd_file(path)
     if name.endswith(".mat") or head.startswith(b"MATLAB"):
@@ -60,8 +65,43 @@ def check_file(path: Path) -> dict[str, Any]:
         return {"file": str(path), "format": "PyTorch checkpoint (official BRF code)",
                 "task": net.task, "spec": net.spec.to_dict(), "parameters": net.spec.n_params(),
                 "epoch": net.epoch, "md5": net.md5, "notes": net.notes}
-    raise DataError(f"{path}: unknown file type; expected an SHD .h5, a QTDB .mat, an MNIST IDX file "
-                    "or an official PyTorch checkpoint (.pt)")
+    raise DataError(f"{path}: unknown file type; expected a split of resonet's format (.npz/.h5), "
+                    "an SHD .h5, a QTDB .mat, an MNIST IDX file or an official PyTorch checkpoint "
+                    "(.pt)")
+
+
+def _is_shd(path: Path) -> bool:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return "spikes" in f
+    except OSError:
+        return False
+
+
+def _check_custom(path: Path) -> dict[str, Any]:
+    """A split of resonet's file format, read and checked whole (docs/data.md)."""
+    s = read_split(path)
+    out: dict[str, Any] = {"file": str(path), "format": f"resonet split, version {custom.FORMAT_VERSION}",
+                           "form": "events" if s.events else "dense", "N": len(s), "T": s.n_steps,
+                           "I": s.n_inputs, "labels": "per step" if s.per_step else "per sample",
+                           "classes": int(s.y.max()) + 1 if s.n_classes is None else s.n_classes}
+    if s.events:
+        out["events"] = s.n_events
+        out["values"] = "binary" if s.values is None else "valued"
+    return out
+
+
+def _is_npz(path: Path) -> bool:
+    """Whether a zip archive is a numpy .npz (its members are .npy arrays), not a PyTorch file."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return all(n.endswith(".npy") for n in z.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return path.name.lower().endswith(".npz")  # a broken one: read_split names the fault
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
 
     pi = sub.add_parser("info", help="load a task and print its sizes and metadata")
-    pi.add_argument("task", choices=TASKS)
+    pi.add_argument("task", choices=preset_tasks())
     pi.add_argument("--data-dir")
     pi.add_argument("--split-seed", type=int, default=0)
     pi.add_argument("--download", action="store_true")
@@ -102,6 +142,18 @@ def build_parser() -> argparse.ArgumentParser:
     pc = sub.add_parser("check", help="validate data files")
     pc.add_argument("files", nargs="+", type=Path)
 
+    px = sub.add_parser("export", help="write a paper task's preprocessed train/test data as "
+                                       "files of resonet's format (DIR/train.npz, DIR/test.npz)")
+    px.add_argument("task", choices=[n for n in task_names() if not get_task(n).from_files])
+    px.add_argument("--out", type=Path, required=True, help="folder for train.npz and test.npz")
+    px.add_argument("--data-dir")
+    px.add_argument("--split-seed", type=int, default=0,
+                    help="psmnist: the permutation's seed (as train --split-seed)")
+    px.add_argument("--download", action="store_true")
+    gx = px.add_mutually_exclusive_group()
+    gx.add_argument("--synthetic", dest="synthetic", action="store_true", default=None)
+    gx.add_argument("--no-synthetic", dest="synthetic", action="store_false")
+
     pe = sub.add_parser("ecg-raw", help="raw QTDB records -> QTDB_{train,test}.mat")
     pe.add_argument("raw_dir", type=Path)
     pe.add_argument("--out", type=Path, required=True)
@@ -114,12 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    {"info": _info, "fetch": _fetch, "synth": _synth, "check": _check, "ecg-raw": _ecg_raw}[a.cmd](a)
+    {"info": _info, "fetch": _fetch, "synth": _synth, "check": _check, "ecg-raw": _ecg_raw,
+     "export": _export}[a.cmd](a)
     return 0
 
 
 def _info(a: argparse.Namespace) -> None:
-    opts = {"official_binning": True} if a.official_binning and a.task == "shd" else {}
+    opts = {"official_binning": True} if a.official_binning and "official_binning" in \
+        get_task(a.task).options else {}
     td = load_task(
         a.task, a.data_dir, split_seed=a.split_seed, download=a.download, synthetic=a.synthetic, **opts
     )
@@ -158,6 +212,13 @@ def _synth(a: argparse.Namespace) -> None:
 def _check(a: argparse.Namespace) -> None:
     for f in a.files:
         _print(check_file(f))
+
+
+def _export(a: argparse.Namespace) -> None:
+    synthetic_ok = {"synthetic": a.synthetic} if get_task(a.task).stand_in else {}
+    paths = export_task(a.task, a.out, a.data_dir, split_seed=a.split_seed, download=a.download,
+                        **synthetic_ok)
+    _print({split: _check_custom(p) for split, p in paths.items()})
 
 
 def _ecg_raw(a: argparse.Namespace) -> None:

@@ -118,6 +118,12 @@ class Dataset:
     def _inputs(self, rows: np.ndarray, *, sparse: bool, dtype: np.dtype) -> np.ndarray | SpikeEvents:
         raise NotImplementedError
 
+    def resident(self) -> Dataset:
+        """This split with its samples in memory (an :class:`EventDataset` or
+        :class:`DenseDataset`): itself, or, for a split read from disk batch by batch, its
+        samples read once (an engine that keeps the whole split on a device needs them)."""
+        return self
+
     def __repr__(self) -> str:
         syn = ", SYNTHETIC" if self.synthetic else ""
         return (
@@ -127,28 +133,36 @@ class Dataset:
 
 
 class EventDataset(Dataset):
-    """Binary spike events per sample (SHD).
+    """Spike events per sample (SHD; a user's events, :mod:`resonet.data.custom`).
 
-    Storage: ``offsets`` int64 (N+1,); sample n owns ``steps[offsets[n]:offsets[n+1]]`` (int16,
-    in [0, T)) and ``chans[...]`` (int16, in [0, I)), sorted by (step, channel), no duplicates.
+    Storage: ``offsets`` int64 (N+1,); sample n owns ``steps[offsets[n]:offsets[n+1]]`` (in
+    [0, T)), ``chans[...]`` (in [0, I)) and, unless every event is a 1 (``values`` None: binary
+    spikes), ``values[...]``, sorted by (step, channel) with no (step, channel) twice. Memory
+    O(events): SHD stores int16 steps and channels, a user's file the smallest integer type that
+    holds T and I.
     """
 
     is_events = True
 
-    def __init__(self, *, offsets: np.ndarray, steps: np.ndarray, chans: np.ndarray, **kwargs: Any) -> None:
+    def __init__(self, *, offsets: np.ndarray, steps: np.ndarray, chans: np.ndarray,
+                 values: np.ndarray | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.offsets = np.asarray(offsets, dtype=np.int64)
         self.steps = np.asarray(steps)
         self.chans = np.asarray(chans)
+        self.values = None if values is None else np.asarray(values)
         if self.offsets.shape != (len(self._all_labels) + 1,):
             raise ConfigError(f"{self.name}: offsets must have N+1 entries")
+        if self.values is not None and self.values.shape != self.steps.shape:
+            raise ConfigError(f"{self.name}: values must have one entry per event")
 
     def spike_counts(self) -> np.ndarray:
         """Number of (binned, merged) events per sample of this split, int64 (N,)."""
         return np.diff(self.offsets)[self._rows]
 
-    def _gather(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(b, step, chan) of every event of the samples ``rows`` (sample b = position in rows)."""
+    def events_of(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(b, pos) of every event of the storage rows ``rows``: ``b`` the position of its sample
+        in ``rows``, ``pos`` its index in the storage arrays (per sample in stored order)."""
         starts = self.offsets[rows]
         counts = self.offsets[rows + 1] - starts
         total = int(counts.sum())
@@ -156,21 +170,24 @@ class EventDataset(Dataset):
         # position of each event in the storage: start of its sample + rank within the sample
         first = np.cumsum(counts) - counts
         pos = np.arange(total, dtype=np.int64) - np.repeat(first - starts, counts)
-        return b, self.steps[pos].astype(np.int64), self.chans[pos].astype(np.int64)
+        return b, pos
 
     def _inputs(self, rows: np.ndarray, *, sparse: bool, dtype: np.dtype) -> np.ndarray | SpikeEvents:
         B, T, I = rows.shape[0], self.T, self.n_in
-        b, s, c = self._gather(rows)
+        b, pos = self.events_of(rows)
+        s, c = self.steps[pos].astype(np.int64), self.chans[pos].astype(np.int64)
+        v = None if self.values is None else self.values[pos].astype(dtype)
         if not sparse:
             x = np.zeros((T, B, I), dtype=dtype)  # (T, B, I)
-            x[s, b, c] = 1
+            x[s, b, c] = 1 if v is None else v
             return x
         r = s * B + b  # CSR row of x.reshape(T*B, I)
         # stable sort keeps each row's channels in ascending order (they are sorted per sample)
         order = np.argsort(r, kind="stable")
         indptr = np.zeros(T * B + 1, dtype=np.int64)
         np.cumsum(np.bincount(r, minlength=T * B), out=indptr[1:])
-        return SpikeEvents(indptr, c[order].astype(np.int32), None, T, B, I)
+        return SpikeEvents(indptr, c[order].astype(np.int32), None if v is None else v[order],
+                           T, B, I)
 
 
 class DenseDataset(Dataset):

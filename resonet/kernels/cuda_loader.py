@@ -38,6 +38,6 @@ def load_cuda_backend():
         except ImportError:
             continue
         config.CUDA_LOW_OCCUPANCY_WARNINGS = 0
-    from .cuda import CudaBackend
+    from .cuda.backend import CudaBackend
 
     return CudaBackend()

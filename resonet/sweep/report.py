@@ -145,7 +145,7 @@ def protocol_deviations(s: dict) -> list[str]:
         dev.append(f"reset {s['reset']}")
     if s.get("prune_recurrent"):
         dev.append(f"prune_recurrent {s['prune_recurrent']:g}")
-    if s.get("synthetic") == "yes" or (s.get("task") == "shd" and s.get("synthetic_data")):
+    if s.get("synthetic") == "yes" or s.get("synthetic_data"):
         dev.append("synthetic data")
     return dev
 

@@ -141,8 +141,9 @@ class Driver:
         jobs, counts = [], {"done": 0, "resume": 0, "start": 0, "aside": 0}
         for t in self.sweep.trials:
             settings = dict(t.settings)
-            if settings.get("data_dir"):  # workers may run elsewhere: no cwd-relative paths
-                settings["data_dir"] = str(Path(settings["data_dir"]).expanduser().resolve())
+            for key in ("data_dir", "train", "test", "val"):  # workers may run elsewhere: no
+                if settings.get(key):  # cwd-relative paths (data_dir, a user's split files)
+                    settings[key] = str(Path(settings[key]).expanduser().resolve())
             settings["threads"] = self.threads
             atomic_write_text(paths(self.out, t.id)["config"], to_toml(settings))
             what = RunDir(self.out / t.id).state()

@@ -212,6 +212,8 @@ def warm_up(resolved: list[dict]) -> list[str]:
     one inference call per distinct (network shape, dtype, input kind) of the cpu trials."""
     import numpy as np
 
+    from ..tasks import get_task
+
     done = []
     seen = set()
     for s in resolved:
@@ -219,7 +221,8 @@ def warm_up(resolved: list[dict]) -> list[str]:
             continue
         spec = dict(s["spec"])
         preset = s["preset"]
-        key = (s["dtype"], s["task"] == "shd", preset.get("per_step_labels"), spec.get("neuron"),
+        events = preset.get("events", get_task(s["task"]).events)  # the task's input form
+        key = (s["dtype"], bool(events), preset.get("per_step_labels"), spec.get("neuron"),
                spec.get("reset"), spec.get("sub_seq_length"), spec.get("label_last"),
                s.get("truncation") is not None, isinstance(spec.get("n_hidden"), list),
                bool(spec.get("bias")))  # stacked layers and biases take their own kernel paths

@@ -39,8 +39,11 @@ def settings(task, backend, **over):
 
 
 def task_data(kind):
-    if kind == "events":
+    if kind in ("events", "valued"):
         full, test = event_data(10, 1, T=8), event_data(4, 2, T=8)
+        if kind == "valued":  # a user's events with values (counts, amplitudes): docs/data.md
+            for ds, seed in ((full, 3), (test, 4)):
+                ds.values = np.random.default_rng(seed).uniform(0.5, 2.0, ds.steps.size)
     else:
         full, test = dense_data(10, 1, "spikes"), dense_data(4, 2, "spikes")
     return TaskData(full.subset(np.arange(7)), full.subset(np.arange(7, 10)), test,
@@ -63,7 +66,8 @@ def train(tmp_path, name, s, data, stop_after=None, resume=False):
 @pytest.mark.parametrize("kind,task,extra", [
     ("events", "shd", {}),
     ("spikes", "ecg", {"neuron": "alif", "optimizer": "rmsprop", "clip": 0.3}),
-], ids=["shd-like", "ecg-like"])
+    ("valued", "custom", {}),
+], ids=["shd-like", "ecg-like", "valued-events"])
 def test_device_training_equals_host_training(tmp_path, kind, task, extra):
     data = task_data(kind)
     host = train(tmp_path, "host", settings(task, "cpu", **extra), data)

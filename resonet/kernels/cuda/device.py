@@ -10,7 +10,8 @@ Input layouts the kernels read (one block per sample b, storage row ``srows[idx[
 
 - events (``MODE_EVENTS``): per storage row the events sorted by step, ``ev_off`` (N+1,),
   ``ev_step``/``ev_chan`` (nnz,), ``ev_val`` (nnz,) unless ``binary``. This is the layout of
-  :class:`resonet.data.EventDataset` (SHD), so the training set is uploaded once as it is stored;
+  :class:`resonet.data.EventDataset` (SHD, a user's events), so the training set is uploaded once
+  as it is stored;
   a :class:`resonet.events.SpikeEvents` batch (CSR over rows t·B + b) is reordered to it on the
   host, keeping the order of each row's channels.
 - dense (``MODE_DENSE``): ``xd`` (N, T, I) in its stored dtype (int8 ECG spikes, uint8 pixels),
@@ -175,6 +176,7 @@ def dataset_inputs(spec: NetworkSpec, ds, dtype, cache: dict) -> DevInputs:
         return cache[key][1]
 
     d = _dummies(dtype)
+    ds = ds.resident()  # a split read from disk batch by batch: its samples, read once
     if isinstance(ds, EventDataset):
         # int32 on the device whatever the storage type (SHD stores int16): one compiled kernel
         # for data sets and host batches alike
@@ -184,6 +186,9 @@ def dataset_inputs(spec: NetworkSpec, ds, dtype, cache: dict) -> DevInputs:
             d.update(ev_step=cuda.to_device(np.zeros(1, EVENT_DTYPE)),
                      ev_chan=cuda.to_device(np.zeros(1, EVENT_DTYPE)))
         mode, binary, scale = MODE_EVENTS, 1, 0.0
+        if ds.values is not None and ds.values.size:  # valued events (a user's counts, ...)
+            d["ev_val"] = up(ds.values, dtype)
+            binary = 0
     elif isinstance(ds, DenseDataset):
         d["xd"] = up(ds.x)
         perm = ds.time_perm if ds.time_perm is not None else np.arange(ds.T, dtype=np.int64)
