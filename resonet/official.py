@@ -44,7 +44,6 @@ statistics script finds it. It must be a permutation of 0 … 783; x̃_t = x_{pe
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -54,6 +53,7 @@ from typing import Any
 import numpy as np
 
 from . import torchfile
+from .data.download import file_hash
 from .errors import CheckpointError, ConfigError
 from .spec import NetworkSpec, check_params
 
@@ -185,14 +185,6 @@ class OfficialNetwork:
                 "path": str(self.path), "official": self, "task_options": self.task_options}
 
 
-def _md5(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _scalar(v: Any) -> float | None:
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         return float(v)
@@ -269,7 +261,7 @@ def read_official(path: str | os.PathLike, *, task: str | None = None, neuron: s
     return OfficialNetwork(path=p, spec=spec, params=params, task=task, permutation=perm,
                            permutation_source=perm_src,
                            epoch=None if epoch is None else int(epoch),
-                           loss=_scalar(rest.get("loss")), lr=lr, md5=_md5(p),
+                           loss=_scalar(rest.get("loss")), lr=lr, md5=file_hash(p),
                            mask_removed=removed, notes=notes)
 
 

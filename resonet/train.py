@@ -562,13 +562,9 @@ def _log_quietly(log: Log, msg: str) -> None:
 
 
 def _md5(path: str) -> str:
-    import hashlib
+    from .data.download import file_hash
 
-    h = hashlib.md5()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_hash(path)
 
 
 def _jsonable(obj):

@@ -433,15 +433,21 @@ def pack_events(sample: np.ndarray, step: np.ndarray, chan: np.ndarray, value: n
 # ------------------------------------------------------------------------------------------------
 # reading a split
 # ------------------------------------------------------------------------------------------------
-def from_arrays(arrays: Mapping, *, where: str, dt: float | None = None, source: str | None = None
-                ) -> SplitArrays:
-    """A split from a mapping of arrays in the file layout, every check of the module docstring."""
-    check_version(arrays, where)
+def classes_of(arrays: Mapping, where: str) -> tuple[int | None, list[str] | None]:
+    """``n_classes`` and ``class_names`` of a split (each optional; they must agree), the count
+    taken from the names where only they are given."""
     n_classes = scalar(arrays, "n_classes", where, integer=True) if "n_classes" in arrays else None
     names = class_names_of(arrays, where)
     if names is not None and n_classes is not None and len(names) != n_classes:
         raise DataError(f"{where}: 'class_names' has {len(names)} names, n_classes is {n_classes}")
-    n_classes = n_classes if n_classes is not None else (len(names) if names is not None else None)
+    return (n_classes if n_classes is not None else (len(names) if names is not None else None)), names
+
+
+def from_arrays(arrays: Mapping, *, where: str, dt: float | None = None, source: str | None = None
+                ) -> SplitArrays:
+    """A split from a mapping of arrays in the file layout, every check of the module docstring."""
+    check_version(arrays, where)
+    n_classes, names = classes_of(arrays, where)
     common: dict[str, Any] = dict(n_classes=n_classes, class_names=names, source=source or where)
     if form_of(arrays, where) == "dense":
         x = np.asarray(arrays["x"])
@@ -554,11 +560,7 @@ def probe_arrays(arrays: Mapping, where: str,
                  shape_dtype: Callable[[str], tuple[tuple[int, ...], np.dtype]]) -> FileInfo:
     """:func:`probe` of a mapping of arrays; ``shape_dtype(key)`` reads a header only."""
     check_version(arrays, where)
-    n_classes = scalar(arrays, "n_classes", where, integer=True) if "n_classes" in arrays else None
-    names = class_names_of(arrays, where)
-    if names is not None and n_classes is not None and len(names) != n_classes:
-        raise DataError(f"{where}: 'class_names' has {len(names)} names, n_classes is {n_classes}")
-    n_classes = n_classes if n_classes is not None else (len(names) if names is not None else None)
+    n_classes, names = classes_of(arrays, where)
     if form_of(arrays, where) == "dense":
         shape, dtype = shape_dtype("x")
         N, T, I = dense_shape(shape, dtype, where)
