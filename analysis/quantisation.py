@@ -2,13 +2,28 @@
 
 Source: B. A. Moser and M. Lunglmayr, "Quantization in Spiking Neural Networks" (arXiv:2305.08012,
 ESANN 2023/24) and "On Leaky-Integrate-and-Fire as Spike-Train-Quantization Operator on
-Dirac-Superimposed Continuous-Time Signals" (arXiv:2402.07954). Discrete setting used here:
-a spike train is a finite sequence η = (η_1, …, η_N) of real weights of Dirac pulses at the
-integer times 1, …, N.
+Dirac-Superimposed Continuous-Time Signals" (arXiv:2402.07954). A spike train is a finite
+sequence η = (η_1, …, η_N) of real weights of Dirac pulses at times t_1 < … < t_N: the integer
+times 1, …, N unless times are given.
+
+**α: a per-step factor here, a rate in the paper.** The paper writes the leak as a rate α ≥ 0:
+the potential decays as e^{−α(t − t')}. This module's α is the factor by which it decays from
+one pulse to the next, so the two are related by
+
+    α_factor = e^{−α_rate·Δt},      α_rate = −ln(α_factor)/Δt                             (Q0)
+
+with Δt = t_n − t_{n−1} (1 on the integer grid): the paper's α = 1 and 0.1 are the factors
+e^{−1} ≈ 0.368 and e^{−0.1} ≈ 0.905, and its α = 0 (no leak, the plain Alexiewicz norm) is the
+factor 1. At irregular times the factor differs from pulse to pulse, α_n = e^{−α_rate(t_n − t_{n−1})};
+every function below takes α as one factor or as an array of per-pulse factors α_n (α_1 is never
+used: nothing precedes the first pulse). :func:`rate_to_factor` and :func:`factor_to_rate`
+convert; the CLI takes either (``--alpha`` a factor, ``--alpha-rate`` the paper's α).
 
 **Leaky Alexiewicz norm** (α ∈ (0, 1] the leak per time step):
 
     ‖η‖_{A,α} = max_{1≤n≤N} | Σ_{k=1}^{n} α^{n−k} η_k |                                 (Q1)
+
+(at irregular times α^{n−k} becomes α_{k+1}·…·α_n = e^{−α_rate(t_n − t_k)}, the paper's form).
 
 (α = 1: the Alexiewicz norm max_n |η_1 + … + η_n|, the max over prefix sums. It is not Weyl's
 discrepancy norm max_{m≤n} |η_m + … + η_n|, the max over all sub-intervals, only equivalent to it:
@@ -37,6 +52,18 @@ it meets (Q2) only while the inputs stay sub-threshold (then it coincides with r
 Reset-to-zero discards the remainder from u⁺ but not from E, so the error accumulates: it breaks
 (Q2) for the same supra-threshold pulse and even for sub-threshold inputs (α = 1,
 η = (0.625, 0.625, 0.625, 0.625, 0.625)θ gives E_5 = 1.125θ).
+
+In continuous time nothing happens between pulses but the decay, which only shrinks |u|. After
+reset-to-mod or -zero |u⁺| < θ, so the threshold is crossed only at pulse times and the recursion
+over pulses with the factors α_n is the continuous-time LIF exactly. Reset-by-subtraction may leave
+|u⁺| ≥ θ; here, as in the paper's eq. (2), it discharges θ once per input event and waits for the
+next pulse (a per-step LIF on a grid with empty steps would fire again at the next empty step).
+
+**The paper's Figs. 4/5** (:func:`figure_data`, ``python -m analysis.quantisation figures``):
+the error ‖LIF(η) − η‖_{A,α}/θ over ``runs`` random trains for each number of spikes N, with
+amplitudes η_k ~ U(−Aθ, Aθ) (A = 1: Fig. 4, A = 1.5: Fig. 5), α_rate = 1 and 0.1, and the spike
+times on the integer grid or irregular (a Poisson process of rate 1: gaps ~ Exp(1), the same mean
+spacing as the grid). The paper does not say where its spikes lie; both are shown.
 """
 
 from __future__ import annotations
@@ -48,30 +75,87 @@ import numpy as np
 
 from resonet.cli import run_main
 from resonet.errors import ConfigError
+from resonet.runlog import write_json
 
-from .common import add_out_arg, float_list, make_parser, out_dir, progress, pyplot, write_outputs
+from .common import (
+    add_out_arg,
+    float_list,
+    int_list,
+    make_parser,
+    out_dir,
+    progress,
+    pyplot,
+    save_figure,
+    to_jsonable,
+    write_outputs,
+)
 
 RESETS = ("mod", "subtract", "zero")
+RESET_NAMES = {"mod": "reset-to-mod", "subtract": "reset-by-subtraction", "zero": "reset-to-zero"}
 
 
-def _check_alpha(alpha: float) -> None:
-    if not 0.0 < alpha <= 1.0:
-        raise ConfigError(f"the leak alpha must lie in (0, 1], got {alpha}")
+def _check_alpha(alpha) -> None:
+    a = np.asarray(alpha, dtype=np.float64)
+    if a.size and not np.all((a > 0.0) & (a <= 1.0)):
+        bad = a if a.ndim == 0 else a[~((a > 0.0) & (a <= 1.0))].flat[0]
+        raise ConfigError(f"the leak factor alpha must lie in (0, 1], got {float(bad)} "
+                          "(a rate, the paper's alpha, converts as exp(-rate*dt): --alpha-rate)")
 
 
-def leaky_partial_sums(eta, alpha: float) -> np.ndarray:
-    """S_n = Σ_{k≤n} α^{n−k} η_k along the last axis (the recursion S_n = αS_{n−1} + η_n)."""
+def rate_to_factor(rate, dt=1.0):
+    """(Q0): the per-step factor e^{−α_rate·Δt} of the paper's leak rate α_rate ≥ 0."""
+    r = np.asarray(rate, dtype=np.float64)
+    if not np.all(np.isfinite(r) & (r >= 0.0)):
+        raise ConfigError(f"the leak rate (the paper's alpha) must be finite and >= 0, got {rate}")
+    d = np.asarray(dt, dtype=np.float64)
+    if not np.all(np.isfinite(d) & (d >= 0.0)):
+        raise ConfigError(f"the time step dt must be finite and >= 0, got {dt}")
+    out = np.exp(-r * d)
+    return float(out) if out.ndim == 0 else out
+
+
+def factor_to_rate(factor, dt=1.0):
+    """(Q0) inverted: the paper's rate −ln(α_factor)/Δt of a per-step factor in (0, 1]."""
+    _check_alpha(factor)
+    if not np.all(np.asarray(dt, dtype=np.float64) > 0):
+        raise ConfigError(f"the time step dt must be > 0, got {dt}")
+    out = -np.log(np.asarray(factor, dtype=np.float64)) / np.asarray(dt, dtype=np.float64)
+    return float(out) if out.ndim == 0 else out
+
+
+def decay_factors(times, rate: float) -> np.ndarray:
+    """Per-pulse factors α_n = e^{−α_rate(t_n − t_{n−1})} along the last axis of ``times`` (α_1 = 1:
+    nothing precedes the first pulse); times must be non-decreasing."""
+    t = np.asarray(times, dtype=np.float64)
+    gaps = np.diff(t, axis=-1, prepend=t[..., :1])
+    if np.any(gaps < 0):
+        raise ConfigError("spike times must be non-decreasing along the last axis")
+    return np.asarray(rate_to_factor(rate, gaps))
+
+
+def _factors(alpha, shape) -> np.ndarray:
     _check_alpha(alpha)
+    try:
+        return np.broadcast_to(np.asarray(alpha, dtype=np.float64), shape)
+    except ValueError:
+        raise ConfigError(f"per-pulse leak factors of shape {np.shape(alpha)} do not match spike "
+                          f"trains of shape {shape}") from None
+
+
+def leaky_partial_sums(eta, alpha) -> np.ndarray:
+    """S_n = Σ_{k≤n} α^{n−k} η_k along the last axis (the recursion S_n = α_n S_{n−1} + η_n; α one
+    factor or per-pulse factors broadcastable to η)."""
     eta = np.asarray(eta, dtype=np.float64)
+    a = _factors(alpha, eta.shape)
     S = np.empty_like(eta)
     acc = np.zeros(eta.shape[:-1])
     for n in range(eta.shape[-1]):
-        acc = alpha * acc + eta[..., n]
+        acc = a[..., n] * acc + eta[..., n]
         S[..., n] = acc
     return S
 
 
-def alexiewicz_norm(eta, alpha: float = 1.0) -> np.ndarray | float:
+def alexiewicz_norm(eta, alpha=1.0) -> np.ndarray | float:
     """‖η‖_{A,α} of eq. (Q1) along the last axis (0 for an empty sequence)."""
     eta = np.asarray(eta, dtype=np.float64)
     if eta.shape[-1] == 0:
@@ -80,20 +164,21 @@ def alexiewicz_norm(eta, alpha: float = 1.0) -> np.ndarray | float:
     return float(out) if np.ndim(out) == 0 else out
 
 
-def lif(eta, alpha: float, theta: float = 1.0, reset: str = "mod") -> tuple[np.ndarray, np.ndarray]:
+def lif(eta, alpha, theta: float = 1.0, reset: str = "mod") -> tuple[np.ndarray, np.ndarray]:
     """``(s, u_after)``: the LIF_{α,θ} output spike train s (multiples of θ) and the potential after
-    each reset, for inputs η along the last axis (see the module docstring)."""
-    _check_alpha(alpha)
+    each reset, for inputs η along the last axis (see the module docstring; α one factor or
+    per-pulse factors)."""
+    eta = np.asarray(eta, dtype=np.float64)
+    a = _factors(alpha, eta.shape)
     if not theta > 0:
         raise ConfigError(f"the threshold theta must be > 0, got {theta}")
     if reset not in RESETS:
         raise ConfigError(f"reset must be one of {RESETS}, got {reset!r}")
-    eta = np.asarray(eta, dtype=np.float64)
     s = np.zeros_like(eta)
     post = np.zeros_like(eta)
     u = np.zeros(eta.shape[:-1])
     for n in range(eta.shape[-1]):
-        u = alpha * u + eta[..., n]
+        u = a[..., n] * u + eta[..., n]
         if reset == "mod":
             r = np.fmod(u, theta)  # exact remainder with the sign of u: |r| < θ
             s[..., n] = u - r
@@ -107,7 +192,7 @@ def lif(eta, alpha: float, theta: float = 1.0, reset: str = "mod") -> tuple[np.n
     return s, post
 
 
-def quantisation_error(eta, alpha: float, theta: float = 1.0, reset: str = "mod") -> np.ndarray | float:
+def quantisation_error(eta, alpha, theta: float = 1.0, reset: str = "mod") -> np.ndarray | float:
     """‖LIF_{α,θ}(η) − η‖_{A,α}."""
     s, _ = lif(eta, alpha, theta, reset)
     return alexiewicz_norm(s - np.asarray(eta, dtype=np.float64), alpha)
@@ -136,14 +221,132 @@ def trials(amplitudes, alpha: float, theta: float = 1.0, T: int = 50, n: int = 1
     return out
 
 
+TIMES = ("grid", "poisson")
+PAPER_AMPLITUDES = (1.0, 1.5)  # Fig. 4: U(−θ, θ); Fig. 5: U(−1.5θ, 1.5θ)
+PAPER_RATES = (1.0, 0.1)  # the paper's α (rates): rows 1 and 2 of Figs. 4/5
+SPIKE_COUNTS = (1, 2, 5, 10, 20, 50, 100, 200)
+
+
+def spike_times(kind: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Spike times of ``shape`` (…, N): ``grid`` t_n = n, ``poisson`` cumulative Exp(1) gaps (an
+    irregular train with the grid's mean spacing 1)."""
+    if kind == "grid":
+        return np.broadcast_to(np.arange(1.0, shape[-1] + 1.0), shape).copy()
+    if kind == "poisson":
+        return np.cumsum(rng.exponential(1.0, shape), axis=-1)
+    raise ConfigError(f"spike times must be one of {TIMES}, got {kind!r}")
+
+
+def _box(e: np.ndarray) -> dict[str, float]:
+    q1, med, q3 = np.percentile(e, [25, 50, 75])
+    return {"min": float(e.min()), "q1": float(q1), "median": float(med), "q3": float(q3),
+            "max": float(e.max()), "mean": float(e.mean()), "frac_violating": float(np.mean(e >= 1.0))}
+
+
+def figure_data(amplitudes=PAPER_AMPLITUDES, rates=PAPER_RATES, counts=SPIKE_COUNTS, times=TIMES,
+                runs: int = 100, theta: float = 1.0, seed: int = 0) -> dict:
+    """The data of Figs. 4/5: for each amplitude A, leak rate α_rate, kind of spike times and
+    number of spikes N, ``runs`` trains η_k ~ U(−Aθ, Aθ) quantised by LIF with each reset, and the
+    error ‖LIF(η) − η‖_{A,α}/θ: its box statistics and the raw errors.
+
+    ``out["results"][A][rate][times][reset]`` is a list over ``counts`` of dicts (min, q1, median,
+    q3, max, mean, frac_violating, errors); the keys are the numbers as ``f"{x:g}"``. The same
+    trains (η, times) serve every rate and reset, so the comparisons between them are paired."""
+    if runs < 1 or not counts or min(counts) < 1 or not theta > 0 or not amplitudes or min(amplitudes) <= 0:
+        raise ConfigError("need runs >= 1, spike counts >= 1, theta > 0 and amplitudes > 0")
+    for kind in times:
+        if kind not in TIMES:
+            raise ConfigError(f"spike times must be one of {TIMES}, got {kind!r}")
+    for r in rates:
+        rate_to_factor(r)
+    rng = np.random.default_rng(seed)
+    res: dict[str, Any] = {}
+    for A in amplitudes:
+        res[f"{A:g}"] = {f"{r:g}": {k: {x: [] for x in RESETS} for k in times} for r in rates}
+        for N in counts:
+            eta = rng.uniform(-A, A, (runs, N)) * theta
+            for kind in times:
+                t = spike_times(kind, (runs, N), rng)
+                for r in rates:
+                    a = decay_factors(t, r)
+                    for reset in RESETS:
+                        e = np.asarray(quantisation_error(eta, a, theta, reset)) / theta
+                        res[f"{A:g}"][f"{r:g}"][kind][reset].append({**_box(e), "errors": e})
+    return {"amplitudes": list(amplitudes), "rates": list(rates),
+            "factors_at_dt_1": [rate_to_factor(r) for r in rates], "counts": list(counts),
+            "times": list(times), "runs": runs, "theta": theta, "seed": seed, "results": res}
+
+
+def _figure(data: dict, A: float):
+    plt = pyplot()
+    rows = [(r, k) for r in data["rates"] for k in data["times"]]
+    fig, ax = plt.subplots(len(rows), len(RESETS), figsize=(4.2 * len(RESETS), 2.8 * len(rows)),
+                           squeeze=False, sharex=True)
+    counts = data["counts"]
+    for i, (r, kind) in enumerate(rows):
+        for j, reset in enumerate(RESETS):
+            cells = data["results"][f"{A:g}"][f"{r:g}"][kind][reset]
+            a = ax[i, j]
+            a.boxplot([c["errors"] for c in cells], positions=range(len(counts)), widths=0.6,
+                      flierprops={"markersize": 2})
+            a.axhline(1.0, color="r", ls="--", lw=1)
+            a.set_xticks(range(len(counts)), [str(n) for n in counts])
+            a.set_title(f"{RESET_NAMES[reset]}, α = {r:g} (factor {rate_to_factor(r):.3g}), {kind} times",
+                        fontsize=8)
+            if j == 0:
+                a.set_ylabel("‖LIF(η) − η‖_{A,α} / θ")
+            if i == len(rows) - 1:
+                a.set_xlabel("number of spikes N")
+    paper = {1.0: "Fig. 4", 1.5: "Fig. 5"}.get(A, "cf. Figs. 4/5")
+    fig.suptitle(f"{paper}: amplitudes U(−{A:g}θ, {A:g}θ), {data['runs']} runs per box "
+                 "(dashed: the bound θ)")
+    fig.tight_layout()
+    return fig
+
+
+def figures_main(args) -> int:
+    if args.alpha is not None and args.alpha_rate is not None:
+        raise ConfigError("give --alpha (per-step factors) or --alpha-rate (the paper's alpha), not both")
+    rates = args.alpha_rate
+    if args.alpha is not None:
+        rates = [factor_to_rate(a) for a in args.alpha]
+    if rates is None:
+        rates = list(PAPER_RATES)
+    times = [k.strip() for k in args.times.split(",") if k.strip()]
+    data = figure_data(args.amplitudes, rates, args.spikes, times, args.runs, args.theta, args.seed)
+    d = out_dir(args.out, "quantisation-figures")
+    for A in args.amplitudes:
+        save = save_figure(_figure(data, A), d / f"quantisation-A{A:g}.png")
+        print(f"wrote {save}")
+    js = write_json(d / "quantisation-figures.json", to_jsonable(data), unique=True)
+    print(f"wrote {js}")
+    for A in args.amplitudes:
+        for r in rates:
+            for kind in times:
+                for reset in RESETS:
+                    cells = data["results"][f"{A:g}"][f"{r:g}"][kind][reset]
+                    med = " ".join(f"{c['median']:.2f}" for c in cells)
+                    viol = " ".join(f"{c['frac_violating']:.2f}" for c in cells)
+                    print(f"A={A:g} alpha_rate={r:g} {kind:7s} {reset:8s} median error/theta per N: {med}; "
+                          f"fraction >= theta: {viol}")
+    return 0
+
+
 # -- CLI ------------------------------------------------------------------------------------------
 def build_parser():
     ap = make_parser("python -m analysis.quantisation", __doc__.split("\n\n")[0] + """
 
 Random spike trains η_k ~ U(−A, A)·θ for each amplitude A, quantised by LIF with reset-to-mod,
 reset-by-subtraction and reset-to-zero; the error ‖LIF(η) − η‖_{A,α} / θ per reset (the bound
-is 1 for reset-to-mod), an example, and the counterexamples. Writes quantisation.png/.json.""")
-    ap.add_argument("--alpha", type=float, default=0.9, help="leak per step α in (0, 1] (default 0.9)")
+is 1 for reset-to-mod), an example, and the counterexamples. Writes quantisation.png/.json.
+
+`python -m analysis.quantisation figures [options]` reproduces the paper's Figs. 4/5 instead
+(see `figures --help`).""")
+    ap.add_argument("--alpha", type=float, default=None,
+                    help="leak factor per step α in (0, 1] (default 0.9; the paper's α is a rate: "
+                         "use --alpha-rate)")
+    ap.add_argument("--alpha-rate", type=float, default=None,
+                    help="the paper's α, a rate >= 0: factor exp(−α) per unit step (1 → 0.368, 0.1 → 0.905)")
     ap.add_argument("--theta", type=float, default=1.0, help="threshold θ > 0 (default 1)")
     ap.add_argument("--T", type=int, default=50, help="length of each spike train (default 50)")
     ap.add_argument("--trials", type=int, default=1000, help="random trains per amplitude (default 1000)")
@@ -154,8 +357,38 @@ is 1 for reset-to-mod), an example, and the counterexamples. Writes quantisation
     return ap
 
 
+def build_figures_parser():
+    ap = make_parser("python -m analysis.quantisation figures", """The paper's Figs. 4/5: box plots of the
+error ‖LIF(η) − η‖_{A,α}/θ against the number of spikes N, for reset-to-mod, -subtraction and
+-zero (columns), leak rates α (rows; the paper's α = 1 and 0.1) and spike times on the integer grid
+or irregular (Poisson, mean gap 1), amplitudes η_k ~ U(−Aθ, Aθ) (A = 1: Fig. 4, 1.5: Fig. 5).
+Writes quantisation-A<A>.png per amplitude and quantisation-figures.json.""")
+    ap.add_argument("--alpha-rate", type=float_list, default=None,
+                    help="the paper's α, rates >= 0, comma-separated (default 1,0.1); factor exp(−α·Δt)")
+    ap.add_argument("--alpha", type=float_list, default=None,
+                    help="per-step leak factors in (0, 1] instead (converted to rates −ln α)")
+    ap.add_argument("--amplitudes", type=float_list, default=list(PAPER_AMPLITUDES),
+                    help="amplitude ranges A in units of θ, comma-separated (default 1,1.5)")
+    ap.add_argument("--spikes", type=int_list, default=list(SPIKE_COUNTS),
+                    help="numbers of spikes N per train (default 1,2,5,10,20,50,100,200)")
+    ap.add_argument("--times", default=",".join(TIMES),
+                    help="spike times: grid, poisson or both, comma-separated (default grid,poisson)")
+    ap.add_argument("--runs", type=int, default=100, help="random trains per box (default 100, as the paper)")
+    ap.add_argument("--theta", type=float, default=1.0, help="threshold θ > 0 (default 1)")
+    ap.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_out_arg(ap, "quantisation-figures")
+    return ap
+
+
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "figures":
+        return figures_main(build_figures_parser().parse_args([str(a) for a in argv[1:]]))
     args = build_parser().parse_args(argv)
+    if args.alpha is not None and args.alpha_rate is not None:
+        raise ConfigError("give --alpha (a per-step factor) or --alpha-rate (the paper's alpha), not both")
+    args.alpha = rate_to_factor(args.alpha_rate) if args.alpha_rate is not None else (
+        0.9 if args.alpha is None else args.alpha)
     _check_alpha(args.alpha)
     if not args.theta > 0 or args.T < 1 or args.trials < 1 or min(args.amplitudes) <= 0:
         raise ConfigError("need --theta > 0, --T >= 1, --trials >= 1 and amplitudes > 0")
