@@ -36,11 +36,18 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# A test run started in the background of a non-interactive shell (``cmd &`` in a script, CI
+# runners) inherits SIGINT ignored, and every process it starts would too: the tests that stop a
+# training or a sweep with Ctrl-C need it delivered, so the run takes Python's default back.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 GOLDEN_DIR = ROOT / "tests" / "golden"
 SHARED = Path(os.environ.get("RESONET_SHARED") or ROOT.parent / "shared")
 SHARED_GOLDEN_DIR = SHARED / "golden"
