@@ -173,6 +173,21 @@ def launch_mask(G, keep) -> None:
     oks.mask[-(-G.shape[0] // tpb), tpb](G, keep)
 
 
+@cuda.jit(device=True)
+def _tree_sum(shs, shb, tid, nt):
+    """shs[0] = Σ shs[0:nt], shb[0] = Σ shb[0:nt] by a fixed pairwise tree (nt a power of two),
+    every thread of the block taking part: the same order whatever the launch, so the norm is
+    deterministic."""
+    cuda.syncthreads()
+    stride = nt // 2
+    while stride > 0:
+        if tid < stride:
+            shs[tid] += shs[tid + stride]
+            shb[tid] += shb[tid + stride]
+        cuda.syncthreads()
+        stride //= 2
+
+
 def _build(ft):
     @cuda.jit(fastmath=FASTMATH, cache=CACHE)
     def mask(G, keep):
@@ -202,14 +217,7 @@ def _build(ft):
             a += g * g
         shs[tid] = a
         shb[tid] = bad
-        cuda.syncthreads()
-        stride = nt // 2
-        while stride > 0:
-            if tid < stride:
-                shs[tid] += shs[tid + stride]
-                shb[tid] += shb[tid + stride]
-            cuda.syncthreads()
-            stride //= 2
+        _tree_sum(shs, shb, tid, nt)
         if tid == 0:
             psum[s, k] = shs[0]
             pbad[s, k] = shb[0]
@@ -232,14 +240,7 @@ def _build(ft):
                 bad += pbad[s, k]
             shs[tid] = a
             shb[tid] = bad
-            cuda.syncthreads()
-            stride = nt // 2
-            while stride > 0:
-                if tid < stride:
-                    shs[tid] += shs[tid + stride]
-                    shb[tid] += shb[tid + stride]
-                cuda.syncthreads()
-                stride //= 2
+            _tree_sum(shs, shb, tid, nt)
             if tid == 0:
                 total += shs[0]
                 istat[1 + s] = shb[0]
