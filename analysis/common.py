@@ -37,6 +37,7 @@ import numpy as np
 from resonet.api import read_run
 from resonet.backends import get_backend
 from resonet.checkpoint import save_checkpoint
+from resonet.cli import Parser
 from resonet.contract import BACKEND_NAMES, DEFAULT_BACKEND
 from resonet.errors import CheckpointError, ConfigError, DataError
 from resonet.evaluation import evaluate as _evaluate
@@ -403,14 +404,6 @@ def write_outputs(directory: Path, stem: str, fig, data: dict) -> tuple[Path, Pa
 
 
 # -- command line ---------------------------------------------------------------------------------
-class Parser(argparse.ArgumentParser):
-    """ArgumentParser whose usage errors become a ConfigError, so that :func:`resonet.cli.run_main`
-    prints them as one line (``error: ...``) and exits with code 2."""
-
-    def error(self, message: str):
-        raise ConfigError(f"{self.prog}: {message} (see --help)")
-
-
 def make_parser(prog: str, description: str) -> Parser:
     return Parser(prog=prog, description=description,
                   formatter_class=argparse.RawDescriptionHelpFormatter)

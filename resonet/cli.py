@@ -7,11 +7,12 @@ exits with code 2 -- no traceback. Set ``RESONET_DEBUG=1`` to get the traceback 
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
 
-from .errors import ResonetError
+from .errors import ConfigError, ResonetError
 
 EXIT_USAGE = 2  # bad input: missing/corrupt file, bad parameter (argparse uses 2 as well)
 
@@ -53,3 +54,11 @@ def run_main(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | 
             raise
         print("interrupted", file=sys.stderr)
         return 130
+
+
+class Parser(argparse.ArgumentParser):
+    """ArgumentParser whose usage errors become a ConfigError, so that :func:`run_main` prints
+    them as one line (``error: ...``) and exits with code 2."""
+
+    def error(self, message: str):
+        raise ConfigError(f"{self.prog}: {message} (see --help)")

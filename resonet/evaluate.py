@@ -32,23 +32,18 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli import run_main
+from .cli import Parser, run_main
 from .contract import DTYPES
 from .errors import ConfigError
 
 SPLITS = ("test", "val", "train")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        raise ConfigError(f"{self.prog}: {message} (see --help)")
-
-
 def build_parser() -> argparse.ArgumentParser:
     from .neurons import neuron_names
     from .presets import TASKS
 
-    ap = _Parser(prog="python -m resonet.evaluate", description=__doc__.split("\n\n")[0],
+    ap = Parser(prog="python -m resonet.evaluate", description=__doc__.split("\n\n")[0],
                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoint", metavar="CKPT",
                     help="official PyTorch checkpoint (.pt), resonet run directory or .npz checkpoint")
