@@ -39,6 +39,7 @@ import os
 import signal
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -249,3 +250,13 @@ def tiny_trial(tmp_path_factory):
     d = tmp_path_factory.mktemp("synthetic-shd")
     load_task("shd", d, synthetic=True)
     return tiny_base(d)
+
+
+def toy(rng, N, T=16, I=6, C=3):
+    """A user's small data set: dense spikes (N, T, I), class k firing mostly on channels 2k and
+    2k + 1; labels (N,)."""
+    y = np.arange(N) % C
+    rate = np.full((N, 1, I), 0.05)
+    for k in range(C):
+        rate[y == k, :, 2 * k:2 * k + 2] = 0.6
+    return rng.random((N, T, I)) < rate, y

@@ -14,7 +14,7 @@ import resonet
 from resonet.data import from_tonic, read_split
 from resonet.errors import DataError
 from resonet.events import SpikeEvents
-from tests.conftest import ROOT
+from tests.conftest import ROOT, toy
 
 TIMING = {"epoch_seconds", "train_samples_per_s", "eval_seconds"}
 SMALL = dict(epochs=1, hidden=8, batch=8, threads=1, neuron="alif", verbose=False)
@@ -25,14 +25,6 @@ def data_dir(tmp_path, monkeypatch):
     """fit stores array splits under the data directory: a fresh one per test."""
     monkeypatch.setenv("RESONET_DATA", str(tmp_path / "data"))
     return tmp_path / "data"
-
-
-def toy(rng, N, T=16, I=6, C=3):
-    y = np.arange(N) % C
-    rate = np.full((N, 1, I), 0.05)
-    for k in range(C):
-        rate[y == k, :, 2 * k:2 * k + 2] = 0.6
-    return rng.random((N, T, I)) < rate, y
 
 
 def metrics(run):

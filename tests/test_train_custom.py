@@ -16,19 +16,10 @@ import pytest
 
 from resonet.checkpoint import load_checkpoint
 from resonet.cli import run_main
-from tests.conftest import ECG_DIR, MNIST_DIR, ROOT, needs_ecg, needs_mnist
+from tests.conftest import ECG_DIR, MNIST_DIR, ROOT, needs_ecg, needs_mnist, toy
 
 TIMING = {"epoch_seconds", "train_samples_per_s", "eval_seconds"}
 FAST = ["--epochs", "1", "--hidden", "8", "--batch", "8", "--threads", "1", "--quiet"]
-
-
-def toy(rng, N, T=16, I=6, C=3):
-    """Dense spikes (N, T, I), class k firing mostly on channels 2k, 2k+1; labels (N,)."""
-    y = np.arange(N) % C
-    rate = np.full((N, 1, I), 0.05)
-    for k in range(C):
-        rate[y == k, :, 2 * k:2 * k + 2] = 0.6
-    return rng.random((N, T, I)) < rate, y
 
 
 def write_dense(path, x, y, **extra):
