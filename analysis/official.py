@@ -244,14 +244,18 @@ def robustness(args) -> int:
     return 0
 
 
+def _clean_level(kind: str) -> int:
+    """The index of the unperturbed level of a kind: level 0 (σ = 0, p = 0), and for bit
+    precision its next-to-last (f = 32, float32 itself)."""
+    return -2 if kind == "bits" else 0
+
+
 def collect_robustness(out: Path, root: Path, models, kinds, cfg: dict) -> dict:
     """Ours and the official arrays per model and kind: levels, accuracy and SOPs, each
     (levels, repeats), and the official model matching the published checkpoint."""
     res: dict = {}
     for m in models:
         res[m] = {}
-        clean: float | None = None
-        clean_sops = 0.0
         for k in kinds:
             units = [[_read_unit(_unit_path(out, f"robustness_{m}_{k}_{i}_{r}"),
                                  _robust_settings(cfg, k, lv)) for r in range(_reps(k, cfg))]
@@ -263,15 +267,16 @@ def collect_robustness(out: Path, root: Path, models, kinds, cfg: dict) -> dict:
             off = official_array(root, f"robustness/{k}/{m}")
             off_acc = off[1] if off.ndim == 4 else off[1][..., None]  # (levels, models, reps)
             off_sops = off[2] if off.ndim == 4 else off[2][..., None]
-            if clean is None:
-                clean = float(acc[0].mean()) if k != "bits" else float(acc[-2].mean())
-                clean_sops = float(sops[0].mean()) if k != "bits" else float(sops[-2].mean())
             res[m][k] = {"levels": LEVELS[k], "acc": acc, "sops": sops, "off_acc": off_acc,
                          "off_sops": off_sops, "n_samples": units[0][0]["n_samples"]}
+        # the clean network: the first kind's unperturbed level
+        first = res[m][kinds[0]]
+        clean = float(first["acc"][_clean_level(kinds[0])].mean())
+        clean_sops = float(first["sops"][_clean_level(kinds[0])].mean())
         for k in kinds:
             r = res[m][k]
-            lv0 = 0 if k != "bits" else -2
-            r["match"] = matching_model(r["off_acc"][lv0].mean(axis=-1), float(clean),  # type: ignore[arg-type]
+            lv0 = _clean_level(k)
+            r["match"] = matching_model(r["off_acc"][lv0].mean(axis=-1), clean,
                                         official_sops0=r["off_sops"][lv0].mean(axis=-1),
                                         clean_sops=clean_sops)
             r["clean"] = clean
