@@ -56,6 +56,7 @@ from .backends import get_backend
 from .checkpoint import Checkpoint, load_checkpoint
 from .cli import run_main
 from .contract import Backend, Session, feeds_events
+from .data.download import file_hash
 from .errors import CheckpointError, ConfigError, NumericalError
 from .evaluation import evaluate_dataset
 from .network import init_params
@@ -442,7 +443,7 @@ def new_run(s: Settings, log: Log, *, command: str, quiet: bool = False) -> Trai
         rd.write_json(RunDir.CONFIG, {
             "settings": s.to_dict(), "n_params": s.network.n_params(),
             "data": _jsonable(data.info), "versions": versions(),
-            **({"init_from_md5": _md5(s.init_from)} if s.init_from else {}),
+            **({"init_from_md5": file_hash(s.init_from)} if s.init_from else {}),
             "command": command, "synthetic_data": bool(data.info.get("synthetic")),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
         data.save(rd.path, RunDir.SPLIT)
@@ -561,10 +562,6 @@ def _log_quietly(log: Log, msg: str) -> None:
         log.quiet = quiet
 
 
-def _md5(path: str) -> str:
-    from .data.download import file_hash
-
-    return file_hash(path)
 
 
 def _jsonable(obj):
