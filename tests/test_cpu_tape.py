@@ -12,7 +12,7 @@ import resonet.kernels.cpu.backend as cpu_backend
 from resonet import verify
 from resonet.gradcheck import build_case
 from resonet.kernels.cpu import CpuBackend, tape_bytes_per_sample
-from resonet.kernels.cpu.config import checkpoint_interval
+from resonet.kernels.cpu.config import checkpoint_interval, keeps_currents
 from resonet.kernels.cpu.spikebits import collect, same_bits, unpack
 from resonet.network import NetworkSpec, init_params
 from resonet.neurons import NEURONS
@@ -38,8 +38,10 @@ def test_tape_per_shd_sample_below_target(neuron, dtype):
     assert nbytes == 250 * 16 + -(-250 // K) * rows * 128 * item + 250 * 20 * item
 
 
-def test_tape_is_what_the_forward_allocates(monkeypatch):
-    """The reported size comes from the arrays run() really allocates and fills."""
+@pytest.mark.parametrize("H", [128, 512])
+def test_tape_is_what_the_forward_allocates(monkeypatch, H):
+    """The reported size comes from the arrays run() really allocates and fills (H = 512: a wide
+    layer, which also keeps its input currents)."""
     seen = []
     real = cpu_backend.allocate_tape
 
@@ -49,7 +51,7 @@ def test_tape_is_what_the_forward_allocates(monkeypatch):
         return tape
 
     monkeypatch.setattr(cpu_backend, "allocate_tape", spy)
-    spec = NetworkSpec("brf", 70, 128, 20)
+    spec = NetworkSpec("brf", 70, H, 20)
     rng = np.random.default_rng(0)
     params = init_params(spec, rng)
     x = (rng.random((250, 3, 70)) < 0.04).astype(np.float32)
@@ -57,11 +59,13 @@ def test_tape_is_what_the_forward_allocates(monkeypatch):
     assert len(seen) == 1
     per_sample = seen[0].nbytes / 3
     assert per_sample == tape_bytes_per_sample(spec, 250, np.float32)
-    assert per_sample <= LIMIT
+    assert (seen[0].cur.size > 0) == keeps_currents(H)
+    if H == 128:
+        assert per_sample <= LIMIT
     # inference keeps no spike bits or checkpoints, only the readout
     seen.clear()
     CpuBackend().run(spec, params, x, np.array([0, 1, 2]), grads=False, dtype=np.float32)
-    assert seen[0].zbits.size == 0 and seen[0].ckpt.size == 0
+    assert seen[0].zbits.size == 0 and seen[0].ckpt.size == 0 and seen[0].cur.size == 0
 
 
 @pytest.mark.parametrize("H", [1, 8, 13, 128])
@@ -91,10 +95,10 @@ def test_gradients_use_the_tape_not_a_second_forward(monkeypatch):
     real = mod.backward
 
     def corrupt(ev, net, consts, tape, grad, nchunk):
-        K, zbits, ckpt, O = tape
+        K, zbits, ckpt, O, cur = tape
         ckpt = ckpt.copy()
         ckpt[:, 1:, 0] += 1e-3  # the u of every checkpoint but the first
-        return real(ev, net, consts, (K, zbits, ckpt, O), grad, nchunk)
+        return real(ev, net, consts, (K, zbits, ckpt, O, cur), grad, nchunk)
 
     monkeypatch.setattr(mod, "backward", corrupt)
     try:

@@ -32,7 +32,7 @@ from ...neurons.model import hidden_of
 from ...session import HostSession
 from ...spec import NetworkSpec, layer_params, truncation_cuts
 from .. import check_targets, kernel_module, prepare_run
-from .config import checkpoint_interval, lockstep
+from .config import checkpoint_interval, keeps_currents, lockstep
 from .csr import bits_to_csr, dense_to_csr
 from .network import TILE
 from .readout import nll_loss, pad_classes
@@ -63,10 +63,11 @@ class Tape:
     ckpt: np.ndarray  # dtype (B, ⌈T/K⌉, CKPT_ROWS, H): continuous state every K steps
     O: np.ndarray  # dtype (B, T, C): readout at every step (the outputs; o_{t−1} for dα_o)
     K: int  # checkpoint interval
+    cur: np.ndarray  # dtype (B, T, H): the input current I_t of wide layers, (B, 0, H) otherwise
 
     @property
     def nbytes(self) -> int:
-        return int(self.zbits.nbytes + self.ckpt.nbytes + self.O.nbytes)
+        return int(self.zbits.nbytes + self.ckpt.nbytes + self.O.nbytes + self.cur.nbytes)
 
 
 def allocate_tape(spec: NetworkSpec, T: int, B: int, dtype, keep: bool = True,
@@ -74,7 +75,8 @@ def allocate_tape(spec: NetworkSpec, T: int, B: int, dtype, keep: bool = True,
     """The arrays the model's ``forward`` fills for hidden layer ``layer`` (default the last,
     the one with the readout). ``keep=False`` (inference) allocates no checkpoints, and spike
     bits only for a layer below the last (the next layer reads them); only the last layer has a
-    readout O (a layer below it has C = 0)."""
+    readout O (a layer below it has C = 0). A wide layer (:func:`.config.keeps_currents`) also
+    keeps its input currents, which BPTT's recompute then reads instead of gathering them again."""
     layer %= spec.n_layers
     H = spec.layers[layer]
     last = layer == spec.n_layers - 1
@@ -85,16 +87,19 @@ def allocate_tape(spec: NetworkSpec, T: int, B: int, dtype, keep: bool = True,
     zbits = np.empty((B, T if keep or not last else 0, (H + 7) // 8), dtype=np.uint8)
     ckpt = np.empty((B, nseg, rows, H), dtype=dtype)
     O = np.empty((B, T, C), dtype=dtype)  # sample-major: each sample writes contiguously
-    return Tape(zbits, ckpt, O, K)
+    cur = np.empty((B, T if keep and keeps_currents(H) else 0, H), dtype=dtype)
+    return Tape(zbits, ckpt, O, K, cur)
 
 
 def tape_bytes_per_sample(spec: NetworkSpec, T: int, dtype=np.float32, K: int | None = None) -> int:
     """Bytes the forward keeps for BPTT per sample (spike bits and checkpoints of every layer,
-    the readout): the arrays of :func:`allocate_tape`, counted without allocating them."""
+    the input currents of wide ones, the readout): the arrays of :func:`allocate_tape`, counted
+    without allocating them."""
     K = checkpoint_interval(T) if K is None else int(K)
     item = np.dtype(dtype).itemsize
     rows = cells(spec).CKPT_ROWS
-    per_layer = sum(T * ((H + 7) // 8) + -(-T // K) * rows * H * item for H in spec.layers)
+    per_layer = sum(T * ((H + 7) // 8) + -(-T // K) * rows * H * item
+                    + (T * H * item if keeps_currents(H) else 0) for H in spec.layers)
     return per_layer + T * spec.n_out * item
 
 
@@ -144,12 +149,33 @@ def kernel_args(ev: Events, net: tuple, consts: tuple, tape: Tape) -> tuple:
       layouts, the readout's α, 1 − α, the layer's bias and the readout's (zeros without
       biases; the readout's empty for a layer below the last);
     - ``consts`` = (cell, k, kc): the model's per-neuron and scalar constants, the common ones;
-    - ``tape`` = (K, zbits, ckpt, O): the checkpoint interval and the BPTT tape;
-    - ``grad`` = (w_in, w_cat, d_out, r0, trunc, dx, dz_ext, group, cols): what the backward
-      reads besides (the forward's weights, ∂L/∂o, the first recorded step, the truncation, the
-      input gradient, the adjoint from the layer above, the lockstep walk of wide layers).
+    - ``tape`` = (K, zbits, ckpt, O, cur): the checkpoint interval and the BPTT tape;
+    - ``grad`` = (w_in, w_cat, d_out, r0, trunc, dx, dz_ext, group): what the backward reads
+      besides (the forward's weights as packed column blocks (:func:`pack_columns`), ∂L/∂o, the
+      first recorded step, the truncation, the input gradient, the adjoint from the layer above,
+      the lockstep walk of wide layers).
     """
-    return ((ev.indptr, ev.indices, ev.values), net, consts, (tape.K, tape.zbits, tape.ckpt, tape.O))
+    return ((ev.indptr, ev.indices, ev.values), net, consts, (tape.K, tape.zbits, tape.ckpt, tape.O,
+                                                               tape.cur))
+
+
+def pack_columns(w: np.ndarray, cols: int) -> np.ndarray:
+    """w (K, N) as its column blocks (⌈N/cols⌉, K, cols), block b = w[:, b·cols:(b+1)·cols], the
+    last one zero-padded: the right operand of the backward's dense products
+    (resonet.kernels.cpu.network.product). Each block is then one contiguous stretch of memory
+    that a tile streams through, where a block of w itself is K short rows a whole row of w
+    apart: 1024 + 20 rows 4 KB apart fall into a few of the L1/L2 cache sets, so the block did
+    not stay in cache while the tiles passed over it (docs/cpu-kernels.md, "Wide layers"). A
+    narrow layer's cols = N: one block, w itself (a view)."""
+    K, N = w.shape
+    if cols >= N:
+        return w[None]
+    nblk = -(-N // cols)
+    out = np.zeros((nblk, K, cols), dtype=w.dtype)
+    for b in range(nblk):
+        block = w[:, b * cols:(b + 1) * cols]
+        out[b, :, :block.shape[1]] = block
+    return out
 
 
 @dataclass
@@ -304,8 +330,8 @@ class CpuBackend:
                 w_cat[H:H + C] = p["out.linear.weight"]
             tiles = -(-B // TILE)  # ceil(B / TILE)
             group, cols = lockstep(H, H + Cl, np.dtype(dtype).itemsize, -(-tiles // nchunk))
-            grad = (w_in, w_cat, d_out if last else no_out, r0, int(truncation or 0), dx, dz_ext,
-                    group, cols)
+            grad = (pack_columns(w_in, cols), pack_columns(w_cat, cols),
+                    d_out if last else no_out, r0, int(truncation or 0), dx, dz_ext, group)
             dw_inT, gcat, acc, dao, bad, db, dbo = mod.backward(
                 *kernel_args(layer.ev, layer.net, layer.consts, layer.tape), grad, nchunk)
             if bad:

@@ -76,3 +76,18 @@ def lockstep(H: int, kdim: int, itemsize: int, tiles: int) -> tuple[int, int]:
         return 1, H
     cols = max(64, BLOCK_BYTES // (kdim * itemsize) // 64 * 64)
     return max(1, tiles), min(H, cols)
+
+
+# From this width on (docs/cpu-kernels.md, "Wide layers"), where W_in and W_rec outgrow the
+# caches: the forward keeps every step's input current I_t (T·H per sample) and BPTT's recompute
+# of a segment reads it instead of gathering the weight rows of the step's input events and spikes
+# again (memory-bound gathers, with which the recompute cost more than the forward itself); and
+# the weight-gradient rows of spiking neurons and active inputs are added once per segment, not
+# once per spike. Both cost more than they save in narrower layers (measured on ECG, H = 36, and
+# S-MNIST, H = 256: 1–15 % slower steps).
+WIDE_MIN_H = 512
+
+
+def keeps_currents(H: int) -> bool:
+    """Whether a layer of width H keeps its input currents on the BPTT tape."""
+    return H >= WIDE_MIN_H

@@ -87,14 +87,15 @@ def add_scaled_rows(cur, w, idx, a, n):
 @njit(fastmath=FASTMATH)
 def matvec_rows(out, a, w):
     """out = Σ_k a[k]·w[k] = a @ w for w (K, N): the dense sums z̄ = Ī W_rec, z̄ᵒ = r̄ W_o, x̄ = Ī W_in."""
-    matvec_rows_k(out, a, w, a.shape[0], 0, out.shape[0])
+    matvec_rows_k(out, a, w, a.shape[0], 0, out.shape[0], 0)
 
 
 @njit(fastmath=FASTMATH)
-def matvec_rows_k(out, a, w, kdim, c0, c1):
-    """out[c0:c1] = a[:kdim] @ w[:kdim, c0:c1], four rows at a time: out += (a₀w₀ + a₁w₁) +
-    (a₂w₂ + a₃w₃), then the remaining rows one by one (the grouping every dense product of
-    these kernels shares; each column is summed alone, so a column range changes nothing)."""
+def matvec_rows_k(out, a, w, kdim, c0, c1, ws):
+    """out[c0:c1] = a[:kdim] @ w[:kdim, c0 − ws:c1 − ws], four rows at a time: out += (a₀w₀ +
+    a₁w₁) + (a₂w₂ + a₃w₃), then the remaining rows one by one (the grouping every dense product
+    of these kernels shares; each column is summed alone, so a column range changes nothing).
+    ``ws``: w is a packed column block of a wider matrix (network.pack_columns), 0 otherwise."""
     N = c1
     for j in range(c0, N):
         out[j] = 0
@@ -109,20 +110,20 @@ def matvec_rows_k(out, a, w, kdim, c0, c1):
         a2 = a[k + 2]
         a3 = a[k + 3]
         for j in range(c0, N):
-            out[j] += (a0 * w0[j] + a1 * w1[j]) + (a2 * w2[j] + a3 * w3[j])
+            out[j] += (a0 * w0[j - ws] + a1 * w1[j - ws]) + (a2 * w2[j - ws] + a3 * w3[j - ws])
         k += 4
     while k < kdim:
         w0 = w[k]
         a0 = a[k]
         for j in range(c0, N):
-            out[j] += a0 * w0[j]
+            out[j] += a0 * w0[j - ws]
         k += 1
 
 
 @njit(fastmath=FASTMATH)
-def matvec_tile(out, A, w, nt, kdim, cb, ce):
-    """out[j, cb:ce] = A[j, :kdim] @ w[:kdim, cb:ce] for the nt <= 4 rows of A (4, ≥kdim),
-    w (≥kdim, N).
+def matvec_tile(out, A, w, nt, kdim, cb, ce, ws):
+    """out[j, cb:ce] = A[j, :kdim] @ w[:kdim, cb − ws:ce − ws] for the nt <= 4 rows of A (4,
+    ≥kdim), w (≥kdim, N); ``ws`` ≠ 0 when w is a packed column block (network.pack_columns).
 
     Four samples share each load of a weight row (the per-sample product is bound by loading w).
     float32: whole 16-column blocks by :func:`.intrinsics.tile4_blocks` (accumulators in registers), the
@@ -132,10 +133,10 @@ def matvec_tile(out, A, w, nt, kdim, cb, ce):
     """
     if nt < 4:
         for j in range(nt):
-            matvec_rows_k(out[j], A[j], w, kdim, cb, ce)
+            matvec_rows_k(out[j], A[j], w, kdim, cb, ce, ws)
         return
     N = ce
-    c0 = tile4_blocks(out, A, w, kdim, cb, ce)
+    c0 = tile4_blocks(out, A, w, kdim, cb, ce, ws)
     if c0 == N:
         return
     o0 = out[0]
@@ -162,10 +163,10 @@ def matvec_tile(out, A, w, nt, kdim, cb, ce):
         b20, b21, b22, b23 = a2[k], a2[k + 1], a2[k + 2], a2[k + 3]
         b30, b31, b32, b33 = a3[k], a3[k + 1], a3[k + 2], a3[k + 3]
         for j in range(c0, N):
-            x0 = w0[j]
-            x1 = w1[j]
-            x2 = w2[j]
-            x3 = w3[j]
+            x0 = w0[j - ws]
+            x1 = w1[j - ws]
+            x2 = w2[j - ws]
+            x3 = w3[j - ws]
             o0[j] += (b00 * x0 + b01 * x1) + (b02 * x2 + b03 * x3)
             o1[j] += (b10 * x0 + b11 * x1) + (b12 * x2 + b13 * x3)
             o2[j] += (b20 * x0 + b21 * x1) + (b22 * x2 + b23 * x3)
@@ -175,7 +176,7 @@ def matvec_tile(out, A, w, nt, kdim, cb, ce):
         w0 = w[k]
         b00, b10, b20, b30 = a0[k], a1[k], a2[k], a3[k]
         for j in range(c0, N):
-            x0 = w0[j]
+            x0 = w0[j - ws]
             o0[j] += b00 * x0
             o1[j] += b10 * x0
             o2[j] += b20 * x0

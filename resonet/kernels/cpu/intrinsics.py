@@ -187,11 +187,12 @@ NB_TILE = 4
 
 
 @intrinsic
-def tile4_blocks(typingctx, out, A, w, kdim, c0, c1):
-    """out[s, c0:m] = A[s, :kdim] @ w[:kdim, c0:m] for the four rows s of A, in float32 only;
-    returns m, the end of the columns done (whole 16-column blocks of [c0, c1); c0 for float64,
-    whose caller does all). A column range lets a caller walk a wide product block by block
-    (so that a block of w stays in cache while several tiles of A pass over it).
+def tile4_blocks(typingctx, out, A, w, kdim, c0, c1, ws):
+    """out[s, c0:m] = A[s, :kdim] @ w[:kdim, c0 − ws:m − ws] for the four rows s of A, in
+    float32 only; returns m, the end of the columns done (whole 16-column blocks of [c0, c1); c0
+    for float64, whose caller does all). A column range lets a caller walk a wide product block
+    by block (so that a block of w stays in cache while several tiles of A pass over it); the
+    shift ``ws`` lets that block be a packed copy (columns from 0) while ``out`` keeps its own.
 
     Written in LLVM IR because the loop order matters and numba cannot express it: for each
     group of NB_TILE blocks of 16 columns (then single blocks for the rest) the 4 · NB_TILE
@@ -206,7 +207,7 @@ def tile4_blocks(typingctx, out, A, w, kdim, c0, c1):
     if not (isinstance(out, types.Array) and isinstance(A, types.Array)
             and isinstance(w, types.Array) and out.ndim == A.ndim == w.ndim == 2):
         return None
-    sig = types.int64(out, A, w, kdim, types.int64, types.int64)
+    sig = types.int64(out, A, w, kdim, types.int64, types.int64, types.int64)
     if out.dtype != types.float32:
         def codegen_none(context, builder, sig, args):
             return args[4]
@@ -229,7 +230,10 @@ def tile4_blocks(typingctx, out, A, w, kdim, c0, c1):
         ncol = builder.sub(args[5], col0)
         op = builder.bitcast(o.data, i8p)
         ap = builder.bitcast(a.data, i8p)
-        wp = builder.bitcast(wa.data, i8p)
+        # column c of out is column c − ws of w: w's base pointer moved back by ws floats lets
+        # one byte offset address both
+        wshift = builder.mul(builder.neg(args[6]), ir.Constant(i64, 4))
+        wp = builder.gep(builder.bitcast(wa.data, i8p), [wshift])
 
         def c(v):
             return ir.Constant(i64, v)

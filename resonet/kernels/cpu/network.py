@@ -28,7 +28,9 @@ Tape (per sample; docs/cpu-kernels.md):
 - ``zbits`` (B, T, ⌈H/8⌉) uint8: every spike, one bit each;
 - ``ckpt`` (B, ⌈T/K⌉, CKPT_ROWS, H): the continuous state (rows 1 … CKPT_ROWS of the model's
   state array, e.g. u, v, q) before steps 0, K, 2K…;
-- ``O`` (B, T, C): the readout at every step (the outputs; backward reads o_{t−1} for dα_o).
+- ``O`` (B, T, C): the readout at every step (the outputs; backward reads o_{t−1} for dα_o);
+- ``cur`` (B, T, H): the input current I_t of every step, kept by wide layers only
+  (config.keeps_currents): their recompute then reads it instead of gathering it again.
 
 The backward walks the segments [sK, (s+1)K) from the last to the first: it recomputes the
 segment's states from its checkpoint (the same ``cell_forward`` code on the same inputs, so the
@@ -39,11 +41,13 @@ Wide layers (docs/cpu-kernels.md, "Wide layers"): the dense product of (N5)–(N
 [W_rec; W_o] every step, and once that no longer fits in a core's cache each tile of 4 samples
 streams it from memory again. A chunk's tiles then walk back in lockstep, ``group`` tiles at a
 time, and the product goes column block by column block (``cols`` columns, a block of the
-weights sized for the L2 cache) with every tile of the group passing over a block before the
-next is loaded. ``group`` = 1 with ``cols`` = H is the narrow layers' order. Every output
-element is summed in the same grouping whatever ``group`` and ``cols`` are (:func:`matvec_tile`),
-but the order in which the samples of a chunk add into the weight gradients follows the walk:
-``group`` > 1 changes the rounding of dW (not of x̄, states or outputs).
+weights sized for the L2 cache, packed contiguously by the caller) with every tile of the
+group passing over a block before the next is loaded. ``group`` = 1 with ``cols`` = H is the
+narrow layers' order. Every output element is summed in the same grouping whatever ``group``
+and ``cols`` are (:func:`matvec_tile`), but the order in which the samples of a chunk add into
+the weight gradients follows the walk (in layers of H ≥ WIDE_MIN_H once per segment, per neuron
+or input in the order of the segment's steps and samples, :func:`scatter_spikes`): ``group`` > 1
+changes the rounding of dW (not of x̄, states or outputs).
 """
 
 from __future__ import annotations
@@ -51,8 +55,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .config import FASTMATH
-from .inputs import input_current, input_grad, matvec_tile, rows_add
+from .config import FASTMATH, WIDE_MIN_H
+from .inputs import add_rows, add_scaled_rows, input_current, input_grad, matvec_tile, rows_add
 from .readout import readout_backward, readout_forward
 from .spikebits import collect, same_bytes, unpack
 
@@ -68,7 +72,8 @@ def forward_sample(cell_forward, rows, b, ev, net, consts, tape, nspk, states):
     for binary); ``net`` = (``w_inT`` (I, H), ``w_recT`` (H, H), ``w_oT`` (H, Cp), readout α and
     1 − α (C,), the bias (H,) and the readout's (Cp,), zeros without biases); ``consts`` = the
     model's ``cell`` (·, H) and ``k`` constants, the common ``kc``; ``tape`` = (checkpoint
-    interval K, ``zbits`` (B, T, ⌈H/8⌉), ``ckpt`` (B, ⌈T/K⌉, CKPT_ROWS, H), ``O`` (B, T, C)).
+    interval K, ``zbits`` (B, T, ⌈H/8⌉), ``ckpt`` (B, ⌈T/K⌉, CKPT_ROWS, H), ``O`` (B, T, C),
+    ``cur`` (B, T, H) the input currents of a wide layer, (B, 0, H) when not kept).
     Output: the tape, ``nspk`` (B,). ``states`` (len(STATE_NAMES), T, B, H) receives every
     state when its T axis is nonzero (the slower path for verify/tests); pass a (·, 0, 0, 0)
     array otherwise. ``zbits`` and ``ckpt`` have zero-length T / segment axes when nothing needs
@@ -78,12 +83,13 @@ def forward_sample(cell_forward, rows, b, ev, net, consts, tape, nspk, states):
     indptr, indices, values = ev
     w_inT, w_recT, w_oT, a_o, b_o, bias, r_bias = net
     cell, k, kc = consts
-    K, zbits, ckpt, O = tape
+    K, zbits, ckpt, O, cur_tape = tape
     B, T, C = O.shape
     H = w_recT.shape[0]
     ft = w_inT.dtype
     st = np.zeros((2, rows, H), dtype=ft)  # state before / after the step
-    cur = np.empty(H, dtype=ft)
+    scratch = np.empty(H, dtype=ft)
+    keep_cur = cur_tape.shape[1] > 0
     idx = np.empty(H, dtype=np.int64)  # spikes of the last step
     o = np.zeros(C, dtype=ft)
     r = np.empty(w_oT.shape[1], dtype=ft)  # padded to whole vectors
@@ -99,6 +105,7 @@ def forward_sample(cell_forward, rows, b, ev, net, consts, tape, nspk, states):
         if tape_ckpt and t % K == 0:
             for j in range(ckpt.shape[2]):
                 ckpt[b, t // K, j, :] = old[1 + j]
+        cur = cur_tape[b, t] if keep_cur else scratch
         input_current(cur, t * B + b, indptr, indices, values, w_inT, w_recT, idx, n,
                       bias)  # (N1)
         cell_forward(cur, old, new, cell, k, kc)  # (N2)
@@ -115,9 +122,11 @@ def forward_sample(cell_forward, rows, b, ev, net, consts, tape, nspk, states):
 
 @njit(fastmath=FASTMATH, inline="always")
 def recompute_segment(cell_forward, b, s, t0, t1, B, ev, w_inT, w_recT, bias, cell, k, kc, zbits,
-                      ckpt, seg, idxs, ns, cur, chk):
+                      ckpt, cur_tape, seg, idxs, ns, cur, chk):
     """States of steps [t0, t1) of sample b from checkpoint s into ``seg`` (row 0: before t0),
-    spike lists into ``idxs``/``ns``; the same code as the forward, so the same values. Returns
+    spike lists into ``idxs``/``ns``; the same code as the forward, so the same values (the
+    input currents from ``cur_tape`` when the forward kept them (B, T, H), else gathered again
+    as the forward did; (B, 0, H): not kept). Returns
     the number of steps whose recomputed spikes differ from the stored bits (0 unless the
     arithmetic is not deterministic); ``chk`` is scratch for the recomputed bits."""
     indptr, indices, values = ev
@@ -132,11 +141,15 @@ def recompute_segment(cell_forward, b, s, t0, t1, B, ev, w_inT, w_recT, bias, ce
     else:
         ns[0] = 0
     bad = 0
+    kept = cur_tape.shape[1] > 0
     for t in range(t0, t1):
         kk = t - t0 + 1
-        input_current(cur, t * B + b, indptr, indices, values, w_inT, w_recT, idxs[kk - 1],
-                      ns[kk - 1], bias)  # (N1)
-        cell_forward(cur, seg[kk - 1], seg[kk], cell, k, kc)  # (N2)
+        if kept:
+            cell_forward(cur_tape[b, t], seg[kk - 1], seg[kk], cell, k, kc)  # (N2)
+        else:
+            input_current(cur, t * B + b, indptr, indices, values, w_inT, w_recT, idxs[kk - 1],
+                          ns[kk - 1], bias)  # (N1)
+            cell_forward(cur, seg[kk - 1], seg[kk], cell, k, kc)  # (N2)
         ns[kk] = collect(seg[kk, 0], idxs[kk], chk)
         if not same_bytes(chk, zbits[b, t]):
             bad += 1
@@ -144,16 +157,90 @@ def recompute_segment(cell_forward, b, s, t0, t1, B, ev, w_inT, w_recT, bias, ce
 
 
 @njit(fastmath=FASTMATH, inline="always")
-def product(out, A, w, ng, kdim, cols):
-    """out[j] = A[j, :kdim] @ w[:kdim] for the ng samples of a group (rows of A and out), column
-    block by column block: every tile of 4 passes over a block of w (``cols`` columns, sized for
-    the L2 cache) before the next block is loaded (:func:`matvec_tile`; the grouping of every
-    sum is that of one sample's product)."""
+def product(out, A, wpk, ng, kdim):
+    """out[j] = A[j, :kdim] @ w[:kdim] for the ng samples of a group (rows of A and out), w given
+    as its packed column blocks ``wpk`` (nblk, ≥kdim, cols) (backend.pack_columns): every tile
+    of 4 passes over a block before the next one is read (:func:`matvec_tile`; the grouping of
+    every sum is that of one sample's product, whatever the blocks)."""
     N = out.shape[1]
-    for cb in range(0, N, cols):
+    cols = wpk.shape[2]
+    for blk in range(wpk.shape[0]):
+        cb = blk * cols
         ce = min(N, cb + cols)
+        wb = wpk[blk]
         for j0 in range(0, ng, TILE):
-            matvec_tile(out[j0:j0 + TILE], A[j0:j0 + TILE], w, min(TILE, ng - j0), kdim, cb, ce)
+            matvec_tile(out[j0:j0 + TILE], A[j0:j0 + TILE], wb, min(TILE, ng - j0), kdim, cb, ce,
+                        cb)
+
+
+@njit(fastmath=FASTMATH, inline="always")
+def scatter_spikes(gcat, agseg, idxs, ns, ng, nk, G, cnt):
+    """(N7), (L6) for a whole segment: gcat[i] += Σ agseg[(kk − 1)·G + j] over the steps kk ∈
+    [1, nk] and samples j < ng in which neuron i spiked (idxs/ns: the segment's spike lists).
+
+    The rows are first listed per neuron (a counting sort), so each gradient row is read and
+    written once per segment instead of once per spike: the rows that the spiking neurons add
+    are the bulk of the backward's memory traffic in wide layers (docs/cpu-kernels.md, "Wide
+    layers"). ``cnt`` (≥ H + 1,) is scratch."""
+    H = gcat.shape[0]
+    cnt[:H + 1] = 0
+    for kk in range(1, nk + 1):
+        for j in range(ng):
+            for m in range(ns[j, kk]):
+                cnt[idxs[j, kk, m] + 1] += 1
+    for i in range(H):
+        cnt[i + 1] += cnt[i]
+    lst = np.empty(cnt[H], dtype=np.int64)
+    for kk in range(1, nk + 1):
+        for j in range(ng):
+            r = (kk - 1) * G + j
+            for m in range(ns[j, kk]):
+                i = idxs[j, kk, m]
+                lst[cnt[i]] = r
+                cnt[i] += 1
+    start = 0
+    for i in range(H):  # cnt[i] is now the end of neuron i's rows
+        if cnt[i] > start:
+            add_rows(gcat[i], agseg, lst[start:cnt[i]], cnt[i] - start)
+        start = cnt[i]
+
+
+@njit(fastmath=FASTMATH, inline="always")
+def scatter_inputs(gin, dIseg, t0, nk, g0, ng, G, B, ev, cnt):
+    """(N7) for a whole segment: gin[c] += Σ x_t[c] · dIseg[(t − t0)·G + j] over its steps t and
+    samples b = g0 + j with an input event on channel c (listed per channel first, as
+    :func:`scatter_spikes`). ``cnt`` (≥ I + 1,) is scratch."""
+    indptr, indices, values = ev
+    I = gin.shape[0]
+    binary = values.shape[0] == 0
+    cnt[:I + 1] = 0
+    for k in range(nk):
+        for j in range(ng):
+            row = (t0 + k) * B + g0 + j
+            for e in range(indptr[row], indptr[row + 1]):
+                cnt[indices[e] + 1] += 1
+    for c in range(I):
+        cnt[c + 1] += cnt[c]
+    lst = np.empty(cnt[I], dtype=np.int64)
+    val = np.empty(0 if binary else cnt[I], dtype=gin.dtype)
+    for k in range(nk):
+        for j in range(ng):
+            row = (t0 + k) * B + g0 + j
+            for e in range(indptr[row], indptr[row + 1]):
+                c = indices[e]
+                lst[cnt[c]] = k * G + j
+                if not binary:
+                    val[cnt[c]] = values[e]
+                cnt[c] += 1
+    start = 0
+    for c in range(I):
+        end = cnt[c]
+        if end > start:
+            if binary:
+                add_rows(gin[c], dIseg, lst[start:end], end - start)
+            else:
+                add_scaled_rows(gin[c], dIseg, lst[start:end], val[start:end], end - start)
+        start = end
 
 
 @njit(fastmath=FASTMATH, inline="always")
@@ -167,13 +254,16 @@ def backward_samples(cell_forward, cell_backward, rows, reads_z, lo, hi, ev, net
     row for every sample of a tile, and each column block of the weights for every tile of the
     group (:func:`product`). Per sample and step ``ag`` holds [Ī_{t+1}, r̄_t, 0…] (H + Cp): the
     left operand of that product, and at once the row that the neurons spiking at t add to their
-    row of ``gcat`` (dW_recᵀ row, then dW_oᵀ row: one pass instead of two).
+    row of ``gcat`` (dW_recᵀ row, then dW_oᵀ row: one pass instead of two). In a wide layer (H ≥
+    WIDE_MIN_H) those rows, and the Ī_t that the active inputs add to their row of dW_inᵀ, are
+    kept for the whole segment and added once it is walked (:func:`scatter_spikes`,
+    :func:`scatter_inputs`); a narrower one adds them step by step.
     """
     indptr, indices, values = ev
     w_inT, w_recT, w_oT, a_o, b_o, bias, r_bias = net
     cell, k, kc = consts
-    K, zbits, ckpt, O = tape
-    w_in, w_cat, d_out, r0, trunc, dx, dz_ext, group, cols = grad
+    K, zbits, ckpt, O, cur_tape = tape
+    win_pk, wcat_pk, d_out, r0, trunc, dx, dz_ext, group = grad
     B, T, C = O.shape
     H = w_recT.shape[0]
     L = gcat.shape[1]  # H + Cp
@@ -187,6 +277,11 @@ def backward_samples(cell_forward, cell_backward, rows, reads_z, lo, hi, ev, net
     ns = np.zeros((G, K + 1), dtype=np.int64)
     dcar = np.zeros((2, G, ROWS, H), dtype=ft)  # state adjoints from step t+1 / to t−1
     ag = np.zeros((2, G, L), dtype=ft)  # [Ī_{t+1}, r̄_t, 0…] / [Ī_t, ·] per sample
+    wide = H >= WIDE_MIN_H
+    KG = K * G if wide else 0
+    agseg = np.empty((KG, L), dtype=ft)  # the segment's ag rows, row (t − t0)·G + j
+    dIseg = np.empty((KG, H), dtype=ft)  # the segment's Ī_t, same rows
+    cnt = np.empty(max(H, gin.shape[0]) + 1, dtype=np.int64)
     do_n = np.zeros((G, C), dtype=ft)  # ō_{t+1}
     dz = np.empty((G, H), dtype=ft)
     cur = np.empty(H, dtype=ft)
@@ -206,8 +301,8 @@ def backward_samples(cell_forward, cell_backward, rows, reads_z, lo, hi, ev, net
             t1 = min(T, t0 + K)
             for j in range(ng):
                 bad += recompute_segment(cell_forward, g0 + j, s, t0, t1, B, ev, w_inT, w_recT,
-                                         bias, cell, k, kc, zbits, ckpt, seg[j], idxs[j], ns[j],
-                                         cur, chk)
+                                         bias, cell, k, kc, zbits, ckpt, cur_tape, seg[j],
+                                         idxs[j], ns[j], cur, chk)
             for t in range(t1 - 1, t0 - 1, -1):  # walk the segment backwards
                 kk = t - t0 + 1
                 cut = trunc > 0 and t != T - 1 and (t + 1) % trunc == 0  # states detached
@@ -221,11 +316,14 @@ def backward_samples(cell_forward, cell_backward, rows, reads_z, lo, hi, ev, net
                                          gao, gdbo)  # (L4)–(L7), (L9)
                     # (N7) dW_rec += Ī_{t+1} z_tᵀ and (L6) dW_o += r̄_t z_tᵀ, before a cut
                     # detaches Ī_{t+1} from z_t (z_t is still the input of step t+1)
-                    rows_add(gcat, idxs[j, kk], ns[j, kk], agj)
+                    if wide:
+                        agseg[(kk - 1) * G + j] = agj
+                    else:
+                        rows_add(gcat, idxs[j, kk], ns[j, kk], agj)
                     if cut:
                         dcar[a, j] = 0
                         agj[:H] = 0
-                product(dz, ag[a], w_cat, ng, KD, cols)  # Ī_{t+1} W_rec + r̄_t W_o, (N5)–(N6)
+                product(dz, ag[a], wcat_pk, ng, KD)  # Ī_{t+1} W_rec + r̄_t W_o, (N5)–(N6)
                 for j in range(ng):
                     b = g0 + j
                     dn = dcar[a, j]
@@ -241,12 +339,18 @@ def backward_samples(cell_forward, cell_backward, rows, reads_z, lo, hi, ev, net
                             dzj[h] += ez[h]  # (N15): + x̄_t of the layer above
                     cell_backward(seg[j, kk - 1], seg[j, kk], dzj, dn, dcar[1 - a, j], dI,
                                   gacc, cell, k, kc)
-                    input_grad(gin, t * B + b, indptr, indices, values, dI)  # (N7)
+                    if wide:
+                        dIseg[(kk - 1) * G + j] = dI  # (N7) dW_in, added per segment
+                    else:
+                        input_grad(gin, t * B + b, indptr, indices, values, dI)  # (N7)
                     for h in range(H):
                         gdb[h] += dI[h]  # (N16)
                 if want_dx:
-                    product(dx[t, g0:g0 + ng], ag[1 - a], w_in, ng, H, cols)  # (N8)
+                    product(dx[t, g0:g0 + ng], ag[1 - a], win_pk, ng, H)  # (N8)
                 a = 1 - a
+            if wide:
+                scatter_spikes(gcat, agseg, idxs, ns, ng, t1 - t0, G, cnt)  # (N7), (L6)
+                scatter_inputs(gin, dIseg, t0, t1 - t0, g0, ng, G, B, ev, cnt)  # (N7)
     return bad
 
 
@@ -261,7 +365,7 @@ def gradient_buffers(nchunk, w_inT, w_cat, O, nacc):
     H = w_inT.shape[1]
     ft = w_inT.dtype
     dw_inT = np.zeros((nchunk, I, H), dtype=ft)
-    gcat = np.zeros((nchunk, H, w_cat.shape[0]), dtype=ft)
+    gcat = np.zeros((nchunk, H, w_cat.shape[1]), dtype=ft)
     acc = np.zeros((nchunk, nacc, H), dtype=ft)
     dao = np.zeros((nchunk, C), dtype=ft)
     bad = np.zeros(nchunk, dtype=np.int64)
@@ -279,12 +383,13 @@ def backward_chunk(cell_forward, cell_backward, rows, reads_z, c, nchunk, ev, ne
 
     ``grad`` = (``w_in`` (H, I) = W_h[:, :I]; ``w_cat`` (H + Cp, H), W_rec = W_h[:, I:] over W_o
     and Cp − C zero rows, so that Ī_{t+1} W_rec + z̄ᵒ_t of (N5)–(N6) is one product
-    [Ī_{t+1}, r̄_t] w_cat; ``d_out`` (B, T − r0, C), ∂L/∂o_t of the recorded steps t ≥ r0;
+    [Ī_{t+1}, r̄_t] w_cat; both as packed column blocks (backend.pack_columns), (nblk, H, cols)
+    and (nblk, H + Cp, cols); ``d_out`` (B, T − r0, C), ∂L/∂o_t of the recorded steps t ≥ r0;
     ``r0``; ``trunc`` > 0 drops the adjoints flowing from step t+1 into step t after every
     chunk of ``trunc`` steps (resonet.spec.truncation_cuts); ``dx`` (T, B, I) receives x̄ when
     its T axis is nonzero; ``dz_ext`` (T, B, H) is added to z̄_t when its T axis is nonzero (a
-    layer below the last, (N15)); ``group``, ``cols``: the lockstep walk of wide layers, see the
-    module docstring). The batch is split into ``nchunk`` chunks of whole tiles; ``bad[c]``
+    layer below the last, (N15)); ``group``: the lockstep walk of wide layers, see the module
+    docstring). The batch is split into ``nchunk`` chunks of whole tiles; ``bad[c]``
     receives the number of recomputed steps whose spikes differed from the stored ones (must be
     0).
     """
