@@ -4,7 +4,8 @@ The simulator runs the kernels as Python, so it cannot catch what only numba's C
 sees: typing errors, unsupported functions, or a float32 kernel silently promoted to float64 by
 a Python literal. This script types and compiles every kernel (each model, float32 and
 float64, event and dense input) with ``numba.cuda.compile_ptx`` (which needs NVVM from a CUDA
-toolkit, not a driver) and fails if the float32 recurrent kernels contain float64 arithmetic.
+toolkit, not a driver) and fails if the float32 recurrent kernels contain float64 arithmetic or
+a BPTT kernel lacks its launch bounds (resonet.kernels.cuda.config.BACKWARD_LAUNCH_BOUNDS).
 By default the dense-input variants (uint8, int8, float) are compiled for BRF only (the input
 code is model-independent; this keeps the check near 30 s); ``--all`` compiles every model with
 every input kind. With ``--ptxas`` it also runs ``ptxas -v`` and prints registers and spills.
@@ -49,6 +50,7 @@ def main(argv=None) -> int:
     disp.get_current_device = lambda: _Device()
 
     from resonet.kernels import kernel_module
+    from resonet.kernels.cuda.config import BACKWARD_LAUNCH_BOUNDS
     from resonet.kernels.cuda.network import get_kernels
     from resonet.kernels.cuda.optim import get_optim_kernels
     from resonet.neurons import NEURONS
@@ -65,14 +67,21 @@ def main(argv=None) -> int:
 
     def compile_one(name, kernel, args, check_f32):
         sig = tuple(typeof(a) for a in args)
+        # the kernel's own launch bounds, as its decorator gives them to the real compiler
+        bounds = kernel.targetoptions.get("launch_bounds")
         try:
-            ptx, _ = cuda.compile_ptx(kernel.py_func, sig, cc=cc)
+            ptx, _ = cuda.compile_ptx(kernel.py_func, sig, cc=cc, launch_bounds=bounds)
         except Exception as exc:
             failures.append(f"{name}: {type(exc).__name__}: {exc}")
             return
         ptx_out[name] = ptx
         if check_f32 and f64_op.search(ptx):
             failures.append(f"{name}: float64 arithmetic in a float32 kernel")
+        if name.startswith("backward_"):  # ≤ 128 registers: 2 blocks of 256 threads per SM
+            want = BACKWARD_LAUNCH_BOUNDS
+            if not (re.search(rf"\.maxntid\s+{want[0]}\b", ptx)
+                    and re.search(rf"\.minnctapersm\s+{want[1]}\b", ptx)):
+                failures.append(f"{name}: the PTX lacks the launch bounds {want}")
 
     for dt in (np.float32, np.float64):
         f32 = dt == np.float32

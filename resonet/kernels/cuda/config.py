@@ -39,6 +39,13 @@ CACHE = os.environ.get("RESONET_CUDA_CACHE", "1").strip() != "0"
 MAX_TPB = 1024  # hardware limit of threads per block
 TPB_RECURRENT_MAX = 256  # one block per sample: up to 256 neurons get a thread each
 TPB_FLAT = 256
+# The BPTT kernel's launch bounds: at most TPB_RECURRENT_MAX threads per block and at least 2 such
+# blocks resident per SM, so the compiler keeps it within 64K / (256 · 2) = 128 registers per
+# thread. Without them it used 132–164 registers (ptxas -v, sm_90): one 256-thread block per SM,
+# so an S-MNIST batch of 256 samples ran in two waves on a 132-SM H200 (epoch 6.7 s → 10.0 s,
+# measured when biases and stacked layers added registers). With them ptxas reports 100–128
+# registers and no spills (tests/cudasim/ptx_check.py --ptxas).
+BACKWARD_LAUNCH_BOUNDS = (TPB_RECURRENT_MAX, 2)
 
 _override: dict[str, int | None] = {"recurrent": None, "flat": None}
 
@@ -54,6 +61,13 @@ def _env_int(name: str) -> int | None:
     if not 1 <= n <= MAX_TPB:
         raise ValueError(f"{name} must lie in [1, {MAX_TPB}], got {n}")
     return n
+
+
+def backward_jit_options() -> dict:
+    """``cuda.jit`` options of the BPTT kernel: its launch bounds (the CUDA simulator knows none)."""
+    from numba import config
+
+    return {} if config.ENABLE_CUDASIM else {"launch_bounds": BACKWARD_LAUNCH_BOUNDS}
 
 
 def recurrent_threads(H: int) -> int:

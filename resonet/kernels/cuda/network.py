@@ -60,7 +60,7 @@ import numpy as np
 from numba import cuda
 
 from . import _numpy_compat
-from .config import CACHE, FASTMATH
+from .config import CACHE, FASTMATH, backward_jit_options
 
 _numpy_compat.ensure()  # before any kernel of this module compiles (numpy >= 2.5)
 
@@ -393,7 +393,7 @@ def _build(ft, itemsize, cells, NP):
             stats[5] = spk
             stats[6] = B
 
-    @cuda.jit(fastmath=FASTMATH, cache=CACHE)
+    @cuda.jit(fastmath=FASTMATH, cache=CACHE, **backward_jit_options())
     def backward(R, idx, srows, mode, binary, ev_off, ev_step, ev_chan, ev_val, xd, perm,
                  xscale, zin, w_rec, w_o, w_in, a_o, b_o, cell, k, kc, tape, zmask, O, Rr, d_out,
                  r0, trunc, want_dx, dx, ext, dz_ext, gin, dIt, gout, car, acc_b, dao_b, gb,
