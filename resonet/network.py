@@ -209,7 +209,7 @@ def forward(
         currents.append(cur)
         inp = traces[0]
 
-    a_o = li.alpha(params["out.tau_mem"])
+    a_o = li.alpha(params["out.tau_mem"], spec.readout)
     if hooks.readout_alpha is not None:
         a_o = hooks.readout_alpha(a_o)
     O, R = li.forward(a_o, params["out.linear.weight"], inp, o0,
@@ -304,7 +304,7 @@ def backward(
     # before the cell loops.
     G = np.zeros_like(fwd.readout)
     G[fwd.recorded] = d_outputs
-    a_o = li.alpha(params["out.tau_mem"])
+    a_o = li.alpha(params["out.tau_mem"], spec.readout)
     g_out = {"weight": np.zeros_like(params["out.linear.weight"]), "alpha": np.zeros_like(a_o)}
     if spec.bias:
         g_out["bias"] = np.zeros_like(params["out.linear.bias"])
@@ -324,7 +324,7 @@ def backward(
         grads[f"{pre}.linear.weight"] = dW
         if spec.bias:
             grads[f"{pre}.linear.bias"] = db
-    grads["out.tau_mem"] = li.tau_grad(params["out.tau_mem"], g_out["alpha"])
+    grads["out.tau_mem"] = li.tau_grad(params["out.tau_mem"], g_out["alpha"], spec.readout)
     grads["out.linear.weight"] = g_out["weight"]
     if spec.bias:
         grads["out.linear.bias"] = g_out["bias"]

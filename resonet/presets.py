@@ -43,6 +43,7 @@ class Preset:
     best_rule: str = "<"  # "<" keeps the first minimum of the validation loss, "<=" the last
     source: str = "official"
     events: bool = False  # the samples are spike events (the task's input form)
+    readout: str = "li"  # the readout's α (resonet.neurons.li): "li" or "li_sigmoid"
 
     def to_dict(self) -> dict:
         return asdict(self)

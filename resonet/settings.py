@@ -28,6 +28,7 @@ import numpy as np
 from .contract import BACKEND_NAMES, DEFAULT_BACKEND, DTYPES
 from .errors import CheckpointError, ConfigError
 from .neurons import DEFAULT_NEURON, get_neuron, neuron_names
+from .neurons.li import READOUTS
 from .optim import OPTIMIZERS
 from .presets import get_preset
 from .pruning import check_phi
@@ -39,7 +40,7 @@ CONFIG_KEYS = {
     "neuron", "backend", "epochs", "batch", "eval_batch", "lr", "seed", "split_seed", "data_dir",
     "optimizer", "clip", "hidden", "dtype", "reset", "truncation", "subset", "save_every",
     "synthetic", "download", "threads", "out", "stop_after", "prune_recurrent", "init_from",
-    "permutation", "bias",
+    "permutation", "bias", "readout",
     # a user's task (custom): its files, the step of event times, the presets it starts from
     "train", "test", "val", "dt", "preset_task",
     # initial ranges of the neuron parameters and the readout's τ (any task)
@@ -61,7 +62,8 @@ _BOOLS = {"download", "bias"}
 _CHOICES: dict[str, Callable[[], tuple]] = {  # read at call time: a model registered later counts
     "task": task_names, "preset_task": preset_tasks, "neuron": neuron_names, "backend": lambda: BACKEND_NAMES,
     "optimizer": lambda: tuple(OPTIMIZERS), "dtype": lambda: tuple(DTYPES),
-    "reset": lambda: RESETS, "synthetic": lambda: ("auto", "yes", "no")}
+    "reset": lambda: RESETS, "synthetic": lambda: ("auto", "yes", "no"),
+    "readout": lambda: READOUTS}
 # Settings a resume may change without changing the run (excluded from the fingerprint).
 RESUME_MAY_CHANGE = ("stop_after",)
 # Settings added after runs were made: left out of the fingerprint while unset, so that those
@@ -97,6 +99,7 @@ class Settings(Mapping):
     synthetic: str = "auto"  # SHD: "auto" | "yes" | "no"
     hidden: int | list[int] = 128  # H, or [H_1, …, H_L] for stacked recurrent layers
     bias: bool = False  # hidden and readout biases (the official ``bias=True``)
+    readout: str = "li"  # "li" | "li_sigmoid" (resonet.neurons.li)
     reset: str = "none"
     truncation: int | None = None
     subset: int | None = None
@@ -182,7 +185,7 @@ class Settings(Mapping):
 
 
 _FIELDS = tuple(f.name for f in fields(Settings))
-_ADDED_LATER = {"bias": False}  # setting -> its default (see Settings.fingerprint)
+_ADDED_LATER = {"bias": False, "readout": "li"}  # setting -> its default (Settings.fingerprint)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -226,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "list stacks recurrent layers, input side first (--hidden 128,128)")
     ap.add_argument("--bias", action="store_true", default=None,
                     help="hidden and readout biases (the official bias=True; default: none)")
+    ap.add_argument("--readout", choices=list(READOUTS),
+                    help="the readout's α: li = exp(-1/|tau_o|) (the official LICell), li_sigmoid = "
+                         "sigmoid(tau_o) (LICellSigmoid; preset: BHRF on ECG, Table 3)")
     ap.add_argument("--reset", choices=list(RESETS),
                     help="reset variant, for the models that have them (rf: none, soft, hard)")
     ap.add_argument("--truncation", type=int,
@@ -443,7 +449,7 @@ def resolve(given: dict, cfg: dict | None = None, *, source: Source | None = Non
                           f"({source('neuron', neuron)}; it has: {', '.join(resets)})")
     s["spec"] = NetworkSpec(neuron, preset.n_in, s["hidden"], preset.n_out, reset=s["reset"],
                             sub_seq_length=preset.sub_seq_length, label_last=preset.label_last,
-                            bias=s["bias"]).to_dict()
+                            bias=s["bias"], readout=s["readout"]).to_dict()
     if init is not None:
         init.check_fits(NetworkSpec(**s["spec"]), at)
     return Settings(**s)
@@ -531,6 +537,7 @@ def _merge(merged: dict, task: str, neuron: str, preset, init: InitCheckpoint | 
         "synthetic": merged.get("synthetic", "auto"),
         "hidden": parse_hidden(merged.get("hidden", init.spec.n_hidden if init else preset.n_hidden)),
         "bias": bool(merged.get("bias", init.spec.bias if init else False)),
+        "readout": merged.get("readout", init.spec.readout if init else preset.readout),
         "reset": merged.get("reset", "none"),
         "truncation": _opt_int(merged.get("truncation")),
         "subset": _opt_int(merged.get("subset")),
@@ -604,12 +611,13 @@ class InitCheckpoint:
         """ConfigError unless the run's network has this checkpoint's neuron, sizes (every layer),
         biases and reset."""
         def net(s: NetworkSpec) -> str:
-            return f"{s.neuron} {s.describe()}{' with biases' if s.bias else ''} (reset {s.reset})"
+            return (f"{s.neuron} {s.describe()}{' with biases' if s.bias else ''} (reset {s.reset}"
+                    f"{'' if s.readout == 'li' else ', readout ' + s.readout})")
 
         if net(spec) != net(self.spec):
             raise ConfigError(
                 f"{at('init_from')}: its network is {net(self.spec)}, this run's {net(spec)}; "
-                "drop the --neuron/--hidden/--bias/--reset that differ, or train on the "
+                "drop the --neuron/--hidden/--bias/--reset/--readout that differ, or train on the "
                 "checkpoint's task")
         removed = getattr(self.official, "mask_removed", 0)
         if removed:

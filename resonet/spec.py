@@ -25,6 +25,7 @@ import numpy as np
 
 from .errors import ConfigError
 from .neurons import get_neuron
+from .neurons.li import READOUTS
 from .neurons.model import NeuronModel
 
 RESETS = ("none", "soft", "hard")
@@ -44,6 +45,7 @@ class NetworkSpec:
     sub_seq_length: int = 0  # steps t < sub_seq_length are not recorded
     label_last: bool = False  # record only the last step
     bias: bool = False  # hidden and readout biases (the official ``bias=True``)
+    readout: str = "li"  # "li" (α = exp(−1/|τ_o|)) | "li_sigmoid" (α = σ(τ_o)), resonet.neurons.li
 
     def __post_init__(self) -> None:
         model = get_neuron(self.neuron)  # raises ConfigError for an unknown name
@@ -58,6 +60,8 @@ class NetworkSpec:
             raise ConfigError(f"bias must be true or false, got {self.bias!r}")
         if not (0 < self.dt <= 1) or not (0 < self.p_dt <= 1):
             raise ConfigError(f"dt and p_dt must lie in (0, 1], got dt={self.dt}, p_dt={self.p_dt}")
+        if self.readout not in READOUTS:
+            raise ConfigError(f"readout must be one of {READOUTS}, got {self.readout!r}")
         if self.reset not in RESETS:
             raise ConfigError(f"reset must be one of {RESETS}, got {self.reset!r}")
         if self.reset not in model.RESETS:
@@ -143,6 +147,8 @@ class NetworkSpec:
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        if d["readout"] == "li":  # the readout every spec had before there was a choice: left
+            del d["readout"]  # out, so that older run directories and checkpoints still match
         if isinstance(self.n_hidden, tuple):
             d["n_hidden"] = list(self.n_hidden)  # as JSON and TOML write it
         return d

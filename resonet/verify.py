@@ -123,7 +123,8 @@ def _read_golden(path: str) -> tuple[dict, NetworkSpec, list[str], dict]:
 
 def golden_spec(meta: dict) -> NetworkSpec:
     """The network of a golden file's ``meta_json``: one hidden layer (``"H": 128``) or stacked
-    ones (``"H": [10, 8]``), biases if ``"bias"`` is true. A file of the official
+    ones (``"H": [10, 8]``), biases if ``"bias"`` is true, the sigmoid readout if ``"readout"``
+    says ``li_sigmoid`` (the official LICellSigmoid). A file of the official
     ``DoubleALIFRNN`` says ``"recorded_steps": "t > sub_seq_length ..."``: that class records the
     steps t > sub_seq_length (strictly; the one-layer classes t >= sub_seq_length), which is
     resonet's ``sub_seq_length + 1``. ``dt`` (absent from files of models without one, ALIF)
@@ -136,6 +137,7 @@ def golden_spec(meta: dict) -> NetworkSpec:
         meta["model"], int(meta["I"]), tuple(int(h) for h in H) if isinstance(H, list) else int(H),
         int(meta["C"]), dt=float(meta.get("dt", NetworkSpec.dt)), sub_seq_length=sub_seq,
         label_last=bool(meta["label_last"]), bias=bool(meta.get("bias", False)),
+        readout="li_sigmoid" if str(meta.get("readout", "")).startswith("li_sigmoid") else "li",
     )
 
 

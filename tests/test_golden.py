@@ -21,7 +21,8 @@ from tests.conftest import (
 
 SHIPPED = {"alif_seed1.npz", "bhrf_seed1.npz", "brf_seed1.npz", "brf_seed2.npz", "brf_seed3.npz",
            "lif_seed1.npz", "rf_seed1.npz", "README.md",
-           "alif2_seed1.npz"}  # from golden-next: two stacked ALIF layers with biases
+           "alif2_seed1.npz",  # from golden-next: two stacked ALIF layers with biases
+           "bhrf_sigmoid_seed1.npz"}  # from golden-next: BHRF with the sigmoid readout
 
 
 def test_golden_files_ship_with_the_project():

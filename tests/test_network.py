@@ -193,7 +193,8 @@ def test_wrong_input_width_is_refused():
 
 
 @pytest.mark.parametrize("kw", [dict(reset="soft", neuron="brf"), dict(neuron="izhikevich"),
-                                dict(neuron="rf", n_hidden=0), dict(neuron="rf", dt=0.0)])
+                                dict(neuron="rf", n_hidden=0), dict(neuron="rf", dt=0.0),
+                                dict(readout="sigmoid")])
 def test_bad_specs(kw):
     args = dict(neuron="rf", n_in=2, n_hidden=3, n_out=2)
     args.update(kw)

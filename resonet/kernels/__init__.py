@@ -47,7 +47,7 @@ def prepare_run(engine: str, spec, params: dict, dtype, spike: str):
     check_params(spec, params)
     p = {n: np.asarray(v, dtype=dtype) for n, v in params.items()}
     consts = [derive_layer(spec.model, spec, p, l) for l in range(spec.n_layers)]
-    return dtype, p, consts, li.alpha(p["out.tau_mem"])
+    return dtype, p, consts, li.alpha(p["out.tau_mem"], spec.readout)
 
 
 def kernel_module_name(engine: str, model: NeuronModel) -> str:

@@ -4,7 +4,8 @@ Parameters W_o (``out.linear.weight``, (C, H)), τ_raw (``out.tau_mem``, (C,)), 
 optionally b_o (``out.linear.bias``, (C,); the official ``bias=True``, initialised to 0).
 Over a sequence of hidden spikes z_t (B, H) (docs/derivations/li.md, eqs. (L1)–(L3)):
 
-    α   = exp(−1/|τ_raw|)                         (L1)
+    α   = exp(−1/|τ_raw|)                         (L1)   readout "li" (the official LICell)
+    α   = σ(τ_raw) = 1/(1 + exp(−τ_raw))          (L1s)  readout "li_sigmoid" (LICellSigmoid)
     r_t = z_t · W_oᵀ (+ b_o)                       (L2)  (B, C); the current step's spikes, no delay
     o_t = α·o_{t−1} + (1 − α)·r_t,  o_{−1} = 0     (L3)
 
@@ -15,7 +16,11 @@ Backward, with g_t = ∂L/∂o_t from the loss (zero on unrecorded steps) (eqs. 
     dW_o = Σ_t r̄_tᵀ z_t,   z̄ᵒ_t = r̄_t W_o          (L6)
     dα   = Σ_{t,b} ō_t·(o_{t−1} − r_t)             (L7)
     dτ_raw = dα · α/τ² · sign(τ_raw)               (L8)
+    dτ_raw = dα · α(1 − α)                         (L8s) (li_sigmoid)
     db_o = Σ_{t,b} r̄_t                             (L9)  (with a bias)
+
+Only (L1) and (L8) depend on the readout: every engine gets α and returns dα, so the kind of
+readout is a matter of this module (and of the CUDA engine's on-device α and dτ).
 """
 
 from __future__ import annotations
@@ -31,9 +36,17 @@ def init_params(C: int, H: int, rng: np.random.Generator, tau=(20.0, 5.0)) -> di
     return {"weight": rng.uniform(-k, k, (C, H)), "tau_mem": rng.normal(tau[0], tau[1], C)}
 
 
-def alpha(tau_raw: np.ndarray) -> np.ndarray:
-    """α of eq. (L1); refuses τ = 0 (α undefined) and non-finite τ."""
-    if not np.all(np.isfinite(tau_raw)) or np.any(tau_raw == 0):
+READOUTS = ("li", "li_sigmoid")
+
+
+def alpha(tau_raw: np.ndarray, readout: str = "li") -> np.ndarray:
+    """α of eq. (L1) (``li``: refuses τ = 0, where α is undefined) or (L1s) (``li_sigmoid``);
+    refuses non-finite τ."""
+    if not np.all(np.isfinite(tau_raw)):
+        raise ConfigError("out.tau_mem must be finite")
+    if readout == "li_sigmoid":
+        return 1.0 / (1.0 + np.exp(-tau_raw))
+    if np.any(tau_raw == 0):
         raise ConfigError("out.tau_mem must be finite and nonzero (a time constant in steps)")
     return np.exp(-1.0 / np.abs(tau_raw))
 
@@ -91,7 +104,10 @@ def backward(
     return dR @ W_o
 
 
-def tau_grad(tau_raw: np.ndarray, dalpha: np.ndarray) -> np.ndarray:
-    """Eq. (L8)."""
+def tau_grad(tau_raw: np.ndarray, dalpha: np.ndarray, readout: str = "li") -> np.ndarray:
+    """Eq. (L8) (``li``) or (L8s) (``li_sigmoid``)."""
+    if readout == "li_sigmoid":
+        a = 1.0 / (1.0 + np.exp(-tau_raw))
+        return dalpha * (a * (1.0 - a))
     a = np.exp(-1.0 / np.abs(tau_raw))
     return dalpha * a / (tau_raw * tau_raw) * np.sign(tau_raw)

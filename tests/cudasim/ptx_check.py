@@ -127,11 +127,11 @@ def main(argv=None) -> int:
             compile_one(f"grad_rec_{mname}_{np.dtype(dt).name}", ks.grad_rec,
                         [A((T, B, H), dt), A((T, B, 2), np.uint32), 2, 2, A((2, H, H), dt)], f32)
             compile_one(f"reduce_{mname}_{np.dtype(dt).name}", ks.reduce,
-                        [H, I, C, P, A((NC, H), dt), A(8, dt), A(C, dt), A((B, I, H), dt),
+                        [H, I, C, P, A((NC, H), dt), A(8, dt), A(4, dt), A(C, dt), A((B, I, H), dt),
                          A((2, H, H), dt), A((B, H, C), dt), A((B, max(NA, 1) * H), dt),
                          A((B, C), dt), A((B, H), dt), A((B, C), dt), 1, P], f32)
             compile_one(f"prepare_{mname}_{np.dtype(dt).name}", ks.prepare,
-                        [H, I, C, P, A(3, dt), 1, 1, A((NC, H), dt), A(C, dt), A(C, dt), WT,
+                        [H, I, C, P, A(4, dt), 1, 1, A((NC, H), dt), A(C, dt), A(C, dt), WT,
                          A((H, C), dt)], f32)
         ks = get_kernels(dt, kernel_module("cuda", NEURONS["brf"]), 2)
         # loss/norm/update hold float64 statistics on purpose (no float32 check)

@@ -349,7 +349,7 @@ class CpuBackend:
             if spec.bias:
                 g[f"{pre}.linear.bias"] = db.sum(axis=0)  # (N16)
             if last:
-                g["out.tau_mem"] = li.tau_grad(p["out.tau_mem"], dao.sum(axis=0))
+                g["out.tau_mem"] = li.tau_grad(p["out.tau_mem"], dao.sum(axis=0), spec.readout)
                 g["out.linear.weight"] = np.ascontiguousarray(gcat[:, H:H + C].T)
                 if spec.bias:
                     g["out.linear.bias"] = dbo.sum(axis=0)  # (L9)

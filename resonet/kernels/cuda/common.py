@@ -57,8 +57,10 @@ def common_consts(dtype) -> np.ndarray:
 
 
 def param_consts(spec, dtype) -> np.ndarray:
-    """``pk``: δ_p, 1, −1 (for ``derive`` on the device)."""
-    return np.array([spec.p_dt, 1.0, -1.0], dtype=dtype)
+    """``pk``: δ_p, 1, −1 (for ``derive`` on the device), then the readout's kind (1: α = σ(τ_o),
+    ``li_sigmoid``; 0: α = exp(−1/|τ_o|), ``li``; eqs. (L1), (L1s), (L8), (L8s))."""
+    return np.array([spec.p_dt, 1.0, -1.0, 1.0 if spec.readout == "li_sigmoid" else 0.0],
+                    dtype=dtype)
 
 
 def pad_k(values, dtype) -> np.ndarray:

@@ -503,7 +503,7 @@ class Engine:
             a, e = self.slices[l]
             nh = H if self.n_hidden_params else 0  # one thread per neuron for its parameters
             n = nh + H * (I + H) + C + C * H + self.bias * (H + C)
-            args = (H, I, C, lp.P, lp.cell, self.k, lp.a_o, lb.gin, lb.part, lb.gout, lb.acc_b,
+            args = (H, I, C, lp.P, lp.cell, self.k, self.pk, lp.a_o, lb.gin, lb.part, lb.gout, lb.acc_b,
                     lb.dao_b, lb.gb, lb.dbo_b, self.bias, G[a:e])
             tpb = self._threads("reduce", self.ks.reduce, args, config.flat_threads())
             self.ks.reduce[-(-n // tpb), tpb](*args)

@@ -619,11 +619,11 @@ def _build(ft, itemsize, cells, NP):
                 part[ch, j, h] = tot[q]
 
     @cuda.jit(fastmath=FASTMATH, cache=CACHE)
-    def reduce(H, I, C, P, cell, k, a_o, gin, part, gout, acc_b, dao_b, gb, dbo_b, bias, G):
+    def reduce(H, I, C, P, cell, k, pk, a_o, gin, part, gout, acc_b, dao_b, gb, dbo_b, bias, G):
         """Flat gradient G (official parameter order; a layer's slice, :func:`layer_offsets`) =
         Σ_b of the per-sample buffers, in order b = 0..B−1 (dW_rec: Σ of the ``grad_rec`` chunk
-        partials in chunk order), with the chain rule through the raw parameters (N9), (L8);
-        deterministic.
+        partials in chunk order), with the chain rule through the raw parameters (N9), (L8) (or
+        (L8s) for the sigmoid readout, ``pk[3]`` ≠ 0); deterministic.
 
         Thread j: j < H the NP hidden parameters of neuron j (if the model has any); then dW_h
         (H, I+H) with h fastest (coalesced reads of the buffers); then (``bias``) db (H); then
@@ -676,8 +676,12 @@ def _build(ft, itemsize, cells, NP):
             for b in range(B):
                 s += dao_b[b, j]
             tau = P[o_tau + j]
-            sg = one if tau > zero else (-one if tau < zero else (zero if tau == zero else tau))
-            G[o_tau + j] = (s * a_o[j]) / (tau * tau) * sg  # (L8)
+            if pk[3] != zero:
+                a = a_o[j]
+                G[o_tau + j] = s * (a * (one - a))  # (L8s)
+            else:
+                sg = one if tau > zero else (-one if tau < zero else (zero if tau == zero else tau))
+                G[o_tau + j] = (s * a_o[j]) / (tau * tau) * sg  # (L8)
             return
         j -= C
         if j < C * H:
@@ -699,8 +703,8 @@ def _build(ft, itemsize, cells, NP):
     def prepare(H, I, C, P, pk, do_derive, bias, cell, a_o, b_o, WT, w_oT):
         """Forward layouts from the flat parameters P (a layer's slice, :func:`layer_offsets`):
         WT (I+H, H) = W_hᵀ (rows [0, I) input, [I, I+H) recurrent), w_oT (H, C) = W_oᵀ; with
-        ``do_derive`` also the cell constants (cells.derive) and α_o = exp(−1/|τ_o|), 1 − α_o
-        (eq. (L1))."""
+        ``do_derive`` also the cell constants (cells.derive) and α_o = exp(−1/|τ_o|) (eq. (L1)),
+        or σ(τ_o) for the sigmoid readout (``pk[3]`` ≠ 0, (L1s)), and 1 − α_o."""
         j = cuda.grid(1)
         IH = I + H
         o_w = NP * H
@@ -718,7 +722,10 @@ def _build(ft, itemsize, cells, NP):
             if j < H:
                 derive(j, P, H, cell, pk)
             if j < C:
-                a = math.exp(pk[2] / abs(P[o_tau + j]))
+                if pk[3] != pk[1] - pk[1]:
+                    a = pk[1] / (pk[1] + math.exp(-P[o_tau + j]))  # (L1s)
+                else:
+                    a = math.exp(pk[2] / abs(P[o_tau + j]))  # (L1)
                 a_o[j] = a
                 b_o[j] = pk[1] - a
 
