@@ -138,8 +138,13 @@ def test_bhrf_jury_region(frac, pos, dt):
     w = frac * 2 / dt  # δω < 2, so the interval is non-empty
     lo, hi = bhrf_interval(w, dt)
     b = lo + pos * (hi - lo)
-    radius_num = max(abs(np.linalg.eigvals(bhrf_transition(w, b, dt))))
-    assert radius_num == pytest.approx(float(bhrf_radius(w, b, dt)), abs=1e-9)
+    T = bhrf_transition(w, b, dt)
+    radius_num = max(abs(np.linalg.eigvals(T)))
+    # Near critical damping T has a (nearly) double eigenvalue, whose condition is √ε, not ε: a
+    # rounding δ ≈ ε‖T‖ of an entry moves it by ≈ √(δ‖T‖) (found by hypothesis: frac 0.2, pos
+    # −0.5, δ 0.005 is off by 1.07e-8 at ρ = 1.4), hence 4√ε‖T‖ rather than a few ε.
+    tol = 4 * np.sqrt(np.finfo(float).eps) * np.linalg.norm(T, 2)
+    assert radius_num == pytest.approx(float(bhrf_radius(w, b, dt)), abs=tol)
     if 0.01 < pos < 0.99:
         assert radius_num < 1
     elif pos < -0.01 or pos > 1.01:
