@@ -105,9 +105,8 @@ def backward(
 
 
 def tau_grad(tau_raw: np.ndarray, dalpha: np.ndarray, readout: str = "li") -> np.ndarray:
-    """Eq. (L8) (``li``) or (L8s) (``li_sigmoid``)."""
+    """Eq. (L8) (``li``) or (L8s) (``li_sigmoid``), with α of :func:`alpha`."""
+    a = alpha(tau_raw, readout)
     if readout == "li_sigmoid":
-        a = 1.0 / (1.0 + np.exp(-tau_raw))
         return dalpha * (a * (1.0 - a))
-    a = np.exp(-1.0 / np.abs(tau_raw))
     return dalpha * a / (tau_raw * tau_raw) * np.sign(tau_raw)
