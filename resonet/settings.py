@@ -52,11 +52,12 @@ ALIASES = {"preset": "preset_task"}
 FILE_KEYS = ("train", "test", "val", "dt", "preset_task")
 # The type or the choices of every setting (the command line's parser checks its own; a TOML file,
 # config.json or a Python call are checked against these).
-_INTS = {"epochs", "batch", "eval_batch", "seed", "split_seed", "truncation", "subset",
+_INTS = {"epochs", "batch", "eval_batch", "seed", "truncation", "subset",
          "threads", "stop_after"}
 _FLOATS = {"lr", "clip", "save_every", "prune_recurrent", "dt"}
 _STRINGS = {"data_dir", "out", "init_from", "permutation", "train", "test", "val"}
 _BOOLS = {"download", "bias"}
+PER_RUN_SPLIT = "seed"  # split_seed = "seed": the split follows the run's seed
 # "hidden" is an integer (one recurrent layer) or a list of them (stacked layers, input side
 # first): ``--hidden 128,128``, ``hidden = [128, 128]`` or ``"128,128"`` (see :func:`parse_hidden`).
 _CHOICES: dict[str, Callable[[], tuple]] = {  # read at call time: a model registered later counts
@@ -215,7 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="global gradient-norm clipping (preset: 1.0 for (P)S-MNIST, none otherwise; "
                          "0 disables)")
     ap.add_argument("--seed", type=int, help="seed of the initialisation and the batch order (default 0)")
-    ap.add_argument("--split-seed", type=int, help="seed of the 90/10 train/validation split (default 0)")
+    ap.add_argument("--split-seed", type=_split_seed_arg, metavar="N|seed",
+                    help="seed of the 90/10 train/validation split (default 0: every run the same "
+                         "split); 'seed': each run draws its own split from its --seed, as the "
+                         "official scripts draw a fresh split per run")
     ap.add_argument("--data-dir", help="data directory (default $RESONET_DATA, else ~/.cache/resonet); "
                                        "must exist unless --download is given")
     ap.add_argument("--download", action="store_true",
@@ -366,6 +370,11 @@ def check_value(key: str, value: Any, source: Source) -> Any:
             raise ConfigError(f"{source(key, value)} must be a string (a path)")
     elif key in _BOOLS and not isinstance(value, bool):
         raise ConfigError(f"{source(key, value)} must be true or false")
+    elif key == "split_seed":
+        if value != PER_RUN_SPLIT and (isinstance(value, bool)
+                                       or not isinstance(value, (int, np.integer))):
+            raise ConfigError(f"{source(key, value)} must be an integer or '{PER_RUN_SPLIT}' "
+                              "(each run's split drawn from its seed)")
     else:
         _check_structured(key, value, source)
     return value
@@ -531,7 +540,7 @@ def _merge(merged: dict, task: str, neuron: str, preset, init: InitCheckpoint | 
         "optimizer": merged.get("optimizer", preset.optimizer),
         "clip": None if clip is None else float(clip),
         "seed": int(merged.get("seed", 0)),
-        "split_seed": int(merged.get("split_seed", 0)),
+        "split_seed": _split_seed(merged.get("split_seed", 0), int(merged.get("seed", 0))),
         "data_dir": None if merged.get("data_dir") is None else os.fspath(merged["data_dir"]),
         "download": bool(merged.get("download", False)),
         "synthetic": merged.get("synthetic", "auto"),
@@ -590,6 +599,24 @@ def _check_clip(clip: float | None, at: Callable[[str], str]) -> float | None:
     if not (clip >= 0):  # also NaN
         raise ConfigError(f"{at('clip')} must be >= 0 (0 disables clipping)")
     return None if clip == 0 or math.isinf(clip) else clip
+
+
+def _split_seed_arg(text: str) -> int | str:
+    """``--split-seed``: an integer or the word ``seed``."""
+    if text == PER_RUN_SPLIT:
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither an integer nor '{PER_RUN_SPLIT}'") from None
+
+
+def _split_seed(value: Any, seed: int) -> int:
+    """The split seed of a run: ``value``, or the run's own seed for ``'seed'`` (so that every
+    run of a seed sweep draws its own train/validation split; the resolved number is what the
+    run directory records)."""
+    return seed if value == PER_RUN_SPLIT else int(value)
 
 
 def _opt_int(v: Any) -> int | None:

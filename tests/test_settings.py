@@ -249,3 +249,26 @@ def test_recurrent_pruning_of_stacked_layers_is_refused():
     with pytest.raises(ConfigError, match=r"--prune-recurrent 0.5 needs a network with one hidden "
                                           r"layer \(--hidden 8,8 stacks 2\)"):
         resolve_argv("ecg", "--hidden", "8,8", "--prune-recurrent", "0.5")
+
+
+def test_split_seed_seed_draws_each_runs_split_from_its_seed():
+    # the official scripts draw a fresh split per run: --split-seed seed follows --seed; the
+    # resolved number is what config.json keeps (a resume gets the same split back)
+    assert resolve_argv("ecg", "--seed", "3", "--split-seed", "seed").split_seed == 3
+    assert resolve_argv("ecg", "--seed", "3").split_seed == 0
+    assert resolve_argv("ecg", "--seed", "3", "--split-seed", "7").split_seed == 7
+    assert toml_resolve({"task": "ecg", "seed": 4, "split_seed": "seed"}).split_seed == 4
+    with pytest.raises(ConfigError, match="c.toml: split_seed = 'run' must be an integer or 'seed'"):
+        toml_resolve({"task": "ecg", "split_seed": "run"})
+    with pytest.raises(ConfigError, match="must be >= 0"):
+        toml_resolve({"task": "ecg", "split_seed": -1})
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["ecg", "--split-seed", "run"])
+
+
+def test_the_per_run_splits_differ_between_seeds():
+    from resonet.tasks.model import split_indices
+
+    a, b = split_indices(618, 1, 0.1), split_indices(618, 2, 0.1)
+    assert not np.array_equal(np.sort(a[1]), np.sort(b[1]))
+    assert np.array_equal(np.sort(np.concatenate(a)), np.arange(618))
