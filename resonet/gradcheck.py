@@ -93,12 +93,13 @@ def spike_rate(spec, params, x, layer: int | None = None) -> float:
 
 def build_case(neuron: str, T: int, hidden: int | tuple[int, ...], seed: int, n_in: int = 4,
                n_out: int = 3, batch: int = 2, reset: str = "none", sub_seq: int = 0,
-               label_last: bool = False, per_step: bool = False, bias: bool = False):
+               label_last: bool = False, per_step: bool = False, bias: bool = False,
+               ablate: tuple[str, ...] = ()):
     """A random network and input that spikes; returns (spec, params, x, y, rate), ``rate`` the
     lowest spike rate of its layers."""
     rng = np.random.default_rng(seed)
     spec = NetworkSpec(neuron, n_in, hidden, n_out, reset=reset, sub_seq_length=sub_seq,
-                       label_last=label_last, bias=bias)
+                       label_last=label_last, bias=bias, ablate=ablate)
     params = init_params(spec, rng, spec.model.SPIKING_INIT)
     x = (rng.random((T, batch, n_in)) < 0.2).astype(np.float64)
     y = rng.integers(0, n_out, (T, batch) if per_step else batch)
@@ -237,6 +238,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--reset", default="none", choices=list(RESETS),
                     help="reset variant, for the models that have them (the model's RESETS)")
+    ap.add_argument("--ablate", default="", metavar="NAME[,NAME]",
+                    help="mechanisms removed from the model (its ABLATIONS; brf: boundary, "
+                         "refractory, smooth_reset)")
     ap.add_argument("--sub-seq", type=int, default=0, help="sub_seq_length (unrecorded steps)")
     ap.add_argument("--label-last", action="store_true", help="record only the last step")
     ap.add_argument("--per-step", action="store_true", help="a label per step (ECG-style)")
@@ -258,8 +262,10 @@ def main(argv=None) -> int:
 
     spec, params, x, y, rate = build_case(
         args.neuron, args.T, args.hidden, args.seed, args.inputs, args.classes, args.batch,
-        args.reset, args.sub_seq, args.label_last, args.per_step, args.bias)
-    print(f"gradcheck {args.neuron} (reset={args.reset}) I={args.inputs} "
+        args.reset, args.sub_seq, args.label_last, args.per_step, args.bias,
+        tuple(a for a in args.ablate.split(",") if a))
+    print(f"gradcheck {args.neuron} (reset={args.reset}"
+          f"{', without ' + ','.join(spec.ablate) if spec.ablate else ''}) I={args.inputs} "
           f"H={','.join(map(str, spec.layers))}{' bias' if args.bias else ''} "
           f"C={args.classes} T={args.T} B={args.batch} seed={args.seed}: smooth spike, float64, "
           f"central differences")

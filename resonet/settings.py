@@ -32,7 +32,7 @@ from .neurons.li import READOUTS
 from .optim import OPTIMIZERS
 from .presets import get_preset
 from .pruning import check_phi
-from .spec import RESETS, NetworkSpec
+from .spec import RESETS, NetworkSpec, check_ablate
 from .tasks import get_task, preset_tasks, task_names
 
 # Settings a --config TOML file may set (the same names as the long options, '-' -> '_').
@@ -40,7 +40,7 @@ CONFIG_KEYS = {
     "neuron", "backend", "epochs", "batch", "eval_batch", "lr", "seed", "split_seed", "data_dir",
     "optimizer", "clip", "hidden", "dtype", "reset", "truncation", "subset", "save_every",
     "synthetic", "download", "threads", "out", "stop_after", "prune_recurrent", "init_from",
-    "permutation", "bias", "readout",
+    "permutation", "bias", "readout", "ablate",
     # a user's task (custom): its files, the step of event times, the presets it starts from
     "train", "test", "val", "dt", "preset_task",
     # initial ranges of the neuron parameters and the readout's τ (any task)
@@ -101,6 +101,7 @@ class Settings(Mapping):
     hidden: int | list[int] = 128  # H, or [H_1, …, H_L] for stacked recurrent layers
     bias: bool = False  # hidden and readout biases (the official ``bias=True``)
     readout: str = "li"  # "li" | "li_sigmoid" (resonet.neurons.li)
+    ablate: list[str] | None = None  # mechanisms removed from the neuron (its ABLATIONS), sorted
     reset: str = "none"
     truncation: int | None = None
     subset: int | None = None
@@ -186,7 +187,8 @@ class Settings(Mapping):
 
 
 _FIELDS = tuple(f.name for f in fields(Settings))
-_ADDED_LATER = {"bias": False, "readout": "li"}  # setting -> its default (Settings.fingerprint)
+# setting -> its default (Settings.fingerprint)
+_ADDED_LATER = {"bias": False, "readout": "li", "ablate": None}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -238,6 +240,11 @@ def build_parser() -> argparse.ArgumentParser:
                          "sigmoid(tau_o) (LICellSigmoid; preset: BHRF on ECG, Table 3)")
     ap.add_argument("--reset", choices=list(RESETS),
                     help="reset variant, for the models that have them (rf: none, soft, hard)")
+    ap.add_argument("--ablate", metavar="NAME[,NAME]",
+                    help="remove mechanisms from the neuron model (the paper's Fig. 10 ablations); "
+                         "brf: boundary (no divergence boundary p(omega)), refractory (no "
+                         "refractory period in the threshold), smooth_reset (q does not raise the "
+                         "damping); e.g. --ablate boundary,refractory")
     ap.add_argument("--truncation", type=int,
                     help="truncated BPTT: cut the gradient after every chunk of this many steps")
     ap.add_argument("--prune-recurrent", type=float, metavar="PHI",
@@ -370,11 +377,6 @@ def check_value(key: str, value: Any, source: Source) -> Any:
             raise ConfigError(f"{source(key, value)} must be a string (a path)")
     elif key in _BOOLS and not isinstance(value, bool):
         raise ConfigError(f"{source(key, value)} must be true or false")
-    elif key == "split_seed":
-        if value != PER_RUN_SPLIT and (isinstance(value, bool)
-                                       or not isinstance(value, (int, np.integer))):
-            raise ConfigError(f"{source(key, value)} must be an integer or '{PER_RUN_SPLIT}' "
-                              "(each run's split drawn from its seed)")
     else:
         _check_structured(key, value, source)
     return value
@@ -382,9 +384,18 @@ def check_value(key: str, value: Any, source: Source) -> Any:
 
 def _check_structured(key: str, value: Any, source: Source) -> None:
     """The settings whose values are more than a scalar: ``hidden`` (one width or a list of
-    them, :func:`parse_hidden`) and ``init`` (a table of ranges)."""
+    them, :func:`parse_hidden`), ``split_seed`` (an integer or ``'seed'``), ``ablate`` (names)
+    and ``init`` (a table of ranges)."""
     if key == "hidden":
         parse_hidden(value, lambda: source(key, value))
+    elif key == "split_seed" and value != PER_RUN_SPLIT and (
+            isinstance(value, bool) or not isinstance(value, (int, np.integer))):
+        raise ConfigError(f"{source(key, value)} must be an integer or '{PER_RUN_SPLIT}' "
+                          "(each run's split drawn from its seed)")
+    elif key == "ablate" and not (isinstance(value, str) or (
+            isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value))):
+        raise ConfigError(f"{source(key, value)} must be a list of names, e.g. ablate = "
+                          "[\"refractory\"] (or --ablate refractory)")
     elif key == "init" and not (isinstance(value, dict) or (
             isinstance(value, list) and all(isinstance(v, str) for v in value))):
         raise ConfigError(f"{source(key, value)} must be a table of ranges, e.g. "
@@ -456,9 +467,16 @@ def resolve(given: dict, cfg: dict | None = None, *, source: Source | None = Non
     if s["reset"] not in resets:
         raise ConfigError(f"{at('reset')} is not defined for the {neuron} neuron "
                           f"({source('neuron', neuron)}; it has: {', '.join(resets)})")
+    if s["ablate"]:
+        try:
+            check_ablate(neuron, s["ablate"])
+        except ConfigError as exc:
+            raise ConfigError(f"{at('ablate')}: {str(exc).removeprefix('ablate: ')} "
+                              f"({source('neuron', neuron)})") from None
     s["spec"] = NetworkSpec(neuron, preset.n_in, s["hidden"], preset.n_out, reset=s["reset"],
                             sub_seq_length=preset.sub_seq_length, label_last=preset.label_last,
-                            bias=s["bias"], readout=s["readout"]).to_dict()
+                            bias=s["bias"], readout=s["readout"],
+                            ablate=tuple(s["ablate"] or ())).to_dict()
     if init is not None:
         init.check_fits(NetworkSpec(**s["spec"]), at)
     return Settings(**s)
@@ -547,6 +565,7 @@ def _merge(merged: dict, task: str, neuron: str, preset, init: InitCheckpoint | 
         "hidden": parse_hidden(merged.get("hidden", init.spec.n_hidden if init else preset.n_hidden)),
         "bias": bool(merged.get("bias", init.spec.bias if init else False)),
         "readout": merged.get("readout", init.spec.readout if init else preset.readout),
+        "ablate": _ablate_names(merged.get("ablate")),
         "reset": merged.get("reset", "none"),
         "truncation": _opt_int(merged.get("truncation")),
         "subset": _opt_int(merged.get("subset")),
@@ -599,6 +618,16 @@ def _check_clip(clip: float | None, at: Callable[[str], str]) -> float | None:
     if not (clip >= 0):  # also NaN
         raise ConfigError(f"{at('clip')} must be >= 0 (0 disables clipping)")
     return None if clip == 0 or math.isinf(clip) else clip
+
+
+def _ablate_names(value: Any) -> list[str] | None:
+    """``ablate`` as stored: a sorted list of distinct names, None when nothing is removed (a
+    comma-separated string from the command line, a list from TOML or JSON)."""
+    if value is None:
+        return None
+    names = value.split(",") if isinstance(value, str) else list(value)
+    out = sorted({str(n).strip() for n in names if str(n).strip()})
+    return out or None
 
 
 def _split_seed_arg(text: str) -> int | str:

@@ -26,7 +26,7 @@ import numpy as np
 from .errors import ConfigError
 from .neurons import get_neuron
 from .neurons.li import READOUTS
-from .neurons.model import NeuronModel
+from .neurons.model import NeuronModel, ablations
 
 RESETS = ("none", "soft", "hard")
 
@@ -46,6 +46,7 @@ class NetworkSpec:
     label_last: bool = False  # record only the last step
     bias: bool = False  # hidden and readout biases (the official ``bias=True``)
     readout: str = "li"  # "li" (α = exp(−1/|τ_o|)) | "li_sigmoid" (α = σ(τ_o)), resonet.neurons.li
+    ablate: tuple[str, ...] = ()  # mechanisms removed from the model (its ABLATIONS), sorted
 
     def __post_init__(self) -> None:
         model = get_neuron(self.neuron)  # raises ConfigError for an unknown name
@@ -69,6 +70,7 @@ class NetworkSpec:
                               f"(it has: {', '.join(model.RESETS)})")
         if self.sub_seq_length < 0:
             raise ConfigError(f"sub_seq_length must be >= 0, got {self.sub_seq_length}")
+        object.__setattr__(self, "ablate", check_ablate(self.neuron, self.ablate))
 
     @property
     def model(self) -> NeuronModel:
@@ -149,6 +151,10 @@ class NetworkSpec:
         d = asdict(self)
         if d["readout"] == "li":  # the readout every spec had before there was a choice: left
             del d["readout"]  # out, so that older run directories and checkpoints still match
+        if d["ablate"]:
+            d["ablate"] = list(self.ablate)
+        else:  # the same for the ablations: the whole model, as every spec before them
+            del d["ablate"]
         if isinstance(self.n_hidden, tuple):
             d["n_hidden"] = list(self.n_hidden)  # as JSON and TOML write it
         return d
@@ -156,6 +162,22 @@ class NetworkSpec:
     def describe(self) -> str:
         """``700-128-20`` or ``700-128,128-20`` (the sizes as the command line writes them)."""
         return f"{self.n_in}-{','.join(map(str, self.layers))}-{self.n_out}"
+
+
+def check_ablate(neuron: str, value) -> tuple[str, ...]:
+    """The ablations of a spec as a sorted tuple of names the model declares (its ``ABLATIONS``,
+    :func:`resonet.neurons.model.ablations`); ConfigError for anything else."""
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"ablate must be a list of names, got {value!r}")
+    known = ablations(get_neuron(neuron))
+    bad = [v for v in value if v not in known]
+    if bad:
+        have = ", ".join(known) if known else "none"
+        raise ConfigError(f"ablate: {bad[0]!r} is not a mechanism of the {neuron} neuron that can "
+                          f"be removed (it has: {have})")
+    return tuple(sorted(set(value)))
 
 
 def _positive(v) -> bool:

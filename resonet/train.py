@@ -412,7 +412,8 @@ def _banner(s: Settings, data, log: Log) -> None:
     base = f" (presets of {s.preset_task})" if s.preset_task else ""
     log(f"task {s.task}{base}  neuron {s.neuron}  net {spec.describe()}"
         f"{' with biases' if spec.bias else ''}"
-        f"{'' if spec.readout == 'li' else ', readout ' + spec.readout} "
+        f"{'' if spec.readout == 'li' else ', readout ' + spec.readout}"
+        f"{', without ' + ', '.join(spec.ablate) if spec.ablate else ''} "
         f"({spec.n_params():,} parameters)  backend {s.backend} ({s.dtype})")
     log(f"data: train {len(data.train)}, val {len(data.val)}, test {len(data.test)} samples "
         f"from {info.get('source', data.train.source)}")

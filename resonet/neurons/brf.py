@@ -6,12 +6,19 @@ state (u, v, q) and the input current I (docs/derivations/brf.md, eqs. (B1)–(B
 
     ω = |ω_raw|,  β = |b'_raw|
     p(ω) = (−1 + √(1 − (δ_p·ω)²)) / δ_p           (B1)  divergence boundary, δ_p = 0.01
-    b  = p(ω) − β − q                               (B2)  q of the previous step
+    b  = κ_d·p(ω) − β − κ_s·q                       (B2)  q of the previous step
     u' = u + δ·(b·u − ω·v + I)                      (B3)
     v' = v + δ·(ω·u + b·v)                          (B4)  explicit Euler: old u and v
-    s  = u' − ϑ − q,  ϑ = 1                         (B5)
+    s  = u' − ϑ − κ_r·q,  ϑ = 1                     (B5)
     z  = Θ(s)                                       (B6)
     q' = 0.9·q + z                                  (B7)
+
+κ_d = κ_s = κ_r = 1 is the BRF neuron (multiplying by 1 is exact: the same numbers as without
+the factors). The ablations of the paper's Fig. 10 (``--ablate``, :data:`ABLATIONS`) set one or
+more of them to 0: ``boundary`` κ_d = 0 (b_c = −β: no divergence boundary, eq. (20) of the paper
+removed), ``smooth_reset`` κ_s = 0 (b = b_c: q leaves the damping, eq. (12) removed),
+``refractory`` κ_r = 0 (ϑ(t) = ϑ_c: q leaves the threshold, eq. (9) removed). q itself still
+follows (B7) (unused when both are removed).
 
 δ = dt (0.01 by default). The official code evaluates p(ω) with δ_p = 0.01 whatever the cell's
 dt; resonet keeps that as the default (``NetworkSpec.p_dt``). There is no reset of u or v: the
@@ -44,6 +51,11 @@ PRESETS = _resonator.PRESETS
 SPIKING_INIT = {"omega": (5.0, 10.0), "b_offset": (0.1, 1.0)}  # damped, below the boundary
 DECAYS = ()  # the refractory decay 0.9 is a constant of the model, not a parameter
 REFRACTORY = "q"
+ABLATIONS = {  # --ablate NAME: the factor of (B2)/(B5) set to 0 (docs/derivations/brf.md)
+    "boundary": "kappa_d = 0 in (B2): b_c = -|b'| instead of p(omega) - |b'| (no divergence boundary)",
+    "refractory": "kappa_r = 0 in (B5): the threshold stays at theta (no refractory period)",
+    "smooth_reset": "kappa_s = 0 in (B2): q does not raise the damping (no smooth reset)",
+}
 ACC_ROWS = ("omega", "b")  # Σ δ(v̄'u − ū_tot v) and Σ b̄ over batch and time (B15)
 
 
@@ -63,6 +75,9 @@ class Consts(NamedTuple):
     p: np.ndarray  # p(ω), eq. (B1)
     dp: np.ndarray  # p'(ω) = −δ_p²·ω / (δ_p·√(1 − (δ_p·ω)²)), eq. (B15)
     dt: float
+    kd: float = 1.0  # κ_d of (B2): 0 with the ablation "boundary"
+    kr: float = 1.0  # κ_r of (B5): 0 with "refractory"
+    ks: float = 1.0  # κ_s of (B2): 0 with "smooth_reset"
 
 
 def boundary(omega: np.ndarray, p_dt: float = 0.01) -> np.ndarray:
@@ -93,23 +108,32 @@ def derive(params: dict, spec) -> Consts:
     """Consts from the raw parameters ``params['omega']``, ``params['b_offset']``."""
     check_omega(params["omega"], spec.p_dt)
     omega = np.abs(params["omega"])
+    kd, kr, ks = factors(spec)
     return Consts(
         omega=omega,
         beta=np.abs(params["b_offset"]),
         p=boundary(omega, spec.p_dt),
         dp=boundary_derivative(omega, spec.p_dt),
         dt=spec.dt,
+        kd=kd, kr=kr, ks=ks,
     )
+
+
+def factors(spec) -> tuple[float, float, float]:
+    """(κ_d, κ_r, κ_s) of (B2)/(B5): 1, or 0 for each mechanism in ``spec.ablate``."""
+    off = getattr(spec, "ablate", ())
+    kd, kr, ks = (0.0 if name in off else 1.0 for name in ("boundary", "refractory", "smooth_reset"))
+    return kd, kr, ks
 
 
 def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:
     """One step, eqs. (B2)–(B7); ``spike`` is Θ or the smooth spike S."""
     _, u, v, q = prev
     dt = c.dt
-    b = (c.p - c.beta) - q  # (B2)
+    b = (c.kd * c.p - c.beta) - c.ks * q  # (B2)
     u_new = ((u + (b * u) * dt) - (c.omega * v) * dt) + I * dt  # (B3)
     v_new = (v + (c.omega * u) * dt) + (b * v) * dt  # (B4)
-    s = (u_new - THETA) - q  # (B5)
+    s = (u_new - THETA) - c.kr * q  # (B5)
     z = spike(s)  # (B6)
     q_new = q * Q_DECAY + z  # (B7)
     return z, u_new, v_new, q_new
@@ -130,18 +154,18 @@ def step_backward(
     u_new = new[1]
     dz, du_new, dv_new, dq_new = dnew
     dt = c.dt
-    b = (c.p - c.beta) - q
-    s = (u_new - THETA) - q
+    b = (c.kd * c.p - c.beta) - c.ks * q
+    s = (u_new - THETA) - c.kr * q
     dz_tot = dz + dq_new  # (B8)   q' = 0.9 q + z
     ds = dz_tot * dspike(s)  # (B9)
     du_tot = du_new + ds  # (B10)  s = u' − ϑ − q
     db = dt * (du_tot * u + dv_new * v)  # (B11)
     du = du_tot * (1.0 + dt * b) + dv_new * (dt * c.omega)  # (B12)
     dv = -du_tot * (dt * c.omega) + dv_new * (1.0 + dt * b)  # (B13)
-    dq = Q_DECAY * dq_new - ds - db  # (B14)
+    dq = Q_DECAY * dq_new - c.kr * ds - c.ks * db  # (B14)
     dI = dt * du_tot
     # (B15): ω enters (B3), (B4) and p(ω) in (B2); β enters (B2) with a minus sign.
-    dc["omega"] += (dt * (dv_new * u - du_tot * v)).sum(axis=0) + c.dp * db.sum(axis=0)
+    dc["omega"] += (dt * (dv_new * u - du_tot * v)).sum(axis=0) + c.kd * c.dp * db.sum(axis=0)
     dc["beta"] -= db.sum(axis=0)
     return (np.zeros_like(u), du, dv, dq), dI
 
@@ -155,7 +179,7 @@ def finish(params: dict, c: Consts, acc: np.ndarray) -> dict:
 
     ``acc[0]`` = Σ δ(v̄'u − ū'_tot v), ``acc[1]`` = Σ b̄ (over batch and time).
     """
-    dc = {"omega": acc[0] + c.dp * acc[1], "beta": -acc[1]}
+    dc = {"omega": acc[0] + (c.kd * c.dp) * acc[1], "beta": -acc[1]}
     return raw_grads(params, dc)
 
 
@@ -165,9 +189,10 @@ def finish(params: dict, c: Consts, acc: np.ndarray) -> dict:
 # sufficient, and near δω → 1 the interval shrinks to a point.
 
 def effective_damping(params: dict, spec) -> tuple[np.ndarray, np.ndarray]:
-    """(ω, b) per neuron at q = 0: b = p(ω) − |b'| (the ω–b figure)."""
+    """(ω, b) per neuron at q = 0: b = κ_d·p(ω) − |b'| (the ω–b figure)."""
     omega = np.abs(params["hidden.omega"])
-    return omega, boundary(omega, spec.p_dt) - np.abs(params["hidden.b_offset"])
+    kd = factors(spec)[0]
+    return omega, kd * boundary(omega, spec.p_dt) - np.abs(params["hidden.b_offset"])
 
 
 def damping_band(omega, spec):
@@ -211,18 +236,18 @@ def stability(params: dict, spec, q_max: float) -> dict:
 
 
 def frozen_jacobian(c: Consts, state: tuple, z_new: np.ndarray) -> tuple:
-    """On (u, v, q): [[1 + δb, −δω, −δu], [δω, 1 + δb, −δv], [0, 0, 0.9]] (b depends on q);
-    I enters u' with δ."""
+    """On (u, v, q): [[1 + δb, −δω, −κ_s δu], [δω, 1 + δb, −κ_s δv], [0, 0, 0.9]] (b depends
+    on q through κ_s); I enters u' with δ."""
     _, u, v, q = state
     H = u.shape[0]
     dt = c.dt
-    b = (c.p - c.beta) - q
+    b = (c.kd * c.p - c.beta) - c.ks * q
     J = np.zeros((H, 3, 3))
     J[:, 0, 0] = J[:, 1, 1] = 1.0 + dt * b
     J[:, 0, 1] = -dt * c.omega
     J[:, 1, 0] = dt * c.omega
-    J[:, 0, 2] = -dt * u
-    J[:, 1, 2] = -dt * v
+    J[:, 0, 2] = -dt * u * c.ks
+    J[:, 1, 2] = -dt * v * c.ks
     J[:, 2, 2] = Q_DECAY
     g_in = np.zeros((H, 3))
     g_in[:, 0] = dt

@@ -31,6 +31,10 @@ know about a model is a name in that module, declared once:
 ``step_backward``  :mod:`resonet.neurons`)
 =================  ================================================================================
 
+Optional: ``ABLATIONS``, name → one line, the mechanisms a run may remove from the model
+(``--ablate``, ``NetworkSpec.ablate``; BRF's refractory period, smooth reset and divergence
+boundary, the paper's Fig. 10); ``derive`` reads ``spec.ablate``.
+
 Optional closed forms of the analyses (a model without them is analysed numerically, from its
 step VJP): :class:`FrozenJacobian` (``frozen_jacobian``, analysis.spectral), :class:`Stability`
 (``stability``, analysis.divergence) and, for the resonators with an (ω, b) plane,
@@ -54,6 +58,11 @@ from ..errors import ConfigError
 from ..surrogate import Surrogate, heaviside
 
 INITS = ("uniform", "normal")
+
+
+def ablations(model) -> dict[str, str]:
+    """The model's ``ABLATIONS`` (name → what removing it does), empty for a model without."""
+    return dict(getattr(model, "ABLATIONS", {}))
 
 
 class Param(NamedTuple):

@@ -72,6 +72,17 @@ def test_rf_resets(cuda_backend, host_backend, reset):
     assert_same_result(res, ref, dx=True)
 
 
+@pytest.mark.parametrize("ablate", [("boundary",), ("refractory",), ("smooth_reset",),
+                                    ("boundary", "refractory", "smooth_reset")],
+                         ids=lambda a: "+".join(a))
+def test_brf_ablations(cuda_backend, host_backend, ablate):
+    """The Fig. 10 ablations (κ_d, κ_r, κ_s = 0 in (B2)/(B5)) on the device as on the host."""
+    spec, params, x, y = make_case("brf", seed=13, ablate=ablate)
+    res, ref = both(cuda_backend, host_backend, spec, params, x, y, return_dx=True)
+    assert ref.num_spikes.sum() > 0
+    assert_same_result(res, ref, dx=True)
+
+
 def test_several_bitmask_words_and_classes_per_thread(cuda_backend, host_backend):
     """H = 40 needs two 32-bit spike words; C = 6 > 4 threads puts two classes on a thread."""
     spec, params, x, y = make_case("brf", I=4, H=40, C=6, T=8, B=2, seed=17)

@@ -70,6 +70,7 @@ def host_train(host_backend, spec, params, opt_name, data, batches, dtype, clip,
 CASES = [
     # neuron, spec kwargs, optimizer, data kind, clip, truncation
     ("brf", {}, "adam", "events", None, None),
+    ("brf", {"ablate": ("boundary", "refractory")}, "adam", "events", None, None),
     ("alif", {"label_last": True}, "radam", "pixels", 0.5, None),
     ("rf", {"reset": "soft"}, "rmsprop", "spikes", None, 4),
     ("bhrf", {"sub_seq_length": 3, "readout": "li_sigmoid"}, "adam", "events", 0.05, None),
@@ -77,7 +78,8 @@ CASES = [
 
 
 @pytest.mark.parametrize("neuron,kw,opt_name,kind,clip,trunc", CASES,
-                         ids=[f"{c[0]}-{c[2]}-{c[3]}" for c in CASES])
+                         ids=[f"{c[0]}-{c[2]}-{c[3]}{'-ablate' if 'ablate' in c[1] else ''}"
+                              for c in CASES])
 def test_session_equals_host_path(cuda_backend, host_backend, neuron, kw, opt_name, kind, clip,
                                   trunc):
     spec = NetworkSpec(neuron, I, 7, C, **kw)

@@ -18,7 +18,8 @@ row), ``CELL_*`` (rows of ``cell``, per-neuron constants from the reference's ``
 entry points ``forward``/``backward`` (:mod:`.network`).
 
 Here: state rows z, u, v, q (= STATE_NAMES of the reference); ``cell`` rows ω, β, p(ω), p'(ω);
-``k``: δ, ϑ, 0.9, 1; ``acc`` rows Σ δ(v̄'u − ū_tot v), Σ b̄.
+``k``: δ, ϑ, 0.9, 1, κ_d, κ_r, κ_s (the ablation factors of (B2)/(B5), 1 for BRF itself);
+``acc`` rows Σ δ(v̄'u − ū_tot v), Σ b̄.
 
 The arithmetic is written in the reference's association order and fastmath is off, so float64
 states agree with the reference to the rounding of I_t (docs/official-code.md §1). The surrogate's
@@ -40,7 +41,7 @@ ROWS = 4  # rows of the state array
 CKPT_ROWS = 3  # u, v, q
 STATE_ROWS = {"z": ROW_Z, "u": ROW_U, "v": ROW_V, "q": ROW_Q}  # = ref.STATE_NAMES
 CELL_OMEGA, CELL_BETA, CELL_P, CELL_DP = range(4)
-K_DT, K_THETA, K_QDEC, K_ONE = range(4)
+K_DT, K_THETA, K_QDEC, K_ONE, K_KD, K_KR, K_KS = range(7)
 ACC_OMEGA, ACC_DB = range(2)  # ref.ACC_ROWS
 NACC = len(ref.ACC_ROWS)
 READS_Z = False
@@ -49,7 +50,7 @@ READS_Z = False
 def pack(c: ref.Consts, dtype) -> tuple[np.ndarray, np.ndarray]:
     """(cell, k) arrays in ``dtype`` from the reference's derived constants."""
     cell = np.stack([c.omega, c.beta, c.p, c.dp]).astype(dtype)
-    k = np.array([c.dt, ref.THETA, ref.Q_DECAY, 1.0], dtype=dtype)
+    k = np.array([c.dt, ref.THETA, ref.Q_DECAY, 1.0, c.kd, c.kr, c.ks], dtype=dtype)
     return cell, k
 
 
@@ -63,6 +64,9 @@ def cell_forward(cur, old, new, cell, k, kc):
     theta = k[K_THETA]
     qdec = k[K_QDEC]
     one = k[K_ONE]
+    kd = k[K_KD]
+    kr = k[K_KR]
+    ks = k[K_KS]
     zero = one - one
     u0 = old[ROW_U]
     v0 = old[ROW_V]
@@ -75,10 +79,10 @@ def cell_forward(cur, old, new, cell, k, kc):
         u = u0[h]
         v = v0[h]
         q = q0[h]
-        b = (p[h] - beta[h]) - q  # (B2)
+        b = (kd * p[h] - beta[h]) - ks * q  # (B2)
         un = ((u + (b * u) * dt) - (omega[h] * v) * dt) + cur[h] * dt  # (B3)
         vn = (v + (omega[h] * u) * dt) + (b * v) * dt  # (B4)
-        s = (un - theta) - q  # (B5)
+        s = (un - theta) - kr * q  # (B5)
         z = one if s > zero else zero  # (B6)
         z1[h] = z
         u1[h] = un
@@ -90,10 +94,10 @@ def cell_forward(cur, old, new, cell, k, kc):
 def cell_backward(old, new, dz, dnew, dold, dI, acc, cell, k, kc):
     """VJP of one step, eqs. (B8)–(B15), for one sample.
 
-    With b = (p − β) − q and s = (u' − ϑ) − q:
+    With b = (κ_d p − β) − κ_s q and s = (u' − ϑ) − κ_r q:
     ds = (z̄ + q̄') σ'(s) (B8)–(B9), ū_tot = ū' + ds (B10), b̄ = δ(ū_tot u + v̄' v) (B11),
     ū = ū_tot(1 + δb) + v̄' δω (B12), v̄ = −ū_tot δω + v̄'(1 + δb) (B13),
-    q̄ = 0.9 q̄' − ds − b̄ (B14), Ī = δ ū_tot, acc += (δ(v̄' u − ū_tot v), b̄) (B15).
+    q̄ = 0.9 q̄' − κ_r ds − κ_s b̄ (B14), Ī = δ ū_tot, acc += (δ(v̄' u − ū_tot v), b̄) (B15).
 
     Written as one loop per output row rather than one loop over h: LLVM vectorises a loop over
     these many array views only after run-time overlap checks between every stored array and
@@ -110,6 +114,9 @@ def cell_backward(old, new, dz, dnew, dold, dI, acc, cell, k, kc):
     theta = k[K_THETA]
     qdec = k[K_QDEC]
     one = k[K_ONE]
+    kd = k[K_KD]
+    kr = k[K_KR]
+    ks = k[K_KS]
     H = dz.shape[0]
     u0 = old[ROW_U]
     v0 = old[ROW_V]
@@ -130,21 +137,21 @@ def cell_backward(old, new, dz, dnew, dold, dI, acc, cell, k, kc):
     ds = dq0  # scratch: ds of (B9) until (B14) overwrites it
     du_tot = dz0  # scratch: ū_tot of (B10) until it is zeroed at the end
     for h in range(H):
-        s = (u1[h] - theta) - q0[h]  # (B5)
+        s = (u1[h] - theta) - kr * q0[h]  # (B5)
         ds[h] = (dz[h] + dq1[h]) * dspike(s, g)  # (B8)–(B9), σ'(s) of (S2)
     for h in range(H):
         du_tot[h] = du1[h] + ds[h]  # (B10)
     for h in range(H):
-        b = (p[h] - beta[h]) - q0[h]
+        b = (kd * p[h] - beta[h]) - ks * q0[h]
         du0[h] = du_tot[h] * (one + dt * b) + dv1[h] * (dt * omega[h])  # (B12)
     for h in range(H):
-        b = (p[h] - beta[h]) - q0[h]
+        b = (kd * p[h] - beta[h]) - ks * q0[h]
         dv0[h] = -du_tot[h] * (dt * omega[h]) + dv1[h] * (one + dt * b)  # (B13)
     for h in range(H):
         a_db[h] += dt * (du_tot[h] * u0[h] + dv1[h] * v0[h])  # (B11), (B15)
     for h in range(H):
         db = dt * (du_tot[h] * u0[h] + dv1[h] * v0[h])  # (B11)
-        dq0[h] = qdec * dq1[h] - ds[h] - db  # (B14)
+        dq0[h] = qdec * dq1[h] - kr * ds[h] - ks * db  # (B14)
     for h in range(H):
         a_om[h] += dt * (dv1[h] * u0[h] - du_tot[h] * v0[h])  # (B15), p'(ω) term in finish()
     for h in range(H):

@@ -2,8 +2,8 @@
 
 The CUDA twin of resonet/kernels/cpu/brf.py (same equations, same association order, same state
 rows); the contract of the names is in :mod:`.common`. State rows z, u, v, q; ``cell`` rows ω,
-β, p(ω), p'(ω); ``k``: δ, ϑ, 0.9, 1; ``acc`` rows Σ δ(v̄'u − ū_tot v), Σ b̄ (the model's
-ACC_ROWS).
+β, p(ω), p'(ω); ``k``: δ, ϑ, 0.9, 1, κ_d, κ_r, κ_s (the ablation factors of (B2)/(B5), 1 for
+BRF itself); ``acc`` rows Σ δ(v̄'u − ū_tot v), Σ b̄ (the model's ACC_ROWS).
 """
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ STATE_ROWS = {"z": ROW_Z, "u": ROW_U, "v": ROW_V, "q": ROW_Q}  # = ref.STATE_NAM
 TAPE_U, TAPE_V, TAPE_Q = tape_row(ROW_U), tape_row(ROW_V), tape_row(ROW_Q)
 CELL_OMEGA, CELL_BETA, CELL_P, CELL_DP = range(4)
 NCELL = 4
-K_DT, K_THETA, K_QDEC, K_ONE = range(4)
+K_DT, K_THETA, K_QDEC, K_ONE, K_KD, K_KR, K_KS = range(7)
 ACC_OMEGA, ACC_DB = range(2)  # ref.ACC_ROWS
 NACC = len(ref.ACC_ROWS)
 P_OMEGA, P_BOFF = range(2)  # hidden parameters, ref.PARAM_NAMES
 
 
 def consts_k(spec, dtype) -> np.ndarray:
-    return pad_k([spec.dt, ref.THETA, ref.Q_DECAY, 1.0], dtype)
+    return pad_k([spec.dt, ref.THETA, ref.Q_DECAY, 1.0, *ref.factors(spec)], dtype)
 
 
 def pack_cell(c: ref.Consts, dtype) -> np.ndarray:
@@ -46,10 +46,10 @@ def cell_forward(h, cur, st, H, cell, k):
     v = st[ROW_V * H + h]
     q = st[ROW_Q * H + h]
     omega = cell[CELL_OMEGA, h]
-    b = (cell[CELL_P, h] - cell[CELL_BETA, h]) - q  # (B2)
+    b = (k[K_KD] * cell[CELL_P, h] - cell[CELL_BETA, h]) - k[K_KS] * q  # (B2)
     un = ((u + (b * u) * dt) - (omega * v) * dt) + cur * dt  # (B3)
     vn = (v + (omega * u) * dt) + (b * v) * dt  # (B4)
-    s = (un - k[K_THETA]) - q  # (B5)
+    s = (un - k[K_THETA]) - k[K_KR] * q  # (B5)
     z = one if s > zero else zero  # (B6)
     st[ROW_Z * H + h] = z
     st[ROW_U * H + h] = un
@@ -75,8 +75,8 @@ def cell_backward(h, t, b, tape, zt, zp, dz, dcar, acc, H, cell, k, kc):
         q = zero
     un = tape[t, b, TAPE_U, h]
     omega = cell[CELL_OMEGA, h]
-    bb = (cell[CELL_P, h] - cell[CELL_BETA, h]) - q
-    sp = dspike((un - k[K_THETA]) - q, kc)  # σ'(s), (B5)
+    bb = (k[K_KD] * cell[CELL_P, h] - cell[CELL_BETA, h]) - k[K_KS] * q
+    sp = dspike((un - k[K_THETA]) - k[K_KR] * q, kc)  # σ'(s), (B5)
     du1 = dcar[ROW_U * H + h]
     dv1 = dcar[ROW_V * H + h]
     dq1 = dcar[ROW_Q * H + h]
@@ -88,7 +88,7 @@ def cell_backward(h, t, b, tape, zt, zp, dz, dcar, acc, H, cell, k, kc):
     dcar[ROW_Z * H + h] = zero  # the cell does not read z_{t−1}
     dcar[ROW_U * H + h] = du_tot * (one + dt * bb) + dv1 * dom  # (B12)
     dcar[ROW_V * H + h] = -du_tot * dom + dv1 * (one + dt * bb)  # (B13)
-    dcar[ROW_Q * H + h] = k[K_QDEC] * dq1 - ds - db  # (B14)
+    dcar[ROW_Q * H + h] = k[K_QDEC] * dq1 - k[K_KR] * ds - k[K_KS] * db  # (B14)
     acc[ACC_OMEGA * H + h] += dt * (dv1 * u - du_tot * v)  # (B15); the p'(ω) term in finish
     acc[ACC_DB * H + h] += db
     return dt * du_tot
@@ -111,6 +111,6 @@ def finish(h, s, P, H, cell, k, G):
     """dω_raw, db'_raw of neuron h from the summed acc rows s (brf.finish, (B15)–(B16))."""
     one = k[K_ONE]
     zero = one - one
-    G[P_OMEGA * H + h] = (s[ACC_OMEGA] + cell[CELL_DP, h] * s[ACC_DB]) * sign(
+    G[P_OMEGA * H + h] = (s[ACC_OMEGA] + (k[K_KD] * cell[CELL_DP, h]) * s[ACC_DB]) * sign(
         P[P_OMEGA * H + h], one, zero)
     G[P_BOFF * H + h] = (-s[ACC_DB]) * sign(P[P_BOFF * H + h], one, zero)
