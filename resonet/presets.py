@@ -44,6 +44,7 @@ class Preset:
     source: str = "official"
     events: bool = False  # the samples are spike events (the task's input form)
     readout: str = "li"  # the readout's α (resonet.neurons.li): "li" or "li_sigmoid"
+    dtype: str | None = None  # the training precision where the preset fixes it (else the backend's)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -281,7 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "checkpoint's own)")
     ap.add_argument("--dtype", choices=list(DTYPES),
                     help="precision of training (default: the backend's, float32; reference "
-                         "float64)")
+                         "float64; the ECG ALIF preset float64, whose gradients exceed float32's "
+                         "range)")
     ap.add_argument("--stop-after", type=int, metavar="N",
                     help="stop after N training epochs of the E-epoch schedule (the learning rate still "
                          "decays over E); --resume RUN --stop-after M continues to M")
@@ -550,7 +551,7 @@ def _merge(merged: dict, task: str, neuron: str, preset, init: InitCheckpoint | 
     clip = merged.get("clip", preset.clip)
     return {
         "task": task, "neuron": neuron, "backend": backend,
-        "dtype": merged.get("dtype", _train_dtype(backend)),
+        "dtype": merged.get("dtype", preset.dtype or _train_dtype(backend)),
         "epochs": int(merged.get("epochs", preset.epochs)),
         "batch": int(merged.get("batch", preset.batch)),
         "eval_batch": int(merged.get("eval_batch", preset.eval_batch)),

@@ -137,11 +137,12 @@ def test_the_cpu_tape_estimate_is_the_engines_allocation(neuron, task):
     s = toml_resolve({"task": task, "neuron": neuron, "hidden": 24, "batch": 8})
     T = s.preset["T"]
     est = estimate_memory(s)
-    assert est["BPTT tape"] == 8 * tape_bytes_per_sample(s.network, T, np.float32)
+    assert est["BPTT tape"] == 8 * tape_bytes_per_sample(s.network, T, s.np_dtype)
     P = s.network.n_params()
-    assert est["parameters"] == P * (8 + 4)  # float64 initialisation + the float32 copy
+    size = np.dtype(s.np_dtype).itemsize  # float32, but float64 for the ECG ALIF preset
+    assert est["parameters"] == P * (8 + size)  # float64 initialisation + the training copy
     moments = 1 if s.optimizer == "rmsprop" else 2  # Adam/RAdam: m and v
-    assert est["optimizer state"] == moments * P * 4
+    assert est["optimizer state"] == moments * P * size
 
 
 def test_a_huge_network_is_refused_with_its_estimate():
