@@ -15,6 +15,9 @@ ones:
                 shows beside the shipped ``loss_landscape/stats/*.npy``
 ``params``      the learned ω and b′ of every BRF/RF checkpoint (and of resonet's own runs given
                 with ``--runs``) against what the paper says of them
+``curves``      the official ECG learning curves (the repository's ``experiments/ecg/csv_files``,
+                5 runs per model): final-epoch and best-validation test accuracy with ddof 0 and
+                1, and the epochs to 95 % of the final accuracy, per run
 
 Long jobs are split into work units (one model, perturbation and level; one row of a landscape
 grid) written to ``--out`` as they finish: ``--jobs N`` runs N processes, a killed job run again
@@ -795,6 +798,88 @@ def _common(ap) -> None:
     ap.add_argument("--seed", type=int, default=0, help="base seed of the noise (default 0)")
 
 
+# -- the official learning curves (experiments/ecg/csv_files) ---------------------------------
+CURVE_FILES = {"brf": "ecg_best_model_run_*.csv", "rf": "ecg_vrf-NoR_model_run_*.csv",
+               "alif": "ecg_alif_best_model_run_*.csv"}
+
+
+def read_curve_csv(path: Path) -> dict[str, np.ndarray]:
+    """One official run's TensorBoard export (``,metric,value,step`` rows): metric → values by
+    step (epoch 0 = before training for the val/test metrics)."""
+    import csv
+
+    rows: dict[str, dict[int, float]] = {}
+    with open(path, newline="") as f:
+        for r in csv.DictReader(f):
+            try:
+                rows.setdefault(r["metric"], {})[int(float(r["step"]))] = float(r["value"])
+            except (KeyError, ValueError):
+                raise DataError(f"{path}: not an official learning-curve CSV (columns metric, "
+                                "value, step)") from None
+    return {m: np.array([v[k] for k in sorted(v)]) for m, v in rows.items()}
+
+
+def best_val_index(val_loss: np.ndarray, rule: str = "<=") -> int:
+    """The epoch the official scripts save as the best model: the last minimum of the validation
+    loss for ``if val_loss <= min_val_loss`` (both ECG scripts), the first for ``<``."""
+    m = np.nanmin(val_loss)
+    idx = np.nonzero(val_loss == m)[0]
+    return int(idx[-1] if rule == "<=" else idx[0])
+
+
+def epochs_to(acc: np.ndarray, frac: float) -> int:
+    """The first epoch whose test accuracy reaches ``frac`` of the last epoch's (Table 2)."""
+    return int(np.nonzero(acc >= frac * acc[-1])[0][0])
+
+
+def curve_stats(runs: list[dict[str, np.ndarray]]) -> dict:
+    """Per run and over runs: final and best-validation test accuracy (%), the best epoch, the
+    epochs to 95/98/100 %; mean with the sd at ddof 0 (numpy's default) and ddof 1."""
+    per = []
+    for r in runs:
+        acc, val = r["accuracy/test"], r["Loss/val"]
+        b = best_val_index(val)
+        per.append({"final": float(acc[-1]), "best_val": float(acc[b]), "best_epoch": b,
+                    "e95": epochs_to(acc, 0.95), "e98": epochs_to(acc, 0.98),
+                    "e100": epochs_to(acc, 1.0)})
+    out: dict[str, Any] = {"runs": per, "n": len(per)}
+    for key in ("final", "best_val", "e95", "e98", "e100"):
+        v = np.array([p[key] for p in per], dtype=np.float64)
+        out[key] = {"mean": float(v.mean()), "sd0": float(v.std(ddof=0)),
+                    "sd1": float(v.std(ddof=1)) if v.size > 1 else float("nan")}
+    return out
+
+
+def curves(args) -> int:
+    src = Path(args.src) / "experiments" / "ecg" / "csv_files"
+    if not src.is_dir():
+        raise ConfigError(f"--src {args.src}: no experiments/ecg/csv_files there; give the official "
+                          "repository's folder (a checkout of AdaptiveAILab/brf-neurons)")
+    result = {}
+    lines = ["| model | runs | final-epoch test acc % (ddof 0 / ddof 1) | best-val test acc % "
+             "(ddof 1) | best-val epochs | epochs to 95 / 98 / 100 % |", "|---|---|---|---|---|---|"]
+    for model, pattern in CURVE_FILES.items():
+        files = sorted(src.glob(pattern))
+        if not files:
+            continue
+        st = curve_stats([read_curve_csv(f) for f in files])
+        result[model] = st
+        f, b = st["final"], st["best_val"]
+        lines.append(
+            f"| {MODEL_LABEL[model]} | {st['n']} | {f['mean']:.1f} ± {f['sd0']:.1f} / ± {f['sd1']:.1f} "
+            f"| {b['mean']:.1f} ± {b['sd1']:.1f} | {', '.join(str(r['best_epoch']) for r in st['runs'])} "
+            f"| {st['e95']['mean']:.1f} / {st['e98']['mean']:.1f} / {st['e100']['mean']:.1f} |")
+    if not result:
+        raise DataError(f"{src}: none of {', '.join(CURVE_FILES.values())}")
+    text = "\n".join(lines)
+    print(text)
+    out = Path(args.out)
+    (out / "official_curves.md").write_text(text + "\n")
+    (out / "official_curves.json").write_text(json.dumps(to_jsonable(result), indent=1))
+    print(f"written: {out / 'official_curves.md'}, {out / 'official_curves.json'}")
+    return 0
+
+
 def build_parser():
     ap = make_parser("python -m analysis.official", __doc__.split("\n\n")[0] + "\n\n"
                      + __doc__.split("\n\n")[2])
@@ -827,6 +912,10 @@ def build_parser():
                     help="brf, rf, alif or all (default all)")
     pl.add_argument("--n", type=int, default=LANDSCAPE_N,
                     help=f"grid points per axis (default {LANDSCAPE_N}, the official grid)")
+    pc = sub.add_parser("curves", help="statistics of the official ECG learning curves (CSV)")
+    pc.add_argument("--src", required=True, metavar="DIR",
+                    help="the official repository's folder (holding experiments/ecg/csv_files)")
+    pc.add_argument("--out", required=True, metavar="DIR", help="output folder")
     return ap
 
 
@@ -840,7 +929,7 @@ def main(argv=None) -> int:
     if getattr(args, "n", 2) < 2:
         raise ConfigError(f"--n must be >= 2, got {args.n}")
     return {"robustness": robustness, "landscape": landscape, "table1": table1,
-            "params": params}[args.cmd](args)
+            "params": params, "curves": curves}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -124,3 +124,33 @@ def test_table1_rows_and_params(tmp_path):
     p = {r["key"]: r for r in json.loads((tmp_path / "params_official.json").read_text())}
     assert p["smnist/brf"]["omega_peaks"][0][:2] == [22.0, 24.0]  # the paper: 23.3-25.3
     assert p["psmnist/rf"]["diverging"] == 256 and p["smnist/brf"]["diverging"] == 0
+
+
+def _write_curve(path, val_loss, test_acc):
+    rows = [",metric,value,step"]
+    i = 0
+    for name, values in (("Loss/val", val_loss), ("accuracy/test", test_acc)):
+        for step, v in enumerate(values):
+            rows.append(f"{i},{name},{v},{float(step)}")
+            i += 1
+    path.write_text("\n".join(rows) + "\n")
+
+
+def test_official_curve_statistics(tmp_path, capsys):
+    """The best-validation epoch is the last minimum (the scripts' `val_loss <= min_val_loss`),
+    the sds are given with both ddofs, Table 2's epochs count from epoch 0."""
+    d = tmp_path / "experiments" / "ecg" / "csv_files"
+    d.mkdir(parents=True)
+    _write_curve(d / "ecg_best_model_run_0.csv", [2.0, 1.0, 1.5, 1.0, 1.2], [10, 50, 60, 70, 80])
+    _write_curve(d / "ecg_best_model_run_1.csv", [2.0, 0.5, 0.9, 0.8, 0.7], [10, 76, 78, 79, 84])
+    assert main(["curves", "--src", str(tmp_path), "--out", str(tmp_path / "o")]) == 0
+    st = json.loads((tmp_path / "o" / "official_curves.json").read_text())["brf"]
+    assert [r["best_epoch"] for r in st["runs"]] == [3, 1]
+    assert [r["best_val"] for r in st["runs"]] == [70.0, 76.0]
+    assert st["final"]["mean"] == 82.0
+    assert st["final"]["sd0"] == pytest.approx(2.0) and st["final"]["sd1"] == pytest.approx(2 ** 0.5 * 2)
+    # 95 % of 80 = 76 first reached at epoch 4; of 84 = 79.8 at epoch 4; 100 %: the last epoch
+    assert [r["e95"] for r in st["runs"]] == [4, 4] and [r["e100"] for r in st["runs"]] == [4, 4]
+    assert "| BRF | 2 |" in capsys.readouterr().out
+    with pytest.raises(ConfigError, match="no experiments/ecg/csv_files"):
+        main(["curves", "--src", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
