@@ -6,6 +6,7 @@ import csv
 import json
 import math
 
+import numpy as np
 import pytest
 
 from resonet.presets import get_preset
@@ -149,3 +150,32 @@ def test_invocation_walls_counts_a_killed_driver_up_to_its_last_finished_trial()
     }}
     walls, estimated = invocation_walls(state)
     assert walls == [4500.0, 900.0] and estimated == 1
+
+
+def test_plain_folder_groups_ablations_and_readouts_and_draws_every_figure(tmp_path):
+    """Runs that differ by --ablate or --readout are separate groups; the ω–b figure reads each
+    run's init and best checkpoints (it once saved itself over a checkpoint path and was lost)."""
+    from resonet.checkpoint import save_checkpoint
+    from resonet.network import NetworkSpec, init_params
+
+    root = tmp_path / "runs"
+    for tid, neuron, seed, extra in (("a0", "brf", 0, {}), ("a1", "brf", 1, {}),
+                                     ("b0", "brf", 0, {"ablate": ["boundary", "refractory"]}),
+                                     ("c0", "bhrf", 0, {"readout": "li_sigmoid"})):
+        _trial(root, tid, neuron, seed, [10, 50, 80], 80.0 + seed, 5000.0 + 100 * seed)
+        cfg = json.loads((root / tid / "config.json").read_text())
+        spec = NetworkSpec(neuron, 4, 36, 6, ablate=tuple(extra.get("ablate", ())),
+                           readout=extra.get("readout", "li"))
+        cfg["settings"].update(extra, spec=spec.to_dict())
+        (root / tid / "config.json").write_text(json.dumps(cfg))
+        for name, s in (("init.npz", 0), ("best.npz", 1)):
+            save_checkpoint(root / tid / name, init_params(spec, np.random.default_rng(s)))
+    rep = make_report(root)
+    rows = {r["group"]: r for r in rep["rows"]}
+    assert set(rows) == {"ecg brf", "ecg brf ablate=boundary,refractory",
+                         "ecg bhrf readout=li_sigmoid"}
+    assert rows["ecg brf"]["n"] == 2
+    assert not rep["notes"], rep["notes"]
+    for name in ("report_curves.png", "report_omega_b.png", "report_sops.png"):
+        assert (root / name).stat().st_size > 0 and root / name in rep["written"]
+    assert (root / "a0" / "best.npz").stat().st_size > 0

@@ -23,7 +23,8 @@ Written into DIR: ``report.md``, ``report.csv`` (one row per group, every number
 ``report_curves.png`` (test accuracy per epoch, mean ± sd per group, one panel per task; the dot
 marks where the mean curve reaches 95 % of its final value, as in the paper's Fig. 5, top row)
 and ``report_omega_b.png`` (each resonator neuron at (ω, b) with b = damping at q = 0, before and
-after training, all seeds, with the divergence boundary; the paper's Fig. 5, bottom row).
+after training, all seeds, with the divergence boundary; the paper's Fig. 5, bottom row) and
+``report_sops.png`` (SOPs per sample, mean ± sd per group; as the paper's Fig. 10).
 """
 
 from __future__ import annotations
@@ -156,8 +157,8 @@ def protocol_deviations(s: dict) -> list[str]:
 
 def collect(sweep_dir: Path) -> tuple[list[Group], list[tuple[str, str]], dict]:
     """Groups of finished trials, (trial, why it is missing) for the others, and the sweep state
-    (empty for a plain folder of run directories, grouped by task, neuron, reset and
-    prune_recurrent)."""
+    (empty for a plain folder of run directories, grouped by task, neuron, reset,
+    prune_recurrent, readout and ablate)."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise ConfigError(f"{sweep_dir}: no such sweep directory")
@@ -196,6 +197,10 @@ def collect(sweep_dir: Path) -> tuple[list[Group], list[tuple[str, str]], dict]:
             other = [("reset", settings.get("reset"))] if settings.get("reset", "none") != "none" else []
             if settings.get("prune_recurrent"):
                 other.append(("prune_recurrent", settings["prune_recurrent"]))
+            if settings.get("readout", "li") != "li":
+                other.append(("readout", settings["readout"]))
+            if settings.get("ablate"):
+                other.append(("ablate", ",".join(settings["ablate"])))
         key = (("task", settings["task"]), ("neuron", settings["neuron"]), *other)
         wall = rec.get("wall_s_total") if rec else None
         history = rd.history()
@@ -302,7 +307,8 @@ def render(rows: list[dict], missing: list, state: dict, paper: bool, title: str
         if estimated:
             w(f"{estimated} of the driver's runs have no recorded wall time (killed, or still running); "
               "for those the time from their start to the last trial they finished is counted.\n")
-    w("\n## Figures\n\n![learning curves](report_curves.png)\n\n![omega-b plane](report_omega_b.png)\n")
+    w("\n## Figures\n\n![learning curves](report_curves.png)\n\n![omega-b plane](report_omega_b.png)\n"
+      "\n![SOPs per sample](report_sops.png)\n")
     if missing:
         w("\n## Trials not finished\n\n")
         for tid, why in missing:
@@ -378,7 +384,8 @@ def make_report(sweep_dir: str | Path, paper: bool = False, figures: bool = True
     atomic_write_text(written[1], to_csv(rows))
     notes = []
     if figures and groups:
-        for name, fn in (("report_curves.png", plot_curves), ("report_omega_b.png", plot_omega_b)):
+        for name, fn in (("report_curves.png", plot_curves), ("report_omega_b.png", plot_omega_b),
+                         ("report_sops.png", plot_sops)):
             try:
                 if fn(groups, sweep_dir / name):
                     written.append(sweep_dir / name)
@@ -429,6 +436,31 @@ def plot_curves(groups: list[Group], path: Path) -> bool:
     return True
 
 
+def plot_sops(groups: list[Group], path: Path) -> bool:
+    """SOPs per sample of the best-validation checkpoints, mean ± sd per group, one panel per
+    task (the paper's Fig. 10 shows the ablations this way)."""
+    from ..plot import _plt
+
+    plt = _plt()
+    tasks = sorted({dict(g.key)["task"] for g in groups})
+    fig, axes = plt.subplots(1, len(tasks), figsize=(max(5.2, 1.1 * len(groups)) * len(tasks), 4.2),
+                             squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        gs = [g for g in groups if dict(g.key)["task"] == task]
+        stats = [mean_sd(t.summary.get("test_sops") for t in g.trials) for g in gs]
+        x = np.arange(len(gs))
+        ax.bar(x, [m or 0.0 for m, _, _ in stats], yerr=[sd or 0.0 for _, sd, _ in stats],
+               capsize=4, color="C0", alpha=0.8)
+        ax.set_xticks(x, [g.label.split(" ", 1)[1].replace(" ", "\n") + f"\n(n={n})"
+                          for g, (_, _, n) in zip(gs, stats)], fontsize=7)
+        ax.set(ylabel="SOPs per sample", title=f"{task}: mean ± sd over seeds")
+        ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def plot_omega_b(groups: list[Group], path: Path) -> bool:
     from ..checkpoint import load_checkpoint
     from ..network import NetworkSpec
@@ -447,12 +479,12 @@ def plot_omega_b(groups: list[Group], path: Path) -> bool:
         for i, t in enumerate(g.trials):
             spec = NetworkSpec(**t.settings["spec"])
             rd = RunDir(t.run_dir)
-            for path, kw in ((rd.init, dict(s=6, c="0.6", alpha=0.5)),
-                             (rd.best, dict(s=8, c="C1", alpha=0.7))):
-                if not path.exists():
+            for ck, kw in ((rd.init, dict(s=6, c="0.6", alpha=0.5)),
+                           (rd.best, dict(s=8, c="C1", alpha=0.7))):
+                if not ck.exists():
                     continue
-                w, b = effective_damping(spec, load_checkpoint(path).params)
-                label = None if i else ("before training" if path == rd.init else "after training")
+                w, b = effective_damping(spec, load_checkpoint(ck).params)
+                label = None if i else ("before training" if ck == rd.init else "after training")
                 ax.scatter(w, b, label=label, **kw)
                 wmax = max(wmax, float(np.max(w)))
                 bs.append(b)
