@@ -36,6 +36,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -155,6 +156,22 @@ def protocol_deviations(s: dict) -> list[str]:
 # collecting the trials
 # --------------------------------------------------------------------------------------------
 
+def plain_run_axes(settings: dict) -> list[tuple[str, Any]]:
+    """What, besides task and neuron, sets a plain run directory's group: the settings that
+    change the network or its training away from the preset's (reset, pruning, readout,
+    ablations), where the run departs from the default."""
+    other: list[tuple[str, Any]] = []
+    if settings.get("reset", "none") != "none":
+        other.append(("reset", settings["reset"]))
+    if settings.get("prune_recurrent"):
+        other.append(("prune_recurrent", settings["prune_recurrent"]))
+    if settings.get("readout", "li") != "li":
+        other.append(("readout", settings["readout"]))
+    if settings.get("ablate"):
+        other.append(("ablate", ",".join(settings["ablate"])))
+    return other
+
+
 def collect(sweep_dir: Path) -> tuple[list[Group], list[tuple[str, str]], dict]:
     """Groups of finished trials, (trial, why it is missing) for the others, and the sweep state
     (empty for a plain folder of run directories, grouped by task, neuron, reset,
@@ -194,13 +211,7 @@ def collect(sweep_dir: Path) -> tuple[list[Group], list[tuple[str, str]], dict]:
         if rec:
             other = [(k, v) for k, v in (rec.get("axes") or {}).items() if k not in (*FIRST_KEYS, "seed")]
         else:
-            other = [("reset", settings.get("reset"))] if settings.get("reset", "none") != "none" else []
-            if settings.get("prune_recurrent"):
-                other.append(("prune_recurrent", settings["prune_recurrent"]))
-            if settings.get("readout", "li") != "li":
-                other.append(("readout", settings["readout"]))
-            if settings.get("ablate"):
-                other.append(("ablate", ",".join(settings["ablate"])))
+            other = plain_run_axes(settings)
         key = (("task", settings["task"]), ("neuron", settings["neuron"]), *other)
         wall = rec.get("wall_s_total") if rec else None
         history = rd.history()
