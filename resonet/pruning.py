@@ -95,6 +95,25 @@ def weight_masks(spec: NetworkSpec, keep: np.ndarray) -> dict:
     return {W_KEY: full}
 
 
+def frozen_names(spec: NetworkSpec, freeze: dict | None) -> list[str]:
+    """The parameters ``--freeze`` fixes (``hidden.tau_mem``, or one per layer of a stack)."""
+    if not freeze:
+        return []
+    return [f"{spec.prefix(l)}.{n}" for l in range(spec.n_layers) for n in freeze]
+
+
+def training_masks(spec: NetworkSpec, masks: dict | None, freeze: dict | None) -> dict | None:
+    """The gradient masks a training session takes: the pruned weights' (``masks``) and, for
+    each frozen parameter, all False -- its gradient is set to 0, so Adam's, RAdam's and
+    RMSprop's moments stay 0 and its update is exactly 0 (the value never changes). Unlike the
+    pruning masks these are never applied to the parameters themselves."""
+    out = dict(masks or {})
+    shapes = spec.param_shapes()
+    for name in frozen_names(spec, freeze):
+        out[name] = np.zeros(shapes[name], dtype=bool)
+    return out or None
+
+
 def apply_masks(params: dict, masks: dict | None) -> None:
     """Set the removed weights to +0.0, in place."""
     for name, keep in (masks or {}).items():

@@ -40,7 +40,7 @@ CONFIG_KEYS = {
     "neuron", "backend", "epochs", "batch", "eval_batch", "lr", "seed", "split_seed", "data_dir",
     "optimizer", "clip", "hidden", "dtype", "reset", "truncation", "subset", "save_every",
     "synthetic", "download", "threads", "out", "stop_after", "prune_recurrent", "init_from",
-    "permutation", "bias", "readout", "ablate",
+    "permutation", "bias", "readout", "ablate", "freeze",
     # a user's task (custom): its files, the step of event times, the presets it starts from
     "train", "test", "val", "dt", "preset_task",
     # initial ranges of the neuron parameters and the readout's τ (any task)
@@ -102,6 +102,7 @@ class Settings(Mapping):
     bias: bool = False  # hidden and readout biases (the official ``bias=True``)
     readout: str = "li"  # "li" | "li_sigmoid" (resonet.neurons.li)
     ablate: list[str] | None = None  # mechanisms removed from the neuron (its ABLATIONS), sorted
+    freeze: dict | None = None  # neuron parameter -> the value it is fixed at (no gradient)
     reset: str = "none"
     truncation: int | None = None
     subset: int | None = None
@@ -188,7 +189,7 @@ class Settings(Mapping):
 
 _FIELDS = tuple(f.name for f in fields(Settings))
 # setting -> its default (Settings.fingerprint)
-_ADDED_LATER = {"bias": False, "readout": "li", "ablate": None}
+_ADDED_LATER = {"bias": False, "readout": "li", "ablate": None, "freeze": None}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -270,6 +271,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "uniform (low, high) or normal (mean, std) as the model declares it, "
                          "e.g. --init omega=5,10 --init b_offset=2,3 (repeatable; default: the "
                          "preset's)")
+    ap.add_argument("--freeze", action="append", metavar="NAME=VALUE",
+                    help="fix a neuron parameter at one value for every neuron and train without "
+                         "its gradient, e.g. --freeze tau_mem=30 (a fixed membrane time constant "
+                         "of 30 steps; repeatable; config: freeze = {tau_mem = 30})")
     ap.add_argument("--init-from", metavar="CKPT",
                     help="fine-tune: start from the parameters of this checkpoint (a resonet run "
                          "directory or .npz, or an official PyTorch .pt of the BRF paper) instead of "
@@ -458,6 +463,7 @@ def resolve(given: dict, cfg: dict | None = None, *, source: Source | None = Non
         preset = preset.with_overrides(init={**preset.init,
                                              **{k: tuple(v) for k, v in ranges.items()}})
     merged["init"] = ranges
+    merged["freeze"] = parse_freeze(merged.get("freeze"), neuron, source)
     s = _merge(merged, task, neuron, preset, init, source)
 
     def at(key: str) -> str:
@@ -543,6 +549,42 @@ def parse_init(value: Any, neuron: str, source: Source) -> dict[str, list[float]
     return out
 
 
+def parse_freeze(value: Any, neuron: str, source: Source) -> dict[str, float] | None:
+    """Frozen parameters given as ``["tau_mem=30", ...]`` (command line), ``{"tau_mem": 30}``
+    (TOML, Python) or ``"tau_mem=30,tau_adp=50"`` (a string: a sweep axis's value): {name:
+    value} for the neuron model's parameters, each a finite number."""
+    if value is None:
+        return None
+    names = get_neuron(neuron).PARAM_NAMES
+    items: list[tuple[str, Any, str]] = []
+    if isinstance(value, str):  # "tau_mem=30" or "tau_mem=30,tau_adp=50" (a sweep axis value)
+        value = [v for v in value.split(",") if v.strip()]
+    if isinstance(value, list):
+        for v in value:
+            name, sep, rest = str(v).partition("=")
+            if not sep:
+                raise ConfigError(f"--freeze {v}: expected NAME=VALUE, e.g. --freeze tau_mem=30")
+            items.append((name.strip(), rest, f"--freeze {v}"))
+    elif isinstance(value, dict):
+        items = [(k, v, source("freeze", value)) for k, v in value.items()]
+    else:
+        raise ConfigError(f"{source('freeze', value)} must be a table, e.g. freeze = "
+                          "{tau_mem = 30} (or --freeze tau_mem=30)")
+    out: dict[str, float] = {}
+    for name, num, where in items:
+        if name not in names:
+            raise ConfigError(f"{where}: {name!r} is not a parameter of the {neuron} neuron; it "
+                              f"has: {', '.join(names)}")
+        try:
+            x = float(num)
+        except (TypeError, ValueError):
+            x = math.nan
+        if isinstance(num, bool) or not math.isfinite(x):
+            raise ConfigError(f"{where}: {name} needs one finite number")
+        out[name] = x
+    return out or None
+
+
 def _merge(merged: dict, task: str, neuron: str, preset, init: InitCheckpoint | None,
            source: Callable[[str, Any], str]) -> dict:
     """Every setting: the given value (converted to its type) or the default (the preset's, the
@@ -567,6 +609,7 @@ def _merge(merged: dict, task: str, neuron: str, preset, init: InitCheckpoint | 
         "bias": bool(merged.get("bias", init.spec.bias if init else False)),
         "readout": merged.get("readout", init.spec.readout if init else preset.readout),
         "ablate": _ablate_names(merged.get("ablate")),
+        "freeze": merged.get("freeze"),
         "reset": merged.get("reset", "none"),
         "truncation": _opt_int(merged.get("truncation")),
         "subset": _opt_int(merged.get("subset")),

@@ -62,7 +62,7 @@ from .evaluation import evaluate_dataset
 from .network import init_params
 from .optim import linear_decay, make_optimizer
 from .progress import Progress, StopOnSignals, epoch_line, log_summary
-from .pruning import apply_masks, check_masked, run_masks
+from .pruning import apply_masks, check_masked, frozen_names, run_masks, training_masks
 from .resources import check_resources
 from .rundata import task_data
 from .rundir import RunDir
@@ -138,6 +138,8 @@ class Trainer:
         p = init_params(self.spec, rng, dict(self.s.preset["init"]))
         if self.s.init_from is not None:  # fine-tuning: the checkpoint's parameters instead
             p = self._init_from()
+        for name in frozen_names(self.spec, self.s.freeze):  # --freeze: one value, kept
+            p[name][:] = (self.s.freeze or {})[name.rsplit(".", 1)[1]]
         self.params = {k: v.astype(self.dtype) for k, v in p.items()}
         self.masks, _ = run_masks(self.spec, self.s.prune_recurrent, self.s.seed, self.dir.mask,
                                   create=True)
@@ -198,7 +200,8 @@ class Trainer:
             d, s = self.data, self.s
             self.session = self.backend.session(
                 self.spec, self.params, self.opt, {"train": d.train, "val": d.val, "test": d.test},
-                self.dtype, clip=s.clip, truncation=s.truncation, masks=self.masks)
+                self.dtype, clip=s.clip, truncation=s.truncation,
+                masks=training_masks(self.spec, self.masks, s.freeze))
         return self.session
 
     def _pull(self) -> None:
@@ -419,6 +422,9 @@ def _banner(s: Settings, data, log: Log) -> None:
         f"from {info.get('source', data.train.source)}")
     if info.get("test"):
         log(f"note: the test split is {info['test']}")
+    if s.freeze:
+        log("frozen (one value, no gradient): "
+            + ", ".join(f"{k} = {v:g}" for k, v in s.freeze.items()))
     log(f"optimizer {s.optimizer} lr {s.lr} (linear decay over {s.epochs} epochs), "
         f"batch {s.batch}, clip {s.clip}, seed {s.seed}")
     if s.prune_recurrent:
