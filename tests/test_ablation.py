@@ -159,3 +159,21 @@ def test_cli_error_is_one_line():
                        capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "--ablate nope" in r.stderr
+
+
+def test_brf_without_all_three_is_the_rf_neuron_without_reset():
+    """κ_d = κ_r = κ_s = 0 leaves b = −|b'| and a fixed threshold: the RF cell (R1)–(R6) with
+    no reset, the same parameters and the same surrogate. Outputs, states and gradients agree."""
+    spec_b, params, x, y = case(ALL, T=50, H=9)
+    spec_r = NetworkSpec("rf", spec_b.n_in, spec_b.n_hidden, spec_b.n_out)
+    assert set(spec_r.param_shapes()) == set(spec_b.param_shapes())
+    kw = {"return_states": True, "return_dx": True}
+    b = ReferenceBackend().run(spec_b, params, x, y, **kw)
+    r = ReferenceBackend().run(spec_r, params, x, y, **kw)
+    assert b.states["z"].sum() > 0
+    assert np.array_equal(b.states["z"], r.states["z"])
+    for n in ("u", "v"):
+        np.testing.assert_allclose(b.states[n], r.states[n], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(b.outputs, r.outputs, rtol=1e-12, atol=0)
+    for n, g in r.grads.items():
+        np.testing.assert_allclose(b.grads[n], g, rtol=1e-10, atol=1e-12 * np.abs(g).max(), err_msg=n)
