@@ -323,16 +323,17 @@ def test_init_from_refusals(tmp_path):
 
 
 def test_old_settings_keep_their_fingerprint():
-    """Runs written before --init-from/--permutation (and a user's files, --init) and --bias
-    existed still resume: the hash of their settings is what it was (the unset new settings are
-    not hashed, nor a bias-free spec's ``bias``, nor the LI readout of every older run)."""
+    """Runs written before --init-from/--permutation (and a user's files, --init), --bias,
+    --readout, --ablate and --freeze existed still resume: the hash of their settings is what it
+    was (the unset new settings are not hashed, nor a bias-free spec's ``bias``, nor the LI
+    readout of every older run, nor an empty ablation)."""
     from dataclasses import asdict
 
     from resonet.settings import resolve
 
     s = resolve({"task": "ecg", "epochs": 3})
     later = ("init_from", "permutation", "train", "test", "val", "dt", "preset_task", "init",
-             "bias", "readout")
+             "bias", "readout", "ablate", "freeze")
     old = {k: v for k, v in asdict(s).items() if k not in (*later, "stop_after")}
     old["spec"] = {k: v for k, v in old["spec"].items() if k not in ("bias", "readout")}
     want = hashlib.sha256(json.dumps(old, sort_keys=True, default=str).encode()).hexdigest()[:16]
