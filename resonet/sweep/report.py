@@ -454,7 +454,7 @@ def plot_sops(groups: list[Group], path: Path) -> bool:
 
     plt = _plt()
     tasks = sorted({dict(g.key)["task"] for g in groups})
-    fig, axes = plt.subplots(1, len(tasks), figsize=(max(5.2, 1.1 * len(groups)) * len(tasks), 4.2),
+    fig, axes = plt.subplots(1, len(tasks), figsize=(max(5.2, 1.9 * len(groups)) * len(tasks), 4.6),
                              squeeze=False)
     for ax, task in zip(axes[0], tasks):
         gs = [g for g in groups if dict(g.key)["task"] == task]
@@ -462,8 +462,9 @@ def plot_sops(groups: list[Group], path: Path) -> bool:
         x = np.arange(len(gs))
         ax.bar(x, [m or 0.0 for m, _, _ in stats], yerr=[sd or 0.0 for _, sd, _ in stats],
                capsize=4, color="C0", alpha=0.8)
-        ax.set_xticks(x, [g.label.split(" ", 1)[1].replace(" ", "\n") + f"\n(n={n})"
-                          for g, (_, _, n) in zip(gs, stats)], fontsize=7)
+        # one line per setting, and long values broken at their commas
+        ax.set_xticks(x, [g.label.split(" ", 1)[1].replace(" ", "\n").replace(",", ",\n")
+                          + f"\n(n={n})" for g, (_, _, n) in zip(gs, stats)], fontsize=7)
         ax.set(ylabel="SOPs per sample", title=f"{task}: mean ± sd over seeds")
         ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
