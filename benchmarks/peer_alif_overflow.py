@@ -13,7 +13,7 @@ Two steps, two environments (torch is no dependency of resonet)::
 
 ``dump`` takes the run's settings, data and batch order (``epoch_order`` of its seed and the
 checkpoint's epoch) and writes the next ``--batches`` batches from the checkpoint's position with
-resonet's gradients on each (cpu float32, cpu float64, reference float64), all at the checkpoint's
+resonet's gradients on each (cpu float32, reference float64), all at the checkpoint's
 parameters (no update between batches). ``torch`` loads the official network (``DIR``: the
 official repository's folder holding ``snn/``, or $REF_BRF_SRC) with the same parameters and
 prints, per batch, the loss and max |∂L/∂τ_m| of each engine, and whether each gradient is finite.
@@ -53,7 +53,7 @@ def dump(args) -> int:
     out = {f"param/{k}": v for k, v in params.items()}
     out["spec"] = np.array(json.dumps(s["spec"]))
     out["where"] = np.array(f"epoch {epoch + 1}, batches {pos + 1}..{pos + args.batches}")
-    engines = {"cpu32": (get_backend("cpu"), np.float32), "cpu64": (get_backend("cpu"), np.float64),
+    engines = {"cpu32": (get_backend("cpu"), np.float32),
                "ref64": (get_backend("reference"), np.float64)}
     for k in range(args.batches):
         idx = order[(pos + k) * bs:(pos + k + 1) * bs]

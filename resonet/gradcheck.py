@@ -94,7 +94,7 @@ def spike_rate(spec, params, x, layer: int | None = None) -> float:
 def build_case(neuron: str, T: int, hidden: int | tuple[int, ...], seed: int, n_in: int = 4,
                n_out: int = 3, batch: int = 2, reset: str = "none", sub_seq: int = 0,
                label_last: bool = False, per_step: bool = False, bias: bool = False,
-               ablate: tuple[str, ...] = ()):
+               ablate: tuple[str, ...] | str = ()):
     """A random network and input that spikes; returns (spec, params, x, y, rate), ``rate`` the
     lowest spike rate of its layers."""
     rng = np.random.default_rng(seed)
@@ -262,8 +262,7 @@ def main(argv=None) -> int:
 
     spec, params, x, y, rate = build_case(
         args.neuron, args.T, args.hidden, args.seed, args.inputs, args.classes, args.batch,
-        args.reset, args.sub_seq, args.label_last, args.per_step, args.bias,
-        tuple(a for a in args.ablate.split(",") if a))
+        args.reset, args.sub_seq, args.label_last, args.per_step, args.bias, args.ablate)
     print(f"gradcheck {args.neuron} (reset={args.reset}"
           f"{', without ' + ','.join(spec.ablate) if spec.ablate else ''}) I={args.inputs} "
           f"H={','.join(map(str, spec.layers))}{' bias' if args.bias else ''} "

@@ -95,11 +95,11 @@ def weight_masks(spec: NetworkSpec, keep: np.ndarray) -> dict:
     return {W_KEY: full}
 
 
-def frozen_names(spec: NetworkSpec, freeze: dict | None) -> list[str]:
-    """The parameters ``--freeze`` fixes (``hidden.tau_mem``, or one per layer of a stack)."""
-    if not freeze:
-        return []
-    return [f"{spec.prefix(l)}.{n}" for l in range(spec.n_layers) for n in freeze]
+def frozen_params(spec: NetworkSpec, freeze: dict | None) -> dict[str, float]:
+    """The parameters ``--freeze`` fixes, with their values (``hidden.tau_mem``, or one per
+    layer of a stack)."""
+    return {f"{spec.prefix(l)}.{n}": v for l in range(spec.n_layers)
+            for n, v in (freeze or {}).items()}
 
 
 def training_masks(spec: NetworkSpec, masks: dict | None, freeze: dict | None) -> dict | None:
@@ -109,7 +109,7 @@ def training_masks(spec: NetworkSpec, masks: dict | None, freeze: dict | None) -
     pruning masks these are never applied to the parameters themselves."""
     out = dict(masks or {})
     shapes = spec.param_shapes()
-    for name in frozen_names(spec, freeze):
+    for name in frozen_params(spec, freeze):
         out[name] = np.zeros(shapes[name], dtype=bool)
     return out or None
 

@@ -474,9 +474,9 @@ def resolve(given: dict, cfg: dict | None = None, *, source: Source | None = Non
     if s["reset"] not in resets:
         raise ConfigError(f"{at('reset')} is not defined for the {neuron} neuron "
                           f"({source('neuron', neuron)}; it has: {', '.join(resets)})")
-    if s["ablate"]:
+    if s["ablate"] is not None:  # stored as a sorted list of distinct names, None for none
         try:
-            check_ablate(neuron, s["ablate"])
+            s["ablate"] = list(check_ablate(neuron, s["ablate"])) or None
         except ConfigError as exc:
             raise ConfigError(f"{at('ablate')}: {str(exc).removeprefix('ablate: ')} "
                               f"({source('neuron', neuron)})") from None
@@ -608,7 +608,7 @@ def _merge(merged: dict, task: str, neuron: str, preset, init: InitCheckpoint | 
         "hidden": parse_hidden(merged.get("hidden", init.spec.n_hidden if init else preset.n_hidden)),
         "bias": bool(merged.get("bias", init.spec.bias if init else False)),
         "readout": merged.get("readout", init.spec.readout if init else preset.readout),
-        "ablate": _ablate_names(merged.get("ablate")),
+        "ablate": merged.get("ablate"),
         "freeze": merged.get("freeze"),
         "reset": merged.get("reset", "none"),
         "truncation": _opt_int(merged.get("truncation")),
@@ -662,16 +662,6 @@ def _check_clip(clip: float | None, at: Callable[[str], str]) -> float | None:
     if not (clip >= 0):  # also NaN
         raise ConfigError(f"{at('clip')} must be >= 0 (0 disables clipping)")
     return None if clip == 0 or math.isinf(clip) else clip
-
-
-def _ablate_names(value: Any) -> list[str] | None:
-    """``ablate`` as stored: a sorted list of distinct names, None when nothing is removed (a
-    comma-separated string from the command line, a list from TOML or JSON)."""
-    if value is None:
-        return None
-    names = value.split(",") if isinstance(value, str) else list(value)
-    out = sorted({str(n).strip() for n in names if str(n).strip()})
-    return out or None
 
 
 def _split_seed_arg(text: str) -> int | str:

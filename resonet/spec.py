@@ -46,7 +46,8 @@ class NetworkSpec:
     label_last: bool = False  # record only the last step
     bias: bool = False  # hidden and readout biases (the official ``bias=True``)
     readout: str = "li"  # "li" (α = exp(−1/|τ_o|)) | "li_sigmoid" (α = σ(τ_o)), resonet.neurons.li
-    ablate: tuple[str, ...] = ()  # mechanisms removed from the model (its ABLATIONS), sorted
+    # mechanisms removed from the model (its ABLATIONS): given as names or "a,b", kept sorted
+    ablate: tuple[str, ...] | str = ()
 
     def __post_init__(self) -> None:
         model = get_neuron(self.neuron)  # raises ConfigError for an unknown name

@@ -62,7 +62,7 @@ from .evaluation import evaluate_dataset
 from .network import init_params
 from .optim import linear_decay, make_optimizer
 from .progress import Progress, StopOnSignals, epoch_line, log_summary
-from .pruning import apply_masks, check_masked, frozen_names, run_masks, training_masks
+from .pruning import apply_masks, check_masked, frozen_params, run_masks, training_masks
 from .resources import check_resources
 from .rundata import task_data
 from .rundir import RunDir
@@ -138,8 +138,8 @@ class Trainer:
         p = init_params(self.spec, rng, dict(self.s.preset["init"]))
         if self.s.init_from is not None:  # fine-tuning: the checkpoint's parameters instead
             p = self._init_from()
-        for name in frozen_names(self.spec, self.s.freeze):  # --freeze: one value, kept
-            p[name][:] = (self.s.freeze or {})[name.rsplit(".", 1)[1]]
+        for name, value in frozen_params(self.spec, self.s.freeze).items():  # --freeze
+            p[name][:] = value
         self.params = {k: v.astype(self.dtype) for k, v in p.items()}
         self.masks, _ = run_masks(self.spec, self.s.prune_recurrent, self.s.seed, self.dir.mask,
                                   create=True)
