@@ -69,6 +69,7 @@ spacing as the grid). The paper does not say where its spikes lie; both are show
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -332,6 +333,151 @@ def figures_main(args) -> int:
     return 0
 
 
+# -- the network-level view: a trained LIF network's hidden layer ---------------------------------
+# Each hidden LIF neuron quantises its membrane input: ũ_t = α u_{t−1} + (1 − α) I_t is LIF_{α,ϑ}
+# of the module docstring with η_t = (1 − α) I_t and output s_t = ϑ z_t, so (Q2) bounds
+# ‖η − s‖_{A,α} by ϑ for the reset-to-mod network (``reset = "mod"``, graded spikes) and not for
+# the binary soft reset, which discharges one ϑ per step whatever ũ is. Measured per test sample
+# and neuron from the network's own traces.
+
+def layer_quantisation(spec, params, x, z, alpha, theta: float = 1.0) -> dict:
+    """The error ‖η − ϑz‖_{A,α} of every (sample, neuron) of a one-layer LIF network's hidden
+    layer, from its input ``x`` (T, B, I) and spikes ``z`` (T, B, H): I_t = W_in x_t + W_rec z_{t−1}
+    (+ b), η_t = (1 − α) I_t. Returns ``error`` (B, H) in units of ϑ, ``graded`` (the share of the
+    nonzero spikes with |z| ≥ 2) and ``saturated`` (the share of neuron-steps at |z| = K, where
+    (S6) clips)."""
+    from resonet.surrogate import MOD_LEVELS
+
+    x = np.asarray(x, dtype=np.float64)
+    z = np.asarray(z, dtype=np.float64)
+    W = np.asarray(params[f"{spec.prefix(0)}.linear.weight"], dtype=np.float64)
+    I = spec.n_in
+    zp = np.concatenate([np.zeros_like(z[:1]), z[:-1]])
+    cur = x @ W[:, :I].T + zp @ W[:, I:].T
+    if spec.bias:
+        cur = cur + params[f"{spec.prefix(0)}.linear.bias"]
+    alpha = np.asarray(alpha, dtype=np.float64)
+    eta = (1.0 - alpha) * cur  # (T, B, H)
+    err = alexiewicz_norm(np.moveaxis(eta - theta * z, 0, -1), alpha[:, None]) / theta
+    nz = z != 0
+    return {"error": err, "graded": float((np.abs(z) >= 2).sum() / max(nz.sum(), 1)),
+            "saturated": float((np.abs(z) >= MOD_LEVELS).mean()), "spikes": float(np.abs(z).sum())}
+
+
+def network_run(run_dir, *, data_dir=None, data_path=None, limit=None, backend="cpu",
+                batch_size: int = 64, theta: float = 1.0) -> dict:
+    """:func:`layer_quantisation` over a run's test split (its best checkpoint): per-(sample,
+    neuron) errors and their statistics, the run's reset, and the accuracy of the pass."""
+    from resonet.backends import get_backend
+
+    from .common import check_data, load_eval_data, load_run
+
+    spec, params, config = load_run(run_dir)
+    if spec.neuron != "lif" or spec.n_layers != 1:
+        raise ConfigError(f"{run_dir}: the bound (Q2) is about a LIF layer; this run is a "
+                          f"{spec.n_layers}-layer {spec.neuron} network")
+    if data_dir is not None:
+        config = {**config, "settings": {**(config.get("settings") or {}), "data_dir": str(data_dir)}}
+    data = load_eval_data(data_path, config, limit)
+    check_data(spec, data)
+    be = get_backend(backend)
+    alpha = np.exp(-1.0 / np.abs(np.asarray(params["hidden.tau_mem"], dtype=np.float64)))
+    errs, graded, sat, spikes, n = [], 0.0, 0.0, 0.0, 0
+    for x, _ in data.batches(batch_size):
+        r = be.run(spec, params, x, None, grads=False, return_states=True, dtype=np.float64)
+        q = layer_quantisation(spec, params, x, r.states["z"], alpha, theta)
+        u_max = np.abs(np.asarray(r.states["u"])).max(axis=0) / theta
+        if not np.allclose(q["error"], u_max, rtol=1e-9, atol=1e-9):  # E_n is u's recursion
+            raise ConfigError(f"{run_dir}: the error's partial sums are not the membrane's "
+                              f"(max difference {np.abs(q['error'] - u_max).max():.3g})")
+        b = x.shape[1]
+        errs.append(q["error"])
+        graded += q["graded"] * b
+        sat += q["saturated"] * b
+        spikes += q["spikes"]
+        n += b
+    e = np.concatenate(errs)
+    return {"run": str(run_dir), "reset": spec.reset, "seed": (config.get("settings") or {}).get("seed"),
+            "n_samples": n, "n_neurons": spec.n_hidden, "max": float(e.max()),
+            "median": float(np.median(e)), "p99": float(np.quantile(e, 0.99)),
+            "frac_ge_theta": float((e >= 1.0).mean()), "graded_share": graded / n,
+            "saturated": sat / n, "sops": spikes / n, "errors": e}
+
+
+def network_main(argv) -> int:
+    from .common import collect_finished_runs, free_stem
+
+    ap = make_parser("python -m analysis.quantisation network", """The quantisation bound (Q2) at
+network level: for every finished one-layer LIF run in DIRs (sweep directories, folders of runs or
+run directories), its best checkpoint on its test split; per test sample and hidden neuron the
+error ‖η − ϑz‖_{A,α}/ϑ between the membrane input η_t = (1 − α)·I_t and the spikes. Reset-to-mod
+(reset = "mod") keeps it below 1; the binary soft reset does not have to. Writes
+quantisation-network.png/.json/.md.""")
+    ap.add_argument("dirs", nargs="+", metavar="DIR")
+    ap.add_argument("--data-dir", default=None,
+                    help="the task's data directory, if it moved since training")
+    ap.add_argument("--data", metavar="FILE.npz", default=None,
+                    help="evaluation data (x (T, N, I), y) instead of each run's test split")
+    ap.add_argument("--limit", type=int, default=None, metavar="N",
+                    help="the first N test samples only (default: all)")
+    ap.add_argument("--backend", default="cpu", help="cpu (default) or reference")
+    add_out_arg(ap, "quantisation-network")
+    args = ap.parse_args([str(a) for a in argv])
+    for d in args.dirs:
+        if not Path(d).exists():
+            raise ConfigError(f"{d}: no such directory (give sweep directories or run directories)")
+    runs, skipped = collect_finished_runs(args.dirs, keep=lambda st: st.get("neuron") == "lif")
+    for rid, why in skipped:
+        progress(f"skipping {rid}: {why}")
+    if not runs:
+        raise ConfigError(f"no finished LIF runs in {', '.join(map(str, args.dirs))}")
+    rows = []
+    for k, run in enumerate(runs):
+        progress(f"[{k + 1}/{len(runs)}] {run.id}")
+        rows.append({"id": run.id, **network_run(run.run_dir, data_dir=args.data_dir,
+                                                  data_path=args.data, limit=args.limit,
+                                                  backend=args.backend)})
+    groups: dict[str, list] = {}
+    for r in rows:
+        groups.setdefault(r["reset"], []).append(r)
+    lines = ["| reset | runs | max error/ϑ | median | 99th pct | (sample, neuron) ≥ ϑ | graded spikes "
+             "(of spikes) | saturated steps | SOPs per sample |", "|---|---|---|---|---|---|---|---|---|"]
+    summary = {}
+    for reset, rs in sorted(groups.items()):
+        def ms(key, rs=rs):
+            v = np.array([r[key] for r in rs], dtype=np.float64)
+            return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
+        summary[reset] = {k: ms(k) for k in ("max", "median", "p99", "frac_ge_theta",
+                                             "graded_share", "saturated", "sops")}
+        sm = summary[reset]
+        lines.append(f"| {reset} | {len(rs)} | {sm['max'][0]:.3f} ± {sm['max'][1]:.3f} | "
+                     f"{sm['median'][0]:.3f} | {sm['p99'][0]:.3f} | {100 * sm['frac_ge_theta'][0]:.2f} % | "
+                     f"{100 * sm['graded_share'][0]:.1f} % | {100 * sm['saturated'][0]:.3f} % | "
+                     f"{sm['sops'][0]:,.0f} |")
+    for r in rows:
+        print(f"{r['id']:40s} reset={r['reset']:5s} max {r['max']:.3f}  median {r['median']:.3f}  "
+              f">= theta {100 * r['frac_ge_theta']:.2f} %  graded {100 * r['graded_share']:.1f} %")
+    print("\n".join(lines))
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for reset, rs in sorted(groups.items()):
+        e = np.concatenate([r["errors"].ravel() for r in rs])
+        ax.hist(e, bins=60, histtype="step", density=True, label=f"reset {reset} ({len(rs)} runs)")
+    ax.axvline(1.0, color="k", ls="--", label="bound ϑ (Q2)")
+    ax.set(xlabel="‖η − ϑz‖_{A,α} / ϑ per test sample and neuron", ylabel="density",
+           title="hidden LIF layer: quantisation error of the trained networks")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    out = out_dir(args.out, "quantisation-network")
+    data = {"runs": [{k: v for k, v in r.items() if k != "errors"} for r in rows],
+            "summary": summary, "skipped": skipped}
+    write_outputs(out, "quantisation-network", fig, data)
+    md = out / f"{free_stem(out, 'quantisation-network', ('.md',))}.md"
+    md.write_text("\n".join(lines) + "\n")
+    print(f"wrote {md}")
+    return 0
+
+
 # -- CLI ------------------------------------------------------------------------------------------
 def build_parser():
     ap = make_parser("python -m analysis.quantisation", __doc__.split("\n\n")[0] + """
@@ -341,7 +487,8 @@ reset-by-subtraction and reset-to-zero; the error ‖LIF(η) − η‖_{A,α} / 
 is 1 for reset-to-mod), an example, and the counterexamples. Writes quantisation.png/.json.
 
 `python -m analysis.quantisation figures [options]` reproduces the paper's Figs. 4/5 instead
-(see `figures --help`).""")
+(see `figures --help`); `python -m analysis.quantisation network DIR...` measures the bound on
+trained LIF networks (see `network --help`).""")
     ap.add_argument("--alpha", type=float, default=None,
                     help="leak factor per step α in (0, 1] (default 0.9; the paper's α is a rate: "
                          "use --alpha-rate)")
@@ -384,6 +531,8 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "figures":
         return figures_main(build_figures_parser().parse_args([str(a) for a in argv[1:]]))
+    if argv and argv[0] == "network":
+        return network_main(argv[1:])
     args = build_parser().parse_args(argv)
     if args.alpha is not None and args.alpha_rate is not None:
         raise ConfigError("give --alpha (a per-step factor) or --alpha-rate (the paper's alpha), not both")

@@ -77,7 +77,8 @@ def main(argv=None) -> int:
         tpb = eng._threads("grad_rec", eng.ks.grad_rec, None,
                            config.recurrent_threads(spec.n_hidden))
         ht = -(-spec.n_hidden // tpb)
-        eng.ks.grad_rec[(Wd * ht, ws.n_chunks), tpb](ws.dIt, ws.zmask, ht, ws.spc, ws.part)
+        eng.ks.grad_rec[(Wd * ht, ws.n_chunks), tpb](ws.dIt, ws.zmask, ht, ws.spc, ws.part,
+                                                  ws.graded, ws.zv)
 
     def timed(fn):
         cuda.synchronize()

@@ -86,9 +86,8 @@ def spike_rate(spec, params, x, layer: int | None = None) -> float:
     """Fraction of hidden neuron-steps with a spike in the Θ (real) network: of layer ``layer``,
     or of the layer the readout reads (None)."""
     fwd = forward(spec, params, x, spike="heaviside")
-    if layer is None:
-        return float(fwd.spikes.mean())
-    return float(fwd.states[spec.state_key(layer, "z")].mean())
+    z = fwd.spikes if layer is None else fwd.states[spec.state_key(layer, "z")]
+    return float((z != 0).mean())  # graded spikes (reset-to-mod) count once per neuron-step
 
 
 def build_case(neuron: str, T: int, hidden: int | tuple[int, ...], seed: int, n_in: int = 4,

@@ -138,8 +138,9 @@ class Forward:
 
     @property
     def num_spikes(self) -> np.ndarray:
-        """Hidden spikes per sample over all T steps and all layers (B,); the SOPs of the paper."""
-        return sum(self.states[self.spec.state_key(l, "z")].sum(axis=(0, 2))
+        """Hidden spikes per sample over all T steps and all layers (B,); the SOPs of the paper.
+        A graded spike z (reset-to-mod, eq. (S6)) counts |z| spikes."""
+        return sum(np.abs(self.states[self.spec.state_key(l, "z")]).sum(axis=(0, 2))
                    for l in range(self.spec.n_layers))
 
 

@@ -240,7 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the readout's α: li = exp(-1/|tau_o|) (the official LICell), li_sigmoid = "
                          "sigmoid(tau_o) (LICellSigmoid; preset: BHRF on ECG, Table 3)")
     ap.add_argument("--reset", choices=list(RESETS),
-                    help="reset variant, for the models that have them (rf: none, soft, hard)")
+                    help="reset variant, for the models that have them (rf: none, soft, hard, "
+                         "mod; lif: none = its own soft reset, mod). mod = reset-to-mod: graded, "
+                         "signed spikes trunc(u/theta), one hidden layer")
     ap.add_argument("--ablate", metavar="NAME[,NAME]",
                     help="remove mechanisms from the neuron model (the paper's Fig. 10 ablations); "
                          "brf: boundary (no divergence boundary p(omega)), refractory (no "

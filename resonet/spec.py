@@ -28,7 +28,7 @@ from .neurons import get_neuron
 from .neurons.li import READOUTS
 from .neurons.model import NeuronModel, ablations
 
-RESETS = ("none", "soft", "hard")
+RESETS = ("none", "soft", "hard", "mod")
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class NetworkSpec:
     n_out: int  # C
     dt: float = 0.01  # δ of the resonator updates
     p_dt: float = 0.01  # δ used in p(ω): the official code fixes it at 0.01 whatever dt is
-    reset: str = "none"  # "none" | "soft" | "hard", for the models that declare them (rf)
+    reset: str = "none"  # "none" | "soft" | "hard" | "mod", for the models that declare them
     sub_seq_length: int = 0  # steps t < sub_seq_length are not recorded
     label_last: bool = False  # record only the last step
     bias: bool = False  # hidden and readout biases (the official ``bias=True``)
@@ -69,6 +69,9 @@ class NetworkSpec:
         if self.reset not in model.RESETS:
             raise ConfigError(f"reset={self.reset!r} is not defined for the {self.neuron} neuron "
                               f"(it has: {', '.join(model.RESETS)})")
+        if self.reset == "mod" and len(self.layers) > 1:
+            raise ConfigError("reset='mod' (graded spikes) runs one hidden layer: stacked layers "
+                              "pass binary spikes between them; give one width")
         if self.sub_seq_length < 0:
             raise ConfigError(f"sub_seq_length must be >= 0, got {self.sub_seq_length}")
         object.__setattr__(self, "ablate", check_ablate(self.neuron, self.ablate))

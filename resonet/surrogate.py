@@ -27,6 +27,15 @@ The official linear surrogate of ``LIFCell`` (``StepLinearGrad``) and its antide
 
 S is only once continuously differentiable (S'' jumps at s = −1, 0, 1: ``Surrogate.kinks``), so
 the gradient check avoids finite-difference stencils across those points (resonet.gradcheck).
+
+Graded, signed spikes of the reset-to-mod variant (``reset="mod"``, eqs. (S6)–(S7)): with K =
+MOD_LEVELS and any spike function f (Θ, or the smooth S),
+
+    z(u) = Σ_{k=1..K} [ f(u − kϑ) − f(−u − kϑ) ]                     (S6)
+    dz/du = Σ_{k=1..K} [ σ'(u − kϑ) + σ'(−u − kϑ) ]                  (S7)
+
+With f = Θ, z = trunc(u/ϑ) clipped to ±K (strict: z(kϑ) = k − 1), so u − ϑz is u modulo ϑ
+whenever |u| ≤ (K + 1)ϑ; with f = S, (S7) is its exact derivative.
 """
 
 from __future__ import annotations
@@ -96,6 +105,27 @@ class Surrogate(NamedTuple):
 
 DOUBLE_GAUSSIAN = Surrogate("double_gaussian", dspike, smooth_spike, ())  # (S2)–(S3), analytic
 LINEAR = Surrogate("linear", dspike_linear, smooth_spike_linear, (-1.0, 0.0, 1.0))  # (S4)–(S5)
+
+
+MOD_LEVELS = 8  # K of (S6): the largest graded spike; beyond (K + 1)ϑ the excess stays in u
+
+
+def graded_spike(spike, u: np.ndarray, theta: float = 1.0, levels: int = MOD_LEVELS) -> np.ndarray:
+    """z = Σ_{k=1..K} [f(u − kϑ) − f(−u − kϑ)], eq. (S6), summed in the order k = 1, …, K (the
+    kernels' order); ``spike`` is f (Θ or a smooth spike)."""
+    z = spike(u - theta) - spike(-u - theta)
+    for k in range(2, levels + 1):
+        z = z + (spike(u - k * theta) - spike(-u - k * theta))
+    return z
+
+
+def dgraded(dspike_fn, u: np.ndarray, theta: float = 1.0, levels: int = MOD_LEVELS) -> np.ndarray:
+    """dz/du = Σ_{k=1..K} [σ'(u − kϑ) + σ'(−u − kϑ)], eq. (S7) (σ' even), in the order of
+    :func:`graded_spike`."""
+    d = dspike_fn(u - theta) + dspike_fn(-u - theta)
+    for k in range(2, levels + 1):
+        d = d + (dspike_fn(u - k * theta) + dspike_fn(-u - k * theta))
+    return d
 
 
 def spike_fn(name: str, surrogate: Surrogate = DOUBLE_GAUSSIAN):

@@ -10,6 +10,11 @@ step (no dt). One step from the previous state (z, u) and the input current I
     z' = Θ(s)                                     (F4)  backward: the linear surrogate (S4)
     u' = ũ − z'·ϑ                                 (F5)  soft reset (gradient flows through z')
 
+``reset="mod"`` (reset-to-mod, the spike-quantisation papers' LIF): z' is the graded, signed
+spike of eq. (S6), z' = trunc(ũ/ϑ) clipped to ±K, and (F5) unchanged then leaves u' = ũ mod ϑ
+(|u'| ≤ ϑ while |ũ| ≤ (K + 1)ϑ); the backward replaces σ'(ũ − ϑ) by (S7)
+(docs/derivations/lif.md, "Reset-to-mod").
+
 The surrogate is the official ``StepLinearGrad``, σ'(s) = max(0, 1 − |s|), not the double
 Gaussian of the other models. The official code ships this cell but no network using it; the
 golden vector lif_seed1.npz runs it inside the official RSNN wrapper (concat(x_t, z_{t−1}), LI
@@ -23,14 +28,14 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..errors import ConfigError
-from ..surrogate import LINEAR
+from ..surrogate import LINEAR, dgraded, graded_spike
 from .model import Param, param_names
 
 NAME = "lif"
 PARAMS = (Param("tau_mem", "normal", (20.0, 5.0), "τ_m"),)  # LIFCell's init N(20, 5)
 PARAM_NAMES = param_names(PARAMS)
 STATE_NAMES = ("z", "u")
-RESETS = ("none",)  # the soft reset (F5) is part of the model
+RESETS = ("none", "mod")  # "none": the model's own soft reset (F5); "mod": graded spikes (S6)
 SURROGATE = LINEAR
 BOUNDS = ()  # α = exp(−1/|τ|) lies in (0, 1) for every finite nonzero τ
 THETA = 1.0
@@ -58,20 +63,21 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 class Consts(NamedTuple):
     alpha: np.ndarray  # α = exp(−1/|τ_m|), (H,)
+    reset: str = "none"  # "mod": graded spikes (S6)
 
 
 def derive(params: dict, spec) -> Consts:
     t = params["tau_mem"]
     if not np.all(np.isfinite(t)) or np.any(t == 0):
         raise ConfigError("hidden.tau_mem must be finite and nonzero (a time constant in steps)")
-    return Consts(np.exp(-1.0 / np.abs(t)))  # (F1)
+    return Consts(np.exp(-1.0 / np.abs(t)), spec.reset)  # (F1)
 
 
 def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:
     """One step, eqs. (F2)–(F5), in the official association order."""
     _, u = prev
     u_t = u * c.alpha + I * (1.0 - c.alpha)  # (F2)
-    z = spike(u_t - THETA)  # (F3)–(F4)
+    z = graded_spike(spike, u_t, THETA) if c.reset == "mod" else spike(u_t - THETA)  # (F3)–(F4)
     return z, u_t - z * THETA  # (F5)
 
 
@@ -89,7 +95,8 @@ def step_backward(
     dz, du_new = dnew
     u_t = u * c.alpha + I * (1.0 - c.alpha)
     dz_tot = dz - THETA * du_new  # (F6)   u' = ũ − z'ϑ
-    du_t = du_new + dz_tot * dspike(u_t - THETA)  # (F7)
+    dzdu = dgraded(dspike, u_t, THETA) if c.reset == "mod" else dspike(u_t - THETA)  # (S7)
+    du_t = du_new + dz_tot * dzdu  # (F7)
     du = c.alpha * du_t  # (F8)
     dI = (1.0 - c.alpha) * du_t
     dc["alpha"] += (du_t * (u - I)).sum(axis=0)  # (F9)

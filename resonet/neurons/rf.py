@@ -11,6 +11,8 @@ State (z, u, v), each (B, H); parameters ω_raw (``hidden.omega``) and b'_raw
     reset (R6):  none  u' = ũ,           v' = ṽ          (the paper's Table 1 "RF", the default)
                  soft  u' = ũ − z·ϑ,     v' = ṽ − z·ϑ
                  hard  u' = (1 − z)·ũ,   v' = (1 − z)·ṽ  (both parts return to zero)
+                 mod   as soft, with the graded signed spike z = trunc(ũ/ϑ) of eq. (S6)
+                       (reset-to-mod: u' = ũ mod ϑ); the backward uses (S7)
 
 The official code carries soft and hard reset as commented-out lines (paper Appendix A.1); the
 golden vectors use no reset. Gradients flow through the reset (z is not detached), so the smooth
@@ -24,7 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import ConfigError
-from ..surrogate import DOUBLE_GAUSSIAN, dspike
+from ..surrogate import DOUBLE_GAUSSIAN, dgraded, dspike, graded_spike
 from . import _resonator
 from .model import param_names
 
@@ -32,7 +34,7 @@ NAME = "rf"
 PARAMS = _resonator.params(omega=(5.0, 10.0), b_offset=(2.0, 3.0))
 PARAM_NAMES = param_names(PARAMS)
 STATE_NAMES = ("z", "u", "v")
-RESETS = ("none", "soft", "hard")
+RESETS = ("none", "soft", "hard", "mod")
 SURROGATE = DOUBLE_GAUSSIAN
 BOUNDS = ()  # constant damping −|b'|: no boundary to keep ω inside
 THETA = 1.0
@@ -70,6 +72,9 @@ def _pre_reset(c: Consts, u, v, I):
 def step_forward(c: Consts, prev: tuple, I: np.ndarray, spike) -> tuple:
     _, u, v = prev
     u_t, v_t = _pre_reset(c, u, v, I)
+    if c.reset == "mod":  # (R4)–(R6) with the graded spike (S6)
+        z = graded_spike(spike, u_t, THETA)
+        return z, u_t - z * THETA, v_t - z * THETA
     z = spike(u_t - THETA)  # (R4)–(R5)
     if c.reset == "soft":  # (R6)
         return z, u_t - z * THETA, v_t - z * THETA
@@ -88,7 +93,7 @@ def step_backward(
     dt = c.dt
     u_t, v_t = _pre_reset(c, u, v, I)
     s = u_t - THETA
-    if c.reset == "soft":  # (R7) adjoints through the reset
+    if c.reset in ("soft", "mod"):  # (R7) adjoints through the reset
         du_t, dv_t = du_new, dv_new
         dz_tot = dz - THETA * (du_new + dv_new)
     elif c.reset == "hard":
@@ -97,7 +102,7 @@ def step_backward(
         dz_tot = dz - du_new * u_t - dv_new * v_t
     else:
         du_t, dv_t, dz_tot = du_new, dv_new, dz
-    du_t = du_t + dz_tot * dspike(s)  # (R8)
+    du_t = du_t + dz_tot * (dgraded(dspike, u_t, THETA) if c.reset == "mod" else dspike(s))  # (R8)
     b = -c.beta
     db = dt * (du_t * u + dv_t * v)  # (R9)
     du = du_t * (1.0 + dt * b) + dv_t * (dt * c.omega)  # (R10)

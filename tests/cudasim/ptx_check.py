@@ -104,14 +104,15 @@ def main(argv=None) -> int:
                 # ..., zin: the spike bitmasks of the layer below (stacked layers)
                 common = [R, ix, ix, mode, 1, A(B + 1, np.int64), steps, chans, A(1, dt), xd,
                           A(T, np.int64), A(1, dt), A((T, B, 1), np.uint32)]
-                # ..., bias, rbias, cell, k, keep, keepz, tape, zmask, O, Rr, nspk, stg, first
+                # ..., bias, rbias, cell, k, keep, keepz, tape, zmask, O, Rr, nspk, stg, first,
+                # graded, zv
                 fwd = common + [WT[:I], WT[I:], A((H, C), dt), A(C, dt), A(C, dt), A(H, dt),
                                 A(C, dt), A((NC, H), dt), A(8, dt), 1, 1,
                                 A((T, B, R - 1, H), dt), A((T, B, 2), np.uint32),
                                 A((T, B, C), dt), A((T, B, C), dt), A(B, np.int64),
-                                A((B, R * H), dt), 1]
+                                A((B, R * H), dt), 1, 1, A((T, B, H), dt)]
                 # ..., r0, trunc, want_dx, dx, ext, dz_ext, gin, dIt, gout, car, acc_b, dao_b,
-                # gb, dbo_b
+                # gb, dbo_b, graded, zv
                 bwd = common + [W[:, I:], A((C, H), dt), W[:, :I], A(C, dt), A(C, dt),
                                 A((NC, H), dt), A(8, dt), A(9, dt), A((T, B, R - 1, H), dt),
                                 A((T, B, 2), np.uint32), A((T, B, C), dt), A((T, B, C), dt),
@@ -119,13 +120,14 @@ def main(argv=None) -> int:
                                 A((T, B, H), dt), A((B, I, H), dt),
                                 A((T, B, H), dt), A((B, H, C), dt), A((B, R * H), dt),
                                 A((B, max(NA, 1) * H), dt), A((B, C), dt), A((B, H), dt),
-                                A((B, C), dt)]
+                                A((B, C), dt), 1, A((T, B, H), dt)]
                 tag = f"{mname}_{np.dtype(dt).name}_{'events' if mode == 0 else xd.dtype}"
                 compile_one(f"forward_{tag}", ks.forward, fwd, f32)
                 compile_one(f"backward_{tag}", ks.backward, bwd, f32)
             P = A(100, dt)
             compile_one(f"grad_rec_{mname}_{np.dtype(dt).name}", ks.grad_rec,
-                        [A((T, B, H), dt), A((T, B, 2), np.uint32), 2, 2, A((2, H, H), dt)], f32)
+                        [A((T, B, H), dt), A((T, B, 2), np.uint32), 2, 2, A((2, H, H), dt), 1,
+                         A((T, B, H), dt)], f32)
             compile_one(f"reduce_{mname}_{np.dtype(dt).name}", ks.reduce,
                         [H, I, C, P, A((NC, H), dt), A(8, dt), A(4, dt), A(C, dt), A((B, I, H), dt),
                          A((2, H, H), dt), A((B, H, C), dt), A((B, max(NA, 1) * H), dt),

@@ -72,6 +72,21 @@ def test_rf_resets(cuda_backend, host_backend, reset):
     assert_same_result(res, ref, dx=True)
 
 
+@pytest.mark.parametrize("neuron", ["lif", "rf"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_reset_to_mod(cuda_backend, host_backend, neuron, dtype):
+    """Graded, signed spikes (eq. (S6)): every value the recurrent sum, the readout, dW_rec,
+    dW_o and the spike count read comes from the spike's value, not from its bit."""
+    spec, params, x, y = make_case(neuron, seed=13, reset="mod", per_step=True)
+    params["hidden.linear.weight"] *= 4.0  # currents of several ϑ: spikes of several units
+    res, ref = both(cuda_backend, host_backend, spec, params, x, y, dtype=dtype, return_dx=True)
+    z = ref.states["z"]
+    assert (z >= 2).any() and (z <= -1).any(), np.unique(z)  # graded and signed
+    assert ref.num_spikes.sum() == np.abs(z).sum()
+    # float32: ~6e-8 rounding accumulated over 12 steps (spikes identical at these sizes)
+    assert_same_result(res, ref, dx=True, **({} if dtype == np.float64 else {"tol": 2e-5}))
+
+
 @pytest.mark.parametrize("ablate", [("boundary",), ("refractory",), ("smooth_reset",),
                                     ("boundary", "refractory", "smooth_reset")],
                          ids=lambda a: "+".join(a))

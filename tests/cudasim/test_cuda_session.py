@@ -73,6 +73,7 @@ CASES = [
     ("brf", {"ablate": ("boundary", "refractory")}, "adam", "events", None, None),
     ("alif", {"label_last": True}, "radam", "pixels", 0.5, None),
     ("rf", {"reset": "soft"}, "rmsprop", "spikes", None, 4),
+    ("lif", {"reset": "mod"}, "adam", "events", None, 3),
     ("bhrf", {"sub_seq_length": 3, "readout": "li_sigmoid"}, "adam", "events", 0.05, None),
 ]
 

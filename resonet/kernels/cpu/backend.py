@@ -44,6 +44,12 @@ def cells(spec: NetworkSpec):
     return kernel_module("cpu", spec.model)
 
 
+def ckpt_rows(spec: NetworkSpec) -> int:
+    """Rows of a checkpoint: the model's CKPT_ROWS, and z_{t−1} with graded spikes (reset-to-mod:
+    the spike bits do not give the recompute its values, kernels/cpu/network.py)."""
+    return cells(spec).CKPT_ROWS + (1 if spec.reset == "mod" else 0)
+
+
 @dataclass
 class Events:
     """Input as CSR over rows t*B + b (resonet.events layout); ``values`` empty = binary."""
@@ -82,7 +88,7 @@ def allocate_tape(spec: NetworkSpec, T: int, B: int, dtype, keep: bool = True,
     last = layer == spec.n_layers - 1
     C = spec.n_out if last else 0
     K = checkpoint_interval(T) if K is None else int(K)
-    rows = cells(spec).CKPT_ROWS
+    rows = ckpt_rows(spec)
     nseg = -(-T // K) if keep else 0
     zbits = np.empty((B, T if keep or not last else 0, (H + 7) // 8), dtype=np.uint8)
     ckpt = np.empty((B, nseg, rows, H), dtype=dtype)
@@ -97,7 +103,7 @@ def tape_bytes_per_sample(spec: NetworkSpec, T: int, dtype=np.float32, K: int | 
     without allocating them."""
     K = checkpoint_interval(T) if K is None else int(K)
     item = np.dtype(dtype).itemsize
-    rows = cells(spec).CKPT_ROWS
+    rows = ckpt_rows(spec)
     per_layer = sum(T * ((H + 7) // 8) + -(-T // K) * rows * H * item
                     + (T * H * item if keeps_currents(H) else 0) for H in spec.layers)
     return per_layer + T * spec.n_out * item
@@ -296,7 +302,7 @@ class CpuBackend:
             r_bias = ao = bo = np.zeros(0, dtype)
         net = (w_inT, w_recT, w_oT, ao, bo, bias, r_bias)
         tape = allocate_tape(spec, T, B, dtype, keep=keep, layer=l)
-        return _Layer(ev, net, (cell, k, common_consts(dtype)), tape, W,
+        return _Layer(ev, net, (cell, k, common_consts(dtype, spec.reset == "mod")), tape, W,
                       np.empty(B, dtype=np.int64))
 
     @staticmethod

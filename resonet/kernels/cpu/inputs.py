@@ -185,12 +185,30 @@ def matvec_tile(out, A, w, nt, kdim, cb, ce, ws):
 
 
 @njit(fastmath=FASTMATH)
-def input_current(cur, row, indptr, indices, values, w_inT, w_recT, idx, n, bias):
+def add_spike_rows(cur, w, idx, n, z, graded):
+    """cur += Σ_{m<n} z[idx[m]]·w[idx[m]]: the rows of the spiking neurons idx[:n] weighted by
+    their graded spikes z (reset-to-mod, eq. (S6)) when ``graded``, else (binary spikes, z = 1)
+    :func:`add_rows`."""
+    if not graded:
+        add_rows(cur, w, idx, n)
+        return
+    H = cur.shape[0]
+    for m in range(n):
+        i = idx[m]
+        a = z[i]
+        wi = w[i]
+        for h in range(H):
+            cur[h] += a * wi[h]
+
+
+@njit(fastmath=FASTMATH)
+def input_current(cur, row, indptr, indices, values, w_inT, w_recT, idx, n, zprev, graded, bias):
     """cur = b + x_t W_inᵀ + z_{t−1} W_recᵀ for one sample (eq. (N1)), over active entries only.
 
     ``row = t*B + b`` selects the CSR row of the input; ``values`` of length 0 means binary
-    input (every event is 1); ``idx[:n]`` are the neurons that spiked at t−1; ``bias`` (H,) is
-    the layer's bias, zeros without one (0 + a = a exactly: the same bits as no bias at all).
+    input (every event is 1); ``idx[:n]`` are the neurons that spiked at t−1, ``zprev`` their
+    spikes z_{t−1} (read when ``graded``, :func:`add_spike_rows`); ``bias`` (H,) is the layer's
+    bias, zeros without one (0 + a = a exactly: the same bits as no bias at all).
     """
     for h in range(cur.shape[0]):
         cur[h] = bias[h]
@@ -201,7 +219,7 @@ def input_current(cur, row, indptr, indices, values, w_inT, w_recT, idx, n, bias
         add_rows(cur, w_inT, ev, ne)
     else:
         add_scaled_rows(cur, w_inT, ev, values[e0:e0 + ne], ne)
-    add_rows(cur, w_recT, idx, n)
+    add_spike_rows(cur, w_recT, idx, n, zprev, graded)
 
 
 @njit(fastmath=FASTMATH)
@@ -222,9 +240,15 @@ def input_grad(dw_inT, row, indptr, indices, values, dI):
 
 
 @njit(fastmath=FASTMATH)
-def rows_add(dst, idx, n, vec):
-    """dst[idx[m]] += vec for m < n: the gradient rows of the spiking neurons (eqs. (N7), (L6))."""
+def rows_add(dst, idx, n, vec, z, graded):
+    """dst[idx[m]] += z[idx[m]]·vec for m < n (``graded``; binary spikes: += vec): the gradient
+    rows of the spiking neurons (eqs. (N7), (L6))."""
     for m in range(n):
         g = dst[idx[m]]
-        for h in range(vec.shape[0]):
-            g[h] += vec[h]
+        if graded:
+            a = z[idx[m]]
+            for h in range(vec.shape[0]):
+                g[h] += a * vec[h]
+        else:
+            for h in range(vec.shape[0]):
+                g[h] += vec[h]

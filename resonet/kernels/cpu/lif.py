@@ -6,7 +6,9 @@ Arguments as in every model module of this package (see :mod:`.brf`):
 same constants and entry points.
 
 Rows of the state array: ``z, u`` and the input current I_t of the step (kept because dα needs
-it, (F9)); row 1 is checkpointed. ``cell`` rows: α, 1 − α; ``k``: ϑ, 1; ``acc`` row Σ ũ̄(u − I).
+it, (F9)); row 1 is checkpointed. ``cell`` rows: α, 1 − α; ``k``: ϑ, 1, reset (0: the soft
+reset (F5); 1: reset-to-mod, the graded spike of eq. (S6), whose values the network templates
+read, ``kc[KC_GRADED]``); ``acc`` row Σ ũ̄(u − I).
 The surrogate is the linear one of eq. (S4) (surrogate.dspike_linear), as the model declares.
 """
 
@@ -16,16 +18,18 @@ import numpy as np
 from numba import njit, prange
 
 from ...neurons import lif as ref
+from ...surrogate import MOD_LEVELS
 from . import network
 from .config import CACHE, FASTMATH
-from .surrogate import dspike_linear
+from .surrogate import dgraded_linear, dspike_linear, graded_count
 
 ROW_Z, ROW_U, ROW_I = range(3)
 ROWS = 3
 CKPT_ROWS = 1  # u
 STATE_ROWS = {"z": ROW_Z, "u": ROW_U}  # = ref.STATE_NAMES
 CELL_ALPHA, CELL_OM_ALPHA = range(2)  # α, 1 − α
-K_THETA, K_ONE = range(2)
+K_THETA, K_ONE, K_RESET = range(3)
+RESET_CODES = {"none": 0, "mod": 1}
 ACC_ALPHA = 0  # ref.ACC_ROWS
 NACC = len(ref.ACC_ROWS)
 READS_Z = False
@@ -33,7 +37,7 @@ READS_Z = False
 
 def pack(c: ref.Consts, dtype) -> tuple[np.ndarray, np.ndarray]:
     cell = np.stack([c.alpha, 1.0 - c.alpha]).astype(dtype)
-    k = np.array([ref.THETA, 1.0], dtype=dtype)
+    k = np.array([ref.THETA, 1.0, RESET_CODES[c.reset]], dtype=dtype)
     return cell, k
 
 
@@ -44,6 +48,7 @@ def cell_forward(cur, old, new, cell, k, kc):
     om_alpha = cell[CELL_OM_ALPHA]
     theta = k[K_THETA]
     one = k[K_ONE]
+    mod = k[K_RESET] != 0
     zero = one - one
     u0 = old[ROW_U]
     z1 = new[ROW_Z]
@@ -51,7 +56,10 @@ def cell_forward(cur, old, new, cell, k, kc):
     i1 = new[ROW_I]
     for h in range(cur.shape[0]):
         ut = u0[h] * alpha[h] + cur[h] * om_alpha[h]  # (F2)
-        z = one if ut - theta > zero else zero  # (F3)–(F4)
+        if mod:  # (F3)–(F4) with the graded spike (S6)
+            z = graded_count(ut, theta, one, zero, MOD_LEVELS)
+        else:
+            z = one if ut - theta > zero else zero  # (F3)–(F4)
         z1[h] = z
         u1[h] = ut - z * theta  # (F5)
         i1[h] = cur[h]
@@ -78,9 +86,15 @@ def cell_backward(old, new, dz, dnew, dold, dI, acc, cell, k, kc):
     du0 = dold[ROW_U]
     a_al = acc[ACC_ALPHA]
     du_t = du0  # scratch: ũ̄ of (F7) until (F8) scales it in place
-    for h in range(H):
-        ut = u0[h] * alpha[h] + i1[h] * om_alpha[h]  # (F2)
-        du_t[h] = du1[h] + (dz[h] - theta * du1[h]) * dspike_linear(ut - theta, one, zero)  # (F6)–(F7)
+    if k[K_RESET] != 0:  # reset-to-mod: dz/dũ of (S7)
+        for h in range(H):
+            ut = u0[h] * alpha[h] + i1[h] * om_alpha[h]  # (F2)
+            du_t[h] = du1[h] + (dz[h] - theta * du1[h]) * dgraded_linear(ut, theta, one, zero,
+                                                                         MOD_LEVELS)
+    else:
+        for h in range(H):
+            ut = u0[h] * alpha[h] + i1[h] * om_alpha[h]  # (F2)
+            du_t[h] = du1[h] + (dz[h] - theta * du1[h]) * dspike_linear(ut - theta, one, zero)  # (F6)–(F7)
     for h in range(H):
         a_al[h] += du_t[h] * (u0[h] - i1[h])  # (F9)
     for h in range(H):

@@ -59,6 +59,7 @@ from .config import FASTMATH, WIDE_MIN_H
 from .inputs import add_rows, add_scaled_rows, input_current, input_grad, matvec_tile, rows_add
 from .readout import readout_backward, readout_forward
 from .spikebits import collect, same_bytes, unpack
+from .surrogate import KC_GRADED
 
 TILE = 4  # samples per tile that walk back in time together (they share W_cat row loads)
 
@@ -79,6 +80,11 @@ def forward_sample(cell_forward, rows, b, ev, net, consts, tape, nspk, states):
     array otherwise. ``zbits`` and ``ckpt`` have zero-length T / segment axes when nothing needs
     them (inference: no checkpoints; the spikes are kept when a layer above reads them). C = 0:
     a layer without readout (below the last of a stack).
+
+    Graded spikes (reset-to-mod, eq. (S6); ``kc[KC_GRADED]`` = 1): the spike lists hold the
+    neurons with z ≠ 0, every row they add is scaled by z, ``nspk`` counts Σ|z|, and each
+    checkpoint keeps z_{t−1} as one more row after the model's CKPT_ROWS (the bits alone do not
+    give its value to the recompute).
     """
     indptr, indices, values = ev
     w_inT, w_recT, w_oT, a_o, b_o, bias, r_bias = net
@@ -87,6 +93,8 @@ def forward_sample(cell_forward, rows, b, ev, net, consts, tape, nspk, states):
     B, T, C = O.shape
     H = w_recT.shape[0]
     ft = w_inT.dtype
+    graded = kc[KC_GRADED] != 0
+    nck = ckpt.shape[2] - 1 if graded else ckpt.shape[2]  # the model's CKPT_ROWS
     st = np.zeros((2, rows, H), dtype=ft)  # state before / after the step
     scratch = np.empty(H, dtype=ft)
     keep_cur = cur_tape.shape[1] > 0
@@ -103,16 +111,22 @@ def forward_sample(cell_forward, rows, b, ev, net, consts, tape, nspk, states):
         old = st[t & 1]
         new = st[1 - (t & 1)]
         if tape_ckpt and t % K == 0:
-            for j in range(ckpt.shape[2]):
+            for j in range(nck):
                 ckpt[b, t // K, j, :] = old[1 + j]
+            if graded:
+                ckpt[b, t // K, nck, :] = old[0]
         cur = cur_tape[b, t] if keep_cur else scratch
-        input_current(cur, t * B + b, indptr, indices, values, w_inT, w_recT, idx, n,
-                      bias)  # (N1)
+        input_current(cur, t * B + b, indptr, indices, values, w_inT, w_recT, idx, n, old[0],
+                      graded, bias)  # (N1)
         cell_forward(cur, old, new, cell, k, kc)  # (N2)
         n = collect(new[0], idx, zbits[b, t] if keep_bits else nobits)
-        cnt += n
+        if graded:
+            for m in range(n):
+                cnt += np.int64(abs(new[0, idx[m]]))
+        else:
+            cnt += n
         if C > 0:
-            readout_forward(o, r, idx, n, w_oT, a_o, b_o, r_bias)  # (N3)
+            readout_forward(o, r, idx, n, new[0], graded, w_oT, a_o, b_o, r_bias)  # (N3)
             O[b, t, :] = o
         if record:
             for j in range(states.shape[0]):
@@ -128,13 +142,19 @@ def recompute_segment(cell_forward, b, s, t0, t1, B, ev, w_inT, w_recT, bias, ce
     input currents from ``cur_tape`` when the forward kept them (B, T, H), else gathered again
     as the forward did; (B, 0, H): not kept). Returns
     the number of steps whose recomputed spikes differ from the stored bits (0 unless the
-    arithmetic is not deterministic); ``chk`` is scratch for the recomputed bits."""
+    arithmetic is not deterministic); ``chk`` is scratch for the recomputed bits. With graded
+    spikes z_{t0−1} comes from the checkpoint's last row (see :func:`forward_sample`)."""
     indptr, indices, values = ev
     H = cur.shape[0]
+    graded = kc[KC_GRADED] != 0
+    nck = ckpt.shape[2] - 1 if graded else ckpt.shape[2]
     seg[0, 0, :] = 0
-    for j in range(ckpt.shape[2]):
+    for j in range(nck):
         seg[0, 1 + j, :] = ckpt[b, s, j]
-    if t0 > 0:
+    if graded:
+        seg[0, 0, :] = ckpt[b, s, nck]
+        ns[0] = collect(seg[0, 0], idxs[0], chk[:0])
+    elif t0 > 0:
         ns[0] = unpack(zbits[b, t0 - 1], H, idxs[0])
         for m in range(ns[0]):
             seg[0, 0, idxs[0, m]] = 1
@@ -148,7 +168,7 @@ def recompute_segment(cell_forward, b, s, t0, t1, B, ev, w_inT, w_recT, bias, ce
             cell_forward(cur_tape[b, t], seg[kk - 1], seg[kk], cell, k, kc)  # (N2)
         else:
             input_current(cur, t * B + b, indptr, indices, values, w_inT, w_recT, idxs[kk - 1],
-                          ns[kk - 1], bias)  # (N1)
+                          ns[kk - 1], seg[kk - 1, 0], graded, bias)  # (N1)
             cell_forward(cur, seg[kk - 1], seg[kk], cell, k, kc)  # (N2)
         ns[kk] = collect(seg[kk, 0], idxs[kk], chk)
         if not same_bytes(chk, zbits[b, t]):
@@ -174,9 +194,10 @@ def product(out, A, wpk, ng, kdim):
 
 
 @njit(fastmath=FASTMATH, inline="always")
-def scatter_spikes(gcat, agseg, idxs, ns, ng, nk, G, cnt):
-    """(N7), (L6) for a whole segment: gcat[i] += Σ agseg[(kk − 1)·G + j] over the steps kk ∈
-    [1, nk] and samples j < ng in which neuron i spiked (idxs/ns: the segment's spike lists).
+def scatter_spikes(gcat, agseg, idxs, ns, ng, nk, G, cnt, seg, graded):
+    """(N7), (L6) for a whole segment: gcat[i] += Σ z·agseg[(kk − 1)·G + j] over the steps kk ∈
+    [1, nk] and samples j < ng in which neuron i spiked (idxs/ns: the segment's spike lists; z
+    its spike seg[j, kk, 0, i] when ``graded``, else 1).
 
     The rows are first listed per neuron (a counting sort), so each gradient row is read and
     written once per segment instead of once per spike: the rows that the spiking neurons add
@@ -191,17 +212,24 @@ def scatter_spikes(gcat, agseg, idxs, ns, ng, nk, G, cnt):
     for i in range(H):
         cnt[i + 1] += cnt[i]
     lst = np.empty(cnt[H], dtype=np.int64)
+    val = np.empty(cnt[H] if graded else 0, dtype=gcat.dtype)
     for kk in range(1, nk + 1):
         for j in range(ng):
             r = (kk - 1) * G + j
             for m in range(ns[j, kk]):
                 i = idxs[j, kk, m]
                 lst[cnt[i]] = r
+                if graded:
+                    val[cnt[i]] = seg[j, kk, 0, i]
                 cnt[i] += 1
     start = 0
     for i in range(H):  # cnt[i] is now the end of neuron i's rows
         if cnt[i] > start:
-            add_rows(gcat[i], agseg, lst[start:cnt[i]], cnt[i] - start)
+            if graded:
+                add_scaled_rows(gcat[i], agseg, lst[start:cnt[i]], val[start:cnt[i]],
+                                cnt[i] - start)
+            else:
+                add_rows(gcat[i], agseg, lst[start:cnt[i]], cnt[i] - start)
         start = cnt[i]
 
 
@@ -289,6 +317,7 @@ def backward_samples(cell_forward, cell_backward, rows, reads_z, lo, hi, ev, net
     chk = np.empty(zbits.shape[2], dtype=np.uint8)
     want_dx = dx.shape[0] > 0
     ext = dz_ext.shape[0] > 0
+    graded = kc[KC_GRADED] != 0
     bad = 0
     for g0 in range(lo, hi, G):
         ng = min(G, hi - g0)
@@ -312,14 +341,14 @@ def backward_samples(cell_forward, cell_backward, rows, reads_z, lo, hi, ev, net
                     agj = ag[a, j]
                     if C > 0:
                         readout_backward(t, g0 + j, r0, d_out, O, a_o, b_o, do_n[j],
-                                         agj[H:H + C], r, idxs[j, kk], ns[j, kk], w_oT, r_bias,
-                                         gao, gdbo)  # (L4)–(L7), (L9)
+                                         agj[H:H + C], r, idxs[j, kk], ns[j, kk], seg[j, kk, 0],
+                                         graded, w_oT, r_bias, gao, gdbo)  # (L4)–(L7), (L9)
                     # (N7) dW_rec += Ī_{t+1} z_tᵀ and (L6) dW_o += r̄_t z_tᵀ, before a cut
                     # detaches Ī_{t+1} from z_t (z_t is still the input of step t+1)
                     if wide:
                         agseg[(kk - 1) * G + j] = agj
                     else:
-                        rows_add(gcat, idxs[j, kk], ns[j, kk], agj)
+                        rows_add(gcat, idxs[j, kk], ns[j, kk], agj, seg[j, kk, 0], graded)
                     if cut:
                         dcar[a, j] = 0
                         agj[:H] = 0
@@ -349,7 +378,7 @@ def backward_samples(cell_forward, cell_backward, rows, reads_z, lo, hi, ev, net
                     product(dx[t, g0:g0 + ng], ag[1 - a], win_pk, ng, H)  # (N8)
                 a = 1 - a
             if wide:
-                scatter_spikes(gcat, agseg, idxs, ns, ng, t1 - t0, G, cnt)  # (N7), (L6)
+                scatter_spikes(gcat, agseg, idxs, ns, ng, t1 - t0, G, cnt, seg, graded)  # (N7), (L6)
                 scatter_inputs(gin, dIseg, t0, t1 - t0, g0, ng, G, B, ev, cnt)  # (N7)
     return bad
 

@@ -12,33 +12,35 @@ import numpy as np
 from numba import njit, prange
 
 from .config import CACHE, FASTMATH
-from .inputs import add_rows
+from .inputs import add_spike_rows
 from .surrogate import KC_ONE, exp_neg, surrogate_tuple
 
 
 # ---------------------------------------------------------------------------------- readout
 @njit(fastmath=FASTMATH)
-def readout_input(r, idx, n, w_oT, r_bias):
-    """r_t = b_o + W_o z_t = b_o + Σ_{j spiking} w_oT[j] (eq. (L2)). ``w_oT`` (H, Cp), ``r`` and
+def readout_input(r, idx, n, z, graded, w_oT, r_bias):
+    """r_t = b_o + W_o z_t = b_o + Σ_{j spiking} z_j·w_oT[j] (eq. (L2); z_j = 1 unless
+    ``graded``, :func:`.inputs.add_spike_rows`). ``w_oT`` (H, Cp), ``r`` and
     ``r_bias`` (Cp,) are padded with zero columns to whole vectors (:func:`pad_classes`), so the
     rows are summed like the input rows (:func:`add_rows`, eight at a time) without a scalar
     remainder; ``r_bias`` is zeros without a bias (the same bits as none)."""
     for c in range(r.shape[0]):
         r[c] = r_bias[c]
-    add_rows(r, w_oT, idx, n)
+    add_spike_rows(r, w_oT, idx, n, z, graded)
 
 
 @njit(fastmath=FASTMATH)
-def readout_forward(o, r, idx, n, w_oT, a_o, b_o, r_bias):
+def readout_forward(o, r, idx, n, z, graded, w_oT, a_o, b_o, r_bias):
     """r_t = b_o + W_o z_t (sparse), o_t = o_{t−1}·α + r_t·(1 − α), eqs. (L2)–(L3), in place on
     o (C,)."""
-    readout_input(r, idx, n, w_oT, r_bias)
+    readout_input(r, idx, n, z, graded, w_oT, r_bias)
     for c in range(o.shape[0]):
         o[c] = o[c] * a_o[c] + r[c] * b_o[c]
 
 
 @njit(fastmath=FASTMATH)
-def readout_backward(t, b, r0, d_out, O, a_o, b_o, do_n, rb, r, idx, n, w_oT, r_bias, dao, dbo):
+def readout_backward(t, b, r0, d_out, O, a_o, b_o, do_n, rb, r, idx, n, z, graded, w_oT, r_bias,
+                     dao, dbo):
     """Readout VJP at step t for sample b (eqs. (L4), (L5), (L7), (L9)) up to r̄_t, written into
     ``rb``.
 
@@ -48,7 +50,7 @@ def readout_backward(t, b, r0, d_out, O, a_o, b_o, do_n, rb, r, idx, n, w_oT, r_
     recurrent term of (N6).
     """
     C = do_n.shape[0]
-    readout_input(r, idx, n, w_oT, r_bias)
+    readout_input(r, idx, n, z, graded, w_oT, r_bias)
     for c in range(C):
         g = d_out[b, t - r0, c] if t >= r0 else a_o[c] - a_o[c]
         do = g + a_o[c] * do_n[c]  # (L4)

@@ -8,7 +8,8 @@ same constants and entry points.
 
 Rows of the state array: ``z, u, v`` (after the reset) and ``ũ, ṽ`` (before it, kept so the
 backward step needs no second evaluation of (R2)–(R3)); rows 1..2 are checkpointed. ``cell``
-rows: ω, β, −β; ``k``: δ, ϑ, 1, reset (0 none, 1 soft, 2 hard).
+rows: ω, β, −β; ``k``: δ, ϑ, 1, reset (0 none, 1 soft, 2 hard, 3 mod: the soft reset with the
+graded spike of eq. (S6), whose values the network templates read, ``kc[KC_GRADED]``).
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import numpy as np
 from numba import njit, prange
 
 from ...neurons import rf as ref
+from ...surrogate import MOD_LEVELS
 from . import network
 from .config import CACHE, FASTMATH
-from .surrogate import dspike, surrogate_tuple
+from .surrogate import dgraded, dspike, graded_count, surrogate_tuple
 
 ROW_Z, ROW_U, ROW_V, ROW_UT, ROW_VT = range(5)  # ũ, ṽ: before the reset
 ROWS = 5
@@ -30,7 +32,7 @@ K_DT, K_THETA, K_ONE, K_RESET = range(4)
 ACC_OMEGA, ACC_DB = range(2)  # ref.ACC_ROWS
 NACC = len(ref.ACC_ROWS)
 READS_Z = False
-RESET_CODES = {"none": 0, "soft": 1, "hard": 2}
+RESET_CODES = {"none": 0, "soft": 1, "hard": 2, "mod": 3}
 
 
 def pack(c: ref.Consts, dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -62,11 +64,14 @@ def cell_forward(cur, old, new, cell, k, kc):
         b = nbeta[h]  # (R1)
         ut = ((u + (b * u) * dt) - (omega[h] * v) * dt) + cur[h] * dt  # (R2)
         vt = (v + (omega[h] * u) * dt) + (b * v) * dt  # (R3)
-        z = one if ut - theta > zero else zero  # (R4)–(R5)
+        if reset == 3:  # (R4)–(R5) with the graded spike (S6)
+            z = graded_count(ut, theta, one, zero, MOD_LEVELS)
+        else:
+            z = one if ut - theta > zero else zero  # (R4)–(R5)
         z1[h] = z
         ut1[h] = ut
         vt1[h] = vt
-        if reset == 1:  # (R6) soft
+        if reset == 1 or reset == 3:  # (R6) soft, mod
             u1[h] = ut - z * theta
             v1[h] = vt - z * theta
         elif reset == 2:  # (R6) hard
@@ -120,6 +125,12 @@ def cell_backward(old, new, dz, dnew, dold, dI, acc, cell, k, kc):
             dv_t[h] = dv1[h]
         for h in range(H):
             du_t[h] = du1[h] + (dz[h] - theta * (du1[h] + dv1[h])) * dspike(ut1[h] - theta, g)
+    elif reset == 3:  # (R7) as soft; (R8) with dz/dũ of (S7)
+        for h in range(H):
+            dv_t[h] = dv1[h]
+        for h in range(H):
+            du_t[h] = du1[h] + (dz[h] - theta * (du1[h] + dv1[h])) * dgraded(ut1[h], theta, g,
+                                                                             MOD_LEVELS)
     elif reset == 2:  # (R7) hard
         for h in range(H):
             dv_t[h] = (one - z1[h]) * dv1[h]

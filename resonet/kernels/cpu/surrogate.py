@@ -18,12 +18,15 @@ from .config import FASTMATH
 from .intrinsics import pow2
 
 # Indices into ``kc``, the common constants (in the run's dtype): 0, 1, the surrogate's constants,
-# then those of exp_neg (KC_EXP…: x_min, log2 e, rounding magic, ln 2 hi/lo, Taylor coefficients).
-KC_ZERO, KC_ONE, KC_C1, KC_C2, KC_S1, KC_S2, KC_H1, KC_H2, KC_GAMMA, KC_EXP = range(10)
+# the graded-spike flag (1: reset-to-mod's graded spikes, eq. (S6), which the network templates
+# scale their spike rows by), then those of exp_neg (KC_EXP…: x_min, log2 e, rounding magic,
+# ln 2 hi/lo, Taylor coefficients).
+KC_ZERO, KC_ONE, KC_C1, KC_C2, KC_S1, KC_S2, KC_H1, KC_H2, KC_GAMMA, KC_GRADED, KC_EXP = range(11)
 
 
-def common_consts(dtype) -> np.ndarray:
-    """``kc``: 0, 1, the surrogate constants of eq. (S2) and the constants of :func:`exp_neg`."""
+def common_consts(dtype, graded: bool = False) -> np.ndarray:
+    """``kc``: 0, 1, the surrogate constants of eq. (S2), the graded-spike flag and the constants
+    of :func:`exp_neg`."""
     dtype = np.dtype(dtype)
     deg = EXP_DEGREE[dtype]
     # Cody-Waite split ln 2 = ln2_hi + ln2_lo, ln2_hi with trailing zero bits (n·ln2_hi exact)
@@ -35,7 +38,8 @@ def common_consts(dtype) -> np.ndarray:
         ln2hi, ln2lo = 0.693359375, -2.12194440e-4
     coef = [1.0 / math.factorial(i) for i in range(deg, -1, -1)]  # Horner order, highest first
     return np.array([0.0, 1.0, C1, C2, 2.0 * SIGMA1 * SIGMA1, 2.0 * SIGMA2 * SIGMA2,
-                     1.0 + H_SG, 2.0 * H_SG, GAMMA, xmin, 1.0 / math.log(2.0), magic, ln2hi, ln2lo]
+                     1.0 + H_SG, 2.0 * H_SG, GAMMA, 1.0 if graded else 0.0, xmin,
+                     1.0 / math.log(2.0), magic, ln2hi, ln2lo]
                     + coef, dtype=dtype)
 
 
@@ -118,6 +122,36 @@ def dspike_linear(s, one, zero):
 
 
 @njit(fastmath=FASTMATH, inline="always")
+def graded_count(u, theta, one, zero, levels):
+    """z of eq. (S6) with f = Θ: Σ_{k=1..K} [Θ(u − kϑ) − Θ(−u − kϑ)] = trunc(u/ϑ) clipped to ±K
+    (strict, as Θ; K = ``levels``), counted until the first term that is zero (the terms fall
+    monotonically)."""
+    z = zero
+    kt = theta  # kϑ, summed in the run's dtype (an integer times a float32 would be float64)
+    for _ in range(levels):
+        if u - kt > zero:
+            z += one
+        elif -u - kt > zero:
+            z -= one
+        else:
+            break
+        kt = kt + theta
+    return z
+
+
+@njit(fastmath=FASTMATH, inline="always")
+def dgraded_linear(u, theta, one, zero, levels):
+    """dz/du of eq. (S7) with the linear surrogate (S4), in resonet.surrogate.dgraded's order
+    (pairs k = 1, …, K)."""
+    d = dspike_linear(u - theta, one, zero) + dspike_linear(-u - theta, one, zero)
+    kt = theta
+    for _ in range(1, levels):
+        kt = kt + theta
+        d += dspike_linear(u - kt, one, zero) + dspike_linear(-u - kt, one, zero)
+    return d
+
+
+@njit(fastmath=FASTMATH, inline="always")
 def dspike(s, g):
     """σ'(s), eq. (S2), in the association of resonet.surrogate.dspike (exp: :func:`exp_neg`);
     ``g`` from :func:`surrogate_tuple`."""
@@ -125,3 +159,14 @@ def dspike(s, g):
     g1 = g[0] * exp_neg(-s2 / g[2], g)
     g2 = g[1] * exp_neg(-s2 / g[3], g)
     return (g[4] * g1 - g[5] * g2) * g[6]
+
+
+@njit(fastmath=FASTMATH, inline="always")
+def dgraded(u, theta, g, levels):
+    """dz/du of eq. (S7) with the double Gaussian (S2), in resonet.surrogate.dgraded's order."""
+    d = dspike(u - theta, g) + dspike(-u - theta, g)
+    kt = theta
+    for _ in range(1, levels):
+        kt = kt + theta
+        d += dspike(u - kt, g) + dspike(-u - kt, g)
+    return d

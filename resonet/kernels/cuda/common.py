@@ -87,6 +87,45 @@ def dspike_linear(s, kc):
 
 
 @cuda.jit(device=True)
+def graded_count(u, theta, one, zero, levels):
+    """z of eq. (S6) with f = Θ: trunc(u/ϑ) clipped to ±K (strict), as the CPU kernels'
+    ``graded_count`` counts it."""
+    z = zero
+    kt = theta  # kϑ, summed in the run's dtype (an integer times a float32 would be float64)
+    for _ in range(levels):
+        if u - kt > zero:
+            z += one
+        elif -u - kt > zero:
+            z -= one
+        else:
+            break
+        kt = kt + theta
+    return z
+
+
+@cuda.jit(device=True)
+def dgraded(u, theta, kc, levels):
+    """dz/du of eq. (S7) with the double Gaussian (S2), in resonet.surrogate.dgraded's order."""
+    d = dspike(u - theta, kc) + dspike(-u - theta, kc)
+    kt = theta
+    for _ in range(1, levels):
+        kt = kt + theta
+        d += dspike(u - kt, kc) + dspike(-u - kt, kc)
+    return d
+
+
+@cuda.jit(device=True)
+def dgraded_linear(u, theta, kc, levels):
+    """dz/du of eq. (S7) with the linear surrogate (S4), in resonet.surrogate.dgraded's order."""
+    d = dspike_linear(u - theta, kc) + dspike_linear(-u - theta, kc)
+    kt = theta
+    for _ in range(1, levels):
+        kt = kt + theta
+        d += dspike_linear(u - kt, kc) + dspike_linear(-u - kt, kc)
+    return d
+
+
+@cuda.jit(device=True)
 def sign(x, one, zero):
     """np.sign in the dtype of ``one`` (NaN stays NaN)."""
     if x > zero:

@@ -297,6 +297,7 @@ def _layer_elems(spec: NetworkSpec, l: int, T: int, B: int, I: int, H: int, keep
         n += nch * H * H  # part
     else:
         n += 1 + 1  # the placeholders of tape and Rr
+    n += T * B * H if spec.reset == "mod" else 1  # zv: graded spikes' values
     if keep or l < spec.n_layers - 1:
         words += T * B * ((H + 31) // 32)  # zmask
     else:
@@ -337,6 +338,9 @@ class LayerBuffers:
             self.Rr = z((1, 1, 1), dtype)
         # the spikes: BPTT's tape, and the input of the layer above (also for inference)
         self.zmask = z((T, B, Wd) if keep or C == 0 else (1, 1, 1), np.uint32)
+        # graded spikes (reset-to-mod, eq. (S6)): their values, read by every pass
+        self.graded = int(spec.reset == "mod")
+        self.zv = z((T, B, H) if self.graded else (1, 1, 1), dtype)
         self.dx = z((T, B, I) if want_dx else (1, 1, 1), dtype)
 
 
@@ -457,7 +461,7 @@ class Engine:
             args = (self.R, idx, inp.srows) + self._inputs(inp, ws, l) + (
                 lp.w_inT, lp.w_recT, lp.w_oT, lp.a_o, lp.b_o, lp.bias, lp.rbias, lp.cell, self.k,
                 int(keep), int(l < self.L - 1), lb.tape, lb.zmask, lb.O, lb.Rr, ws.nspk, lb.stg,
-                int(l == 0))
+                int(l == 0), lb.graded, lb.zv)
             H = self.dims[l][1]
             tpb = self._threads("forward", self.ks.forward, args, config.recurrent_threads(H))
             shm = forward_shared_bytes(H, self.dims[l][2], self.dtype.itemsize)
@@ -483,17 +487,17 @@ class Engine:
                 lp.w_rec, lp.w_o, lp.w_in, lp.a_o, lp.b_o, lp.cell, self.k, self.kc, lb.tape,
                 lb.zmask, lb.O, lb.Rr, ws.d_out, r0, int(trunc), int(want_dx or l > 0), lb.dx,
                 int(ext), dz_ext, lb.gin, lb.dIt, lb.gout, lb.car, lb.acc_b, lb.dao_b, lb.gb,
-                lb.dbo_b)
+                lb.dbo_b, lb.graded, lb.zv)
             tpb = self._threads("backward", self.ks.backward, args, config.recurrent_threads(H))
             self.ks.backward[B, tpb, 0, backward_shared_bytes(H, C, self.dtype.itemsize)](*args)
             # dW_rec from the Ī tape (no B·H² buffer): grid (words × h-tiles, sample chunks)
             want = config.recurrent_threads(H)
             htiles = -(-H // want)
-            rargs: tuple = (lb.dIt, lb.zmask, htiles, lb.spc, lb.part)
+            rargs: tuple = (lb.dIt, lb.zmask, htiles, lb.spc, lb.part, lb.graded, lb.zv)
             tpb = self._threads("grad_rec", self.ks.grad_rec, rargs, want)
             if tpb != want:  # the kernel cannot run that many threads: more, smaller tiles
                 htiles = -(-H // tpb)
-                rargs = (lb.dIt, lb.zmask, htiles, lb.spc, lb.part)
+                rargs = (lb.dIt, lb.zmask, htiles, lb.spc, lb.part, lb.graded, lb.zv)
             Wd = (H + 31) // 32
             self.ks.grad_rec[(Wd * htiles, lb.n_chunks), tpb](*rargs)
 
@@ -519,6 +523,8 @@ class Engine:
             zm = lb.zmask.copy_to_host()
             h = np.arange(H)
             z = ((zm[:, :, h >> 5] >> (h & 31).astype(np.uint32)) & 1).astype(self.dtype)
+            if lb.graded:
+                z = lb.zv.copy_to_host()
             for name, r in self.cells.STATE_ROWS.items():
                 out[self.spec.state_key(l, name)] = (
                     z if r == 0 else np.ascontiguousarray(tape[:, :, r - 1, :]))  # tape row

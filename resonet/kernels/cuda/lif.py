@@ -2,7 +2,8 @@
 
 The CUDA twin of resonet/kernels/cpu/lif.py; the contract of the names is in :mod:`.common`.
 State rows z, u and the step's input current I (for dα, (F9)); ``cell`` rows α, 1 − α; ``k``:
-ϑ, 1; ``acc`` row Σ ũ̄(u − I) (the model's ACC_ROWS). The surrogate is the linear one (S4).
+ϑ, 1, reset (0: the soft reset (F5); 1: reset-to-mod, the graded spike of eq. (S6)); ``acc``
+row Σ ũ̄(u − I) (the model's ACC_ROWS). The surrogate is the linear one (S4).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import numpy as np
 from numba import cuda
 
 from ...neurons import lif as ref
-from .common import PK_MONE, PK_ONE, dspike_linear, pad_k, sign, tape_row
+from ...surrogate import MOD_LEVELS
+from .common import PK_MONE, PK_ONE, dgraded_linear, dspike_linear, graded_count, pad_k, sign, tape_row
 
 ROW_Z, ROW_U, ROW_I = range(3)
 ROWS = 3
@@ -21,14 +23,15 @@ STATE_ROWS = {"z": ROW_Z, "u": ROW_U}  # = ref.STATE_NAMES
 TAPE_U, TAPE_I = tape_row(ROW_U), tape_row(ROW_I)
 CELL_ALPHA, CELL_OM_ALPHA = range(2)
 NCELL = 2
-K_THETA, K_ONE = range(2)
+K_THETA, K_ONE, K_RESET = range(3)
+RESET_CODES = {"none": 0, "mod": 1}
 ACC_ALPHA = 0  # ref.ACC_ROWS
 NACC = len(ref.ACC_ROWS)
 P_TAU_MEM = 0  # hidden parameters, ref.PARAM_NAMES
 
 
 def consts_k(spec, dtype) -> np.ndarray:
-    return pad_k([ref.THETA, 1.0], dtype)
+    return pad_k([ref.THETA, 1.0, RESET_CODES[spec.reset]], dtype)
 
 
 def pack_cell(c: ref.Consts, dtype) -> np.ndarray:
@@ -42,7 +45,10 @@ def cell_forward(h, cur, st, H, cell, k):
     one = k[K_ONE]
     zero = one - one
     ut = st[ROW_U * H + h] * cell[CELL_ALPHA, h] + cur * cell[CELL_OM_ALPHA, h]  # (F2)
-    z = one if ut - theta > zero else zero  # (F3)–(F4)
+    if k[K_RESET] != zero:  # (F3)–(F4) with the graded spike (S6)
+        z = graded_count(ut, theta, one, zero, MOD_LEVELS)
+    else:
+        z = one if ut - theta > zero else zero  # (F3)–(F4)
     st[ROW_Z * H + h] = z
     st[ROW_U * H + h] = ut - z * theta  # (F5)
     st[ROW_I * H + h] = cur
@@ -60,7 +66,11 @@ def cell_backward(h, t, b, tape, zt, zp, dz, dcar, acc, H, cell, k, kc):
     alpha = cell[CELL_ALPHA, h]
     ut = u0 * alpha + i1 * cell[CELL_OM_ALPHA, h]  # (F2)
     du1 = dcar[ROW_U * H + h]
-    du_t = du1 + (dz - theta * du1) * dspike_linear(ut - theta, kc)  # (F6)–(F7)
+    if k[K_RESET] != zero:  # dz/dũ of (S7)
+        sp = dgraded_linear(ut, theta, kc, MOD_LEVELS)
+    else:
+        sp = dspike_linear(ut - theta, kc)
+    du_t = du1 + (dz - theta * du1) * sp  # (F6)–(F7)
     dcar[ROW_Z * H + h] = zero  # the cell does not read z_{t−1}
     dcar[ROW_U * H + h] = alpha * du_t  # (F8)
     acc[ACC_ALPHA * H + h] += du_t * (u0 - i1)  # (F9)

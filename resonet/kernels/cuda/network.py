@@ -132,13 +132,16 @@ def _build(ft, itemsize, cells, NP):
     @cuda.jit(fastmath=FASTMATH, cache=CACHE)
     def forward(R, idx, srows, mode, binary, ev_off, ev_step, ev_chan, ev_val, xd, perm,
                 xscale, zin, w_inT, w_recT, w_oT, a_o, b_o, bias, rbias, cell, k, keep, keepz,
-                tape, zmask, O, Rr, nspk, stg, first):
+                tape, zmask, O, Rr, nspk, stg, first, graded, zv):
         """Eqs. (N1)–(N3) over the sequence for sample b = blockIdx.x (see the module doc).
         ``stg`` (B, R·H): the state scratch, row b owned by this block, h by its thread.
         ``zin`` (T, B, ⌈I/32⌉): the input spikes of MODE_BITS (the layer below). ``bias`` (H,),
         ``rbias`` (C,): the biases (zeros without). ``keepz``: keep the spike bitmasks even
         without the tape (a layer above reads them). ``nspk[b]`` receives the sample's spike
-        count (``first``), or has it added (the layers above the first of a stack)."""
+        count (``first``), or has it added (the layers above the first of a stack). With
+        ``graded`` (reset-to-mod, eq. (S6)) ``zv`` (T, B, H) receives every spike's value, by
+        which the recurrent and readout rows are scaled (the bitmasks mark z ≠ 0), and the count
+        is Σ|z|."""
         b = cuda.blockIdx.x
         tid = cuda.threadIdx.x
         nt = cuda.blockDim.x
@@ -233,8 +236,13 @@ def _build(ft, itemsize, cells, NP):
                     while bits != 0:
                         j = w * 32 + cuda.ffs(bits) - 1
                         bits = bits & (bits - 1)
-                        cur += w_recT[j, h]
+                        if graded:
+                            cur += zv[t - 1, b, j] * w_recT[j, h]
+                        else:
+                            cur += w_recT[j, h]
                 z = cell_forward(h, cur, st, H, cell, k)  # (N2)
+                if graded:
+                    zv[t, b, h] = z
                 if z != zero:
                     cuda.atomic.or_(ush, cb + (h >> 5), nb.uint32(1) << (h & 31))
                 if keep:  # state rows 1 … R−1 (the spike is kept as a bitmask)
@@ -249,7 +257,10 @@ def _build(ft, itemsize, cells, NP):
                     while bits != 0:
                         j = w * 32 + cuda.ffs(bits) - 1
                         bits = bits & (bits - 1)
-                        r += w_oT[j, c]
+                        if graded:
+                            r += zv[t, b, j] * w_oT[j, c]
+                        else:
+                            r += w_oT[j, c]
                 o = osh[c] * a_o[c] + r * b_o[c]
                 osh[c] = o
                 O[t, b, c] = o
@@ -260,7 +271,14 @@ def _build(ft, itemsize, cells, NP):
                     zmask[t, b, w] = ush[cb + w]
             if tid == 0:
                 for w in range(Wd):
-                    cnt += cuda.popc(ush[cb + w])
+                    if graded:
+                        bits = nb.int64(ush[cb + w])
+                        while bits != 0:
+                            j = w * 32 + cuda.ffs(bits) - 1
+                            bits = bits & (bits - 1)
+                            cnt += nb.int64(abs(zv[t, b, j]))
+                    else:
+                        cnt += cuda.popc(ush[cb + w])
         if tid == 0:
             if first:
                 nspk[b] = cnt
@@ -397,7 +415,7 @@ def _build(ft, itemsize, cells, NP):
     def backward(R, idx, srows, mode, binary, ev_off, ev_step, ev_chan, ev_val, xd, perm,
                  xscale, zin, w_rec, w_o, w_in, a_o, b_o, cell, k, kc, tape, zmask, O, Rr, d_out,
                  r0, trunc, want_dx, dx, ext, dz_ext, gin, dIt, gout, car, acc_b, dao_b, gb,
-                 dbo_b):
+                 dbo_b, graded, zv):
         """BPTT (N5)–(N8), (N15)–(N16) of sample b = blockIdx.x over the tape of ``forward``.
 
         Per-sample outputs (summed over b by ``reduce``): gin (B, I, H) = dW_inᵀ, gout (B, H, C)
@@ -406,7 +424,8 @@ def _build(ft, itemsize, cells, NP):
         ``want_dx``; with ``ext`` the adjoint ``dz_ext`` (T, B, H) from the layer above is added
         to z̄_t (N15). car (B, R·H) is the scratch of the state adjoints (row b this block's, h
         its thread's). ``trunc`` > 0 drops the adjoints from step t+1 after every chunk of
-        ``trunc`` steps (resonet.spec.truncation_cuts).
+        ``trunc`` steps (resonet.spec.truncation_cuts). ``graded``: the spikes' values are in
+        ``zv`` (T, B, H) (see ``forward``).
         """
         b = cuda.blockIdx.x
         tid = cuda.threadIdx.x
@@ -504,11 +523,16 @@ def _build(ft, itemsize, cells, NP):
                 if ext:
                     dz += dz_ext[t, b, h]  # (N15): x̄_t of the layer above
                 zt = zero
-                if (zmask[t, b, h >> 5] >> (h & 31)) & 1:
-                    zt = ft(1)
                 zp = zero
-                if t > 0 and (zmask[t - 1, b, h >> 5] >> (h & 31)) & 1:
-                    zp = ft(1)
+                if graded:
+                    zt = zv[t, b, h]
+                    if t > 0:
+                        zp = zv[t - 1, b, h]
+                else:
+                    if (zmask[t, b, h >> 5] >> (h & 31)) & 1:
+                        zt = ft(1)
+                    if t > 0 and (zmask[t - 1, b, h >> 5] >> (h & 31)) & 1:
+                        zp = ft(1)
                 dI = cell_backward(h, t, b, tape, zt, zp, dz, dcar, acc, H, cell, k, kc)
                 dIs[cu * H + h] = dI
                 dIt[t, b, h] = dI  # for dW_rec (grad_rec)
@@ -569,7 +593,10 @@ def _build(ft, itemsize, cells, NP):
                     while bits != 0:
                         j = w * 32 + cuda.ffs(bits) - 1
                         bits = bits & (bits - 1)
-                        gout[b, j, c] += rb
+                        if graded:
+                            gout[b, j, c] += rb * zv[t, b, j]
+                        else:
+                            gout[b, j, c] += rb
             if want_dx:
                 for i in range(tid, I, nt):  # (N8)
                     s = zero
@@ -581,10 +608,11 @@ def _build(ft, itemsize, cells, NP):
             dbo_b[b, c] = dbos[c]
 
     @cuda.jit(fastmath=FASTMATH, cache=CACHE)
-    def grad_rec(dIt, zmask, htiles, spc, part):
+    def grad_rec(dIt, zmask, htiles, spc, part, graded, zv):
         """dW_recᵀ partials (N7): part[ch, j, h] = Σ_{b in chunk ch} Σ_{t = T−1 … 1} Ī_t[b, h]
-        [z_{t−1}[b, j] = 1], summed per sample first, then over the chunk's samples in order
-        (as ``backward`` did in its per-sample buffer). Block (w·htiles + tile, ch): the 32
+        z_{t−1}[b, j] (z = 1 where the bit is set, or its value in ``zv`` when ``graded``), summed
+        per sample first, then over the chunk's samples in order (as ``backward`` did in its
+        per-sample buffer). Block (w·htiles + tile, ch): the 32
         presynaptic neurons j of bitmask word w, postsynaptic h = tile·blockDim + thread."""
         w = cuda.blockIdx.x // htiles
         h = (cuda.blockIdx.x % htiles) * cuda.blockDim.x + cuda.threadIdx.x
@@ -610,7 +638,10 @@ def _build(ft, itemsize, cells, NP):
                     while bits != 0:
                         q = cuda.ffs(bits) - 1
                         bits = bits & (bits - 1)
-                        sb[q] += v
+                        if graded:
+                            sb[q] += v * zv[t - 1, b, w * 32 + q]
+                        else:
+                            sb[q] += v
             for q in range(32):
                 tot[q] += sb[q]
         for q in range(32):

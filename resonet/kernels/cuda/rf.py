@@ -3,7 +3,8 @@
 
 The CUDA twin of resonet/kernels/cpu/rf.py; the contract of the names is in :mod:`.common`.
 State rows z, u, v (after the reset), ũ, ṽ (before it); ``cell`` rows ω, β, −β; ``k``: δ, ϑ, 1,
-reset (0 none, 1 soft, 2 hard); ``acc`` rows Σ δ(v̄_t u − ū_t v), Σ b̄ (the model's ACC_ROWS).
+reset (0 none, 1 soft, 2 hard, 3 mod: soft with the graded spike of eq. (S6)); ``acc`` rows
+Σ δ(v̄_t u − ū_t v), Σ b̄ (the model's ACC_ROWS).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import numpy as np
 from numba import cuda
 
 from ...neurons import rf as ref
-from .common import dspike, pad_k, sign, tape_row
+from ...surrogate import MOD_LEVELS
+from .common import dgraded, dspike, graded_count, pad_k, sign, tape_row
 
 ROW_Z, ROW_U, ROW_V, ROW_UT, ROW_VT = range(5)
 ROWS = 5
@@ -22,7 +24,7 @@ TAPE_U, TAPE_V, TAPE_UT, TAPE_VT = (tape_row(ROW_U), tape_row(ROW_V), tape_row(R
 CELL_OMEGA, CELL_BETA, CELL_NBETA = range(3)
 NCELL = 3
 K_DT, K_THETA, K_ONE, K_RESET = range(4)
-RESET_CODES = {"none": 0, "soft": 1, "hard": 2}
+RESET_CODES = {"none": 0, "soft": 1, "hard": 2, "mod": 3}
 ACC_OMEGA, ACC_DB = range(2)  # ref.ACC_ROWS
 NACC = len(ref.ACC_ROWS)
 P_OMEGA, P_BOFF = range(2)  # hidden parameters, ref.PARAM_NAMES
@@ -50,14 +52,18 @@ def cell_forward(h, cur, st, H, cell, k):
     b = cell[CELL_NBETA, h]  # (R1) b = −β
     ut = ((u + (b * u) * dt) - (omega * v) * dt) + cur * dt  # (R2)
     vt = (v + (omega * u) * dt) + (b * v) * dt  # (R3)
-    z = one if ut - theta > zero else zero  # (R4)–(R5)
+    two = one + one
+    if reset > two:  # (R4)–(R5) with the graded spike (S6)
+        z = graded_count(ut, theta, one, zero, MOD_LEVELS)
+    else:
+        z = one if ut - theta > zero else zero  # (R4)–(R5)
     st[ROW_Z * H + h] = z
     st[ROW_UT * H + h] = ut
     st[ROW_VT * H + h] = vt
-    if reset == one:  # (R6) soft
+    if reset == one or reset > two:  # (R6) soft, mod
         st[ROW_U * H + h] = ut - z * theta
         st[ROW_V * H + h] = vt - z * theta
-    elif reset > one:  # (R6) hard
+    elif reset == two:  # (R6) hard
         st[ROW_U * H + h] = (one - z) * ut
         st[ROW_V * H + h] = (one - z) * vt
     else:
@@ -82,14 +88,18 @@ def cell_backward(h, t, b, tape, zt, zp, dz, dcar, acc, H, cell, k, kc):
         v = zero
     ut = tape[t, b, TAPE_UT, h]
     vt = tape[t, b, TAPE_VT, h]
-    sp = dspike(ut - theta, kc)  # (R4)
+    two = one + one
+    if reset > two:  # dz/dũ of (S7)
+        sp = dgraded(ut, theta, kc, MOD_LEVELS)
+    else:
+        sp = dspike(ut - theta, kc)  # (R4)
     du1 = dcar[ROW_U * H + h]
     dv1 = dcar[ROW_V * H + h]
-    if reset == one:  # (R7) soft
+    if reset == one or reset > two:  # (R7) soft, mod
         du_t = du1
         dv_t = dv1
         dz_tot = dz - theta * (du1 + dv1)
-    elif reset > one:  # (R7) hard
+    elif reset == two:  # (R7) hard
         du_t = (one - zt) * du1
         dv_t = (one - zt) * dv1
         dz_tot = dz - du1 * ut - dv1 * vt
