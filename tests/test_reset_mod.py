@@ -216,7 +216,7 @@ def test_network_command_measures_the_bound(tmp_path, capsys):
 
     from analysis import quantisation
 
-    spec, params, x, y = case("lif", T=40, gain=1.0, batch=4)
+    spec, params, x, y = case("lif", T=40, gain=1.5, batch=4)
     np.savez(tmp_path / "data.npz", x=x, y=y)
     plain = NetworkSpec("lif", spec.n_in, spec.n_hidden, spec.n_out)
     _finished_run(tmp_path / "runs" / "lif-mod", spec, params)
@@ -243,5 +243,5 @@ def test_network_command_refuses_missing_dirs_and_other_models(tmp_path):
         quantisation.main(["network", str(tmp_path / "nope")])
     spec, params, _, _ = case("rf", T=10)
     _finished_run(tmp_path / "rf-run", spec, params)
-    with pytest.raises(ConfigError, match="no finished LIF runs"):
+    with pytest.raises(ConfigError, match="no finished"):
         quantisation.main(["network", str(tmp_path)])
