@@ -21,7 +21,7 @@ from ...neurons import rf as ref
 from ...surrogate import MOD_LEVELS
 from . import network
 from .config import CACHE, FASTMATH
-from .surrogate import dgraded, dspike, graded_count, surrogate_tuple
+from .surrogate import dspike, graded_count, surrogate_tuple
 
 ROW_Z, ROW_U, ROW_V, ROW_UT, ROW_VT = range(5)  # ũ, ṽ: before the reset
 ROWS = 5
@@ -128,9 +128,18 @@ def cell_backward(old, new, dz, dnew, dold, dI, acc, cell, k, kc):
     elif reset == 3:  # (R7) as soft; (R8) with dz/dũ of (S7)
         for h in range(H):
             dv_t[h] = dv1[h]
+        # (S7) term pair by term pair over all neurons (each loop vectorises like the binary
+        # surrogate's; one loop per neuron over the 2K terms would not), summed per neuron in
+        # resonet.surrogate.dgraded's order; ū_t's row holds the sum until (R8) reads it
         for h in range(H):
-            du_t[h] = du1[h] + (dz[h] - theta * (du1[h] + dv1[h])) * dgraded(ut1[h], theta, g,
-                                                                             MOD_LEVELS)
+            du_t[h] = dspike(ut1[h] - theta, g) + dspike(-ut1[h] - theta, g)
+        kt = theta
+        for _ in range(1, MOD_LEVELS):
+            kt = kt + theta
+            for h in range(H):
+                du_t[h] += dspike(ut1[h] - kt, g) + dspike(-ut1[h] - kt, g)
+        for h in range(H):
+            du_t[h] = du1[h] + (dz[h] - theta * (du1[h] + dv1[h])) * du_t[h]
     elif reset == 2:  # (R7) hard
         for h in range(H):
             dv_t[h] = (one - z1[h]) * dv1[h]

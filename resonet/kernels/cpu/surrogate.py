@@ -14,6 +14,7 @@ from numba import njit, types
 from numba.extending import overload
 
 from ...surrogate import C1, C2, GAMMA, H_SG, SIGMA1, SIGMA2
+from ..graded import graded_count as _graded_count
 from .config import FASTMATH
 from .intrinsics import pow2
 
@@ -121,22 +122,7 @@ def dspike_linear(s, one, zero):
     return d if d > zero else zero
 
 
-@njit(fastmath=FASTMATH, inline="always")
-def graded_count(u, theta, one, zero, levels):
-    """z of eq. (S6) with f = Θ: Σ_{k=1..K} [Θ(u − kϑ) − Θ(−u − kϑ)] = trunc(u/ϑ) clipped to ±K
-    (strict, as Θ; K = ``levels``), counted until the first term that is zero (the terms fall
-    monotonically)."""
-    z = zero
-    kt = theta  # kϑ, summed in the run's dtype (an integer times a float32 would be float64)
-    for _ in range(levels):
-        if u - kt > zero:
-            z += one
-        elif -u - kt > zero:
-            z -= one
-        else:
-            break
-        kt = kt + theta
-    return z
+graded_count = njit(fastmath=FASTMATH, inline="always")(_graded_count)  # (S6)
 
 
 @njit(fastmath=FASTMATH, inline="always")
@@ -159,14 +145,3 @@ def dspike(s, g):
     g1 = g[0] * exp_neg(-s2 / g[2], g)
     g2 = g[1] * exp_neg(-s2 / g[3], g)
     return (g[4] * g1 - g[5] * g2) * g[6]
-
-
-@njit(fastmath=FASTMATH, inline="always")
-def dgraded(u, theta, g, levels):
-    """dz/du of eq. (S7) with the double Gaussian (S2), in resonet.surrogate.dgraded's order."""
-    d = dspike(u - theta, g) + dspike(-u - theta, g)
-    kt = theta
-    for _ in range(1, levels):
-        kt = kt + theta
-        d += dspike(u - kt, g) + dspike(-u - kt, g)
-    return d

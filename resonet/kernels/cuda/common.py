@@ -39,6 +39,7 @@ import numpy as np
 from numba import cuda
 
 from ...surrogate import C1, C2, GAMMA, H_SG, SIGMA1, SIGMA2
+from ..graded import graded_count as _graded_count
 
 NK = 8  # length of the k vector (padded)
 KC_ZERO, KC_ONE, KC_C1, KC_C2, KC_S1, KC_S2, KC_H1, KC_H2, KC_GAMMA = range(9)
@@ -86,21 +87,7 @@ def dspike_linear(s, kc):
     return d if d > kc[KC_ZERO] else kc[KC_ZERO]
 
 
-@cuda.jit(device=True)
-def graded_count(u, theta, one, zero, levels):
-    """z of eq. (S6) with f = Θ: trunc(u/ϑ) clipped to ±K (strict), as the CPU kernels'
-    ``graded_count`` counts it."""
-    z = zero
-    kt = theta  # kϑ, summed in the run's dtype (an integer times a float32 would be float64)
-    for _ in range(levels):
-        if u - kt > zero:
-            z += one
-        elif -u - kt > zero:
-            z -= one
-        else:
-            break
-        kt = kt + theta
-    return z
+graded_count = cuda.jit(device=True)(_graded_count)  # (S6), as the CPU kernels count it
 
 
 @cuda.jit(device=True)
