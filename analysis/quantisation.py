@@ -344,8 +344,9 @@ def layer_quantisation(spec, params, x, z, alpha, theta: float = 1.0) -> dict:
     """The error ‖η − ϑz‖_{A,α} of every (sample, neuron) of a one-layer LIF network's hidden
     layer, from its input ``x`` (T, B, I) and spikes ``z`` (T, B, H): I_t = W_in x_t + W_rec z_{t−1}
     (+ b), η_t = (1 − α) I_t. Returns ``error`` (B, H) in units of ϑ, ``graded`` (the share of the
-    nonzero spikes with |z| ≥ 2) and ``saturated`` (the share of neuron-steps at |z| = K, where
-    (S6) clips)."""
+    nonzero spikes with |z| ≥ 2), ``saturated`` (the share of neuron-steps at |z| = K, where
+    (S6) clips and (Q2) no longer holds) and ``clipped`` (B, H): whether the pair has such a
+    step."""
     from resonet.surrogate import MOD_LEVELS
 
     x = np.asarray(x, dtype=np.float64)
@@ -360,8 +361,10 @@ def layer_quantisation(spec, params, x, z, alpha, theta: float = 1.0) -> dict:
     eta = (1.0 - alpha) * cur  # (T, B, H)
     err = alexiewicz_norm(np.moveaxis(eta - theta * z, 0, -1), alpha[:, None]) / theta
     nz = z != 0
+    sat = np.abs(z) >= MOD_LEVELS
     return {"error": err, "graded": float((np.abs(z) >= 2).sum() / max(nz.sum(), 1)),
-            "saturated": float((np.abs(z) >= MOD_LEVELS).mean()), "spikes": float(np.abs(z).sum())}
+            "saturated": float(sat.mean()), "clipped": sat.any(axis=0),
+            "spikes": float(np.abs(z).sum())}
 
 
 def network_run(run_dir, *, data_dir=None, data_path=None, limit=None, backend="cpu",
@@ -382,7 +385,7 @@ def network_run(run_dir, *, data_dir=None, data_path=None, limit=None, backend="
     check_data(spec, data)
     be = get_backend(backend)
     alpha = np.exp(-1.0 / np.abs(np.asarray(params["hidden.tau_mem"], dtype=np.float64)))
-    errs, graded, sat, spikes, n = [], 0.0, 0.0, 0.0, 0
+    errs, clipped, graded, sat, spikes, n = [], [], 0.0, 0.0, 0.0, 0
     for x, _ in data.batches(batch_size):
         r = be.run(spec, params, x, None, grads=False, return_states=True, dtype=np.float64)
         q = layer_quantisation(spec, params, x, r.states["z"], alpha, theta)
@@ -392,15 +395,19 @@ def network_run(run_dir, *, data_dir=None, data_path=None, limit=None, backend="
                               f"(max difference {np.abs(q['error'] - u_max).max():.3g})")
         b = x.shape[1]
         errs.append(q["error"])
+        clipped.append(q["clipped"])
         graded += q["graded"] * b
         sat += q["saturated"] * b
         spikes += q["spikes"]
         n += b
     e = np.concatenate(errs)
+    c = np.concatenate(clipped)
     return {"run": str(run_dir), "reset": spec.reset, "seed": (config.get("settings") or {}).get("seed"),
             "n_samples": n, "n_neurons": spec.n_hidden, "max": float(e.max()),
             "median": float(np.median(e)), "p99": float(np.quantile(e, 0.99)),
             "frac_ge_theta": float((e >= 1.0).mean()), "graded_share": graded / n,
+            "max_unclipped": float(e[~c].max()) if (~c).any() else float("nan"),
+            "clipped_pairs": float(c.mean()),
             "saturated": sat / n, "sops": spikes / n, "errors": e}
 
 
@@ -440,23 +447,27 @@ quantisation-network.png/.json/.md.""")
     groups: dict[str, list] = {}
     for r in rows:
         groups.setdefault(r["reset"], []).append(r)
-    lines = ["| reset | runs | max error/ϑ | median | 99th pct | (sample, neuron) ≥ ϑ | graded spikes "
-             "(of spikes) | saturated steps | SOPs per sample |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| reset | runs | max error/ϑ | median | 99th pct | (sample, neuron) ≥ ϑ | max error/ϑ "
+             "of the pairs never clipped at ±K | pairs clipped | graded spikes (of spikes) | "
+             "saturated steps | SOPs per sample |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     summary = {}
     for reset, rs in sorted(groups.items()):
         def ms(key, rs=rs):
             v = np.array([r[key] for r in rs], dtype=np.float64)
             return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
         summary[reset] = {k: ms(k) for k in ("max", "median", "p99", "frac_ge_theta",
-                                             "graded_share", "saturated", "sops")}
+                                             "graded_share", "saturated", "sops",
+                                             "max_unclipped", "clipped_pairs")}
         sm = summary[reset]
         lines.append(f"| {reset} | {len(rs)} | {sm['max'][0]:.3f} ± {sm['max'][1]:.3f} | "
                      f"{sm['median'][0]:.3f} | {sm['p99'][0]:.3f} | {100 * sm['frac_ge_theta'][0]:.2f} % | "
+                     f"{max(r['max_unclipped'] for r in rs):.3f} | {100 * sm['clipped_pairs'][0]:.2f} % | "
                      f"{100 * sm['graded_share'][0]:.1f} % | {100 * sm['saturated'][0]:.3f} % | "
                      f"{sm['sops'][0]:,.0f} |")
     for r in rows:
         print(f"{r['id']:40s} reset={r['reset']:5s} max {r['max']:.3f}  median {r['median']:.3f}  "
-              f">= theta {100 * r['frac_ge_theta']:.2f} %  graded {100 * r['graded_share']:.1f} %")
+              f">= theta {100 * r['frac_ge_theta']:.2f} %  never clipped: max {r['max_unclipped']:.3f}  "
+              f"graded {100 * r['graded_share']:.1f} %")
     print("\n".join(lines))
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))

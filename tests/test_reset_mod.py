@@ -227,6 +227,7 @@ def test_network_command_measures_the_bound(tmp_path, capsys):
     data = json.loads((out / "quantisation-network.json").read_text())
     by = {r["reset"]: r for r in data["runs"]}
     assert by["mod"]["max"] <= 1.0 < by["none"]["max"]
+    assert by["mod"]["max_unclipped"] == by["mod"]["max"] and by["mod"]["clipped_pairs"] == 0.0
     assert by["mod"]["frac_ge_theta"] == 0.0 < by["none"]["frac_ge_theta"]
     st, _ = states(spec, params, x)
     alpha = np.exp(-1.0 / np.abs(params["hidden.tau_mem"]))
