@@ -100,7 +100,7 @@ LEVEL_NAMES = {
 DEFAULT_LEVELS = {
     "gauss_signal": [0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.75, 1.0, 1.5],
     "impulse_signal": [0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.15, 0.3],
-    "gauss_spikes": [0.0, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0],
+    "gauss_spikes": [0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 2.0],
     "impulse_spikes": [0.0, 0.01, 0.02, 0.04, 0.07, 0.1, 0.15, 0.2, 0.3],
 }
 CRITICAL_FRACTION = 0.7
@@ -417,6 +417,13 @@ def summarise(runs, evaluated: dict, kinds) -> list[dict]:
         ev = [evaluated[i] for i in row["runs"]]
         row["label"] = short_label(by_id[row["runs"][0]].settings)
         row["model_full"], row["model"] = row["model"], row["label"]
+        # Hendrycks & Dietterich's summary of a corruption: the drop averaged over its severities
+        row["mean_drop"] = {}
+        for kind in kinds:
+            k = row["kinds"][kind]
+            noisy = [i for i, lv in enumerate(k["levels"]) if lv != 0]
+            if noisy:
+                row["mean_drop"][kind] = _stats(np.asarray(k["drop_runs"])[:, noisy].mean(axis=1))
         row["sparsity"] = {k: _stats([e["sparsity"][k] for e in ev])
                            for k in ("spike_rate", "sops", "synaptic_ops", "input_spikes")}
         row["generalisation"] = {k: _stats([e["generalisation"][k] for e in ev])
@@ -449,7 +456,13 @@ def markdown(rows, kinds, repeats: int, spectrum_levels: dict, last_epochs: int)
     out = [compare_markdown(rows, kinds, repeats, names=LEVEL_NAMES).rstrip("\n"), ""]
     head = "| | " + " | ".join(f"{r['label']} (n = {r['n']})" for r in rows) + " |"
     sep = "|" + "---|" * (len(rows) + 1)
-    out += ["**Critical frequency (70 % of the power, normalised to Nyquist), mean over the test "
+    out += ["**Accuracy drop averaged over the noisy levels (points; per run, then mean ± sd over "
+            "seeds)**", "", head, sep]
+    for kind in kinds:
+        if all(kind in r["mean_drop"] for r in rows):
+            out.append(f"| {LEVEL_NAMES[kind]} | "
+                       + " | ".join(_pm(r["mean_drop"][kind], 1) for r in rows) + " |")
+    out += ["", "**Critical frequency (70 % of the power, normalised to Nyquist), mean over the test "
             "samples, then mean ± sd over seeds**", "", head, sep]
     conds = ["clean", *[k for k in kinds if k in spectrum_levels]]
     for cond in conds:

@@ -242,6 +242,12 @@ def test_tiny_networks_end_to_end(tmp_path):
         hist = [json.loads(line) for line in (root / run["id"] / "metrics.jsonl").read_text().splitlines()]
         assert g["train_loss_last"] == pytest.approx(hist[-1]["train_loss"])
         assert g["best_test_loss"] == pytest.approx(clean["loss"])
+    # the summary of a kind: the drop averaged over its noisy levels (here the one level 1)
+    for row in data["rows"]:
+        run = next(r for r in data["runs"] if r["id"] == row["runs"][0])
+        for kind in leaknet.KINDS:
+            drop = run["clean"]["accuracy"] - np.mean(run["results"][kind]["accuracy"][1])
+            assert row["mean_drop"][kind]["mean"] == pytest.approx(drop)
     # a second invocation never replaces the first one's files
     assert leaknet.main([*argv, "--no-figure", "--kinds", "gauss-spikes"]) == 0
     assert (out / "leaknet.md").read_text() != (out / "leaknet-2.md").read_text()
