@@ -364,7 +364,7 @@ def evaluate_run(run_dir, kinds, levels: dict, *, repeats: int = DEFAULT_REPEATS
                 if r == 0 and i == spectrum_severity:
                     spectrum[kind] = spectra(spec, params, xn, y)
         if verbose:
-            progress(f"  {kind}: " + ", ".join(f"{v:g}: {a:.1f} %" for v, a in
+            progress(f"  {kind}: " + ", ".join(f"{level:g}: {a:.1f} %" for level, a in
                                                  zip(lv, arr["accuracy"].mean(axis=1))))
         results[kind] = {"kind": kind, "levels": lv, "repeats": repeats, "seed": seed, **arr}
     H, C = spec.n_hidden, spec.n_out
