@@ -198,6 +198,14 @@ def test_frozen_tau_runs_form_their_own_models(tmp_path):
     assert sorted(leaknet.short_label(r.settings) for r in runs) == ["LIF τ_m = 100", "LIF τ_m = 30"]
     assert {json.dumps(r.variant) for r in runs} == {'[["freeze", {"tau_mem": 30.0}]]',
                                                      '[["freeze", {"tau_mem": 100.0}]]'}
+    # robustness.compare_table groups them although a dict is not hashable
+    from analysis.robustness import compare_table
+
+    ev = {r.id: {"clean": {"accuracy": 80.0, "sops": 1.0}, "label_shares": np.array([1.0]),
+                 "results": {"input_noise": {"levels": [0], "accuracy": [[80.0]], "sops": [[1.0]],
+                                             "loss": [[0.5]]}}} for r in runs}
+    rows = compare_table(runs, ev, ["input_noise"])
+    assert len(rows) == 2 and all(r["n"] == 1 for r in rows)
 
 
 @needs_ecg
