@@ -384,12 +384,31 @@ def evaluate_run(run_dir, kinds, levels: dict, *, repeats: int = DEFAULT_REPEATS
 def short_label(settings: dict) -> str:
     """``IF (τ_m = ∞)``, ``LIF τ_m = 30`` (a frozen τ_m), else the neuron's name."""
     neuron = str(settings.get("neuron", "?"))
-    frozen = (settings.get("freeze") or {}) if isinstance(settings.get("freeze"), dict) else {}
+    tau = _tau_m(settings)
     if neuron == "if":
         return "IF (τ_m = ∞)"
-    if "tau_mem" in frozen:
-        return f"{neuron.upper()} τ_m = {float(frozen['tau_mem']):g}"
+    if tau is not None:
+        return f"{neuron.upper()} τ_m = {tau:g}"
     return neuron.upper()
+
+
+def _tau_m(settings: dict) -> float | None:
+    """The membrane time constant a run was trained with: ∞ for IF, the frozen τ_m of a LIF,
+    None if it was trained."""
+    if settings.get("neuron") == "if":
+        return float("inf")
+    frozen = settings.get("freeze")
+    if isinstance(frozen, dict) and "tau_mem" in frozen:
+        return float(frozen["tau_mem"])
+    return None
+
+
+# the paper's colours (its Fig. 3): IF green, τ_m = 100 red, τ_m = 30 blue
+PAPER_COLOURS = {float("inf"): "tab:green", 100.0: "tab:red", 30.0: "tab:blue"}
+
+
+def _colour(row: dict, i: int) -> str:
+    return PAPER_COLOURS.get(row.get("tau_m"), f"C{i + 4}")
 
 
 def _finite_mean(values) -> float | None:
@@ -437,7 +456,10 @@ def summarise(runs, evaluated: dict, kinds) -> list[dict]:
             spec_rows[cond] = {sig: _stats([_finite_mean(e["spectrum"][cond][sig]) for e in ev])
                                for sig in SPECTRUM_SIGNALS}
         row["spectrum"] = spec_rows
-    return rows
+        row["tau_m"] = _tau_m(by_id[row["runs"][0]].settings)
+    # the paper's order: the least leak first (IF, τ_m = ∞), then decreasing τ_m
+    return sorted(rows, key=lambda r: (r["task"], -r["tau_m"] if r["tau_m"] is not None else 0.0,
+                                       r["label"]))
 
 
 def _pm(s: dict, digits: int = 3) -> str:
@@ -504,9 +526,9 @@ def plot_robustness(rows, kinds):
             sev = np.arange(len(k["levels"]))
             y = np.array([np.nan if v is None else v for v in k["accuracy_mean"]], dtype=float)
             e = np.array([0.0 if v is None else v for v in k["accuracy_sd"]], dtype=float)
-            ax.plot(sev, y, marker="os^Dv"[mi % 5], ms=4, color=f"C{mi}",
+            ax.plot(sev, y, marker="os^Dv"[mi % 5], ms=4, color=_colour(r, mi),
                     label=f"{r['label']} (n = {r['n']})")
-            ax.fill_between(sev, y - e, y + e, color=f"C{mi}", alpha=0.2, linewidth=0)
+            ax.fill_between(sev, y - e, y + e, color=_colour(r, mi), alpha=0.2, linewidth=0)
         if share:
             ax.axhline(share, color="0.4", ls=":", lw=1, label="majority class")
         lv = r["kinds"][kind]["levels"]
@@ -545,7 +567,7 @@ def plot_spectrum_generalisation(rows, evaluated, kinds):
                     continue
                 h, _ = np.histogram(v, bins=bins)
                 h = h / max(h.sum(), 1)
-                ax.step(bins[:-1], h, where="post", color=f"C{mi}", ls=ls,
+                ax.step(bins[:-1], h, where="post", color=_colour(row, mi), ls=ls,
                         label=f"{row['label']}, {'clean' if cond == 'clean' else cond.replace('_', '-')}")
         ax.set(xscale="log", xlabel="critical frequency / Nyquist", ylabel="share of samples (log bins)",
                title=f"{sig}: {'readout of the true class' if sig == 'target' else 'hidden spike trains'}")
@@ -556,7 +578,7 @@ def plot_spectrum_generalisation(rows, evaluated, kinds):
     for mi, row in enumerate(rows):
         for j, i in enumerate(row["runs"]):
             g = evaluated[i]["generalisation"]
-            ax.plot(g["train_loss"], g["test_loss"], color=f"C{mi}", lw=0.8, alpha=0.7,
+            ax.plot(g["train_loss"], g["test_loss"], color=_colour(row, mi), lw=0.8, alpha=0.7,
                     label=row["label"] if j == 0 else None)
     lo = min(min(v for v in evaluated[i]["generalisation"][k] if v is not None)
              for row in rows for i in row["runs"] for k in ("train_loss", "test_loss"))
