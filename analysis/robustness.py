@@ -340,13 +340,14 @@ def compare_table(runs, evaluated: dict, kinds) -> list[dict]:
 
     groups: dict[tuple, list] = {}
     for r in runs:
-        if r.id in evaluated:
-            groups.setdefault((r.task, r.neuron, r.variant), []).append(r)
+        if r.id in evaluated:  # a variant's values may be dicts (e.g. freeze): keyed by its JSON
+            key = (r.task, r.neuron, json.dumps(r.variant, sort_keys=True, default=str))
+            groups.setdefault(key, []).append(r)
     order = {n: i for i, n in enumerate(neuron_names())}
     rows = []
-    for (task, neuron, variant), rs in sorted(groups.items(), key=lambda kv: (
-            kv[0][0], order.get(kv[0][1], len(order)), kv[0][1],
-            json.dumps(kv[0][2], sort_keys=True, default=str))):
+    for (task, neuron, _vkey), rs in sorted(groups.items(), key=lambda kv: (
+            kv[0][0], order.get(kv[0][1], len(order)), kv[0][1], kv[0][2])):
+        variant = rs[0].variant
         rs = sorted(rs, key=lambda r: (r.seed if isinstance(r.seed, int) else 0, r.id))
         ev = [evaluated[r.id] for r in rs]
         row = {"task": task, "neuron": neuron, "model": model_label(task, neuron, variant),
@@ -389,9 +390,11 @@ def _pm(m, sd, digits=1) -> str:
     return f"{m:,.{digits}f}" if sd is None else f"{m:,.{digits}f} ± {sd:,.{digits}f}"
 
 
-def compare_markdown(rows: list[dict], kinds, repeats: int) -> str:
+def compare_markdown(rows: list[dict], kinds, repeats: int, names: dict | None = None) -> str:
     """The tables of :func:`compare_table`: the models, then per kind accuracy (with its drop
-    from clean) and SOPs per level, one column per model."""
+    from clean) and SOPs per level, one column per model; ``names`` maps a kind to the name of
+    its level (default :data:`LEVEL_NAMES`; other modules' kinds, e.g. analysis.leaknet)."""
+    names = LEVEL_NAMES if names is None else names
     out = ["| model | seeds | clean test acc (%) | summary.json test acc (%) | SOPs/sample (clean) "
            "| protocol |", "|---|---|---|---|---|---|"]
     for r in rows:
@@ -408,8 +411,8 @@ def compare_markdown(rows: list[dict], kinds, repeats: int) -> str:
                 by_level.setdefault(lv, {})[r["model"]] = (k, i)
         for what, head in (("accuracy", "accuracy (%), in brackets its change from clean (points)"),
                            ("sops", "SOPs per sample")):
-            out += ["", f"**{LEVEL_NAMES[kind]}: {head}**", "",
-                    "| " + " | ".join([LEVEL_NAMES[kind]] + [r["model"] for r in rows]) + " |",
+            out += ["", f"**{names[kind]}: {head}**", "",
+                    "| " + " | ".join([names[kind]] + [r["model"] for r in rows]) + " |",
                     "|" + "---|" * (len(rows) + 1)]
             for lv in sorted(by_level):
                 cells = []

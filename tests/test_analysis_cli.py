@@ -17,7 +17,7 @@ from tests.conftest import ECG_DIR, needs_ecg
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = ["divergence", "spectral", "freqresp", "quantisation", "robustness", "pruning", "landscape", "toy",
-           "leak"]
+           "leak", "leaknet"]
 
 
 def cli(name, argv):
