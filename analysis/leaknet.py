@@ -59,6 +59,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -259,7 +260,7 @@ def spectra(spec, params, x, y) -> dict:
     from .robustness import perturbed_forward
 
     run = perturbed_forward(spec, params, x, return_states=True)
-    z = run.states["z"]
+    z = (run.states or {})["z"]
     return {"hidden": population_critical_frequency(z),
             "target": critical_frequency(power_spectrum(target_trace(run.outputs, y)), x.shape[0]),
             "input": population_critical_frequency(x),
@@ -315,7 +316,7 @@ def generalisation(run_dir, last: int = LAST_EPOCHS) -> dict:
     hist = [h for h in RunDir(run_dir).history() if h.get("train_loss") is not None]
     if not hist:
         raise CheckpointError(f"{Path(run_dir) / RunDir.METRICS_JSONL}: no epoch with a train loss")
-    out = {"epochs": [h["epoch"] for h in hist]}
+    out: dict[str, Any] = {"epochs": [h["epoch"] for h in hist]}
     for k in ("train_loss", "val_loss", "test_loss"):
         out[k] = [h.get(k) for h in hist]
         tail = [v for v in out[k][-last:] if v is not None]
@@ -367,7 +368,7 @@ def evaluate_run(run_dir, kinds, levels: dict, *, repeats: int = DEFAULT_REPEATS
             progress(f"  {kind}: " + ", ".join(f"{level:g}: {a:.1f} %" for level, a in
                                                  zip(lv, arr["accuracy"].mean(axis=1))))
         results[kind] = {"kind": kind, "levels": lv, "repeats": repeats, "seed": seed, **arr}
-    H, C = spec.n_hidden, spec.n_out
+    H, C = spec.layers[-1], spec.n_out
     in_spikes = x.sum(axis=(0, 2))
     hid = spectrum["clean"]["spikes"]
     sparsity = {"spike_rate": float(np.mean(spectrum["clean"]["spike_rate"])),
@@ -408,7 +409,8 @@ PAPER_COLOURS = {float("inf"): "tab:green", 100.0: "tab:red", 30.0: "tab:blue"}
 
 
 def _colour(row: dict, i: int) -> str:
-    return PAPER_COLOURS.get(row.get("tau_m"), f"C{i + 4}")
+    tau = row.get("tau_m")
+    return PAPER_COLOURS.get(float(tau), f"C{i + 4}") if tau is not None else f"C{i + 4}"
 
 
 def _finite_mean(values) -> float | None:

@@ -388,8 +388,9 @@ def network_run(run_dir, *, data_dir=None, data_path=None, limit=None, backend="
     errs, clipped, graded, sat, spikes, n = [], [], 0.0, 0.0, 0.0, 0
     for x, _ in data.batches(batch_size):
         r = be.run(spec, params, x, None, grads=False, return_states=True, dtype=np.float64)
-        q = layer_quantisation(spec, params, x, r.states["z"], alpha, theta)
-        u_max = np.abs(np.asarray(r.states["u"])).max(axis=0) / theta
+        states = r.states or {}
+        q = layer_quantisation(spec, params, x, states["z"], alpha, theta)
+        u_max = np.abs(np.asarray(states["u"])).max(axis=0) / theta
         if not np.allclose(q["error"], u_max, rtol=1e-9, atol=1e-9):  # E_n is u's recursion
             raise ConfigError(f"{run_dir}: the error's partial sums are not the membrane's "
                               f"(max difference {np.abs(q['error'] - u_max).max():.3g})")
