@@ -178,6 +178,22 @@ def collect_finished_runs(directories, *, keep=None) -> tuple[list[FinishedRun],
     return runs, skipped
 
 
+def select_runs(directories, neurons=None, seeds=None) -> tuple[list[FinishedRun], list]:
+    """The finished runs of ``directories`` (:func:`collect_finished_runs`) of the given neuron
+    models and seeds (None: all), their variants marked (:func:`mark_variants`); the runs left
+    out are listed on stderr and returned as ``(id, why)``."""
+
+    def keep(settings: dict) -> bool:
+        return ((neurons is None or settings.get("neuron") in neurons)
+                and (seeds is None or settings.get("seed") in seeds))
+
+    runs, skipped = collect_finished_runs(directories, keep=keep)
+    mark_variants(runs)
+    for rid, why in skipped:
+        progress(f"skipping {rid}: {why}")
+    return runs, skipped
+
+
 def mark_variants(runs, ignore=RUN_SPECIFIC) -> None:
     """Set ``run.variant`` to the settings (outside ``ignore``) that differ between the runs of
     the same task and neuron, so that runs of different protocols are never averaged together;
@@ -433,6 +449,19 @@ def add_data_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--limit", type=int, default=None, metavar="N",
                     help="evaluate on the first N samples only (default: all)")
     ap.add_argument("--batch-size", type=int, default=256, help="evaluation batch size (default 256)")
+
+
+def parse_kinds(text: str, known) -> list[str]:
+    """``--kinds a,b`` (or ``all``) against the ``known`` names; "-" and "_" are the same, and
+    an unknown name is refused naming the choices."""
+    kinds = [k.strip().replace("-", "_") for k in text.split(",") if k.strip()]
+    if kinds == ["all"]:
+        return list(known)
+    bad = [k for k in kinds if k not in known]
+    if bad or not kinds:
+        raise ConfigError(f"--kinds: unknown {bad}; choose from "
+                          f"{', '.join(k.replace('_', '-') for k in known)} or all")
+    return kinds
 
 
 def float_list(text: str) -> list[float]:

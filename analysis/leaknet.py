@@ -72,7 +72,6 @@ from .common import (
     EvalData,
     add_backend_arg,
     check_data,
-    collect_finished_runs,
     evaluate,
     float_list,
     free_stem,
@@ -80,11 +79,12 @@ from .common import (
     load_eval_data,
     load_run,
     make_parser,
-    mark_variants,
     out_dir,
+    parse_kinds,
     progress,
     pyplot,
     save_figure,
+    select_runs,
     to_jsonable,
 )
 
@@ -596,14 +596,7 @@ def plot_spectrum_generalisation(rows, evaluated, kinds):
 
 # -- CLI -------------------------------------------------------------------------------------------
 def _parse_kinds(text: str) -> list[str]:
-    kinds = [k.strip().replace("-", "_") for k in text.split(",") if k.strip()]
-    if kinds == ["all"]:
-        return list(KINDS)
-    bad = [k for k in kinds if k not in KINDS]
-    if bad or not kinds:
-        raise ConfigError(f"--kinds: unknown {bad}; choose from "
-                          f"{', '.join(k.replace('_', '-') for k in KINDS)} or all")
-    return kinds
+    return parse_kinds(text, KINDS)
 
 
 def build_parser():
@@ -682,15 +675,7 @@ def _options(args) -> tuple[list[str], dict, list[str] | None]:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     kinds, levels, neurons = _options(args)
-
-    def keep(settings: dict) -> bool:
-        return ((neurons is None or settings.get("neuron") in neurons)
-                and (args.seeds is None or settings.get("seed") in args.seeds))
-
-    runs, skipped = collect_finished_runs(args.directories, keep=keep)
-    mark_variants(runs)
-    for rid, why in skipped:
-        progress(f"skipping {rid}: {why}")
+    runs, skipped = select_runs(args.directories, neurons, args.seeds)
     out = out_dir(args.out or args.directories[0], "leaknet")
     n_eval = 1 + sum((len(levels[k]) - (1 if 0 in levels[k] else 0)) * args.repeats
                      + (1 if 0 in levels[k] else 0) for k in kinds)

@@ -54,7 +54,6 @@ from .common import (
     add_data_args,
     add_out_arg,
     check_data,
-    collect_finished_runs,
     evaluate,
     float_list,
     free_stem,
@@ -62,12 +61,13 @@ from .common import (
     load_eval_data,
     load_run,
     make_parser,
-    mark_variants,
     model_label,
     out_dir,
+    parse_kinds,
     progress,
     pyplot,
     save_figure,
+    select_runs,
     to_jsonable,
     write_outputs,
 )
@@ -226,13 +226,7 @@ def sweep(kind: str, levels, spec: NetworkSpec, params: dict, data, *, repeats: 
 
 # -- CLI ------------------------------------------------------------------------------------------
 def _parse_kinds(text: str) -> list[str]:
-    kinds = [k.strip().replace("-", "_") for k in text.split(",") if k.strip()]
-    if kinds == ["all"]:
-        return list(KINDS)
-    bad = [k for k in kinds if k not in KINDS]
-    if bad or not kinds:
-        raise ConfigError(f"--kinds: unknown {bad}; choose from {', '.join(KINDS)} or all")
-    return kinds
+    return parse_kinds(text, KINDS)
 
 
 def build_parser():
@@ -538,15 +532,7 @@ docs/analysis.md); on other tasks the official ones (see python -m analysis.robu
 def compare_main(argv) -> int:
     args = build_compare_parser().parse_args(argv)
     kinds, given, neurons = _compare_options(args)
-
-    def keep(settings: dict) -> bool:
-        return ((neurons is None or settings.get("neuron") in neurons)
-                and (args.seeds is None or settings.get("seed") in args.seeds))
-
-    runs, skipped = collect_finished_runs(args.directories, keep=keep)
-    mark_variants(runs)
-    for rid, why in skipped:
-        progress(f"skipping {rid}: {why}")
+    runs, skipped = select_runs(args.directories, neurons, args.seeds)
     out = out_dir(args.out or args.directories[0], "robustness-compare")
 
     levels_by_task = {}
