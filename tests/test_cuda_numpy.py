@@ -60,7 +60,7 @@ assert not hasattr(np, "row_stack") or "--keep" in sys.argv  # numpy's namespace
 ks = get_kernels(np.float32, kernel_module("cuda", NEURONS["brf"]), 2)
 H, C, T, B = 8, 3, 5, 2
 args = (np.zeros((T, B, H), np.float32), np.zeros((T, B, 1), np.uint32), 1, 1,
-        np.zeros((1, H, H), np.float32))
+        np.zeros((1, H, H), np.float32), 0, np.zeros((1, 1, 1), np.float32))  # ..., graded, zv
 ptx, _ = cuda.compile_ptx(ks.grad_rec.py_func, tuple(typeof(a) for a in args), cc=(9, 0))
 assert ".entry" in ptx
 print("compiled")
